@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds what is older than its sources: the capture addon, the C senders, the TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "[build] $*" >&2; }
+
+newer_than() { # newer_than TARGET SRC... : true when a source is newer than TARGET (or TARGET missing)
+  local target=$1; shift
+  [ -e "$target" ] || return 0
+  [ -n "$(find "$@" -newer "$target" -type f 2>/dev/null | head -1)" ]
+}
+
+if [ -f capture/native/binding.gyp ]; then
+  addon=capture/native/build/Release/ackscope_native.node
+  if newer_than "$addon" capture/native/binding.gyp capture/native/src; then
+    say "native addon (node-gyp)"
+    npm run --silent build:native >/dev/null
+  fi
+fi
+
+if [ -f sender/c/Makefile ] && [ "${ACKSCOPE_BUILD_C:-1}" = 1 ]; then
+  make -s -C sender/c posix
+fi
+
+stamp=dist/.build-stamp
+if newer_than "$stamp" service capture db sender cli tsconfig.json tsconfig.build.json package.json; then
+  say "TypeScript"
+  npx tsc -p tsconfig.build.json
+  # SQL migrations and static assets are read at run time next to the code.
+  mkdir -p dist && touch "$stamp"
+fi

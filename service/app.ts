@@ -1,0 +1,146 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { openDatabase, type Db } from '../db/connection.js';
+import { AckscopeError, ERROR_CODES, isAckscopeError } from './errors.js';
+import { ErrorReply } from './schemas/common.js';
+import { Session } from './schemas/session.js';
+import { healthRoutes } from './routes/health.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { configFromEnv, type Config } from './config.js';
+
+export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
+export type CloseHook = () => Promise<void> | void;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db;
+    config: Config;
+    /** Folder of a session's files (raw capture, exports). */
+    sessionDir(sessionId: number): string;
+    /** Run before a session's rows are deleted (e.g. stop its capture). */
+    sessionDeleteHooks: SessionDeleteHook[];
+  }
+}
+
+export interface BuildOptions extends Partial<Config> {
+  /** false for silent, a pino logger, or pino options. Default: pino at config.logLevel. */
+  logger?: false | Logger;
+}
+
+export type App = FastifyInstance;
+
+/** Each API area is one plugin with its schemas beside it; add an area with one line here. */
+const routePlugins = [healthRoutes, sessionRoutes];
+
+/**
+ * Builds the Fastify app: database opened and migrated, schemas registered, routes
+ * mounted. Tests call it in-process with a temporary dbPath; `ackscope serve` listens.
+ */
+export async function buildApp(options: BuildOptions = {}): Promise<App> {
+  const base = configFromEnv();
+  const config: Config = { ...base, ...stripUndefined(options) } as Config;
+  if (options.dbPath && !options.dataDir) config.dataDir = join(options.dbPath, '..');
+
+  const loggerInstance =
+    options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ level: config.logLevel }));
+
+  const app = Fastify({
+    loggerInstance,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    bodyLimit: 16 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const db = openDatabase(config.dbPath);
+  app.decorate('db', db);
+  app.decorate('config', config);
+  app.decorate('sessionDir', (id: number) => join(config.dataDir, 'sessions', String(id)));
+  app.decorate('sessionDeleteHooks', [] as SessionDeleteHook[]);
+  app.addHook('onClose', async () => {
+    db.close();
+  });
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.addSchema(ErrorReply);
+  app.addSchema(Session);
+
+  app.setErrorHandler((err: FastifyError | AckscopeError, req, reply) => {
+    const { status, body } = errorToReply(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code: body.error.code, msg: body.error.message }, 'request refused');
+    reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({
+      error: { code: 'ACKSCOPE_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
+    });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'ackscope',
+        version: '0.1.0',
+        description:
+          'What did a send completion mean: queued, on the wire, or acked? Captures, completions, correlations.',
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  for (const plugin of routePlugins) await app.register(plugin);
+  return app as unknown as App;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'logger')) as Partial<T>;
+}
+
+/** Every error becomes `{ error: { code, message } }` with a status a client can act on. */
+export function errorToReply(err: FastifyError | AckscopeError | Error): {
+  status: number;
+  body: { error: { code: string; message: string; details?: Record<string, unknown> } };
+} {
+  if (isAckscopeError(err)) {
+    return {
+      status: err.statusCode,
+      body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } },
+    };
+  }
+  const fe = err as FastifyError;
+  if (fe.validation && fe.validation.length > 0) {
+    const v = fe.validation[0];
+    const params = v.params as Record<string, unknown>;
+    let path = `${fe.validationContext ?? 'request'}${v.instancePath.replaceAll('/', '.')}`;
+    if (typeof params?.missingProperty === 'string') path += `.${params.missingProperty}`;
+    if (typeof params?.additionalProperty === 'string') path += `.${params.additionalProperty}`;
+    return {
+      status: 400,
+      body: { error: { code: 'ACKSCOPE_ERR_VALIDATION', message: `${path}: ${v.message}`, details: { field: path } } },
+    };
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: { error: { code: 'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE', message: fe.message } } };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, body: { error: { code: 'ACKSCOPE_ERR_UNSUPPORTED_MEDIA', message: fe.message } } };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, body: { error: { code: 'ACKSCOPE_ERR_VALIDATION', message: `body: ${fe.message}` } } };
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, body: { error: { code: 'ACKSCOPE_ERR_VALIDATION', message: fe.message } } };
+  }
+  return {
+    status: ERROR_CODES.ACKSCOPE_ERR_INTERNAL.status,
+    body: { error: { code: 'ACKSCOPE_ERR_INTERNAL', message: err.message || 'internal error' } },
+  };
+}

@@ -1,0 +1,127 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { rm } from 'node:fs/promises';
+import { AckscopeError } from '../errors.js';
+import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
+import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
+import { createSession, deleteSession, getSession, listSessions, type SessionRow } from '../../db/sessions.js';
+import type { Db } from '../../db/connection.js';
+
+export function requireSession(db: Db, id: number): SessionRow {
+  const row = getSession(db, id);
+  if (!row) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${id} does not exist`, { id });
+  return row;
+}
+
+export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Create a session: a live capture on an interface, or a capture file to import',
+        body: SessionCreate,
+        response: { 201: Type.Ref('Session'), ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      if (body.kind === 'live' && !body.interface) {
+        throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'body.interface: a live session needs an interface', {
+          field: 'body.interface',
+        });
+      }
+      if (body.kind === 'import') {
+        for (const field of ['interface', 'filter', 'bufferSize', 'immediate'] as const) {
+          if (body[field] !== undefined) {
+            throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', `body.${field}: only a live session takes ${field}`, {
+              field: `body.${field}`,
+            });
+          }
+        }
+      }
+      const row = createSession(app.db, {
+        name: body.name,
+        kind: body.kind,
+        interface: body.interface,
+        filter: body.filter,
+        snaplen: body.snaplen,
+        bufferSize: body.bufferSize,
+        immediate: body.immediate,
+        clockUncertaintyNs: body.clockUncertaintyNs === undefined ? undefined : BigInt(body.clockUncertaintyNs),
+        nearMarginNs: body.nearMarginNs === undefined ? undefined : BigInt(body.nearMarginNs),
+      });
+      req.log.info({ sessionId: row.id, kind: row.kind }, 'session created');
+      reply.code(201);
+      return sessionToApi(row);
+    },
+  );
+
+  app.get(
+    '/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'List sessions, newest first',
+        querystring: Type.Object(PageQuery),
+        response: {
+          200: Type.Object({ items: Type.Array(Type.Ref('Session')), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 100;
+      let before: number | undefined;
+      if (req.query.cursor !== undefined) {
+        before = Number(req.query.cursor);
+        if (!Number.isSafeInteger(before) || before < 1) {
+          throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'querystring.cursor: not a cursor this API returned', {
+            field: 'querystring.cursor',
+          });
+        }
+      }
+      const rows = listSessions(app.db, limit + 1, before);
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map(sessionToApi),
+        nextCursor: rows.length > limit ? String(page[page.length - 1].id) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'One session, with frame counts and libpcap drop counters',
+        params: IdParams,
+        response: { 200: Type.Ref('Session'), ...errorResponses },
+      },
+    },
+    async (req) => sessionToApi(requireSession(app.db, req.params.id)),
+  );
+
+  app.delete(
+    '/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Delete a session, its rows and its files (a running capture is stopped first)',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const id = req.params.id;
+      requireSession(app.db, id);
+      for (const hook of app.sessionDeleteHooks) await hook(id);
+      deleteSession(app.db, id);
+      await rm(app.sessionDir(id), { recursive: true, force: true });
+      req.log.info({ sessionId: id }, 'session deleted');
+      reply.code(204);
+      return null;
+    },
+  );
+};

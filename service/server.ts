@@ -1,0 +1,37 @@
+import { buildApp, type App } from './app.js';
+import { configFromEnv } from './config.js';
+
+/**
+ * Starts the service and shuts it down gracefully on SIGINT/SIGTERM: stop accepting,
+ * let in-flight requests finish, stop captures, close the database.
+ */
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<App> {
+  const config = configFromEnv(env);
+  const app = await buildApp(config);
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      app.log.error('shutdown took over 10 s, exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    app.close().then(
+      () => {
+        app.log.info('closed');
+        process.exitCode = 0;
+      },
+      (err) => {
+        app.log.error({ err }, 'shutdown failed');
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  await app.listen({ host: config.host, port: config.port });
+  app.log.info({ db: config.dbPath, docs: `http://${config.host}:${config.port}/docs` }, 'ackscope ready');
+  return app;
+}
