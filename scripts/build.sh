@@ -14,16 +14,24 @@ if [ -f capture/native/binding.gyp ]; then
   addon=capture/native/build/Release/ackscope_native.node
   if newer_than "$addon" capture/native/binding.gyp capture/native/src; then
     say "native addon (node-gyp)"
+    # node-gyp downloads Node's headers unless told where they are. Node's own
+    # installation ships them (<prefix>/include/node), so use those: works offline.
+    node_prefix=$(node -p 'require("path").resolve(process.execPath, "../..")')
+    if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node_api.h" ]; then
+      export npm_config_nodedir=$node_prefix
+    fi
     npm run --silent build:native >/dev/null
   fi
 fi
 
 if [ -f sender/c/Makefile ] && [ "${ACKSCOPE_BUILD_C:-1}" = 1 ]; then
   make -s -C sender/c posix
+  # the Winsock sender when the MinGW-w64 cross compiler is there (setup.sh --test installs it)
+  if command -v x86_64-w64-mingw32-gcc >/dev/null; then make -s -C sender/c winsock; fi
 fi
 
 stamp=dist/.build-stamp
-if newer_than "$stamp" service capture db sender cli tsconfig.json tsconfig.build.json package.json; then
+if newer_than "$stamp" service capture db sender cli experiment correlate tsconfig.json tsconfig.build.json package.json; then
   say "TypeScript"
   npx tsc -p tsconfig.build.json
   # SQL migrations and static assets are read at run time next to the code.

@@ -21,6 +21,8 @@ packages=(libpcap-dev g++ make python3 pkg-config)
 if [ "$want_test" = 1 ]; then
   # tcpdump/tshark: reference decoders in tests and benches; iproute2: the netns rig.
   packages+=(tcpdump tshark iproute2)
+  # MinGW-w64: builds sender/c's Winsock sender (the Wine tests install wine themselves).
+  packages+=(gcc-mingw-w64-x86-64)
 fi
 if [ -n "${ACKSCOPE_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

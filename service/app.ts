@@ -11,6 +11,13 @@ import { ErrorReply } from './schemas/common.js';
 import { Session } from './schemas/session.js';
 import { healthRoutes } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { completionRoutes } from './routes/completions.js';
+import { captureRoutes } from './routes/capture.js';
+import { correlationRoutes } from './routes/correlations.js';
+import { exportRoutes } from './routes/exports.js';
+import { frameRoutes } from './routes/frames.js';
+import { importRoutes } from './routes/import.js';
+import { captureFileRoutes } from './routes/capture-file.js';
 import { configFromEnv, type Config } from './config.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
@@ -35,7 +42,7 @@ export interface BuildOptions extends Partial<Config> {
 export type App = FastifyInstance;
 
 /** Each API area is one plugin with its schemas beside it; add an area with one line here. */
-const routePlugins = [healthRoutes, sessionRoutes];
+const routePlugins = [healthRoutes, sessionRoutes, completionRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes

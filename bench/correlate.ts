@@ -1,0 +1,177 @@
+/**
+ * Correlation speed: a synthetic session of 1,000,000 frames and 100,000 completions
+ * (goal: correlated in ≤ 2 s on the project machine), then GET /summary latency on it.
+ * Prints figures and the query plans; asserts nothing about time.
+ *
+ *   node --import tsx bench/correlate.ts [--frames 1000000] [--completions 100000] [--flows 20]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildApp } from '../service/app.js';
+import { createSession, updateSession } from '../db/sessions.js';
+import { correlateSession, explainCorrelation, invalidateCorrelations } from '../db/correlations.js';
+import type { Db } from '../db/connection.js';
+
+const { values } = parseArgs({
+  options: {
+    frames: { type: 'string', default: '1000000' },
+    completions: { type: 'string', default: '100000' },
+    flows: { type: 'string', default: '20' },
+  },
+});
+const FRAMES = Number(values.frames);
+const COMPLETIONS = Number(values.completions);
+const FLOWS = Number(values.flows);
+const MSS = 1448;
+const T0 = 1_764_061_234_000_000_000n;
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run builds the same session. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Per flow: data segments of one MSS every 10 µs, a pure ACK 5 µs after each covering
+ * the stream two segments back, one segment in 500 retransmitted with a SACK for what
+ * followed it. Writes of 2–12 KB tile the stream; each completes within −20..+60 µs of
+ * its last byte's first transmission, so every stage occurs.
+ */
+function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
+  const rnd = random(42);
+  const sessionId = createSession(db, { name: 'bench-correlate', kind: 'import' }).id;
+  const insertFrame = db.prepare(
+    `INSERT INTO frames (id, session_id, frame_no, flow_id, dir, ts_ns, caplen, wirelen, tcp_flags, seq_raw, ack_raw,
+       seq_off, payload_len, ack_off, window, retransmit, sent_max, acked_max, sent_advanced, ack_advanced, sack_count)
+     VALUES (?, ?, ?, ?, ?, ?, 66, ?, ?, ?, ?, ?, ?, ?, 65535, ?, ?, ?, ?, ?, ?)`,
+  );
+  const insertSack = db.prepare('INSERT INTO sacks (frame_id, flow_id, dir, ts_ns, left_off, right_off) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertFlow = db.prepare(
+    `INSERT INTO flows (session_id, ip_version, a_addr, a_port, b_addr, b_port, a_isn, b_isn, a_syn_seen, b_syn_seen,
+       first_ns, last_ns, frames) VALUES (?, 4, '10.1.0.1', ?, '10.1.0.2', 7000, 0, 0, 1, 1, ?, ?, ?)`,
+  );
+  const insertCompletion = db.prepare(
+    `INSERT INTO completions (session_id, src_addr, src_port, dst_addr, dst_port, write_id, offset_start, offset_end,
+       submitted_ns, completed_ns, bytes_reported, api, buffers, status) VALUES (?, '10.1.0.1', ?, '10.1.0.2', 7000, ?, ?, ?, ?, ?, ?, ?, 1, 'ok')`,
+  );
+  const started = performance.now();
+  let frameNo = 0;
+  const framesPerFlow = Math.floor(FRAMES / FLOWS);
+  const completionsPerFlow = Math.floor(COMPLETIONS / FLOWS);
+  db.transaction(() => {
+    for (let f = 0; f < FLOWS; f++) {
+      const port = 40000 + f;
+      const flowId = Number(insertFlow.run(sessionId, port, T0, T0, framesPerFlow).lastInsertRowid);
+      // first-transmission time of each segment, to place the completions
+      const segmentEndTimes: number[] = [];
+      let sentMax = 0;
+      let ackedMax = 0;
+      let t = 0; // µs after T0
+      let written = 0;
+      let pendingRetransmit: number | null = null;
+      while (written < framesPerFlow) {
+        frameNo++;
+        written++;
+        const id = sessionId * 2 ** 32 + frameNo;
+        if (pendingRetransmit !== null) {
+          insertFrame.run(id, sessionId, frameNo, flowId, 0, T0 + BigInt(t * 1000), 66 + MSS, 0x18, pendingRetransmit, 0, pendingRetransmit, MSS, null, 1, sentMax, null, 0, 0, 0);
+          pendingRetransmit = null;
+        } else if (frameNo % 2 === 1) {
+          t += 10;
+          const seq = sentMax;
+          sentMax += MSS;
+          segmentEndTimes.push(t);
+          insertFrame.run(id, sessionId, frameNo, flowId, 0, T0 + BigInt(t * 1000), 66 + MSS, 0x18, seq, 0, seq, MSS, null, 0, sentMax, null, 1, 0, 0);
+          if (segmentEndTimes.length % 500 === 0) pendingRetransmit = seq;
+        } else {
+          const ack = Math.max(0, sentMax - 2 * MSS);
+          const advanced = ack > ackedMax ? 1 : 0;
+          ackedMax = Math.max(ack, ackedMax);
+          const sack = segmentEndTimes.length % 500 === 1 && segmentEndTimes.length > 1;
+          insertFrame.run(id, sessionId, frameNo, flowId, 1, T0 + BigInt((t + 5) * 1000), 66, 0x10, 0, ack, 0, 0, ackedMax, 0, 0, ackedMax, 0, advanced, sack ? 1 : 0);
+          if (sack) insertSack.run(id, flowId, 1, T0 + BigInt((t + 5) * 1000), sentMax - MSS, sentMax);
+        }
+      }
+      // writes tiling the stream
+      let off = 0;
+      for (let w = 0; w < completionsPerFlow; w++) {
+        const len = 2000 + Math.floor(rnd() * 10_000);
+        const end = Math.min(off + len, sentMax + 5000);
+        const lastSegment = Math.min(segmentEndTimes.length - 1, Math.floor((end - 1) / MSS));
+        const completedUs = segmentEndTimes[lastSegment] + Math.floor(rnd() * 80) - 20;
+        const submittedUs = completedUs - 30 - Math.floor(rnd() * 50);
+        const reported = rnd() < 0.001 ? Math.floor((end - off) / 2) : end - off;
+        insertCompletion.run(sessionId, port, w, off, end, T0 + BigInt(submittedUs * 1000), T0 + BigInt(completedUs * 1000), reported, w % 2 ? 'posix:send' : 'node:socket.write');
+        off = end;
+      }
+    }
+  })();
+  updateSession(db, sessionId, { state: 'stopped', frames_total: frameNo, frames_tcp: frameNo });
+  return { sessionId, insertSeconds: (performance.now() - started) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const dir = process.env.BENCH_KEEP_DIR ?? mkdtempSync(join(tmpdir(), "ackscope-bench-correlate-"));
+  try {
+    const app = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false });
+    const db = app.db;
+    const { sessionId, insertSeconds } = buildSession(db);
+    const frames = (db.prepare('SELECT count(*) AS n FROM frames').get() as { n: number }).n;
+    const completions = (db.prepare('SELECT count(*) AS n FROM completions').get() as { n: number }).n;
+    console.log(`built ${frames} frames, ${completions} completions in ${FLOWS} flows in ${insertSeconds.toFixed(1)} s`);
+
+    console.log('\nquery plans (EXPLAIN QUERY PLAN):');
+    for (const [name, plan] of Object.entries(explainCorrelation(db))) console.log(`  ${name.padEnd(16)} ${plan}`);
+
+    console.log('\ncorrelation (one read transaction, index look-ups):');
+    const runs: number[] = [];
+    const t0 = performance.now();
+    let last = correlateSession(db, sessionId);
+    const firstMs = performance.now() - t0;
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      last = correlateSession(db, sessionId);
+      runs.push(performance.now() - t);
+    }
+    const stages: Record<string, number> = {};
+    for (const r of last.records) stages[r.stage] = (stages[r.stage] ?? 0) + 1;
+    console.log(`  first run (statements prepared, pages read): ${firstMs.toFixed(0)} ms; next runs: ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    console.log(`  ${last.records.length} completions, ${last.stats.queries} SQLite look-ups (${(last.stats.queries / last.records.length).toFixed(2)} per completion)`);
+    console.log(`  per completion: ${((Math.min(...runs) * 1000) / last.records.length).toFixed(2)} µs`);
+    console.log(`  stages: ${JSON.stringify(stages)}`);
+    const retransmitted = last.records.filter((r) => r.retransmitted).length;
+    const sacked = last.records.filter((r) => r.sackedNs !== null).length;
+    console.log(`  retransmitted: ${retransmitted} completions, SACKed before ACK: ${sacked}`);
+
+    console.log('\nGET /sessions/:id/summary:');
+    invalidateCorrelations(db);
+    let t = performance.now();
+    let res = await app.inject({ url: `/sessions/${sessionId}/summary` });
+    console.log(`  cold (correlate + summarise): ${(performance.now() - t).toFixed(0)} ms, HTTP ${res.statusCode}, ${res.body.length} bytes`);
+    const warm: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      t = performance.now();
+      res = await app.inject({ url: `/sessions/${sessionId}/summary` });
+      warm.push(performance.now() - t);
+    }
+    console.log(`  warm (cache valid, fingerprint checked): ${warm.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    t = performance.now();
+    res = await app.inject({ url: `/sessions/${sessionId}/correlations?limit=100&stage=wire&sort=ackedMinusComplete&order=desc` });
+    console.log(`  GET /correlations (filter + sort 100k, one page): ${(performance.now() - t).toFixed(0)} ms, HTTP ${res.statusCode}`);
+    const summary = JSON.parse((await app.inject({ url: `/sessions/${sessionId}/summary` })).body) as {
+      overall: { gaps: Record<string, { p50: string; p99: string }> };
+    };
+    console.log(`  overall gaps p50/p99: ${Object.entries(summary.overall.gaps).map(([k, v]) => `${k} ${v.p50}/${v.p99} ns`).join('; ')}`);
+    await app.close();
+  } finally {
+    if (!process.env.BENCH_KEEP_DIR) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

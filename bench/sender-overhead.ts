@@ -1,0 +1,65 @@
+/**
+ * Overhead of the send instrumentation: writes per second of overlapped 1 KiB writes
+ * to `ackscope sink` on loopback, instrumented (records kept in memory, TCP_INFO read
+ * per completion) vs. the same loop with plain socket.write. The sink runs in its own
+ * process so it does not share the sender's event loop. Prints figures, asserts nothing.
+ *
+ *   node --import tsx bench/sender-overhead.ts [writes=200000] [rounds=3] [window=16]
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { runWorkload } from '../sender/workload.js';
+
+const writes = Number(process.argv[2] ?? 200_000);
+const rounds = Number(process.argv[3] ?? 3);
+const window = Number(process.argv[4] ?? 16);
+
+const cli = fileURLToPath(new URL('../cli/ackscope.ts', import.meta.url));
+const sink = spawn(process.execPath, ['--import', 'tsx', cli, 'sink', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+const port = await new Promise<number>((resolve, reject) => {
+  let text = '';
+  sink.stderr.on('data', (c: Buffer) => {
+    text += c.toString();
+    const m = /listening on [^\s]+:(\d+)/.exec(text);
+    if (m) resolve(Number(m[1]));
+  });
+  sink.once('exit', (code) => reject(new Error(`sink exited (${code}): ${text}`)));
+});
+
+type Variant = { name: string; instrument: boolean; tcpInfo?: boolean };
+const variants: Variant[] = [
+  { name: 'plain socket.write', instrument: false },
+  { name: 'instrumented', instrument: true, tcpInfo: true },
+  { name: 'instrumented, no TCP_INFO', instrument: true, tcpInfo: false },
+];
+const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+
+// warm-up (JIT), then rounds alternating the variants so drift hits all alike
+for (const v of variants) {
+  await runWorkload({ host: '127.0.0.1', port, count: 20_000, sizes: [1024], mode: 'overlapped', window, instrument: v.instrument, tcpInfo: v.tcpInfo });
+}
+for (let round = 0; round < rounds; round++) {
+  for (const v of variants) {
+    const { summary } = await runWorkload({
+      host: '127.0.0.1',
+      port,
+      count: writes,
+      sizes: [1024],
+      mode: 'overlapped',
+      window,
+      instrument: v.instrument,
+      tcpInfo: v.tcpInfo,
+    });
+    rates.get(v.name)!.push(summary.callsPerSecond);
+  }
+}
+sink.kill('SIGTERM');
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const plain = median(rates.get('plain socket.write')!);
+console.log(`overlapped 1 KiB writes to the sink on loopback, window ${window}, ${writes} writes × ${rounds} rounds (median)`);
+for (const v of variants) {
+  const r = median(rates.get(v.name)!);
+  const all = rates.get(v.name)!.map((x) => Math.round(x)).join(', ');
+  console.log(`  ${v.name.padEnd(28)} ${Math.round(r).toString().padStart(8)} writes/s  (${(100 * r / plain).toFixed(1)}% of plain)  rounds: ${all}`);
+}

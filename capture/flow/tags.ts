@@ -1,0 +1,121 @@
+/**
+ * Finding write tags (capture/decode/tag.ts) on the wire, per flow and direction.
+ * The first header is due at offset 0, each next one at offset + length of the previous.
+ * Only first-transmission bytes are looked at. A header may be split across two
+ * segments. A direction whose offset 0 carries no header is untagged (no row); after
+ * that, a due header that is absent is recorded as a row with writeId null and the
+ * scan stops (the next due offset is unknown). Bytes the capture did not keep (snaplen,
+ * a capture gap) stop the scan too, without a row: absent and unseen are not the same.
+ */
+import { decodeTag, TAG_BYTES, TAG_VERSION, type WriteTag } from '../decode/tag.js';
+
+const TAG_PREFIX = [0x41, 0x4b, 0x53, 0x54, TAG_VERSION]; // "AKST", version
+
+/** Whether the first n bytes (n < 24) can still be the start of a header. */
+function startsLikeTag(view: DataView, at: number, n: number): boolean {
+  for (let i = 0; i < n && i < TAG_PREFIX.length; i++) if (view.getUint8(at + i) !== TAG_PREFIX[i]) return false;
+  return true;
+}
+
+/**
+ * Receives each header found (or due and absent: tag null). `tag` is reused: copy its
+ * fields. `flow` is the tracker's flow object (its database id may be set later).
+ */
+export type TagSink = (flow: TagFlow, dir: number, streamOff: number, tag: WriteTag | null, tsNs: bigint) => void;
+
+export interface TagFlow {
+  id: number;
+}
+
+const WAITING_FIRST = 0;
+const TRACKING = 1;
+const OFF = 2;
+
+export class TagScanner {
+  private state = WAITING_FIRST;
+  /** Stream offset where the next header is due. */
+  private due = 0;
+  /** Bytes of a header split across segments (allocated on first use). */
+  private partial: Uint8Array | null = null;
+  private partialLen = 0;
+  private readonly found: WriteTag = { writeId: 0, length: 0, offset: 0 };
+
+  get active(): boolean {
+    return this.state !== OFF;
+  }
+
+  /**
+   * Looks at a segment [start, end) whose bytes past `sentBefore` are a first
+   * transmission; its captured payload is view[payloadAt, payloadAt + captured).
+   */
+  scan(
+    flow: TagFlow,
+    dir: number,
+    start: number,
+    end: number,
+    sentBefore: number,
+    view: DataView,
+    payloadAt: number,
+    captured: number,
+    tsNs: bigint,
+    sink: TagSink,
+  ): void {
+    const capturedEnd = start + captured;
+    while (this.state !== OFF && this.due < end) {
+      const headerAt = this.due;
+      if (this.partialLen > 0) {
+        // continue a header split across segments
+        const from = headerAt + this.partialLen;
+        if (from < start || from >= capturedEnd) return this.stop();
+        const n = Math.min(TAG_BYTES - this.partialLen, capturedEnd - from);
+        for (let i = 0; i < n; i++) this.partial![this.partialLen + i] = view.getUint8(payloadAt + (from - start) + i);
+        this.partialLen += n;
+        if (this.partialLen < TAG_BYTES) {
+          if (capturedEnd < end) return this.stop(); // the rest was not captured
+          return; // wait for the next segment
+        }
+        this.partialLen = 0;
+        const ok = decodeTag(new DataView(this.partial!.buffer), 0, this.found);
+        this.record(flow, dir, headerAt, ok, tsNs, sink);
+        continue;
+      }
+      if (headerAt < start || headerAt < sentBefore) return this.stop(); // its bytes were never seen
+      const rel = headerAt - start;
+      if (rel >= captured) return this.stop();
+      const available = captured - rel;
+      if (available < TAG_BYTES) {
+        if (!startsLikeTag(view, payloadAt + rel, available)) {
+          this.record(flow, dir, headerAt, false, tsNs, sink);
+          continue;
+        }
+        if (capturedEnd < end) return this.stop(); // cut by the snaplen
+        if (!this.partial) this.partial = new Uint8Array(TAG_BYTES);
+        for (let i = 0; i < available; i++) this.partial[i] = view.getUint8(payloadAt + rel + i);
+        this.partialLen = available;
+        return;
+      }
+      const ok = decodeTag(view, payloadAt + rel, this.found);
+      this.record(flow, dir, headerAt, ok, tsNs, sink);
+    }
+  }
+
+  private record(flow: TagFlow, dir: number, at: number, ok: boolean, tsNs: bigint, sink: TagSink): void {
+    if (!ok) {
+      if (this.state === TRACKING) sink(flow, dir, at, null, tsNs);
+      this.stop();
+      return;
+    }
+    sink(flow, dir, at, this.found, tsNs);
+    this.state = TRACKING;
+    if (this.found.length < TAG_BYTES) {
+      this.stop(); // a header claiming less than itself: the next offset is unknown
+      return;
+    }
+    this.due = at + this.found.length;
+  }
+
+  private stop(): void {
+    this.state = OFF;
+    this.partialLen = 0;
+  }
+}

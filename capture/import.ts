@@ -1,0 +1,105 @@
+/**
+ * Importing a pcap/pcapng byte stream into a session: reader → (pktmon copy filter) →
+ * SessionFrameWriter, and a pcapng copy of every packet kept as the session's raw
+ * capture. The API route and bench/import.ts both go through importCapture.
+ * All or nothing: on any error the session's rows and the kept file are removed.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Db } from '../db/connection.js';
+import { AckscopeError } from '../service/errors.js';
+import { SessionFrameWriter, type SessionCounters } from './ingest.js';
+import { PacketCopyFilter } from './pcap/copies.js';
+import type { CaptureRecord } from './pcap/frame.js';
+import { PcapngWriter } from './pcap/pcapng-writer.js';
+import { AutoCaptureReader } from './pcap/reader.js';
+
+/** The raw capture a session keeps in its folder: the import's copy or the live worker's file. */
+export const CAPTURE_FILE_NAME = 'capture.pcapng';
+
+export interface ImportOptions {
+  /** Where to keep the pcapng copy (<sessionDir>/capture.pcapng); none when absent. */
+  captureFile?: string;
+  /** Refuse with ACKSCOPE_ERR_PAYLOAD_TOO_LARGE past this many bytes. */
+  maxBytes?: number;
+  /** Called after each chunk. */
+  onProgress?: (bytes: number, frames: number) => void;
+  batchFrames?: number;
+}
+
+export interface ImportResult {
+  format: 'pcap' | 'pcapng';
+  bytes: number;
+  counters: SessionCounters;
+  /** Copies of one packet dropped (pcapng epb_packetid). */
+  duplicateCopies: number;
+  firstNs: bigint | null;
+  lastNs: bigint | null;
+}
+
+export async function importCapture(
+  db: Db,
+  sessionId: number,
+  chunks: AsyncIterable<Uint8Array>,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  const writer = new SessionFrameWriter(db, sessionId, { batchFrames: options.batchFrames });
+  const reader = new AutoCaptureReader();
+  let pcapng: PcapngWriter | null = null;
+  if (options.captureFile) {
+    mkdirSync(dirname(options.captureFile), { recursive: true });
+    pcapng = PcapngWriter.toFile(options.captureFile);
+  }
+  const interfaceIds = new Map<number, number>(); // (linkType, interface) → written interface
+  let firstNs: bigint | null = null;
+  let lastNs: bigint | null = null;
+
+  const keep = (rec: CaptureRecord): void => {
+    writer.addFrameView(rec.linkType, rec.tsNs, rec.caplen, rec.wirelen, rec.view, rec.at, rec.fileOffset);
+  };
+  const copies = new PacketCopyFilter(keep, () => writer.countCopy());
+  const sink = (rec: CaptureRecord): void => {
+    if (firstNs === null) firstNs = rec.tsNs;
+    lastNs = rec.tsNs;
+    if (pcapng) {
+      const key = rec.linkType * 0x10000 + (rec.interfaceId & 0xffff);
+      let id = interfaceIds.get(key);
+      if (id === undefined) {
+        id = pcapng.addInterface({ linkType: rec.linkType });
+        interfaceIds.set(key, id);
+      }
+      pcapng.writePacket(id, rec.tsNs, rec.bytes, rec.at, rec.caplen, rec.wirelen, { direction: rec.direction });
+    }
+    copies.push(rec);
+  };
+
+  let bytes = 0;
+  try {
+    for await (const chunk of chunks) {
+      bytes += chunk.length;
+      if (options.maxBytes !== undefined && bytes > options.maxBytes) {
+        throw new AckscopeError(
+          'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE',
+          `capture file is larger than the limit of ${options.maxBytes} bytes (ACKSCOPE_MAX_IMPORT_BYTES)`,
+          { limit: options.maxBytes },
+        );
+      }
+      reader.push(chunk, sink);
+      options.onProgress?.(bytes, writer.counters.frames);
+    }
+    reader.end(sink);
+    copies.end();
+    const counters = writer.finish();
+    pcapng?.close();
+    return { format: reader.format, bytes, counters, duplicateCopies: copies.duplicates, firstNs, lastNs };
+  } catch (err) {
+    try {
+      pcapng?.close();
+    } catch {
+      // the file goes anyway
+    }
+    if (options.captureFile) rmSync(options.captureFile, { force: true });
+    writer.discard();
+    throw err;
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The service's side of live capture: starts one worker thread per live session, keeps
+ * the session's state (created → capturing → stopped, or failed with the reason), and
+ * stops captures on request, on session delete and on service close. Frames already
+ * captured by a capture that dies stay stored.
+ */
+import { Worker } from 'node:worker_threads';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, extname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Db } from '../../db/connection.js';
+import { getSession, updateSession, wallClockNs, type SessionRow } from '../../db/sessions.js';
+import { AckscopeError } from '../../service/errors.js';
+import { pcapVersion } from '../native/index.js';
+import type { FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
+
+export interface CaptureManagerOptions {
+  db: Db;
+  dbPath: string;
+  /** Data folder; capture files are stored relative to it in the sessions row. */
+  dataDir: string;
+  sessionDir(sessionId: number): string;
+  log: CaptureLog;
+  flushIntervalMs?: number;
+  statsIntervalMs?: number;
+}
+
+/** The two log levels the manager uses (a pino or Fastify logger fits). */
+export interface CaptureLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/** How a capture ended, as the worker reported it. */
+export interface CaptureEnd {
+  failure: string | null;
+  counts: FrameCounts;
+}
+
+interface Running {
+  worker: Worker;
+  /** Settles when the worker ended and the session row holds its final state. */
+  ended: Promise<CaptureEnd>;
+}
+
+/**
+ * Starts the capture worker beside this module: worker.js in dist/ (production), or
+ * worker.ts when ackscope runs from its TypeScript sources under tsx (tests). Node 20
+ * does not apply the `--import tsx` hooks to a worker's entry module (tsx issue #354),
+ * so in that case a two-line bootstrap registers tsx inside the worker first.
+ */
+function spawnWorker(init: WorkerInit): Worker {
+  const here = fileURLToPath(import.meta.url);
+  const ext = extname(here);
+  const file = join(dirname(here), `worker${ext}`);
+  if (ext !== '.ts') return new Worker(file, { workerData: init });
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+export const CAPTURE_FILE_NAME = 'capture.pcapng';
+/** Written while a session captures: the pid of the service process that runs the capture. */
+const OWNER_FILE_NAME = 'capture.pid';
+
+export class CaptureManager {
+  private readonly running = new Map<number, Running>();
+  private readonly starting = new Set<number>();
+  private closing = false;
+
+  constructor(private readonly o: CaptureManagerOptions) {
+    this.failOrphans();
+  }
+
+  /**
+   * Starts the session's capture. Resolves once libpcap is capturing (the session is
+   * `capturing`); throws the worker's open error (bad interface or filter: 400,
+   * permission: 403) with the session left `created`.
+   */
+  async start(sessionId: number): Promise<SessionRow> {
+    const row = this.requireSession(sessionId);
+    if (row.kind !== 'live') {
+      throw new AckscopeError('ACKSCOPE_ERR_SESSION_KIND', `session ${sessionId} is an import session; only live sessions capture`);
+    }
+    if (row.state !== 'created' || this.starting.has(sessionId) || this.running.has(sessionId)) {
+      throw new AckscopeError(
+        'ACKSCOPE_ERR_SESSION_STATE',
+        `session ${sessionId} is ${this.starting.has(sessionId) ? 'starting' : row.state}; a session captures once (create a new one to capture again)`,
+        { state: row.state },
+      );
+    }
+    if (!row.interface) {
+      throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', `session ${sessionId} has no interface to capture on`);
+    }
+    pcapVersion(); // throws ACKSCOPE_ERR_CAPTURE_UNAVAILABLE here, in the request, if the addon is missing
+
+    this.starting.add(sessionId);
+    try {
+      const dir = this.o.sessionDir(sessionId);
+      mkdirSync(dir, { recursive: true });
+      const captureFile = join(dir, CAPTURE_FILE_NAME);
+      const init: WorkerInit = {
+        sessionId,
+        dbPath: this.o.dbPath,
+        captureFile,
+        capture: {
+          device: row.interface,
+          filter: row.filter ?? '',
+          ...(row.snaplen !== null ? { snaplen: row.snaplen } : {}),
+          ...(row.buffer_size !== null ? { bufferSize: row.buffer_size } : {}),
+          immediate: row.immediate === 1,
+        },
+        flushIntervalMs: this.o.flushIntervalMs,
+        statsIntervalMs: this.o.statsIntervalMs,
+      };
+      const worker = spawnWorker(init);
+      // Followed from its first instant, so no message or exit can slip between the two waits.
+      const run = { started: false };
+      const ended = this.watch(sessionId, worker, run);
+      const first = await this.firstMessage(worker);
+      if (first.type === 'open-failed') {
+        throw new AckscopeError(first.code, first.message, { interface: row.interface, filter: row.filter });
+      }
+      if (first.type === 'ended') {
+        // Opened, then failed before it could run (e.g. the capture file could not be created).
+        this.recordEnd(sessionId, { failure: first.failure ?? 'capture ended at once', counts: first.counts });
+        throw new AckscopeError('ACKSCOPE_ERR_CAPTURE_FAILED', `capture on ${row.interface} failed: ${first.failure}`);
+      }
+      updateSession(this.o.db, sessionId, {
+        state: 'capturing',
+        started_ns: wallClockNs(),
+        link_type: first.linkType,
+        capture_file: relative(this.o.dataDir, captureFile),
+      });
+      run.started = true;
+      this.running.set(sessionId, { worker, ended });
+      writeFileSync(join(dir, OWNER_FILE_NAME), `${process.pid}\n`);
+      if (this.closing) {
+        // The service began closing while this capture opened: stop it like the others.
+        await this.stop(sessionId);
+        throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `the service is closing; session ${sessionId} was stopped`);
+      }
+      this.o.log.info({ sessionId, interface: row.interface, filter: row.filter, linkType: first.linkType }, 'capture started');
+      return getSession(this.o.db, sessionId)!;
+    } finally {
+      this.starting.delete(sessionId);
+    }
+  }
+
+  /** Stops a running capture; resolves when every captured frame is stored and the session is final. */
+  async stop(sessionId: number): Promise<SessionRow> {
+    const running = this.running.get(sessionId);
+    if (!running) {
+      const row = this.requireSession(sessionId);
+      throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `session ${sessionId} is ${row.state}, not capturing`, {
+        state: row.state,
+      });
+    }
+    running.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    await running.ended;
+    return getSession(this.o.db, sessionId)!;
+  }
+
+  /** Stops the capture of a session if it runs (session delete). */
+  async stopIfCapturing(sessionId: number): Promise<void> {
+    if (this.running.has(sessionId)) await this.stop(sessionId);
+  }
+
+  /** Stops every capture (service close). */
+  async stopAll(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.running.keys()].map((id) => this.stop(id).catch(() => undefined)));
+  }
+
+  private requireSession(sessionId: number): SessionRow {
+    const row = getSession(this.o.db, sessionId);
+    if (!row) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${sessionId} does not exist`);
+    return row;
+  }
+
+  /** The worker's first word: started, open-failed, or an early end; a crash becomes open-failed. */
+  private firstMessage(worker: Worker): Promise<FromWorker> {
+    return new Promise((resolve) => {
+      const onMessage = (m: FromWorker) => {
+        cleanup();
+        resolve(m);
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        resolve({ type: 'open-failed', code: 'ACKSCOPE_ERR_CAPTURE_FAILED', message: `capture worker failed: ${err.message}` });
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        resolve({ type: 'open-failed', code: 'ACKSCOPE_ERR_CAPTURE_FAILED', message: `capture worker exited (code ${code}) before capturing` });
+      };
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    });
+  }
+
+  /** Follows a worker to its end and, if its capture had started, records the session's final state. */
+  private watch(sessionId: number, worker: Worker, run: { started: boolean }): Promise<CaptureEnd> {
+    return new Promise((resolve) => {
+      let end: CaptureEnd | undefined;
+      let crash: string | undefined;
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ended') end = { failure: m.failure, counts: m.counts };
+      });
+      worker.on('error', (err) => {
+        crash = `capture worker failed: ${err.message}`;
+      });
+      worker.on('exit', (code) => {
+        const final = end ?? { failure: crash ?? `capture worker exited (code ${code}) without finishing`, counts: { frames: 0, tcp: 0 } };
+        if (run.started) {
+          this.running.delete(sessionId);
+          this.recordEnd(sessionId, final);
+        }
+        resolve(final);
+      });
+    });
+  }
+
+  private recordEnd(sessionId: number, end: CaptureEnd): void {
+    rmSync(join(this.o.sessionDir(sessionId), OWNER_FILE_NAME), { force: true });
+    if (!this.o.db.open || !getSession(this.o.db, sessionId)) return;
+    updateSession(this.o.db, sessionId, {
+      state: end.failure ? 'failed' : 'stopped',
+      failure_reason: end.failure,
+      stopped_ns: wallClockNs(),
+    });
+    const log = { sessionId, frames: end.counts.frames, tcp: end.counts.tcp };
+    if (end.failure) this.o.log.warn({ ...log, reason: end.failure }, 'capture failed');
+    else this.o.log.info(log, 'capture stopped');
+  }
+
+  /**
+   * A session whose capturing process is gone (killed, crashed) cannot be capturing:
+   * mark it failed. Sessions another live process captures (a second service or an
+   * experiment on the same database) are left alone: their owner file names a live pid.
+   */
+  private failOrphans(): void {
+    const capturing = this.o.db.prepare(`SELECT id FROM sessions WHERE state = 'capturing'`).all() as { id: number }[];
+    for (const { id } of capturing) {
+      if (this.ownerAlive(id)) continue;
+      rmSync(join(this.o.sessionDir(id), OWNER_FILE_NAME), { force: true });
+      updateSession(this.o.db, id, {
+        state: 'failed',
+        failure_reason: 'the service stopped while this session was capturing; frames up to then are kept',
+        stopped_ns: wallClockNs(),
+      });
+    }
+  }
+
+  private ownerAlive(sessionId: number): boolean {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(join(this.o.sessionDir(sessionId), OWNER_FILE_NAME), 'utf8').trim());
+    } catch {
+      return false; // no owner file: the capture was never recorded as running here
+    }
+    if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+    try {
+      process.kill(pid, 0); // signal 0: only asks whether the process exists
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by another user
+    }
+  }
+}

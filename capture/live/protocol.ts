@@ -1,0 +1,36 @@
+/**
+ * Messages between the capture manager (service main thread) and a live capture worker
+ * (one worker thread per live session). Plain objects: they cross postMessage.
+ */
+import type { ErrorCode } from '../../service/errors.js';
+import type { CaptureStats, LiveOptions } from '../native/index.js';
+
+/** workerData of a capture worker. */
+export interface WorkerInit {
+  sessionId: number;
+  /** SQLite file; the worker opens a connection of its own (already migrated by the service). */
+  dbPath: string;
+  /** Absolute path of the raw capture to write (pcapng). */
+  captureFile: string;
+  capture: LiveOptions;
+  /** Commit pending rows this often, ms (default 100). */
+  flushIntervalMs?: number;
+  /** Record libpcap's drop counters in the session row this often, ms (default 1000). */
+  statsIntervalMs?: number;
+}
+
+export type ToWorker = { type: 'stop' };
+
+/** What the worker's SessionFrameWriter counted so far (mirrors the sessions row). */
+export interface FrameCounts {
+  frames: number;
+  tcp: number;
+}
+
+export type FromWorker =
+  /** The capture is open and running; frames will follow. */
+  | { type: 'started'; linkType: number; snaplen: number }
+  /** Opening failed (bad interface, filter, permission...): nothing was captured. */
+  | { type: 'open-failed'; code: ErrorCode; message: string }
+  /** The capture ended: asked to stop, or died (then `failure` says why). Rows are final. */
+  | { type: 'ended'; failure: string | null; counts: FrameCounts; stats: CaptureStats | null };

@@ -1,0 +1,137 @@
+/**
+ * Live capture worker: one worker thread per live session, so neither SQLite writes nor
+ * decoding ever run on the service's event loop (and the service's loop never paces
+ * the capture). It opens the addon's capture, feeds every frame to a SessionFrameWriter
+ * (rows, committed every flushIntervalMs in one transaction) and to a pcapng file (the
+ * raw capture), and records libpcap's drop counters every statsIntervalMs and at the end.
+ *
+ * Lifecycle (protocol.ts): workerData = WorkerInit → posts `started` or `open-failed`;
+ * on `stop` closes the capture (every batch already captured is still written) → posts
+ * `ended` once the rows and the file are final, then exits. If the capture dies (the
+ * interface went away) it ends the same way with `failure` set.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { openDatabase, type Db } from '../../db/connection.js';
+import { updateSession } from '../../db/sessions.js';
+import { isAckscopeError } from '../../service/errors.js';
+import { openLive, type CaptureStats, type LiveCapture } from '../native/index.js';
+import { LiveSessionSink } from './sink.js';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+
+const init = workerData as WorkerInit;
+const port: MessagePort = parentPort ?? failNotWorker();
+const post = (message: FromWorker) => port.postMessage(message);
+
+run();
+
+function run(): void {
+  const db = openDatabase(init.dbPath, { migrate: false });
+  let sink: LiveSessionSink | undefined;
+  let failure: string | null = null;
+  let ended = false;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let statsTimer: NodeJS.Timeout | undefined;
+
+  let capture: LiveCapture;
+  try {
+    capture = openLive(init.capture, {
+      onBatch(records) {
+        if (!sink || failure) return;
+        try {
+          sink.addBatch(records);
+        } catch (err) {
+          // SQLite or the file failed (disk full...): stop capturing, keep what is stored.
+          failure = `writing captured frames failed: ${(err as Error).message}`;
+          void capture.close();
+        }
+      },
+      onError(err) {
+        failure ??= err.message;
+      },
+      onEnd() {
+        finish();
+      },
+    });
+  } catch (err) {
+    db.close();
+    post({
+      type: 'open-failed',
+      code: isAckscopeError(err) ? err.code : 'ACKSCOPE_ERR_CAPTURE_FAILED',
+      message: (err as Error).message,
+    });
+    port.close();
+    return;
+  }
+
+  try {
+    sink = new LiveSessionSink(db, init.sessionId, init.captureFile, capture.linkType, capture.snaplen, init.capture.device);
+  } catch (err) {
+    failure = `cannot write the capture: ${(err as Error).message}`;
+    void capture.close();
+    return; // finish() runs from onEnd and reports the failure
+  }
+  post({ type: 'started', linkType: capture.linkType, snaplen: capture.snaplen });
+
+  flushTimer = setInterval(() => {
+    if (!sink || failure) return;
+    try {
+      sink.flush();
+    } catch (err) {
+      failure = `writing captured frames failed: ${(err as Error).message}`;
+      void capture.close();
+    }
+  }, init.flushIntervalMs ?? 100);
+  statsTimer = setInterval(() => recordStats(db, readStats(capture)), init.statsIntervalMs ?? 1000);
+
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'stop') void capture.close();
+  });
+
+  /** Runs once, after the capture thread stopped and delivered its last batch. */
+  function finish(): void {
+    if (ended) return;
+    ended = true;
+    clearInterval(flushTimer);
+    clearInterval(statsTimer);
+    let counts = { frames: 0, tcp: 0 };
+    if (sink) {
+      try {
+        counts = sink.finish();
+      } catch (err) {
+        failure ??= `writing captured frames failed: ${(err as Error).message}`;
+        counts = sink.counts();
+      }
+    }
+    const stats = readStats(capture);
+    recordStats(db, stats);
+    db.close();
+    post({ type: 'ended', failure, counts, stats });
+    port.close();
+  }
+}
+
+function readStats(capture: LiveCapture): CaptureStats | null {
+  try {
+    return capture.stats();
+  } catch {
+    return null; // the handle went away before its counters could be read
+  }
+}
+
+function recordStats(db: Db, stats: CaptureStats | null): void {
+  if (!stats || !db.open) return;
+  try {
+    updateSession(db, init.sessionId, {
+      pcap_received: stats.received,
+      pcap_dropped: stats.dropped,
+      pcap_if_dropped: stats.ifDropped,
+    });
+  } catch {
+    // A busy or failing database: the next tick (or the end) writes the counters again,
+    // and a database that stays broken fails the frame writes, which end the capture.
+  }
+}
+
+function failNotWorker(): never {
+  throw new Error('capture/live/worker: run me as a worker thread (capture/live/manager.ts starts it)');
+}

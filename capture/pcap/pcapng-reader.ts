@@ -1,0 +1,283 @@
+/**
+ * Streaming pcapng reader (after libpcap's sf-pcapng.c): section header, interface
+ * description, enhanced, simple and obsolete packet blocks; several sections, each with
+ * its own byte order and interfaces; if_tsresol (base 10 and base 2) and if_tsoffset per
+ * interface; epb_flags direction and epb_packetid. Every other block type (name
+ * resolution, interface statistics, decryption secrets, custom, Windows' type 9,
+ * unknown) is skipped, not refused.
+ */
+import { BoundedCursor, ChunkJoiner } from './cursor.js';
+import { CaptureRecord, captureFileError, type CaptureReader, type RecordSink } from './frame.js';
+
+export const BT_SECTION_HEADER = 0x0a0d0d0a;
+export const BT_INTERFACE_DESCRIPTION = 1;
+export const BT_PACKET_OBSOLETE = 2;
+export const BT_SIMPLE_PACKET = 3;
+export const BT_ENHANCED_PACKET = 6;
+export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+/** Larger blocks mean a corrupt length (libpcap's limit is the same order). */
+export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
+
+const OPT_END = 0;
+const IF_TSRESOL = 9;
+const IF_TSOFFSET = 14;
+const EPB_FLAGS = 2;
+const EPB_PACKETID = 5;
+
+/** Per-interface time conversion, set up once from the IDB (STYLE.md: convert once). */
+class InterfaceClock {
+  readonly linkType: number;
+  readonly snaplen: number;
+  /** Units per second as a number when it is 10^k with k ≤ 9 (fast path), else 0. */
+  private readonly perSecondDecimal: number;
+  private readonly perSecond: bigint;
+  private readonly offsetNs: bigint;
+  private lastSec = -1;
+  private lastSecNs = 0n;
+
+  constructor(linkType: number, snaplen: number, tsresol: number, offsetSec: number) {
+    this.linkType = linkType;
+    this.snaplen = snaplen;
+    const base2 = (tsresol & 0x80) !== 0;
+    const exponent = tsresol & 0x7f;
+    this.perSecond = base2 ? 1n << BigInt(exponent) : 10n ** BigInt(exponent);
+    this.perSecondDecimal = !base2 && exponent <= 9 ? 10 ** exponent : 0;
+    this.offsetNs = BigInt(offsetSec) * 1_000_000_000n;
+  }
+
+  toNs(high: number, low: number): bigint {
+    const perSecond = this.perSecondDecimal;
+    if (perSecond !== 0 && high < 0x200000) {
+      // units below 2^53: exact in a number; one BigInt per new second, one per packet
+      const units = high * 0x1_0000_0000 + low;
+      const sec = Math.floor(units / perSecond);
+      if (sec !== this.lastSec) {
+        this.lastSec = sec;
+        this.lastSecNs = BigInt(sec) * 1_000_000_000n + this.offsetNs;
+      }
+      return this.lastSecNs + BigInt((units - sec * perSecond) * (1_000_000_000 / perSecond));
+    }
+    if (perSecond === 1_000_000_000) {
+      // nanosecond units pass 2^53: the remainder by modular arithmetic on pieces below
+      // 2^53, the seconds by rounding (their float error is ~1e-6 s, far from 0.5)
+      const a = Math.floor(high / 100_000);
+      const b = high - a * 100_000;
+      // 2^32 mod 1e9 = 294967296; 1e5 * 294967296 mod 1e9 = 729600000
+      const frac = (((a * 729_600_000) % 1e9) + ((b * 294_967_296) % 1e9) + (low % 1e9)) % 1e9;
+      const sec = Math.round((high * 0x1_0000_0000 + low - frac) / 1e9);
+      if (sec !== this.lastSec) {
+        this.lastSec = sec;
+        this.lastSecNs = BigInt(sec) * 1_000_000_000n + this.offsetNs;
+      }
+      return this.lastSecNs + BigInt(frac);
+    }
+    const units = (BigInt(high) << 32n) | BigInt(low);
+    return (units * 1_000_000_000n) / this.perSecond + this.offsetNs;
+  }
+}
+
+export class PcapngReader implements CaptureReader {
+  readonly format = 'pcapng' as const;
+  private readonly joiner = new ChunkJoiner();
+  private readonly record = new CaptureRecord();
+  private littleEndian = true;
+  private sawSection = false;
+  private interfaces: InterfaceClock[] = [];
+  private consumed = 0;
+  private lastTsNs = 0n;
+
+  get bytesRead(): number {
+    return this.consumed;
+  }
+
+  push(chunk: Uint8Array, sink: RecordSink): void {
+    const { bytes, fileBase } = this.joiner.join(chunk);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const rec = this.record;
+    rec.bytes = bytes;
+    rec.view = view;
+    let pos = 0;
+    for (;;) {
+      const available = bytes.length - pos;
+      if (available < 12) break;
+      const blockOffset = fileBase + pos;
+      const type = view.getUint32(pos, this.littleEndian);
+      if (type === BT_SECTION_HEADER) {
+        // a new section chooses its own byte order
+        const magicLe = view.getUint32(pos + 8, true);
+        if (magicLe === BYTE_ORDER_MAGIC) this.littleEndian = true;
+        else if (view.getUint32(pos + 8, false) === BYTE_ORDER_MAGIC) this.littleEndian = false;
+        else {
+          throw captureFileError(
+            blockOffset + 8,
+            `section header byte-order magic 0x${view.getUint32(pos + 8, false).toString(16)} is neither 0x1a2b3c4d nor its byte swap`,
+          );
+        }
+      } else if (!this.sawSection) {
+        throw captureFileError(blockOffset, `first block has type 0x${type.toString(16)}, not a section header (0x0a0d0d0a)`);
+      }
+      const le = this.littleEndian;
+      const totalLen = view.getUint32(pos + 4, le);
+      // the checks of a block, as questions
+      if (totalLen < 12) throw captureFileError(blockOffset + 4, `block length ${totalLen} is shorter than the 12-byte minimum`);
+      if (totalLen % 4 !== 0) throw captureFileError(blockOffset + 4, `block length ${totalLen} is not a multiple of 4`);
+      if (totalLen > MAX_BLOCK_BYTES) {
+        throw captureFileError(blockOffset + 4, `block length ${totalLen} is over the largest accepted ${MAX_BLOCK_BYTES}`);
+      }
+      if (available < totalLen) break; // the block continues in the next chunk
+      const trailer = view.getUint32(pos + totalLen - 4, le);
+      if (trailer !== totalLen) {
+        throw captureFileError(blockOffset + totalLen - 4, `block trailer length ${trailer} differs from its header length ${totalLen}`);
+      }
+      const cursor = new BoundedCursor(view, pos + 8, pos + totalLen - 4, fileBase, le);
+      switch (type) {
+        case BT_SECTION_HEADER:
+          this.readSectionHeader(cursor);
+          break;
+        case BT_INTERFACE_DESCRIPTION:
+          this.readInterface(cursor);
+          break;
+        case BT_ENHANCED_PACKET:
+          this.readEnhancedPacket(cursor, blockOffset, sink);
+          break;
+        case BT_SIMPLE_PACKET:
+          this.readSimplePacket(cursor, blockOffset, sink);
+          break;
+        case BT_PACKET_OBSOLETE:
+          this.readObsoletePacket(cursor, blockOffset, sink);
+          break;
+        default:
+          break; // statistics, name resolution, custom, type 9, unknown: not packets
+      }
+      pos += totalLen;
+    }
+    this.consumed = fileBase + pos;
+    this.joiner.keep(bytes, fileBase, pos);
+  }
+
+  end(_sink: RecordSink): void {
+    const pending = this.joiner.pendingBytes;
+    if (!this.sawSection) throw captureFileError(0, `file is ${pending} bytes long and holds no complete section header block`);
+    if (pending > 0) {
+      throw captureFileError(this.joiner.pendingFileOffset, `the file ends inside a block: ${pending} bytes left over`);
+    }
+  }
+
+  private readSectionHeader(c: BoundedCursor): void {
+    c.u32('byte-order magic');
+    const majorAt = c.fileOffset;
+    const major = c.u16('version major');
+    c.u16('version minor');
+    if (major !== 1) throw captureFileError(majorAt, `pcapng version major ${major}, expected 1`);
+    c.take(8, 'section length');
+    this.sawSection = true;
+    this.interfaces = [];
+  }
+
+  private readInterface(c: BoundedCursor): void {
+    const linkType = c.u16('link type');
+    c.u16('reserved');
+    const snaplen = c.u32('snaplen');
+    let tsresol = 6; // microseconds when absent (etl2pcapng writes none)
+    let offsetSec = 0;
+    while (c.remaining >= 4) {
+      const code = c.u16('option code');
+      const len = c.u16('option length');
+      if (code === OPT_END) break;
+      const valueAt = c.pos;
+      if (code === IF_TSRESOL && len >= 1) tsresol = c.view.getUint8(valueAt);
+      if (code === IF_TSOFFSET && len >= 8) {
+        const sub = new BoundedCursor(c.view, valueAt, valueAt + 8, c.fileBase, c.littleEndian);
+        offsetSec = sub.i64('if_tsoffset');
+      }
+      c.take(padTo4(len), `interface option ${code} value`);
+    }
+    this.interfaces.push(new InterfaceClock(linkType, snaplen, tsresol, offsetSec));
+  }
+
+  private interfaceOf(id: number, at: number): InterfaceClock {
+    const iface = this.interfaces[id];
+    if (!iface) {
+      throw captureFileError(at, `packet names interface ${id} but the section has ${this.interfaces.length} interface(s)`);
+    }
+    return iface;
+  }
+
+  private readEnhancedPacket(c: BoundedCursor, blockOffset: number, sink: RecordSink): void {
+    const idAt = c.fileOffset;
+    const id = c.u32('interface id');
+    const iface = this.interfaceOf(id, idAt);
+    const high = c.u32('timestamp (high)');
+    const low = c.u32('timestamp (low)');
+    const caplen = c.u32('captured length');
+    const wirelen = c.u32('original length');
+    const rec = this.record;
+    rec.at = c.take(padTo4(caplen), 'packet data');
+    rec.caplen = caplen;
+    rec.wirelen = wirelen;
+    rec.linkType = iface.linkType;
+    rec.tsNs = iface.toNs(high, low);
+    rec.interfaceId = id;
+    rec.fileOffset = blockOffset;
+    rec.direction = 0;
+    rec.packetId = -1n;
+    while (c.remaining >= 4) {
+      const code = c.u16('option code');
+      const len = c.u16('option length');
+      if (code === OPT_END) break;
+      const valueAt = c.pos;
+      c.take(padTo4(len), `packet option ${code} value`);
+      if (code === EPB_FLAGS && len >= 4) rec.direction = c.view.getUint32(valueAt, c.littleEndian) & 0x3;
+      if (code === EPB_PACKETID && len >= 8) rec.packetId = c.view.getBigUint64(valueAt, c.littleEndian);
+    }
+    this.lastTsNs = rec.tsNs;
+    sink(rec);
+  }
+
+  private readSimplePacket(c: BoundedCursor, blockOffset: number, sink: RecordSink): void {
+    const iface = this.interfaceOf(0, blockOffset);
+    const wirelen = c.u32('original length');
+    // the captured length is implied: the original length cut by the snaplen and the block
+    let caplen = Math.min(wirelen, c.remaining);
+    if (iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
+    const rec = this.record;
+    rec.at = c.take(caplen, 'packet data');
+    rec.caplen = caplen;
+    rec.wirelen = wirelen;
+    rec.linkType = iface.linkType;
+    // a simple packet block has no timestamp: keep time monotonic with the previous packet
+    rec.tsNs = this.lastTsNs;
+    rec.interfaceId = 0;
+    rec.fileOffset = blockOffset;
+    rec.direction = 0;
+    rec.packetId = -1n;
+    sink(rec);
+  }
+
+  private readObsoletePacket(c: BoundedCursor, blockOffset: number, sink: RecordSink): void {
+    const idAt = c.fileOffset;
+    const id = c.u16('interface id');
+    const iface = this.interfaceOf(id, idAt);
+    c.u16('drops count');
+    const high = c.u32('timestamp (high)');
+    const low = c.u32('timestamp (low)');
+    const caplen = c.u32('captured length');
+    const wirelen = c.u32('original length');
+    const rec = this.record;
+    rec.at = c.take(padTo4(caplen), 'packet data');
+    rec.caplen = caplen;
+    rec.wirelen = wirelen;
+    rec.linkType = iface.linkType;
+    rec.tsNs = iface.toNs(high, low);
+    rec.interfaceId = id;
+    rec.fileOffset = blockOffset;
+    rec.direction = 0;
+    rec.packetId = -1n;
+    this.lastTsNs = rec.tsNs;
+    sink(rec);
+  }
+}
+
+function padTo4(n: number): number {
+  return n + ((4 - (n % 4)) % 4); // not (n + 3) & ~3: lengths can pass 2^31
+}

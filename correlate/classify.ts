@@ -1,0 +1,236 @@
+import type {
+  Classification,
+  CompletionEvidence,
+  FrameHit,
+  Stage,
+  TcpInfoStage,
+  UnknownReason,
+} from './types.js';
+
+/**
+ * When a milestone (first byte sent, last byte sent, end acknowledged) happened, as far
+ * as the capture can tell: exactly (lo === hi), or only within [lo, hi] for a reason.
+ */
+interface Milestone {
+  lo: number;
+  hi: number;
+  cause: UnknownReason | null;
+}
+
+const exact = (ts: number): Milestone => ({ lo: ts, hi: ts, cause: null });
+const isExact = (m: Milestone) => m.lo === m.hi && m.cause === null;
+
+/**
+ * When was byte `byteOff` first transmitted? `hit` is the first frame whose running
+ * first-transmission maximum passed the byte.
+ */
+function sendMilestone(byteOff: number, hit: FrameHit | null, ev: CompletionEvidence): Milestone {
+  const { dataLowOff, dataLowNs } = ev.coverage;
+  const earliest = ev.submittedNs; // bytes cannot leave before the send call
+  if (dataLowOff !== null && dataLowNs !== null && byteOff < dataLowOff) {
+    // Sent before the first data frame the capture saw: the capture began mid-stream.
+    return { lo: earliest, hi: dataLowNs, cause: 'capture-started-after' };
+  }
+  if (hit) {
+    if (ev.kernelDrops > 0) return { lo: earliest, hi: hit.tsNs, cause: 'kernel-drops' };
+    // A frame beyond the byte passed the maximum without carrying it: the byte left
+    // earlier (first transmissions are in order) but the capture missed it.
+    if (hit.seqOff > byteOff) return { lo: earliest, hi: hit.tsNs, cause: 'bytes-not-captured' };
+    return exact(hit.tsNs);
+  }
+  return notSeen(ev, dataLowOff === null);
+}
+
+/**
+ * When did the peer's cumulative ACK first reach `ackValue`? `bytesSeenLeaving`: the
+ * last byte's first transmission was captured, so any ACK of it came later, while the
+ * capture was running.
+ */
+function ackMilestone(ackValue: number, ackNs: number | null, bytesSeenLeaving: boolean, ev: CompletionEvidence): Milestone {
+  const { ackLowOff, ackLowNs } = ev.coverage;
+  if (ackNs !== null) {
+    if (ev.kernelDrops > 0) return { lo: ev.submittedNs, hi: ackNs, cause: 'kernel-drops' };
+    // The first ACK the capture saw already covered it: an earlier one may have too.
+    if (!bytesSeenLeaving && ackLowOff !== null && ackLowNs !== null && ackValue <= ackLowOff) {
+      return { lo: ev.submittedNs, hi: ackLowNs, cause: 'capture-started-after' };
+    }
+    return exact(ackNs);
+  }
+  return notSeen(ev, ackLowOff === null && !bytesSeenLeaving);
+}
+
+/** The capture never saw the event: it happened after the capture ended, or was missed. */
+function notSeen(ev: CompletionEvidence, directionNeverSeen: boolean): Milestone {
+  if (ev.kernelDrops > 0) return { lo: ev.submittedNs, hi: Infinity, cause: 'kernel-drops' };
+  const start = ev.captureStartNs ?? -Infinity;
+  // A direction the capture never saw (no SYN either) may have carried it before the
+  // capture began, unless the send call itself came after the start.
+  if (directionNeverSeen && ev.submittedNs < start) {
+    return { lo: ev.submittedNs, hi: Infinity, cause: 'capture-started-after' };
+  }
+  const end = ev.captureEndNs ?? Infinity;
+  return { lo: Math.max(end, ev.submittedNs), hi: Infinity, cause: 'capture-stopped-before' };
+}
+
+/**
+ * first ≤ last ≤ ack in time: each bound tightens its neighbours. Observations are
+ * left as they are (were capture stamps ever out of order, an inference must not
+ * overrule what was seen).
+ */
+function tighten(first: Milestone, last: Milestone, ack: Milestone): void {
+  if (!isExact(last)) last.lo = Math.max(last.lo, first.lo);
+  if (!isExact(ack)) ack.lo = Math.max(ack.lo, last.lo);
+  if (!isExact(last)) last.hi = Math.min(last.hi, ack.hi);
+  if (!isExact(first)) first.hi = Math.min(first.hi, last.hi);
+}
+
+type Position = 'before' | 'after' | 'undecided';
+function position(m: Milestone, t: number): Position {
+  if (m.hi <= t) return 'before';
+  if (m.lo > t) return 'after';
+  return 'undecided';
+}
+
+/**
+ * The stage of one completion at its completion instant, from the capture's evidence.
+ * Positive evidence (an event seen at or before completion) decides on its own;
+ * "not yet" needs the capture to have been watching, so gaps, drops and a capture that
+ * started late or stopped early turn it into `unknown` with the reason.
+ */
+export function classifyCompletion(ev: CompletionEvidence): Classification {
+  const t = ev.completedNs;
+  const base = baseResult(ev);
+  if (!ev.flowFound) {
+    return { ...base, stage: 'unknown', reason: flowMissingReason(ev) };
+  }
+  if (!ev.offsetsAligned) return { ...base, stage: 'unknown', reason: 'capture-started-after' };
+  let first: Milestone;
+  let last: Milestone;
+  let ack: Milestone;
+  if (ev.offsetEnd > ev.offsetStart) {
+    first = sendMilestone(ev.offsetStart, ev.firstWire, ev);
+    last = sendMilestone(ev.offsetEnd - 1, ev.lastWire, ev);
+    ack = ackMilestone(ev.offsetEnd, ev.ackNs, isExact(last), ev);
+  } else if (ev.offsetEnd > 0) {
+    // An empty write has no bytes of its own: it stands where the byte before it stands.
+    last = sendMilestone(ev.offsetEnd - 1, ev.lastWire, ev);
+    first = { ...last };
+    ack = ackMilestone(ev.offsetEnd, ev.ackNs, isExact(last), ev);
+  } else {
+    // An empty write at the start of the stream: nothing precedes it, nothing to wait for.
+    return { ...base, stage: 'acked', reason: null };
+  }
+  tighten(first, last, ack);
+
+  const firstWireNs = isExact(first) ? first.lo : null;
+  const lastWireNs = isExact(last) ? last.lo : null;
+  const ackedNs = isExact(ack) ? ack.lo : null;
+  const sackedNs = ev.sackNs !== null && (ackedNs === null || ev.sackNs < ackedNs) ? ev.sackNs : null;
+
+  let stage: Stage;
+  let reason: UnknownReason | null = null;
+  const ackPos = position(ack, t);
+  const lastPos = position(last, t);
+  const firstPos = position(first, t);
+  if (ackPos === 'before') stage = 'acked';
+  else if (ackPos === 'undecided') [stage, reason] = ['unknown', ack.cause];
+  else if (lastPos === 'before') stage = 'wire';
+  else if (lastPos === 'undecided') [stage, reason] = ['unknown', last.cause];
+  else if (firstPos === 'before') stage = 'partial-wire';
+  else if (firstPos === 'undecided') [stage, reason] = ['unknown', first.cause];
+  else stage = 'queued';
+
+  const deciding = decidingGap(stage, t, first, last, ack);
+  const tcpInfoStage = base.tcpInfoStage;
+  return {
+    ...base,
+    stage,
+    reason,
+    firstWireNs,
+    lastWireNs,
+    ackedNs,
+    sackedNs,
+    lastWireMinusCompleteNs: lastWireNs === null ? null : lastWireNs - t,
+    ackedMinusCompleteNs: ackedNs === null ? null : ackedNs - t,
+    decidingGapNs: deciding.gap,
+    decidingEvent: deciding.event,
+    nearBoundary: deciding.gap !== null && deciding.gap < ev.nearMarginNs,
+    uncertain: deciding.gap !== null && ev.clockUncertaintyNs > deciding.gap,
+    tcpInfoAgrees: tcpInfoStage === null || stage === 'unknown' ? null : tcpInfoStage === stage,
+  };
+}
+
+function baseResult(ev: CompletionEvidence): Classification {
+  return {
+    stage: 'unknown',
+    reason: null,
+    firstWireNs: null,
+    lastWireNs: null,
+    ackedNs: null,
+    sackedNs: null,
+    retransmitted: ev.retransmitted,
+    submitToCompleteNs: ev.completedNs - ev.submittedNs,
+    lastWireMinusCompleteNs: null,
+    ackedMinusCompleteNs: null,
+    decidingGapNs: null,
+    decidingEvent: null,
+    nearBoundary: false,
+    uncertain: false,
+    tcpInfoStage: ev.tcpInfo ? tcpInfoStage(ev.offsetStart, ev.offsetEnd, ev.tcpInfo) : null,
+    tcpInfoAgrees: null,
+  };
+}
+
+function flowMissingReason(ev: CompletionEvidence): UnknownReason {
+  if (ev.captureStartNs !== null && ev.completedNs < ev.captureStartNs) return 'capture-started-after';
+  if (ev.captureEndNs !== null && ev.submittedNs > ev.captureEndNs) return 'capture-stopped-before';
+  return 'flow-not-found';
+}
+
+/**
+ * The observed events on either side of the completion that decide its stage, and the
+ * nearer one's distance. Only exact observations count: a bound is not an event.
+ */
+function decidingGap(
+  stage: Stage,
+  t: number,
+  first: Milestone,
+  last: Milestone,
+  ack: Milestone,
+): { gap: number | null; event: Classification['decidingEvent'] } {
+  const sides: [Milestone, 'first-wire' | 'last-wire' | 'ack'][] =
+    stage === 'acked'
+      ? [[ack, 'ack']]
+      : stage === 'wire'
+        ? [[last, 'last-wire'], [ack, 'ack']]
+        : stage === 'partial-wire'
+          ? [[first, 'first-wire'], [last, 'last-wire']]
+          : stage === 'queued'
+            ? [[first, 'first-wire']]
+            : [];
+  let gap: number | null = null;
+  let event: Classification['decidingEvent'] = null;
+  for (const [m, name] of sides) {
+    if (!isExact(m)) continue;
+    const d = Math.abs(m.lo - t);
+    if (gap === null || d < gap) [gap, event] = [d, name];
+  }
+  return { gap, event };
+}
+
+/**
+ * The kernel's own view at completion: bytes_acked and bytes_sent are stream offsets
+ * (SYN removed). bytes_sent counts bytes handed to IP, before the qdisc, so it may run
+ * ahead of the capture; a disagreement is a finding, not an error.
+ */
+export function tcpInfoStage(
+  offsetStart: number,
+  offsetEnd: number,
+  info: { bytesSent: number; bytesAcked: number },
+): TcpInfoStage {
+  if (info.bytesAcked >= offsetEnd) return 'acked';
+  if (info.bytesSent >= offsetEnd) return 'wire';
+  // Without this middle step every capture `partial-wire` would read as a disagreement.
+  if (info.bytesSent > offsetStart) return 'partial-wire';
+  return 'queued';
+}

@@ -1,0 +1,109 @@
+/**
+ * Which captured flow a completion belongs to. Pure: the caller loads the session's
+ * flows once and asks per completion.
+ */
+export interface FlowCandidate {
+  id: number;
+  aAddr: string;
+  aPort: number;
+  bAddr: string;
+  bPort: number;
+  firstNs: number;
+  lastNs: number;
+}
+
+export interface Endpoints {
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
+}
+
+/**
+ * One spelling per address: IPv4-mapped IPv6 (`::ffff:127.0.0.1`, what a dual-stack
+ * Node socket reports) becomes IPv4; IPv6 is lower-cased and compressed the way the URL
+ * parser does it, so `0:0:0:0:0:0:0:1` and `::1` match.
+ */
+export function canonicalAddress(addr: string): string {
+  let a = addr.trim().toLowerCase();
+  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped) return mapped[1];
+  if (!a.includes(':')) return a;
+  const zone = a.indexOf('%');
+  const bare = zone >= 0 ? a.slice(0, zone) : a;
+  try {
+    const host = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+    const v4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+    if (v4) {
+      const hi = parseInt(v4[1], 16);
+      const lo = parseInt(v4[2], 16);
+      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+    }
+    return host;
+  } catch {
+    return bare;
+  }
+}
+
+export const endpointKey = (addr: string, port: number) => `${canonicalAddress(addr)}|${port}`;
+
+/** Both orientations of a 4-tuple give the same key. */
+export function flowKey(x: string, xPort: number, y: string, yPort: number): string {
+  const p = endpointKey(x, xPort);
+  const q = endpointKey(y, yPort);
+  return p < q ? `${p}|${q}` : `${q}|${p}`;
+}
+
+export interface FlowMatch {
+  flow: FlowCandidate;
+  /** Direction of the completion's bytes in the flow: 0 a→b, 1 b→a. */
+  dataDir: 0 | 1;
+}
+
+export class FlowIndex {
+  private readonly byKey = new Map<string, FlowCandidate[]>();
+  /** Completions arrive many per 4-tuple: canonicalise each spelling once. */
+  private readonly keyMemo = new Map<string, string>();
+
+  constructor(flows: Iterable<FlowCandidate>) {
+    for (const f of flows) {
+      const key = flowKey(f.aAddr, f.aPort, f.bAddr, f.bPort);
+      const list = this.byKey.get(key);
+      if (list) list.push(f);
+      else this.byKey.set(key, [f]);
+    }
+    for (const list of this.byKey.values()) list.sort((p, q) => p.firstNs - q.firstNs);
+  }
+
+  private endpoint(addr: string, port: number): string {
+    const spelled = `${addr}|${port}`;
+    let key = this.keyMemo.get(spelled);
+    if (key === undefined) this.keyMemo.set(spelled, (key = endpointKey(addr, port)));
+    return key;
+  }
+
+  /**
+   * The flow with the completion's 4-tuple in either orientation. Ports are reused, so
+   * among several connections take the one whose time span contains the submission;
+   * else the latest that began before the completion; else the earliest.
+   */
+  match(e: Endpoints, submittedNs: number, completedNs: number): FlowMatch | null {
+    const spelled = `${e.srcAddr}|${e.srcPort}|${e.dstAddr}|${e.dstPort}`;
+    let key = this.keyMemo.get(spelled);
+    if (key === undefined) this.keyMemo.set(spelled, (key = flowKey(e.srcAddr, e.srcPort, e.dstAddr, e.dstPort)));
+    const list = this.byKey.get(key);
+    if (!list) return null;
+    let flow: FlowCandidate | undefined;
+    if (list.length === 1) flow = list[0];
+    else {
+      flow = list.find((f) => f.firstNs <= submittedNs && submittedNs <= f.lastNs);
+      if (!flow) {
+        for (const f of list) if (f.firstNs <= completedNs) flow = f;
+      }
+      flow ??= list[0];
+    }
+    const srcIsA = this.endpoint(e.srcAddr, e.srcPort) === this.endpoint(flow.aAddr, flow.aPort);
+    return { flow, dataDir: srcIsA ? 0 : 1 };
+  }
+}

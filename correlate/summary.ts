@@ -1,0 +1,151 @@
+import { partialCompletions, type PartialResult } from './partial.js';
+import { spread, type Spread } from './percentiles.js';
+import type { OrderingResult, OrderingVerdict } from './ordering.js';
+import { STAGES, type CorrelationRecord, type Stage, type UnknownReason } from './types.js';
+
+/** Counts, shares and gap spreads of a group of correlated completions. Pure. */
+export interface GroupSummary {
+  completions: number;
+  stages: Record<Stage, { count: number; share: number }>;
+  unknownReasons: Partial<Record<UnknownReason, number>>;
+  uncertain: number;
+  nearBoundary: number;
+  gaps: {
+    submitToComplete: Spread;
+    lastWireMinusComplete: Spread;
+    ackedMinusComplete: Spread;
+  };
+  retransmitted: number;
+  sackedBeforeAck: number;
+  tcpInfo: { compared: number; agree: number; disagree: number };
+  partial: PartialResult;
+}
+
+export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
+  const counts = Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>;
+  const unknownReasons: Partial<Record<UnknownReason, number>> = {};
+  const submit: number[] = [];
+  const wire: number[] = [];
+  const acked: number[] = [];
+  let uncertain = 0;
+  let nearBoundary = 0;
+  let retransmitted = 0;
+  let sackedBeforeAck = 0;
+  const tcpInfo = { compared: 0, agree: 0, disagree: 0 };
+  for (const r of records) {
+    counts[r.stage]++;
+    if (r.reason) unknownReasons[r.reason] = (unknownReasons[r.reason] ?? 0) + 1;
+    submit.push(r.submitToCompleteNs);
+    if (r.lastWireMinusCompleteNs !== null) wire.push(r.lastWireMinusCompleteNs);
+    if (r.ackedMinusCompleteNs !== null) acked.push(r.ackedMinusCompleteNs);
+    if (r.uncertain) uncertain++;
+    if (r.nearBoundary) nearBoundary++;
+    if (r.retransmitted) retransmitted++;
+    if (r.sackedNs !== null) sackedBeforeAck++;
+    if (r.tcpInfoAgrees !== null) {
+      tcpInfo.compared++;
+      if (r.tcpInfoAgrees) tcpInfo.agree++;
+      else tcpInfo.disagree++;
+    }
+  }
+  const n = records.length;
+  const stages = Object.fromEntries(
+    STAGES.map((s) => [s, { count: counts[s], share: n === 0 ? 0 : counts[s] / n }]),
+  ) as GroupSummary['stages'];
+  return {
+    completions: n,
+    stages,
+    unknownReasons,
+    uncertain,
+    nearBoundary,
+    gaps: { submitToComplete: spread(submit), lastWireMinusComplete: spread(wire), ackedMinusComplete: spread(acked) },
+    retransmitted,
+    sackedBeforeAck,
+    tcpInfo,
+    partial: partialCompletions(records),
+  };
+}
+
+const VERDICT_WEIGHT: Record<OrderingVerdict, number> = { 'no-tags': 0, 'in-order': 1, interleaved: 2, reordered: 3 };
+
+/** Several flows' ordering results as one: the worst verdict, with its first violation. */
+export function worstOrdering(results: readonly OrderingResult[]): OrderingResult {
+  let worst: OrderingResult = { verdict: 'no-tags', writesSeen: 0, firstViolation: null };
+  let writesSeen = 0;
+  for (const r of results) {
+    writesSeen += r.writesSeen;
+    if (VERDICT_WEIGHT[r.verdict] > VERDICT_WEIGHT[worst.verdict]) worst = r;
+  }
+  return { ...worst, writesSeen };
+}
+
+/** Groups records by a key, keeping first-seen order. */
+export function groupBy<K>(records: readonly CorrelationRecord[], key: (r: CorrelationRecord) => K): Map<K, CorrelationRecord[]> {
+  const groups = new Map<K, CorrelationRecord[]>();
+  for (const r of records) {
+    const k = key(r);
+    const list = groups.get(k);
+    if (list) list.push(r);
+    else groups.set(k, [r]);
+  }
+  return groups;
+}
+
+export interface FlowIdentity {
+  id: number;
+  aAddr: string;
+  aPort: number;
+  bAddr: string;
+  bPort: number;
+  frames: number;
+  retransmits: number;
+}
+
+export interface FlowOrderingInput {
+  flowId: number;
+  dir: 0 | 1;
+  result: OrderingResult;
+}
+
+export interface SessionSummaryData {
+  overall: GroupSummary;
+  flows: { flow: FlowIdentity | null; ordering: OrderingResult; summary: GroupSummary }[];
+  apis: { api: string; ordering: OrderingResult; summary: GroupSummary }[];
+}
+
+/**
+ * The session summary: everything, per flow (completions without a captured flow form
+ * their own group) and per api. A flow's ordering verdict is that of the direction its
+ * completions' bytes went (or every tagged direction when it has no completions).
+ */
+export function summariseSession(
+  records: readonly CorrelationRecord[],
+  flows: readonly FlowIdentity[],
+  ordering: readonly FlowOrderingInput[],
+): SessionSummaryData {
+  const byFlow = groupBy(records, (r) => r.flowId);
+  const dataDirs = new Map<number, Set<number>>();
+  for (const r of records) {
+    if (r.flowId === null || r.dataDir === null) continue;
+    let dirs = dataDirs.get(r.flowId);
+    if (!dirs) dataDirs.set(r.flowId, (dirs = new Set()));
+    dirs.add(r.dataDir);
+  }
+  const orderingOfFlow = (flowId: number): OrderingResult => {
+    const dirs = dataDirs.get(flowId);
+    return worstOrdering(ordering.filter((o) => o.flowId === flowId && (!dirs || dirs.has(o.dir))).map((o) => o.result));
+  };
+  const flowRows: SessionSummaryData['flows'] = flows.map((flow) => ({
+    flow,
+    ordering: orderingOfFlow(flow.id),
+    summary: summarise(byFlow.get(flow.id) ?? []),
+  }));
+  const unmatched = byFlow.get(null);
+  if (unmatched) flowRows.push({ flow: null, ordering: worstOrdering([]), summary: summarise(unmatched) });
+
+  const apis = [...groupBy(records, (r) => r.api)].map(([api, list]) => {
+    const flowIds = new Set(list.map((r) => r.flowId).filter((id): id is number => id !== null));
+    return { api, ordering: worstOrdering([...flowIds].map(orderingOfFlow)), summary: summarise(list) };
+  });
+  return { overall: summarise(records), flows: flowRows, apis };
+}

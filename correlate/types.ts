@@ -1,0 +1,131 @@
+/**
+ * Shared vocabulary of the correlation: stage names exactly as DESIGN.md defines them,
+ * the reasons a stage can be `unknown`, and the per-completion result.
+ *
+ * Times inside correlate/ are session-relative nanoseconds held in plain numbers
+ * (exact up to ±2^53 ns ≈ ±104 days from the session's base), so the hot loop never
+ * touches BigInt; db/ adds the base back at the edges.
+ */
+export const STAGES = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** Why a completion's stage is `unknown`. */
+export const UNKNOWN_REASONS = [
+  'flow-not-found', // no captured flow has the completion's 4-tuple
+  'bytes-not-captured', // the capture shows bytes after them on the wire but never them (a hole)
+  'capture-started-after', // the capture began after (some of) the bytes or their ACK
+  'capture-stopped-before', // the capture ended before the bytes or their ACK
+  'kernel-drops', // libpcap reported kernel drops, so "not seen yet" proves nothing
+] as const;
+export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
+
+/** Second opinion from the kernel's TCP_INFO read at completion (stream offsets). */
+export type TcpInfoStage = 'queued' | 'partial-wire' | 'wire' | 'acked';
+
+/** A captured frame found by an index look-up: when, and the first stream offset it carried. */
+export interface FrameHit {
+  tsNs: number;
+  seqOff: number;
+}
+
+/** What the capture can vouch for in one direction of a flow. */
+export interface DirectionCoverage {
+  /**
+   * Lowest stream offset whose first transmission the capture saw (0 when the SYN was
+   * captured; else the first data frame's offset). null: no data frame seen at all.
+   */
+  dataLowOff: number | null;
+  /** Time of the frame that set dataLowOff. */
+  dataLowNs: number | null;
+  /**
+   * Highest ACK value carried by the first ACK the capture saw (0 when the SYN was
+   * captured). An ACK value at or below it may have been first sent before the capture.
+   */
+  ackLowOff: number | null;
+  ackLowNs: number | null;
+}
+
+/** Everything the classification needs for one completion; gathered by db/correlations.ts. */
+export interface CompletionEvidence {
+  /** Completion, offsets already in the capture's offset space. */
+  offsetStart: number;
+  offsetEnd: number;
+  submittedNs: number;
+  completedNs: number;
+  flowFound: boolean;
+  /**
+   * The completion's offsets could be placed in the capture's offset space (the SYN was
+   * captured, or a write tag told the shift). A mid-stream capture without tags cannot.
+   */
+  offsetsAligned: boolean;
+  /** First frame whose running first-transmission maximum reached offsetStart + 1. */
+  firstWire: FrameHit | null;
+  /** First frame whose running first-transmission maximum reached offsetEnd. */
+  lastWire: FrameHit | null;
+  /** First frame of the other direction whose cumulative ACK reached offsetEnd. */
+  ackNs: number | null;
+  /** First SACK block covering the last byte (offsetEnd − 1), if any. */
+  sackNs: number | null;
+  /** Some byte of the write was seen again after its first transmission. */
+  retransmitted: boolean;
+  coverage: DirectionCoverage;
+  /** When the capture watched: start, and end (last frame or stop time). */
+  captureStartNs: number | null;
+  captureEndNs: number | null;
+  /** libpcap kernel + interface drops of the session; their timing is not known. */
+  kernelDrops: number;
+  clockUncertaintyNs: number;
+  nearMarginNs: number;
+  tcpInfo: { bytesSent: number; bytesAcked: number } | null;
+}
+
+export interface Classification {
+  stage: Stage;
+  reason: UnknownReason | null;
+  /** Exact observations only (null when the capture can only bound the time). */
+  firstWireNs: number | null;
+  lastWireNs: number | null;
+  ackedNs: number | null;
+  /** First SACK covering the last byte, reported only when earlier than the cumulative ACK. */
+  sackedNs: number | null;
+  retransmitted: boolean;
+  /** completedNs − submittedNs */
+  submitToCompleteNs: number;
+  /** lastWireNs − completedNs (negative: the bytes had all left before completion). */
+  lastWireMinusCompleteNs: number | null;
+  /** ackedNs − completedNs (negative: acked before completion). */
+  ackedMinusCompleteNs: number | null;
+  /** Distance from completedNs to the nearest observed event that decides the stage. */
+  decidingGapNs: number | null;
+  /** Which event that was. */
+  decidingEvent: 'first-wire' | 'last-wire' | 'ack' | null;
+  nearBoundary: boolean;
+  /** The session's clock uncertainty exceeds the deciding gap: the stage is a guess. */
+  uncertain: boolean;
+  tcpInfoStage: TcpInfoStage | null;
+  /** null when there is no TCP info or the capture stage is unknown. */
+  tcpInfoAgrees: boolean | null;
+}
+
+/** One completion joined with the capture: identity, the completion's own facts, and the classification. */
+export interface CorrelationRecord extends Classification {
+  completionId: number;
+  flowId: number | null;
+  /** Direction of the write's bytes in the flow (0 a→b, 1 b→a); null without a flow. */
+  dataDir: 0 | 1 | null;
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
+  writeId: number;
+  api: string;
+  status: string;
+  buffers: number;
+  offsetStart: number;
+  offsetEnd: number;
+  bytesReported: number;
+  submittedNs: number;
+  completedNs: number;
+  tcpBytesSent: number | null;
+  tcpBytesAcked: number | null;
+}

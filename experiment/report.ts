@@ -1,0 +1,365 @@
+/**
+ * The report folder of an experiment: report.md (one table per question, measured
+ * numbers, a plain-language answer), the SVG plots and results.json (everything measured,
+ * for other tools). `buildReport` is pure (data → markdown); `writeReport` does the I/O.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkExpectations, checkWholeAndInOrder, expectsShortReturns, pct, type ExpectationCheck } from './expectations.js';
+import { formatMode, formatPath, formatReceiver, formatSize, formatSndbuf } from './matrix.js';
+import { completionTimesPlot, stageSharePlot, timeSequencePlot } from './plots.js';
+import {
+  STAGES,
+  STAGE_MEANING,
+  type ExperimentRun,
+  type PointResult,
+  type Percentiles,
+  type Stage,
+} from './results.js';
+
+export const PLOT_FILES = {
+  stageShare: 'stage-share.svg',
+  completionTimes: 'completion-times.svg',
+  timeSequence: 'time-sequence.svg',
+} as const;
+
+/** A markdown table; `|` inside cells is escaped. */
+export function mdTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const cell = (v: string | number) => String(v).replaceAll('|', '\\|').replaceAll('\n', ' ');
+  const line = (cells: readonly (string | number)[]) => `| ${cells.map(cell).join(' | ')} |`;
+  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** "1.23 ms" with three significant digits; "–" for missing. */
+export function fmtMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  const a = Math.abs(ms);
+  if (a === 0) return '0 ms';
+  if (a >= 100) return `${ms.toFixed(0)} ms`;
+  if (a >= 10) return `${ms.toFixed(1)} ms`;
+  if (a >= 1) return `${ms.toFixed(2)} ms`;
+  return `${(ms * 1000).toPrecision(3)} µs`;
+}
+
+export function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+/** "97% queued, 3% wire" — stages with any completion, largest first. */
+export function describeStages(stages: Record<Stage, number>, total: number): string {
+  return STAGES.filter((s) => stages[s] > 0)
+    .sort((a, b) => stages[b] - stages[a])
+    .map((s) => `${pct(stages[s], total)} ${s}`)
+    .join(', ');
+}
+
+/** What a completion meant, worded by how clear the majority is (pure). */
+export function meaningSentence(stages: Record<Stage, number>, total: number): string {
+  const ranked = STAGES.filter((s) => stages[s] > 0).sort((a, b) => stages[b] - stages[a]);
+  if (ranked.length === 0 || total === 0) return 'Nothing was measured.';
+  const [top, second] = ranked;
+  const share = stages[top] / total;
+  if (share >= 0.9) return `Almost always, a completion meant ${STAGE_MEANING[top]}.`;
+  if (share >= 0.5) return `Mostly, a completion meant ${STAGE_MEANING[top]}.`;
+  return (
+    `No single meaning: most often (${pct(stages[top], total)}) ${STAGE_MEANING[top]}` +
+    (second ? `, otherwise (${pct(stages[second], total)}) ${STAGE_MEANING[second]}.` : '.')
+  );
+}
+
+export function dominantStage(stages: Record<Stage, number>): Stage {
+  return STAGES.reduce((best, s) => (stages[s] > stages[best] ? s : best), STAGES[0]);
+}
+
+function p50(p: Percentiles | null): number | null {
+  return p ? p.p50 : null;
+}
+
+function measured(results: readonly PointResult[]): PointResult[] {
+  return results.filter((r) => r.status === 'ok' && r.measurement);
+}
+
+function timelineUrl(run: ExperimentRun, sessionId: number): string {
+  return `${run.serviceUrl}/sessions/${sessionId}/export/timeline.json`;
+}
+
+// ---------------------------------------------------------------------------------------
+
+function stageTable(results: readonly PointResult[]): string {
+  const rows = measured(results).map((r) => {
+    const m = r.measurement!;
+    const p = r.point;
+    return [
+      p.index + 1,
+      p.sender,
+      formatMode(p.mode),
+      formatSize(p.size),
+      formatSndbuf(p.sndbuf),
+      formatPath(p.path),
+      formatReceiver(p.receiver),
+      m.completions,
+      ...STAGES.map((s) => pct(m.stages[s], m.completions)),
+      fmtMs(p50(m.completionMs)),
+      fmtMs(p50(m.lastWireAfterMs)),
+      fmtMs(p50(m.ackedAfterMs)),
+    ];
+  });
+  return mdTable(
+    [
+      '#', 'sender', 'mode', 'size', 'SO_SNDBUF', 'path', 'receiver', 'completions',
+      ...STAGES,
+      'p50 submit→complete', 'p50 last byte on wire − complete', 'p50 ACK − complete',
+    ],
+    rows,
+  );
+}
+
+/**
+ * The plain-language answer to "what did a completion mean": one sentence per group of
+ * conditions (path, send buffer, receiver, sender), naming the dominant stage.
+ */
+export function stageAnswer(results: readonly PointResult[]): string[] {
+  const groups = new Map<string, PointResult[]>();
+  for (const r of measured(results)) {
+    const p = r.point;
+    const key = `${p.sender}|${formatPath(p.path)}|${formatSndbuf(p.sndbuf)}|${formatReceiver(p.receiver)}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const lines: string[] = [];
+  for (const rs of groups.values()) {
+    const p = rs[0].point;
+    const stages = Object.fromEntries(STAGES.map((s) => [s, rs.reduce((n, r) => n + r.measurement!.stages[s], 0)])) as Record<Stage, number>;
+    const total = rs.reduce((n, r) => n + r.measurement!.completions, 0);
+    if (total === 0) continue;
+    const receiver =
+      p.receiver.behaviour === 'reads'
+        ? 'a receiver reading at once'
+        : p.receiver.behaviour === 'late'
+          ? `a receiver waiting ${p.receiver.readDelayMs} ms before each read`
+          : `a receiver that stops reading after ${formatSize(p.receiver.pauseAfterBytes)} for ${p.receiver.pauseMs} ms`;
+    lines.push(
+      `- **${p.sender}, ${formatPath(p.path)}, SO_SNDBUF ${formatSndbuf(p.sndbuf)}, ${receiver}** ` +
+        `(${plural(rs.length, 'point')}, ${total} completions): ${describeStages(stages, total)}. ` +
+        meaningSentence(stages, total),
+    );
+  }
+  return lines;
+}
+
+/** API names as the completion records spell them. */
+const API_OF: Record<string, string> = { node: 'node:socket.write', posix: 'posix:send', winsock: 'winsock:WSASend' };
+
+/**
+ * Senders side by side: one row per condition, one column per sender, the stage shares
+ * of each. Empty when the matrix has one sender.
+ */
+export function senderComparison(results: readonly PointResult[]): string {
+  const ms = measured(results);
+  const senders = [...new Set(ms.map((r) => r.point.sender))];
+  if (senders.length < 2) return '';
+  const conditions = [...new Set(ms.map((r) => r.point.condition))];
+  const rows = conditions.map((condition) => [
+    condition,
+    ...senders.map((s) => {
+      const r = ms.find((x) => x.point.condition === condition && x.point.sender === s);
+      return r ? describeStages(r.measurement!.stages, r.measurement!.completions) || '–' : 'not measured';
+    }),
+  ]);
+  return mdTable(['condition', ...senders.map((s) => `${s} (${API_OF[s]})`)], rows);
+}
+
+function partialSection(results: readonly PointResult[]): string {
+  const ms = measured(results);
+  const total = ms.reduce((n, r) => n + r.measurement!.completions, 0);
+  const partial = ms.reduce((n, r) => n + r.measurement!.partial.count, 0);
+  const table = mdTable(
+    ['#', 'sender', 'mode', 'completions', 'partial', 'examples'],
+    ms.map((r) => [
+      r.point.index + 1,
+      r.point.sender,
+      formatMode(r.point.mode),
+      r.measurement!.completions,
+      r.measurement!.partial.count,
+      r.measurement!.partial.examples.slice(0, 2).join('; ') || '–',
+    ]),
+  );
+  const withPartial = ms.filter((r) => r.measurement!.partial.count > 0).map((r) => r.point.index + 1);
+  let answer =
+    total === 0
+      ? 'Nothing was measured.'
+      : partial === 0
+        ? `**No.** None of the ${total} completions in ${plural(ms.length, 'point')} reported fewer bytes than were submitted.`
+        : `**Yes.** ${partial} of ${total} completions reported fewer bytes than submitted, in ${withPartial.length > 1 ? 'points' : 'point'} ${withPartial.join(', ')}.`;
+  const nonBlocking = ms.filter(expectsShortReturns);
+  if (nonBlocking.some((r) => r.measurement!.partial.count > 0)) {
+    answer +=
+      ' A non-blocking POSIX `send()` that takes fewer bytes than asked returns short; the C sender records that call as ' +
+      'a partial completion and sends the rest with the next call, so partial completions are expected there.';
+  }
+  const others = partial - nonBlocking.reduce((n, r) => n + r.measurement!.partial.count, 0);
+  if (nonBlocking.length > 0 && partial > 0) {
+    answer += others === 0 ? ' Every other API and mode completed whole.' : ` ${others} of them came from other APIs or modes.`;
+  }
+  return `${answer}\n\n${table}`;
+}
+
+function orderingSection(results: readonly PointResult[]): string {
+  const ms = measured(results);
+  const table = mdTable(
+    ['#', 'sender', 'mode', 'size', 'writes checked', 'verdict', 'first violation'],
+    ms.map((r) => [
+      r.point.index + 1,
+      r.point.sender,
+      formatMode(r.point.mode),
+      formatSize(r.point.size),
+      r.measurement!.ordering.writesChecked,
+      r.measurement!.ordering.verdict,
+      r.measurement!.ordering.firstViolation ?? '–',
+    ]),
+  );
+  const check = checkWholeAndInOrder(ms);
+  const answer =
+    check.holds === null
+      ? `Not answered: ${check.measured}.`
+      : check.holds
+        ? `**Yes.** ${check.measured}.`
+        : `**No.** ${check.measured}.`;
+  return `${answer}\n\n${table}`;
+}
+
+function expectationSection(checks: readonly ExpectationCheck[]): string {
+  return mdTable(
+    ['expectation', 'measured', 'verdict'],
+    checks.map((c) => [
+      c.expectation,
+      c.measured,
+      c.holds === null ? 'not covered by this matrix' : c.holds ? 'confirmed' : '**contradicted** — the measurement above is what is true here',
+    ]),
+  );
+}
+
+function sessionsSection(run: ExperimentRun): string {
+  const rows = run.results.map((r) => [
+    r.point.index + 1,
+    r.point.label,
+    r.status,
+    r.sessionId ?? '–',
+    r.sessionId !== null ? `[timeline.json](${timelineUrl(run, r.sessionId)})` : '–',
+    fmtDuration(r.durationMs),
+    r.qdisc ? `${r.qdisc.packets} pkts, ${r.qdisc.drops} drops` : '–',
+    r.measurement ? String(r.measurement.pcapDropped) : '–',
+  ]);
+  return mdTable(['#', 'point', 'status', 'session', 'timeline', 'took', 'bottleneck qdisc', 'capture drops'], rows);
+}
+
+/** The whole report.md. Pure: everything comes from `run`. */
+export function buildReport(run: ExperimentRun): string {
+  const ok = run.results.filter((r) => r.status === 'ok').length;
+  const failed = run.results.filter((r) => r.status === 'failed');
+  const skipped = run.results.filter((r) => r.status === 'skipped');
+  const checks = checkExpectations(run.results);
+  const out: string[] = [];
+  out.push('# ackscope experiment — what did a send completion mean?', '');
+  out.push(
+    `Run started ${run.startedAt}, ${plural(run.results.length, 'point')} (${ok} measured, ${failed.length} failed, ` +
+      `${skipped.length} skipped) in ${fmtDuration(run.durationMs)}. ` +
+      `Linux ${run.environment.kernel}, Node ${run.environment.node}, host ${run.environment.host}.`,
+    '',
+    `Every session stays in \`${run.dbPath}\`: serve it with \`ACKSCOPE_DB=${run.dbPath} ackscope serve\` ` +
+      `and the links below open each session's timeline (${run.serviceUrl}).`,
+    '',
+  );
+
+  out.push('## In short', '');
+  for (const c of checks) {
+    const verdict = c.holds === null ? 'not covered' : c.holds ? 'confirmed' : 'CONTRADICTED';
+    out.push(`- ${capitalize(c.expectation)}: **${verdict}** — ${c.measured}.`);
+  }
+  out.push('');
+
+  out.push('## 1. What did a completion mean under each condition?', '');
+  out.push(
+    'Stage of each completion at the instant the sender was told it completed (share of the point\'s completions), ' +
+      'and the median gaps: submit → complete, and how long after the completion the write\'s last byte left the host ' +
+      'and its ACK arrived (negative: before the completion).',
+    '',
+  );
+  out.push(stageTable(run.results), '');
+  const answers = stageAnswer(run.results);
+  if (answers.length > 0) out.push('**Answer.**', '', ...answers, '');
+  const comparison = senderComparison(run.results);
+  if (comparison) {
+    out.push('**The same conditions, each sender side by side** (what a completion meant for each API):', '', comparison, '');
+  }
+  out.push(`![Stage share per configuration](${PLOT_FILES.stageShare})`, '');
+  if (run.representative) {
+    const rep = run.representative;
+    out.push(
+      `Representative run: **${rep.label}**${rep.sessionId !== null ? ` (session ${rep.sessionId})` : ''}.`,
+      '',
+      `![Completion time against wire and ACK times](${PLOT_FILES.completionTimes})`,
+      '',
+      `![Time-sequence graph with completion markers](${PLOT_FILES.timeSequence})`,
+      '',
+    );
+  }
+
+  out.push('## 2. Did any completion report fewer bytes than were submitted?', '', partialSection(run.results), '');
+  out.push(
+    '## 3. Did overlapped and vectored writes reach the wire whole and in posting order?',
+    '',
+    'Each write began with a 24-byte tag (write id, offset, length); the capture looked for the tags in the byte stream.',
+    '',
+    orderingSection(run.results),
+    '',
+  );
+  out.push('## 4. Expectations, checked by measurement', '', expectationSection(checks), '');
+  out.push('## Sessions', '', sessionsSection(run), '');
+  if (failed.length + skipped.length > 0) {
+    out.push('## Points not measured', '');
+    for (const r of [...failed, ...skipped]) out.push(`- ${r.point.index + 1}. ${r.point.label}: ${r.status} — ${r.reason ?? 'no reason given'}`);
+    out.push('');
+  }
+  out.push(
+    '## How this was measured',
+    '',
+    '- Each point ran on a fresh rig: two network namespaces joined by a veth pair (198.18.0.0/15), a `tbf` ' +
+      'bottleneck on the sender\'s egress, or plain loopback. The sender, the capture and the receiver ran in their ' +
+      'own namespaces; only the rig\'s traffic was captured.',
+    '- libpcap captured on the sender\'s interface with kernel nanosecond timestamps: outgoing frames after the qdisc, ' +
+      'so "queued" includes time in the bottleneck\'s queue. The sender stamped submissions and completions on the ' +
+      'same CLOCK_REALTIME.',
+    '- Stages are decided per completion by the correlation (first/last transmission of the write\'s bytes, first ' +
+      'cumulative ACK covering its end) and kept in the database with the session.',
+    '',
+  );
+  return out.join('\n');
+}
+
+/** Writes report.md, the plots and results.json into `dir`; returns the files written. */
+export function writeReport(dir: string, run: ExperimentRun): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  const write = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    files.push(join(dir, name));
+  };
+  write('report.md', buildReport(run));
+  write(PLOT_FILES.stageShare, stageSharePlot(run.results));
+  if (run.representative) {
+    write(PLOT_FILES.completionTimes, completionTimesPlot(run.representative));
+    write(PLOT_FILES.timeSequence, timeSequencePlot(run.representative));
+  }
+  write('results.json', JSON.stringify(run, null, 2) + '\n');
+  return files;
+}

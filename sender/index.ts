@@ -1,0 +1,13 @@
+/**
+ * ackscope's Node sender side: instrument an existing socket, run a workload, receive
+ * it. Adoption in an application is two lines (docs/completions.md):
+ *
+ *   import { instrument } from './sender/index.js';
+ *   instrument(socket, { report: { session: 12 } }); // records → ACKSCOPE_URL, flushed on close
+ */
+export { instrument, errorName, type Instrumented, type InstrumentOptions, type InstrumentStats } from './instrument.js';
+export { runWorkload, formatSummary, splitSizes, type WorkloadOptions, type WorkloadResult, type WorkloadSummary, type WorkloadMode } from './workload.js';
+export { startSink, type Sink, type SinkOptions, type SinkStats } from './sink.js';
+export { MemoryReporter, ServiceReporter, DatabaseReporter, reporterFor, type ReportTarget } from './reporters.js';
+export { ServiceClient, serviceUrl, DEFAULT_SERVICE_URL } from './service-client.js';
+export type { CompletionRecord, FlowAddress, Reporter } from './record.js';

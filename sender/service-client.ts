@@ -1,0 +1,69 @@
+import { AckscopeError, ERROR_CODES, type ErrorCode } from '../service/errors.js';
+import type { CompletionRecord } from './record.js';
+
+export const DEFAULT_SERVICE_URL = 'http://127.0.0.1:7878';
+
+/** The service URL a CLI command or sender uses: explicit, else ACKSCOPE_URL, else the default. */
+export function serviceUrl(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return (explicit || env.ACKSCOPE_URL || DEFAULT_SERVICE_URL).replace(/\/+$/, '');
+}
+
+export interface IngestResult {
+  received: number;
+  stored: number;
+  duplicates: number;
+}
+
+/**
+ * The few calls the sender side makes to the ackscope service. Errors the service
+ * returns keep their code; an unreachable service is ACKSCOPE_ERR_SERVICE_UNREACHABLE.
+ */
+export class ServiceClient {
+  constructor(readonly baseUrl: string) {}
+
+  async createSession(name: string): Promise<{ id: number }> {
+    return (await this.call('POST', '/sessions', JSON.stringify({ name, kind: 'import' }), 'application/json')) as {
+      id: number;
+    };
+  }
+
+  async getSession(id: number): Promise<{ id: number; name: string; state: string }> {
+    return (await this.call('GET', `/sessions/${id}`)) as { id: number; name: string; state: string };
+  }
+
+  /** Posts records as NDJSON (the fast path of the ingest route). */
+  async postCompletions(sessionId: number, records: readonly CompletionRecord[]): Promise<IngestResult> {
+    let body = '';
+    for (const r of records) body += JSON.stringify(r) + '\n';
+    return (await this.call('POST', `/sessions/${sessionId}/completions`, body, 'application/x-ndjson')) as IngestResult;
+  }
+
+  private async call(method: string, path: string, body?: string, contentType?: string): Promise<unknown> {
+    const url = `${this.baseUrl}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { method, body, headers: contentType ? { 'content-type': contentType } : {} });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new AckscopeError(
+        'ACKSCOPE_ERR_SERVICE_UNREACHABLE',
+        `cannot reach the ackscope service at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (err as Error).message}): ` +
+          'start it with `ackscope serve` or set ACKSCOPE_URL / --url',
+        { url },
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length ? JSON.parse(text) : null;
+    } catch {
+      parsed = null;
+    }
+    if (!res.ok) {
+      const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
+      const code: ErrorCode = e?.code && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'ACKSCOPE_ERR_INTERNAL';
+      throw new AckscopeError(code, `${method} ${path}: ${e?.message ?? `HTTP ${res.status} ${text.slice(0, 200)}`}`, e?.details);
+    }
+    return parsed;
+  }
+}

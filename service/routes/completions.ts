@@ -1,0 +1,242 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { IncomingMessage } from 'node:http';
+import { Type } from 'typebox';
+import split2 from 'split2';
+import { AckscopeError, isAckscopeError } from '../errors.js';
+import { IdParams, errorResponses } from '../schemas/common.js';
+import {
+  Completion,
+  CompletionIngestReply,
+  canonicalAddress,
+  CompletionListQuery,
+  invalidRecord,
+  parseCompletion,
+  type CompletionRow,
+  type CompletionT,
+} from '../schemas/completion.js';
+import { listCompletions, storeCompletions, type StoredCompletion } from '../../db/completions.js';
+import { requireSession } from './sessions.js';
+
+export const NDJSON = 'application/x-ndjson';
+/** A single NDJSON line longer than this is not a completion record. */
+const MAX_LINE_CHARS = 1 << 20;
+
+/**
+ * Reads an NDJSON body as it arrives, validating each line; the whole upload is capped
+ * at `maxBytes` (413). Resolves with every record, or rejects at the first bad one (the
+ * rest of the body is drained, not parsed, so the client still gets the reply).
+ */
+export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+  return new Promise((resolve, reject) => {
+    const rows: CompletionRow[] = [];
+    const addressCache = new Map<string, string>();
+    let bytes = 0;
+    let settled = false;
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      raw.removeListener('data', onData);
+      raw.resume(); // drain and discard the rest
+      reject(err);
+    };
+
+    const splitter = split2(
+      (line: string) => {
+        if (line.length === 0 || (line.length < 8 && line.trim() === '')) return undefined;
+        const index = rows.length;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch (err) {
+          throw invalidRecord(index, 'record', `line ${index + 1} is not JSON (${(err as Error).message})`);
+        }
+        rows.push(parseCompletion(value, index, addressCache));
+        return undefined;
+      },
+      { maxLength: MAX_LINE_CHARS },
+    );
+    splitter.on('error', (err) => {
+      fail(
+        isAckscopeError(err)
+          ? err
+          : invalidRecord(rows.length, 'record', `line ${rows.length + 1} is longer than ${MAX_LINE_CHARS} characters`),
+      );
+    });
+    splitter.on('finish', () => {
+      if (settled) return;
+      settled = true;
+      resolve(rows);
+    });
+
+    function onData(chunk: Buffer) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        fail(tooLarge(maxBytes));
+        return;
+      }
+      // split2's transform runs synchronously, so each chunk is parsed before the next
+      // arrives: memory stays bounded by the records kept, not by the upload.
+      splitter.write(chunk);
+    }
+    raw.on('data', onData);
+    raw.on('end', () => {
+      if (!settled) splitter.end();
+    });
+    raw.on('error', fail);
+    raw.on('aborted', () => fail(new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'body: the client aborted the upload')));
+  });
+}
+
+function tooLarge(maxBytes: number): AckscopeError {
+  return new AckscopeError(
+    'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE',
+    `completion upload is larger than ${maxBytes} bytes (ACKSCOPE_MAX_INGEST_BYTES): post it in several requests`,
+    { maxBytes },
+  );
+}
+
+export function completionToApi(row: StoredCompletion): CompletionT {
+  const out: CompletionT = {
+    id: row.id,
+    flow: { srcAddr: row.srcAddr, srcPort: row.srcPort, dstAddr: row.dstAddr, dstPort: row.dstPort },
+    writeId: row.writeId,
+    offsetStart: row.offsetStart,
+    offsetEnd: row.offsetEnd,
+    submittedNs: row.submittedNs.toString(),
+    completedNs: row.completedNs.toString(),
+    bytesReported: row.bytesReported,
+    api: row.api,
+    buffers: row.buffers,
+    status: row.status,
+  };
+  if (row.writeReturned !== null) out.writeReturned = row.writeReturned;
+  if (row.immediate !== null) out.immediate = row.immediate;
+  if (row.writableLength !== null) out.writableLength = row.writableLength;
+  const tcp: Record<string, number> = {};
+  if (row.tcpBytesSent !== null) tcp.bytesSent = row.tcpBytesSent;
+  if (row.tcpBytesAcked !== null) tcp.bytesAcked = row.tcpBytesAcked;
+  if (row.tcpNotsentBytes !== null) tcp.notsentBytes = row.tcpNotsentBytes;
+  if (row.tcpUnacked !== null) tcp.unacked = row.tcpUnacked;
+  if (row.tcpBytesRetrans !== null) tcp.bytesRetrans = row.tcpBytesRetrans;
+  if (row.tcpRttUs !== null) tcp.rttUs = row.tcpRttUs;
+  if (Object.keys(tcp).length > 0) out.tcpInfo = tcp;
+  if (row.extra !== null) out.extra = JSON.parse(row.extra) as Record<string, unknown>;
+  return out;
+}
+
+export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addSchema(Completion);
+  // NDJSON is parsed in the handler as it arrives (back-pressure, our own byte cap).
+  app.addContentTypeParser(NDJSON, (_req, _payload, done) => done(null));
+
+  app.post(
+    '/sessions/:id/completions',
+    {
+      bodyLimit: app.config.maxIngestBytes,
+      schema: {
+        tags: ['completions'],
+        summary: 'Report completions: a JSON array, or NDJSON (application/x-ndjson) streamed',
+        description:
+          'Each record is one send call (docs/completions.md). All or nothing: one bad record (400 naming its index ' +
+          'and field) or one conflicting duplicate (409 naming its index and writeId) stores nothing. Records are ' +
+          'idempotent by (flow, writeId): posting the same record again stores it once.',
+        params: IdParams,
+        response: { 200: CompletionIngestReply, ...errorResponses, 413: Type.Ref('ErrorReply'), 415: Type.Ref('ErrorReply') },
+      },
+    },
+    async (req, reply) => {
+      const sessionId = req.params.id;
+      requireSession(app.db, sessionId);
+      const maxBytes = app.config.maxIngestBytes;
+      const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+
+      let rows: CompletionRow[];
+      if (contentType === NDJSON) {
+        const declared = Number(req.headers['content-length']);
+        if (Number.isFinite(declared) && declared > maxBytes) {
+          reply.header('connection', 'close');
+          throw tooLarge(maxBytes);
+        }
+        try {
+          rows = await readNdjsonCompletions(req.raw, maxBytes);
+        } catch (err) {
+          if (isAckscopeError(err) && err.code === 'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE') reply.header('connection', 'close');
+          throw err;
+        }
+      } else if (contentType !== 'application/json') {
+        throw new AckscopeError(
+          'ACKSCOPE_ERR_UNSUPPORTED_MEDIA',
+          `content-type ${contentType || '(none)'}: post application/json (an array) or ${NDJSON}`,
+        );
+      } else {
+        const body = req.body;
+        if (!Array.isArray(body)) {
+          throw new AckscopeError(
+            'ACKSCOPE_ERR_VALIDATION',
+            `body: must be a JSON array of completion records (or NDJSON with content-type ${NDJSON})`,
+            { field: 'body' },
+          );
+        }
+        const addressCache = new Map<string, string>();
+        rows = body.map((value, index) => parseCompletion(value, index, addressCache));
+      }
+
+      const result = storeCompletions(app.db, sessionId, rows);
+      req.log.info({ sessionId, received: rows.length, ...result }, 'completions stored');
+      return { received: rows.length, ...result };
+    },
+  );
+
+  app.get(
+    '/sessions/:id/completions',
+    {
+      schema: {
+        tags: ['completions'],
+        summary: "A session's completions in the order they were posted; filter by flow, api, status, completion time",
+        params: IdParams,
+        querystring: CompletionListQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(Type.Ref('Completion')), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const sessionId = req.params.id;
+      requireSession(app.db, sessionId);
+      const q = req.query;
+      const limit = q.limit ?? 1000;
+      let afterId = 0;
+      if (q.cursor !== undefined) {
+        afterId = Number(q.cursor);
+        if (!Number.isSafeInteger(afterId) || afterId < 0) {
+          throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'querystring.cursor: not a cursor this API returned', {
+            field: 'querystring.cursor',
+          });
+        }
+      }
+      const rows = listCompletions(
+        app.db,
+        sessionId,
+        {
+          srcAddr: q.srcAddr === undefined ? undefined : (canonicalAddress(q.srcAddr) ?? q.srcAddr),
+          srcPort: q.srcPort,
+          dstAddr: q.dstAddr === undefined ? undefined : (canonicalAddress(q.dstAddr) ?? q.dstAddr),
+          dstPort: q.dstPort,
+          api: q.api,
+          status: q.status,
+          fromNs: q.fromNs === undefined ? undefined : BigInt(q.fromNs),
+          toNs: q.toNs === undefined ? undefined : BigInt(q.toNs),
+        },
+        limit + 1,
+        afterId,
+      );
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map(completionToApi),
+        nextCursor: rows.length > limit ? String(page[page.length - 1].id) : null,
+      };
+    },
+  );
+};

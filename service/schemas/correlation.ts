@@ -1,0 +1,253 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { NsString } from './common.js';
+import { STAGES, type CorrelationRecord } from '../../correlate/types.js';
+import type { GroupSummary, SessionSummaryData } from '../../correlate/summary.js';
+import type { OrderingResult } from '../../correlate/ordering.js';
+import type { Spread } from '../../correlate/percentiles.js';
+import { absoluteNs, type SessionCorrelation } from '../../db/correlations.js';
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const NsGap = Type.String({ pattern: '^-?[0-9]+$', description: 'signed nanoseconds, decimal string' });
+
+export const StageSchema = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('partial-wire'),
+  Type.Literal('wire'),
+  Type.Literal('acked'),
+  Type.Literal('unknown'),
+]);
+export const ReasonSchema = Type.Union([
+  Type.Literal('flow-not-found'),
+  Type.Literal('bytes-not-captured'),
+  Type.Literal('capture-started-after'),
+  Type.Literal('capture-stopped-before'),
+  Type.Literal('kernel-drops'),
+]);
+// test/api.correlations.test.ts checks these are exactly correlate/types.ts STAGES and UNKNOWN_REASONS.
+
+export const Correlation = Type.Object(
+  {
+    completionId: Type.Integer(),
+    flowId: Nullable(Type.Integer()),
+    writeId: Type.Integer(),
+    api: Type.String(),
+    status: Type.String(),
+    buffers: Type.Integer(),
+    flow: Type.Object({ srcAddr: Type.String(), srcPort: Type.Integer(), dstAddr: Type.String(), dstPort: Type.Integer() }),
+    offsetStart: Type.Integer(),
+    offsetEnd: Type.Integer({ description: 'exclusive' }),
+    bytesReported: Type.Integer(),
+    submittedNs: NsString,
+    completedNs: NsString,
+    firstWireNs: Nullable(NsString),
+    lastWireNs: Nullable(NsString),
+    ackedNs: Nullable(NsString),
+    sackedNs: Nullable(NsString),
+    stage: StageSchema,
+    reason: Nullable(ReasonSchema),
+    gaps: Type.Object({
+      submitToCompleteNs: NsGap,
+      lastWireMinusCompleteNs: Nullable(NsGap),
+      ackedMinusCompleteNs: Nullable(NsGap),
+    }),
+    retransmitted: Type.Boolean(),
+    decidingGapNs: Nullable(NsGap),
+    decidingEvent: Nullable(Type.String()),
+    nearBoundary: Type.Boolean(),
+    uncertain: Type.Boolean({ description: "the session's clock uncertainty exceeds the deciding gap" }),
+    tcpInfo: Nullable(
+      Type.Object({
+        bytesSent: Type.Integer(),
+        bytesAcked: Type.Integer(),
+        stage: Type.String(),
+        agrees: Nullable(Type.Boolean()),
+      }),
+    ),
+  },
+  { $id: 'Correlation', description: 'one completion joined with the capture' },
+);
+export type CorrelationT = Static<typeof Correlation>;
+
+const gap = (v: number | null) => (v === null ? null : String(v));
+
+export function correlationToApi(c: SessionCorrelation, r: CorrelationRecord): CorrelationT {
+  const abs = (v: number | null) => (v === null ? null : absoluteNs(c, v));
+  return {
+    completionId: r.completionId,
+    flowId: r.flowId,
+    writeId: r.writeId,
+    api: r.api,
+    status: r.status,
+    buffers: r.buffers,
+    flow: { srcAddr: r.srcAddr, srcPort: r.srcPort, dstAddr: r.dstAddr, dstPort: r.dstPort },
+    offsetStart: r.offsetStart,
+    offsetEnd: r.offsetEnd,
+    bytesReported: r.bytesReported,
+    submittedNs: absoluteNs(c, r.submittedNs),
+    completedNs: absoluteNs(c, r.completedNs),
+    firstWireNs: abs(r.firstWireNs),
+    lastWireNs: abs(r.lastWireNs),
+    ackedNs: abs(r.ackedNs),
+    sackedNs: abs(r.sackedNs),
+    stage: r.stage,
+    reason: r.reason,
+    gaps: {
+      submitToCompleteNs: String(r.submitToCompleteNs),
+      lastWireMinusCompleteNs: gap(r.lastWireMinusCompleteNs),
+      ackedMinusCompleteNs: gap(r.ackedMinusCompleteNs),
+    },
+    retransmitted: r.retransmitted,
+    decidingGapNs: gap(r.decidingGapNs),
+    decidingEvent: r.decidingEvent,
+    nearBoundary: r.nearBoundary,
+    uncertain: r.uncertain,
+    tcpInfo:
+      r.tcpInfoStage === null || r.tcpBytesSent === null || r.tcpBytesAcked === null
+        ? null
+        : { bytesSent: r.tcpBytesSent, bytesAcked: r.tcpBytesAcked, stage: r.tcpInfoStage, agrees: r.tcpInfoAgrees },
+  };
+}
+
+const SpreadSchema = Type.Object({
+  count: Type.Integer(),
+  p50: Nullable(NsGap),
+  p90: Nullable(NsGap),
+  p99: Nullable(NsGap),
+  max: Nullable(NsGap),
+});
+
+const StageCount = Type.Object({ count: Type.Integer(), share: Type.Number() });
+
+const OrderingSchema = Type.Object({
+  verdict: Type.Union([Type.Literal('in-order'), Type.Literal('interleaved'), Type.Literal('reordered'), Type.Literal('no-tags')]),
+  writesSeen: Type.Integer(),
+  firstViolation: Nullable(
+    Type.Object({
+      kind: Type.String(),
+      streamOff: Type.Integer(),
+      writeId: Nullable(Type.Integer()),
+      atNs: NsString,
+      message: Type.String(),
+    }),
+  ),
+});
+
+const GroupSchema = {
+  completions: Type.Integer(),
+  stages: Type.Object(Object.fromEntries(STAGES.map((s) => [s, StageCount]))),
+  unknownReasons: Type.Record(Type.String(), Type.Integer()),
+  uncertain: Type.Integer(),
+  nearBoundary: Type.Integer(),
+  gaps: Type.Object({
+    submitToComplete: SpreadSchema,
+    lastWireMinusComplete: SpreadSchema,
+    ackedMinusComplete: SpreadSchema,
+  }),
+  retransmitted: Type.Integer({ description: 'completions with a retransmitted byte' }),
+  sackedBeforeAck: Type.Integer(),
+  tcpInfo: Type.Object({ compared: Type.Integer(), agree: Type.Integer(), disagree: Type.Integer() }),
+  partial: Type.Object({
+    verdict: Type.Union([Type.Literal('none'), Type.Literal('found')]),
+    completions: Type.Integer(),
+    partial: Type.Integer(),
+    examples: Type.Array(
+      Type.Object({ writeId: Type.Integer(), length: Type.Integer(), bytesReported: Type.Integer(), status: Type.String() }),
+    ),
+  }),
+};
+
+export const Summary = Type.Object(
+  {
+    sessionId: Type.Integer(),
+    clockUncertaintyNs: NsString,
+    nearMarginNs: NsString,
+    capture: Type.Object({
+      startNs: Nullable(NsString),
+      endNs: Nullable(NsString),
+      frames: Type.Integer(),
+      tcp: Type.Integer(),
+      flows: Type.Integer(),
+      drops: Type.Object({ received: Nullable(Type.Integer()), dropped: Nullable(Type.Integer()), ifDropped: Nullable(Type.Integer()) }),
+    }),
+    correlation: Type.Object({ elapsedMs: Type.Number(), queries: Type.Integer() }),
+    overall: Type.Object(GroupSchema),
+    flows: Type.Array(
+      Type.Object({
+        flowId: Nullable(Type.Integer({ description: 'null: completions no captured flow matched' })),
+        endpoints: Nullable(Type.String()),
+        frames: Type.Integer(),
+        flowRetransmits: Type.Integer({ description: 'retransmitted frames the capture marked in the flow' }),
+        ordering: OrderingSchema,
+        ...GroupSchema,
+      }),
+    ),
+    apis: Type.Array(Type.Object({ api: Type.String(), ordering: OrderingSchema, ...GroupSchema })),
+  },
+  { $id: 'Summary' },
+);
+export type SummaryT = Static<typeof Summary>;
+
+function spreadToApi(s: Spread): Static<typeof SpreadSchema> {
+  return { count: s.count, p50: gap(s.p50), p90: gap(s.p90), p99: gap(s.p99), max: gap(s.max) };
+}
+
+function groupToApi(g: GroupSummary) {
+  return {
+    completions: g.completions,
+    stages: g.stages,
+    unknownReasons: g.unknownReasons as Record<string, number>,
+    uncertain: g.uncertain,
+    nearBoundary: g.nearBoundary,
+    gaps: {
+      submitToComplete: spreadToApi(g.gaps.submitToComplete),
+      lastWireMinusComplete: spreadToApi(g.gaps.lastWireMinusComplete),
+      ackedMinusComplete: spreadToApi(g.gaps.ackedMinusComplete),
+    },
+    retransmitted: g.retransmitted,
+    sackedBeforeAck: g.sackedBeforeAck,
+    tcpInfo: g.tcpInfo,
+    partial: g.partial,
+  };
+}
+
+function orderingToApi(c: SessionCorrelation, o: OrderingResult): Static<typeof OrderingSchema> {
+  const v = o.firstViolation;
+  return {
+    verdict: o.verdict,
+    writesSeen: o.writesSeen,
+    firstViolation: v
+      ? { kind: v.kind, streamOff: v.streamOff, writeId: v.writeId, atNs: absoluteNs(c, v.tsNs), message: v.message }
+      : null,
+  };
+}
+
+export const endpointsLabel = (f: { aAddr: string; aPort: number; bAddr: string; bPort: number }) =>
+  `${f.aAddr}:${f.aPort} <-> ${f.bAddr}:${f.bPort}`;
+
+export function summaryToApi(c: SessionCorrelation, data: SessionSummaryData): SummaryT {
+  const s = c.session;
+  return {
+    sessionId: s.id,
+    clockUncertaintyNs: s.clock_uncertainty_ns.toString(),
+    nearMarginNs: s.near_margin_ns.toString(),
+    capture: {
+      startNs: c.captureStartNs === null ? null : absoluteNs(c, c.captureStartNs),
+      endNs: c.captureEndNs === null ? null : absoluteNs(c, c.captureEndNs),
+      frames: s.frames_total,
+      tcp: s.frames_tcp,
+      flows: c.flows.length,
+      drops: { received: s.pcap_received, dropped: s.pcap_dropped, ifDropped: s.pcap_if_dropped },
+    },
+    correlation: { elapsedMs: Math.round(c.stats.elapsedMs * 10) / 10, queries: c.stats.queries },
+    overall: groupToApi(data.overall),
+    flows: data.flows.map((f) => ({
+      flowId: f.flow ? f.flow.id : null,
+      endpoints: f.flow ? endpointsLabel(f.flow) : null,
+      frames: f.flow ? f.flow.frames : 0,
+      flowRetransmits: f.flow ? f.flow.retransmits : 0,
+      ordering: orderingToApi(c, f.ordering),
+      ...groupToApi(f.summary),
+    })),
+    apis: data.apis.map((a) => ({ api: a.api, ordering: orderingToApi(c, a.ordering), ...groupToApi(a.summary) })),
+  };
+}

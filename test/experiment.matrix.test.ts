@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  DEFAULT_MATRIX_INPUT,
+  expandMatrix,
+  matrixFromFlags,
+  parseMatrix,
+  parseMode,
+  parsePath,
+  parseRate,
+  parseReceiver,
+  pointCount,
+} from '../experiment/matrix.js';
+
+test('rates in tc units', () => {
+  assert.equal(parseRate('20mbit'), 20e6);
+  assert.equal(parseRate('500kbit'), 500e3);
+  assert.equal(parseRate('1gbit'), 1e9);
+  assert.equal(parseRate('2.5mbit'), 2.5e6);
+  assert.equal(parseRate('1mbps'), 8e6);
+  assert.equal(parseRate('64000'), 64000);
+  assert.throws(() => parseRate('fast'), /matrix.rate: "fast" is not a rate/);
+  assert.throws(() => parseRate('1kbit'), /below 8kbit/);
+});
+
+test('paths, modes and receivers from their short forms', () => {
+  assert.deepEqual(parsePath('loopback', 'x'), { kind: 'loopback' });
+  assert.deepEqual(parsePath('unshaped', 'x'), { kind: 'veth', rateBps: null });
+  assert.deepEqual(parsePath('20mbit', 'x'), { kind: 'veth', rateBps: 20e6 });
+  assert.deepEqual(parseMode('serial', 'm'), { mode: 'serial' });
+  assert.deepEqual(parseMode('overlapped:8', 'm'), { mode: 'overlapped', window: 8 });
+  assert.deepEqual(parseMode('overlapped', 'm'), { mode: 'overlapped', window: 16 });
+  assert.deepEqual(parseMode({ mode: 'vectored', buffers: 3 }, 'm'), { mode: 'vectored', buffers: 3 });
+  assert.throws(() => parseMode('vectored:1', 'modes[2]'), /matrix.modes\[2\]: expected an integer ≥ 2/);
+  assert.throws(() => parseMode('serial:3', 'modes[0]'), /not a mode/);
+  assert.deepEqual(parseReceiver('reads', 'r'), { behaviour: 'reads' });
+  assert.deepEqual(parseReceiver('late:50', 'r'), { behaviour: 'late', readDelayMs: 50 });
+  assert.deepEqual(parseReceiver('stops', 'r'), { behaviour: 'stops', pauseAfterBytes: 65536, pauseMs: 800 });
+  assert.deepEqual(parseReceiver('stops:0:300', 'r'), { behaviour: 'stops', pauseAfterBytes: 0, pauseMs: 300 });
+  assert.throws(() => parseReceiver('sleeps', 'receivers[0]'), /matrix.receivers\[0\]: "sleeps" is not a receiver/);
+});
+
+test('a JSON matrix: validation names the field, unknown keys are refused', () => {
+  assert.throws(() => parseMatrix([]), /expected a JSON object/);
+  assert.throws(() => parseMatrix({ mode: ['serial'] }), (e: { code: string; message: string }) => {
+    assert.equal(e.code, 'ACKSCOPE_ERR_VALIDATION');
+    assert.match(e.message, /matrix.mode: unknown key/);
+    return true;
+  });
+  assert.throws(() => parseMatrix({ sizes: [1024, 0] }), /matrix.sizes\[1\]/);
+  assert.throws(() => parseMatrix({ sizes: [16] }), /cannot hold the 24-byte write tag/);
+  assert.doesNotThrow(() => parseMatrix({ sizes: [16], tag: false }));
+  assert.throws(() => parseMatrix({ senders: ['java'] }), /matrix.senders\[0\]: expected one of node, posix, winsock/);
+  assert.throws(() => parseMatrix({ sndbufs: ['big'] }), /matrix.sndbufs\[0\]/);
+  assert.throws(() => parseMatrix({ bottleneck: { limitBytes: 1e5, latencyMs: 10 } }), /not both/);
+  assert.throws(() => parseMatrix({ modes: [] }), /matrix.modes: expected a non-empty list/);
+});
+
+test('the default matrix: 12 points, each a distinct condition, counts from bytesPerPoint', () => {
+  const m = parseMatrix({});
+  const points = expandMatrix(m);
+  assert.equal(points.length, 12);
+  assert.equal(new Set(points.map((p) => p.label)).size, 12);
+  assert.deepEqual(points.map((p) => p.index), [...points.keys()]);
+  for (const p of points) {
+    assert.equal(p.count, Math.round(DEFAULT_MATRIX_INPUT.bytesPerPoint / p.size));
+    assert.equal(p.sender, 'node');
+    assert.deepEqual(p.path, { kind: 'veth', rateBps: 20e6 });
+  }
+  assert.equal(points.filter((p) => p.sndbuf === 4608 && p.receiver.behaviour === 'stops').length, 3);
+  assert.equal(points[0].label, 'node serial 16KiB sndbuf=default 20Mbit/s reads');
+});
+
+test('counts are clamped, explicit counts win, repeats and senders multiply', () => {
+  const m = parseMatrix({ sizes: [24, 4194304], bytesPerPoint: 1048576 });
+  assert.equal(pointCount(m, 24), 2000);
+  assert.equal(pointCount(m, 4194304), 16);
+  const m2 = parseMatrix({ count: 10, senders: ['node', 'posix'], repeat: 2, modes: ['serial'], sndbufs: ['default'], receivers: ['reads'] });
+  const pts = expandMatrix(m2);
+  assert.equal(pts.length, 4);
+  assert.deepEqual(pts.map((p) => [p.sender, p.run, p.count]), [['node', 0, 10], ['posix', 0, 10], ['node', 1, 10], ['posix', 1, 10]]);
+  assert.equal(pts[0].condition, pts[1].condition, 'senders of one condition share its name');
+  assert.match(pts[2].label, /#2$/);
+});
+
+test('flags override a JSON matrix, comma-separated', () => {
+  const m = matrixFromFlags(
+    { modes: 'serial,overlapped:4', rates: 'loopback,10mbit', sizes: '1024', count: '5', receivers: undefined },
+    { receivers: ['late:5'], sndbufs: ['default'] },
+  );
+  assert.deepEqual(m.modes, [{ mode: 'serial' }, { mode: 'overlapped', window: 4 }]);
+  assert.deepEqual(m.paths, [{ kind: 'loopback' }, { kind: 'veth', rateBps: 10e6 }]);
+  assert.deepEqual(m.receivers, [{ behaviour: 'late', readDelayMs: 5 }]);
+  assert.equal(m.count, 5);
+  assert.equal(expandMatrix(m).length, 4);
+});

@@ -1,0 +1,41 @@
+/** Real loopback TCP traffic made here, captured by tcpdump -w. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Real loopback traffic captured by tcpdump -w (µs or ns pcap); returns the file. */
+export async function tcpdumpCapture(dir: string, nanoseconds: boolean): Promise<string> {
+  const file = join(dir, nanoseconds ? 'ns.pcap' : 'us.pcap');
+  const server = createServer((c) => {
+    c.on('data', () => {});
+    c.on('end', () => c.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const args = ['-i', 'lo', '-U', '-n', '--immediate-mode', '-B', '65536', '-w', file, `tcp port ${port}`];
+  if (nanoseconds) args.unshift('--time-stamp-precision=nano');
+  const tcpdump = spawn('tcpdump', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  tcpdump.stderr.on('data', (d) => (stderr += d));
+  for (let i = 0; i < 100 && !stderr.includes('listening'); i++) await sleep(50);
+  for (let conn = 0; conn < 3; conn++) {
+    await new Promise<void>((resolve, reject) => {
+      const c = connect(port, '127.0.0.1', () => {
+        for (let i = 0; i < 40; i++) c.write(Buffer.alloc(5000 + i, i));
+        c.end();
+      });
+      c.on('close', () => resolve());
+      c.on('error', reject);
+    });
+  }
+  await sleep(300);
+  tcpdump.kill('SIGINT');
+  await new Promise((r) => tcpdump.on('exit', r));
+  server.close();
+  assert.match(stderr, /\b0 packets dropped by kernel/, 'tcpdump must see every packet');
+  return file;
+}
+

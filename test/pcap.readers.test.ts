@@ -1,0 +1,254 @@
+/**
+ * pcap and pcapng readers on files built byte by byte in the tests (both byte orders,
+ * pushed whole and in tiny chunks), Windows capture quirks, refusals with byte offsets,
+ * and the pcapng writer read back. The Windows fixtures also go through the HTTP import.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AutoCaptureReader } from '../capture/pcap/reader.js';
+import { PacketCopyFilter } from '../capture/pcap/copies.js';
+import { PcapngWriter } from '../capture/pcap/pcapng-writer.js';
+import type { CaptureRecord } from '../capture/pcap/frame.js';
+import { concat, ipv4Tcp, pcapFile, PcapngBuilder } from './helpers/packets.js';
+import { testApp } from './helpers/app.js';
+
+interface Seen {
+  linkType: number;
+  tsNs: bigint;
+  caplen: number;
+  wirelen: number;
+  data: number[];
+  interfaceId: number;
+  direction: number;
+  packetId: bigint;
+}
+
+function readAll(file: Uint8Array, chunkSize = file.length): Seen[] {
+  const reader = new AutoCaptureReader();
+  const seen: Seen[] = [];
+  const sink = (r: CaptureRecord) =>
+    seen.push({
+      linkType: r.linkType,
+      tsNs: r.tsNs,
+      caplen: r.caplen,
+      wirelen: r.wirelen,
+      data: [...r.bytes.subarray(r.at, r.at + r.caplen)],
+      interfaceId: r.interfaceId,
+      direction: r.direction,
+      packetId: r.packetId,
+    });
+  for (let at = 0; at < file.length; at += chunkSize) reader.push(file.slice(at, at + chunkSize), sink);
+  reader.end(sink);
+  return seen;
+}
+
+const P1 = ipv4Tcp({ seq: 1, flags: 'S' });
+const P2 = ipv4Tcp({ seq: 2, ack: 9, flags: 'PA', payload: new Uint8Array(7).fill(0x33) });
+
+for (const le of [true, false]) {
+  for (const ns of [false, true]) {
+    test(`pcap ${ns ? 'ns' : 'µs'} ${le ? 'little' : 'big'}-endian: records, time, whole and in 3-byte chunks`, () => {
+      const file = pcapFile({
+        le,
+        ns,
+        linkType: 101,
+        records: [
+          { sec: 1_700_000_000, frac: ns ? 123_456_789 : 123_456, data: P1 },
+          { sec: 1_700_000_001, frac: 5, data: P2, wirelen: 2000 },
+        ],
+      });
+      for (const chunk of [file.length, 3]) {
+        const seen = readAll(file, chunk);
+        assert.equal(seen.length, 2);
+        assert.equal(seen[0].tsNs, 1_700_000_000_000_000_000n + (ns ? 123_456_789n : 123_456_000n));
+        assert.equal(seen[1].tsNs, 1_700_000_001_000_000_000n + (ns ? 5n : 5000n));
+        assert.equal(seen[0].linkType, 101);
+        assert.deepEqual(seen[1].data, [...P2]);
+        assert.equal(seen[1].wirelen, 2000);
+      }
+    });
+  }
+}
+
+/** Two sections of opposite byte order, as Windows tools write them. */
+function windowsLikeFile(firstLe: boolean): Uint8Array {
+  const a = new PcapngBuilder(firstLe);
+  a.section()
+    .iface(101) // no if_tsresol: microseconds (etl2pcapng)
+    .iface(1, [{ code: 9, value: Uint8Array.of(9) }, { code: 14, value: a.u64Value(10n) }]) // ns, +10 s offset
+    .epb(0, 1_700_000_000_000_001n, P1, [
+      { code: 1, value: new TextEncoder().encode('PID=4242 pktmon comment') },
+      { code: 2, value: a.u32Value(2) },
+    ])
+    .block(9, (b) => b.u32(1).u32(2)) // Windows' non-packet block
+    .block(5, (b) => b.u32(0).u32(0).u32(0)) // interface statistics
+    .block(0x40000bad, (b) => b.u32(32473).u32(7)) // custom, not to be copied
+    .block(0x1234, (b) => b.u32(0)) // unknown
+    .epb(1, 1_700_000_000_123_456_789n, concat(new Uint8Array(14).fill(0), P2).map((x, i) => (i === 12 ? 8 : x)));
+  const b = new PcapngBuilder(!firstLe);
+  b.section()
+    .iface(101, [{ code: 9, value: Uint8Array.of(0x80 | 20) }], 64) // 2^-20 s units, snaplen 64
+    .spb(P2)
+    .obsoletePacket(0, 3n * 2n ** 20n + 2n ** 19n, P1) // 3.5 s
+    .epb(0, 2n ** 20n, P1, [{ code: 2, value: b.u32Value(1) }]);
+  return concat(a.bytes(), b.bytes());
+}
+
+for (const firstLe of [true, false]) {
+  test(`pcapng, sections of both byte orders (first ${firstLe ? 'little' : 'big'}-endian), whole and in 5-byte chunks`, () => {
+    const file = windowsLikeFile(firstLe);
+    for (const chunk of [file.length, 5]) {
+      const seen = readAll(file, chunk);
+      assert.equal(seen.length, 5, 'statistics, type 9, custom and unknown blocks are not packets');
+      assert.equal(seen[0].tsNs, 1_700_000_000_000_001_000n, 'no if_tsresol: microseconds');
+      assert.equal(seen[0].direction, 2);
+      assert.equal(seen[1].tsNs, 1_700_000_000_123_456_789n + 10_000_000_000n, 'if_tsresol 9 plus if_tsoffset');
+      assert.equal(seen[1].linkType, 1);
+      assert.equal(seen[1].interfaceId, 1);
+      // second section: its own interfaces, base-2 resolution, snaplen-cut simple packet
+      assert.equal(seen[2].caplen, Math.min(P2.length, 64));
+      assert.equal(seen[2].wirelen, P2.length);
+      assert.equal(seen[2].tsNs, seen[1].tsNs, 'a simple packet has no time: the previous one is kept');
+      assert.equal(seen[3].tsNs, 3_500_000_000n);
+      assert.equal(seen[4].tsNs, 1_000_000_000n);
+      assert.equal(seen[4].direction, 1);
+    }
+  });
+}
+
+function refusal(file: Uint8Array): { message: string; byteOffset: number } {
+  try {
+    readAll(file);
+  } catch (err) {
+    const e = err as { code: string; message: string; details: { byteOffset: number } };
+    assert.equal(e.code, 'ACKSCOPE_ERR_CAPTURE_FILE');
+    return { message: e.message, byteOffset: e.details.byteOffset };
+  }
+  assert.fail('expected a refusal');
+}
+
+test('refusals name the byte offset and both numbers that disagree', () => {
+  const good = new PcapngBuilder(true).section().iface(101).epb(0, 1n, P1).bytes();
+  const shb = 28;
+  const idb = 20;
+  // block length not a multiple of 4
+  const odd = good.slice();
+  new DataView(odd.buffer).setUint32(shb + 4, 21, true);
+  assert.deepEqual(refusal(odd), { message: `capture file, byte ${shb + 4}: block length 21 is not a multiple of 4`, byteOffset: shb + 4 });
+  // trailer differs from the header
+  const trailer = good.slice();
+  new DataView(trailer.buffer).setUint32(shb + idb - 4, 24, true);
+  assert.match(refusal(trailer).message, new RegExp(`byte ${shb + idb - 4}: block trailer length 24 differs from its header length 20`));
+  // a packet naming an interface the section does not have
+  const noIface = new PcapngBuilder(true).section().epb(3, 1n, P1).bytes();
+  assert.match(refusal(noIface).message, /byte 36: packet names interface 3 but the section has 0 interface\(s\)/);
+  // captured length past the block
+  const long = good.slice();
+  new DataView(long.buffer).setUint32(shb + idb + 20, 4000, true);
+  assert.match(refusal(long).message, /packet data needs 4000 bytes but only \d+ remain in the block/);
+  // pcap record larger than any snaplen
+  const pcap = pcapFile({ le: true, ns: false, linkType: 1, records: [{ sec: 1, frac: 0, data: P1 }] });
+  new DataView(pcap.buffer).setUint32(24 + 8, 300000, true);
+  assert.match(refusal(pcap).message, /byte 24: record captured length 300000 is larger than the largest accepted 262144/);
+  // a pcapng file that does not start with a section header
+  assert.match(refusal(new PcapngBuilder(true).section().bytes().subarray(0, 11)).message, /too short|no complete section header/);
+  // µs fraction out of range
+  const frac = pcapFile({ le: false, ns: false, linkType: 1, records: [{ sec: 1, frac: 1_000_000, data: P1 }] });
+  assert.match(refusal(frac).message, /byte 28: record timestamp fraction 1000000 is not below 1000000/);
+});
+
+test('pktmon copies of one packet: one kept (first inbound, last outbound), the others counted', () => {
+  const kept: { id: bigint; ts: bigint }[] = [];
+  let dropped = 0;
+  const filter = new PacketCopyFilter((r) => kept.push({ id: r.packetId, ts: r.tsNs }), () => dropped++);
+  const b = new PcapngBuilder(true).section().iface(101);
+  const opts = (id: bigint, dir: number) => [
+    { code: 5, value: b.u64Value(id) },
+    { code: 2, value: b.u32Value(dir) },
+  ];
+  b.epb(0, 1n, P1, opts(7n, 2)).epb(0, 2n, P1, opts(7n, 2)).epb(0, 3n, P1, opts(7n, 2)); // outbound, 3 components
+  b.epb(0, 4n, P2, opts(8n, 1)).epb(0, 5n, P2, opts(8n, 1)); // inbound, 2 components
+  b.epb(0, 6n, P2); // no packet id
+  const reader = new AutoCaptureReader();
+  reader.push(b.bytes(), (r) => filter.push(r));
+  reader.end(() => {});
+  filter.end();
+  assert.deepEqual(kept, [
+    { id: 7n, ts: 3_000n },
+    { id: 8n, ts: 4_000n },
+    { id: -1n, ts: 6_000n },
+  ]);
+  assert.equal(dropped, 3);
+});
+
+test('Windows pcapng through the API: copies dropped and counted, 128-byte packets keep their IP payload length', async () => {
+  const t = await testApp();
+  try {
+    const b = new PcapngBuilder(false).section().iface(101);
+    const big = ipv4Tcp({ seq: 1001, ack: 1, flags: 'PA', payload: new Uint8Array(88), claimedPayload: 1400 });
+    const syn = ipv4Tcp({ seq: 1000, flags: 'S' });
+    const id = (n: bigint) => ({ code: 5, value: b.u64Value(n) });
+    const out = { code: 2, value: b.u32Value(2) };
+    b.epb(0, 10n, syn, [id(1n), out]).epb(0, 11n, syn, [id(1n), out]);
+    b.epb(0, 20n, big, [id(2n), out, { code: 1, value: new TextEncoder().encode('PktGroupId 2, Component 11') }], 1440);
+    b.epb(0, 21n, big, [id(2n), out], 1440);
+    b.block(9, (x) => x.u32(0));
+    const session = (await t.app.inject({ method: 'POST', url: '/sessions', payload: { name: 'win', kind: 'import' } })).json();
+    const res = await t.app.inject({ method: 'POST', url: `/sessions/${session.id}/import`, payload: Buffer.from(b.bytes()) });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.equal(body.import.format, 'pcapng');
+    assert.equal(body.import.duplicateCopies, 2);
+    assert.equal(body.session.counts.frames, 4, 'every packet block read counts, as Wireshark shows them');
+    assert.equal(body.session.counts.tcp, 2);
+    assert.equal(body.session.counts.skipReasons['duplicate-packet-copy'], 2);
+    const frames = (await t.app.inject({ url: `/sessions/${session.id}/frames` })).json().items;
+    assert.equal(frames.length, 2);
+    assert.equal(frames[0].tsNs, '11000', 'outbound: the last copy, nearest the wire');
+    assert.equal(frames[1].payloadLen, 1400);
+    assert.equal(frames[1].caplen, big.length);
+    assert.equal(frames[1].sentMax, 1400);
+  } finally {
+    await t.close();
+  }
+});
+
+test('the pcapng writer’s file reads back: interfaces, ns times, direction, odd lengths', () => {
+  const parts: Uint8Array[] = [];
+  const w = new PcapngWriter((b) => parts.push(b.slice()));
+  const lo = w.addInterface({ linkType: 1, name: 'lo', snaplen: 65535 });
+  const raw = w.addInterface({ linkType: 101 });
+  const frame = concat(new Uint8Array(14), P2);
+  w.writePacket(lo, 1_764_061_234_123_456_789n, frame, 0, frame.length, frame.length + 5);
+  w.writePacket(raw, 1_764_061_234_123_456_790n, concat(Uint8Array.of(9, 9, 9), P1), 3, P1.length, P1.length, {
+    direction: 2,
+    comment: 'hello',
+  });
+  w.close();
+  const seen = readAll(concat(...parts), 7);
+  assert.equal(seen.length, 2);
+  assert.deepEqual(seen[0], {
+    linkType: 1,
+    tsNs: 1_764_061_234_123_456_789n,
+    caplen: frame.length,
+    wirelen: frame.length + 5,
+    data: [...frame],
+    interfaceId: 0,
+    direction: 0,
+    packetId: -1n,
+  });
+  assert.equal(seen[1].linkType, 101);
+  assert.equal(seen[1].direction, 2);
+  assert.deepEqual(seen[1].data, [...P1]);
+});
+
+test('pcapng nanosecond times are exact across the 64-bit range (no float rounding)', () => {
+  const values = [0n, 1n, 999_999_999n, 1_000_000_000n, 1_764_061_234_123_456_789n, 2n ** 53n + 1n, 2n ** 63n + 12345n, 2n ** 64n - 1n];
+  for (let i = 0; i < 200; i++) values.push(BigInt(i) * 92_233_720_368_547_758n + BigInt(i * 7919));
+  const b = new PcapngBuilder(true).section().iface(101, [{ code: 9, value: Uint8Array.of(9) }]);
+  for (const ts of values) b.epb(0, ts, P1);
+  assert.deepEqual(
+    readAll(b.bytes()).map((s) => s.tsNs),
+    values,
+  );
+});

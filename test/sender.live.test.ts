@@ -1,0 +1,258 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { decodeTag, TAG_BYTES, type WriteTag } from '../capture/decode/tag.js';
+import { getSendBuffer, setSendBuffer, socketFd } from '../capture/native/index.js';
+import { instrument, runWorkload, startSink, type CompletionRecord, type WorkloadMode } from '../sender/index.js';
+import { openDatabase } from '../db/connection.js';
+import { createSession } from '../db/sessions.js';
+import { listCompletions } from '../db/completions.js';
+import { testApp, tempDir } from './helpers/app.js';
+
+/**
+ * Real sockets on loopback: the records must describe the writes exactly (count, ids,
+ * offsets, clock order) and carry TCP_INFO consistent with the bytes written.
+ */
+function checkRecords(records: CompletionRecord[], sizes: number[], buffers: number): void {
+  let offset = 0;
+  let lastBytesSent = 0;
+  let lastAcked = 0;
+  const total = records.reduce((n, r) => n + (r.offsetEnd - r.offsetStart), 0);
+  records.forEach((r, i) => {
+    assert.equal(r.writeId, i, 'records come in posting order, one per call');
+    assert.equal(r.offsetStart, offset, `write ${i} starts where write ${i - 1} ended`);
+    assert.equal(r.offsetEnd - r.offsetStart, sizes[i % sizes.length]);
+    offset = r.offsetEnd;
+    assert.equal(r.buffers, buffers);
+    assert.equal(r.status, 'ok');
+    assert.equal(r.bytesReported, r.offsetEnd - r.offsetStart);
+    assert.equal(r.api, 'node:socket.write');
+    assert.ok(BigInt(r.submittedNs) <= BigInt(r.completedNs), `write ${i}: submitted ≤ completed`);
+    assert.ok(r.writeReturned === 0 || r.writeReturned === 1);
+    assert.ok(Number.isSafeInteger(r.writableLength) && r.writableLength! >= 0);
+    const t = r.tcpInfo;
+    assert.ok(t, `write ${i} has tcpInfo`);
+    // Node calls back once the kernel took the bytes: sent + not yet sent covers the write
+    assert.ok(t.bytesSent! + t.notsentBytes! >= r.offsetEnd, `write ${i}: kernel holds its bytes (${JSON.stringify(t)})`);
+    assert.ok(t.bytesSent! <= total && t.bytesAcked! <= t.bytesSent!, `write ${i}: acked ≤ sent ≤ written`);
+    assert.ok(t.bytesSent! >= lastBytesSent && t.bytesAcked! >= lastAcked, 'TCP counters only grow');
+    lastBytesSent = t.bytesSent!;
+    lastAcked = t.bytesAcked!;
+  });
+  const flow = records[0].flow;
+  assert.equal(flow.srcAddr, '127.0.0.1');
+  for (const r of records) assert.deepEqual(r.flow, flow);
+}
+
+for (const [mode, buffers] of [
+  ['serial', 1],
+  ['overlapped', 1],
+  ['vectored', 3],
+] as [WorkloadMode, number][]) {
+  test(`sender: ${mode} writes on loopback yield one exact record per call`, async () => {
+    const sink = await startSink({ port: 0 });
+    try {
+      const sizes = [1024, 100, 4096, 65536];
+      const { records, summary } = await runWorkload({
+        host: '127.0.0.1',
+        port: sink.port,
+        count: 300,
+        sizes,
+        mode,
+        window: 8,
+        buffers,
+      });
+      assert.equal(records.length, 300);
+      assert.equal(summary.completed, 300);
+      assert.equal(summary.errors, 0);
+      checkRecords(records, sizes, buffers);
+      assert.equal(records[0].flow.dstPort, sink.port);
+      assert.equal(summary.bytes, records[records.length - 1].offsetEnd);
+      await waitFor(() => sink.stats.open === 0);
+      assert.equal(sink.stats.bytes, summary.bytes, 'the sink read every byte');
+    } finally {
+      await sink.close();
+    }
+  });
+}
+
+test('sender: --tag puts a header with writeId, length and stream offset at the start of every call', async () => {
+  const received: Buffer[] = [];
+  const server = createServer((s) => s.on('data', (c: Buffer) => received.push(c)));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const { port } = server.address() as AddressInfo;
+    const { records } = await runWorkload({ host: '127.0.0.1', port, count: 50, sizes: [100, 3000], mode: 'vectored', buffers: 2, tag: true });
+    await waitFor(() => received.reduce((n, c) => n + c.length, 0) === records[records.length - 1].offsetEnd);
+    const stream = Buffer.concat(received);
+    const view = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+    const tag: WriteTag = { writeId: -1, length: -1, offset: -1 };
+    for (const r of records) {
+      assert.ok(decodeTag(view, r.offsetStart, tag), `a tag at offset ${r.offsetStart}`);
+      assert.deepEqual(tag, { writeId: r.writeId, length: r.offsetEnd - r.offsetStart, offset: r.offsetStart });
+    }
+    assert.ok(stream.length > TAG_BYTES);
+  } finally {
+    server.close();
+  }
+});
+
+test('sender: SO_SNDBUF is set and read back through the addon', async () => {
+  const sink = await startSink({ port: 0 });
+  try {
+    const { summary } = await runWorkload({ host: '127.0.0.1', port: sink.port, count: 10, sizes: [1024], mode: 'serial', sndbuf: 32768 });
+    assert.equal(summary.sndbufRequested, 32768);
+    // Linux doubles the request for its bookkeeping (socket(7)); never less than asked
+    assert.ok(summary.sndbufActual! >= 32768 && summary.sndbufActual! <= 2 * 32768, `read back ${summary.sndbufActual}`);
+
+    const socket = connect(sink.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const before = getSendBuffer(socketFd(socket));
+    setSendBuffer(socketFd(socket), 8192);
+    const after = getSendBuffer(socketFd(socket));
+    assert.notEqual(after, before);
+    assert.ok(after >= 8192 && after <= 16384);
+    socket.destroy();
+  } finally {
+    await sink.close();
+  }
+});
+
+test('sender: when the peer resets, the failed writes are records with the error as status', async () => {
+  const sink = await startSink({ port: 0, pauseAfterBytes: 1 }); // stops reading at once: buffers fill
+  try {
+    const run = runWorkload({ host: '127.0.0.1', port: sink.port, count: 400, sizes: [65536], mode: 'overlapped', window: 64, sndbuf: 65536 });
+    // wait until the sender is stuck on a full window, then reset the connection
+    await waitFor(() => sink.stats.bytes > 0 && sink.sockets.size === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const s of sink.sockets) s.resetAndDestroy();
+    const { records, summary } = await run;
+
+    assert.ok(summary.socketError, 'the summary names the socket error');
+    assert.ok(summary.errors > 0);
+    assert.ok(summary.calls < 400, 'no calls after the socket failed');
+    assert.equal(records.length, summary.calls, 'every call made has its record, failed ones included');
+    records.forEach((r, i) => assert.equal(r.writeId, i));
+    const failed = records.filter((r) => r.status !== 'ok');
+    assert.equal(failed.length, summary.errors);
+    assert.ok(failed.some((r) => r.status === 'ECONNRESET' || r.status === 'EPIPE'), failed.map((r) => r.status).join());
+    for (const r of failed) {
+      assert.equal(r.bytesReported, 0);
+      assert.ok(BigInt(r.submittedNs) <= BigInt(r.completedNs));
+    }
+    // the writes that completed before the reset come first, in order
+    const firstFailed = records.findIndex((r) => r.status !== 'ok');
+    assert.ok(records.slice(firstFailed).every((r) => r.status !== 'ok'));
+  } finally {
+    await sink.close();
+  }
+});
+
+test('sink: --pause-after-bytes with --pause-ms fills the window, then reads on: the stalled writes complete', async () => {
+  const sink = await startSink({ port: 0, pauseAfterBytes: 64 * 1024, pauseMs: 300 });
+  try {
+    // 12.8 MB is more than loopback's receive buffer (tcp_rmem max) plus the send buffer
+    // can hold, so writes must wait for the sink to read again
+    const { records, summary } = await runWorkload({ host: '127.0.0.1', port: sink.port, count: 200, sizes: [65536], mode: 'serial', sndbuf: 65536 });
+    assert.equal(summary.completed, 200);
+    assert.equal(summary.errors, 0);
+    assert.ok(records.every((r) => r.status === 'ok'));
+    assert.equal(sink.stats.pauses, 1);
+    assert.ok(summary.latencyNs!.max >= 150e6, `a write waited for the pause (max ${summary.latencyNs!.max} ns)`);
+    await waitFor(() => sink.stats.open === 0);
+    assert.equal(sink.stats.bytes, 200 * 65536);
+  } finally {
+    await sink.close();
+  }
+});
+
+test('sender: instrument() adopted in two lines on an existing socket records to a local database', async () => {
+  const t = tempDir();
+  const dbPath = join(t.dir, 'local.db');
+  const setup = openDatabase(dbPath);
+  const session = createSession(setup, { name: 'app', kind: 'import' }).id;
+  setup.close();
+  const sink = await startSink({ port: 0 });
+  try {
+    const socket: Socket = connect(sink.port, '127.0.0.1'); // the application's own socket
+    const probe = instrument(socket, { report: { db: dbPath, session } }); // the adoption
+    assert.throws(() => instrument(socket), /already instrumented/);
+    const calls: (Error | null | undefined)[] = [];
+    socket.write('hello', () => calls.push(null));
+    socket.write(Buffer.alloc(2000), 'binary' as BufferEncoding, (err) => calls.push(err));
+    socket.cork(); // a corked group is one call for the kernel: one record
+    socket.write('a');
+    socket.write('bb');
+    socket.write('ccc', (err) => calls.push(err));
+    socket.uncork();
+    probe.writev([Buffer.from('xy'), Buffer.from('z')]);
+    socket.end('bye');
+    await once(socket, 'close');
+    await probe.flush();
+    assert.equal(calls.length, 3, "the application's callbacks are still called");
+    assert.deepEqual(probe.stats, { records: 5, errors: 0, unattributable: 0 });
+
+    const db = openDatabase(dbPath);
+    try {
+      const rows = listCompletions(db, session, {}, 100);
+      assert.deepEqual(
+        rows.map((r) => [r.writeId, r.offsetStart, r.offsetEnd, r.buffers]),
+        [
+          [0, 0, 5, 1],
+          [1, 5, 2005, 1],
+          [2, 2005, 2011, 3],
+          [3, 2011, 2014, 2],
+          [4, 2014, 2017, 1],
+        ],
+      );
+      assert.ok(rows.every((r) => r.status === 'ok' && r.tcpBytesSent !== null && r.srcAddr === '127.0.0.1'));
+    } finally {
+      db.close();
+    }
+    probe.restore();
+    assert.equal(Object.prototype.hasOwnProperty.call(socket, 'write'), false);
+  } finally {
+    await sink.close();
+    t.cleanup();
+  }
+});
+
+test('sender: records reported to the service arrive in its session (batched posts, flushed at the end)', async () => {
+  const { app, close } = await testApp();
+  const sink = await startSink({ port: 0 });
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const session = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 's', kind: 'import' } })).json().id;
+    const { records, summary } = await runWorkload({
+      host: '127.0.0.1',
+      port: sink.port,
+      count: 2500,
+      sizes: [512],
+      mode: 'overlapped',
+      report: { url, session, batchRecords: 1000 },
+    });
+    assert.equal(summary.completed, 2500);
+    assert.equal(records.length, 2500);
+    const listed = (await app.inject({ url: `/sessions/${session}/completions?limit=10000` })).json().items as CompletionRecord[];
+    assert.equal(listed.length, 2500);
+    assert.deepEqual(
+      listed.map((c) => [c.writeId, c.offsetStart, c.submittedNs, c.completedNs]),
+      records.map((c) => [c.writeId, c.offsetStart, c.submittedNs, c.completedNs]),
+    );
+  } finally {
+    await sink.close();
+    await close();
+  }
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
