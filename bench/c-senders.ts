@@ -5,12 +5,10 @@
  *
  *   node --import tsx bench/c-senders.ts [--count 20000] [--size 1024] [--window 8]
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cSenderBinary } from '../sender/c/paths.js';
 import { runCSender, type CSenderKind } from '../sender/c/run.js';
-import { clonePrefix, findWine, prepareWinePrefix, removePrefixClone, runProcess } from '../sender/c/wine.js';
+import { cloneDir, clonePrefix, findWine, prepareWinePrefix, removePrefixClone, runProcess } from '../sender/c/wine.js';
 import { startSink } from '../sender/sink.js';
 
 const { values } = parseArgs({
@@ -50,8 +48,7 @@ if (!wine) {
   const prefix = await prepareWinePrefix(wine);
   console.log(`wine prefix ${prefix.created ? `created in ${Math.round(prefix.ms)} ms` : 'ready'} (${wine.prefix})`);
   await sendRate('winsock');
-  mkdirSync(join(dirname(wine.prefix), 'wine-clones'), { recursive: true });
-  const clone = clonePrefix(wine, mkdtempSync(join(dirname(wine.prefix), 'wine-clones', 'bench-')));
+  const clone = clonePrefix(wine, cloneDir(wine, 'bench'));
   try {
     const starts: number[] = [];
     for (let i = 0; i < 4; i++) {

@@ -16,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
@@ -146,18 +146,23 @@ async function main(): Promise<void> {
 
     const db = openDatabase(join(dir, 'bench.db'));
     const session = createSession(db, { name: 'bench', kind: 'import' });
+    const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const result = await importCapture(db, session.id, createReadStream(file, { highWaterMark: 1 << 20 }), {
       captureFile: join(dir, 'sessions', String(session.id), 'capture.pcapng'),
     });
     const importS = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuS = (cpu.user + cpu.system) / 1e6;
     const c = result.counters;
     const ours = c.frames / importS;
     console.log(
-      `ackscope import: ${c.frames} frames (${c.tcp} TCP, ${c.flows} flows) in ${importS.toFixed(2)} s = ${Math.round(ours).toLocaleString('en')} frames/s`,
+      `ackscope import: ${c.frames} frames (${c.tcp} TCP, ${c.flows} flows) in ${importS.toFixed(2)} s = ${Math.round(ours).toLocaleString('en')} frames/s` +
+        ` (CPU ${cpuS.toFixed(2)} s = ${Math.round(c.frames / cpuS).toLocaleString('en')} frames per CPU-second)`,
     );
     db.close();
 
+    console.log(`load average while measuring: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);
     const t1 = process.hrtime.bigint();
     const tshark = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'tcp.seq'], {
       stdio: ['ignore', 'pipe', 'ignore'],

@@ -1,12 +1,14 @@
 /**
  * Ingest speed: completion records per second accepted by POST /sessions/:id/completions
  * as an NDJSON stream over a real listening socket (parse, validate, one transaction,
- * idempotency index), into a fresh SQLite file. Prints figures, asserts nothing.
+ * idempotency index), into a fresh SQLite file, from a client in its own process. Prints
+ * figures, asserts nothing.
  *
  *   node --import tsx bench/ingest.ts [records=500000]
  */
-import { request } from 'node:http';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -19,10 +21,12 @@ await app.listen({ host: '127.0.0.1', port: 0 });
 const { port } = app.server.address() as AddressInfo;
 const session = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'bench', kind: 'import' } })).json().id;
 
-// Records as the Node sender makes them (tcpInfo included), on 4 flows, prepared up front
-// so generating them is not measured.
+// Records as the Node sender makes them (tcpInfo included), on 4 flows, written to a file
+// up front so generating them is not measured; a separate client process streams the file
+// (as `ackscope ingest` or curl would), so the server's event loop does only the ingest.
 const base = 1764061234123456789n;
-const chunks: Buffer[] = [];
+const file = join(dir, 'records.ndjson');
+const out = createWriteStream(file);
 let lines: string[] = [];
 for (let i = 0; i < total; i++) {
   const flow = i & 3;
@@ -44,33 +48,36 @@ for (let i = 0; i < total; i++) {
       tcpInfo: { bytesSent: (id + 1) * 1024, bytesAcked: id * 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
     }),
   );
-  if (lines.length === 2000) {
-    chunks.push(Buffer.from(lines.join('\n') + '\n'));
+  if (lines.length === 2000 || i === total - 1) {
+    if (!out.write(lines.join('\n') + '\n')) await once(out, 'drain');
     lines = [];
   }
 }
-if (lines.length) chunks.push(Buffer.from(lines.join('\n') + '\n'));
-const bytes = chunks.reduce((n, c) => n + c.length, 0);
+out.end();
+await once(out, 'finish');
+const bytes = statSync(file).size;
 
-const start = process.hrtime.bigint();
-const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-  const req = request(
-    { host: '127.0.0.1', port, method: 'POST', path: `/sessions/${session}/completions`, headers: { 'content-type': 'application/x-ndjson' } },
-    (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    },
-  );
-  req.on('error', reject);
-  let next = 0;
-  const pump = () => {
-    while (next < chunks.length) if (!req.write(chunks[next++])) return void req.once('drain', pump);
-    req.end();
-  };
-  pump();
+// The client: streams the file as one chunked POST and prints {ms, status, body}.
+const client = `
+  const http = require('node:http'), fs = require('node:fs');
+  const [port, path, file] = process.argv.slice(1);
+  const start = process.hrtime.bigint();
+  const req = http.request({ host: '127.0.0.1', port: Number(port), method: 'POST', path,
+    headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
+    let body = '';
+    res.on('data', (c) => (body += c));
+    res.on('end', () => console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - start) / 1e6, status: res.statusCode, body })));
+  });
+  fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(req);
+`;
+const child = spawn(process.execPath, ['-e', client, String(port), `/sessions/${session}/completions`, file], {
+  stdio: ['ignore', 'pipe', 'inherit'],
 });
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+let output = '';
+child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+await once(child, 'exit');
+const reply = JSON.parse(output) as { ms: number; status: number; body: string };
+const seconds = reply.ms / 1000;
 console.log(`POST /completions NDJSON: HTTP ${reply.status} ${reply.body}`);
 console.log(
   `${total} records, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} records/s ` +

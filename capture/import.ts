@@ -73,6 +73,11 @@ export async function importCapture(
     copies.push(rec);
   };
 
+  // Checkpoint the WAL every 128 MiB instead of every 4 MiB while importing: each batch
+  // dirties index pages all over the two partial indexes, and checkpointing after every
+  // batch copied the same pages again and again (measured: +10-15% frames/s with the final
+  // checkpoint included).
+  const releaseCheckpointSetting = importCheckpointSetting(db);
   let bytes = 0;
   try {
     for await (const chunk of chunks) {
@@ -91,6 +96,7 @@ export async function importCapture(
     copies.end();
     const counters = writer.finish();
     pcapng?.close();
+    db.pragma('wal_checkpoint(PASSIVE)');
     return { format: reader.format, bytes, counters, duplicateCopies: copies.duplicates, firstNs, lastNs };
   } catch (err) {
     try {
@@ -101,5 +107,27 @@ export async function importCapture(
     if (options.captureFile) rmSync(options.captureFile, { force: true });
     writer.discard();
     throw err;
+  } finally {
+    releaseCheckpointSetting();
   }
+}
+
+/** Imports running per connection, and the connection's own setting to restore after the last. */
+const activeImports = new WeakMap<Db, { count: number; saved: number }>();
+
+function importCheckpointSetting(db: Db): () => void {
+  let entry = activeImports.get(db);
+  if (!entry) {
+    entry = { count: 0, saved: db.pragma('wal_autocheckpoint', { simple: true }) as number };
+    activeImports.set(db, entry);
+    db.pragma('wal_autocheckpoint = 32768');
+  }
+  entry.count++;
+  const held = entry;
+  return () => {
+    if (--held.count === 0) {
+      activeImports.delete(db);
+      db.pragma(`wal_autocheckpoint = ${held.saved}`);
+    }
+  };
 }

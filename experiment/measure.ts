@@ -63,6 +63,7 @@ export function summaryToMeasurement(summary: SummaryT): PointMeasurement {
       firstViolation: violated?.f.ordering.firstViolation?.message ?? null,
     },
     retransmitted: o.retransmitted,
+    nearBoundary: o.nearBoundary,
     pcapDropped: summary.capture.drops.dropped ?? 0,
     kernelAgreement: o.tcpInfo.compared > 0 ? { compared: o.tcpInfo.compared, agreed: o.tcpInfo.agree } : null,
   };

@@ -17,6 +17,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type App } from '../service/app.js';
@@ -107,22 +110,29 @@ async function runNodeSender(spec: DriverSpec, sessionId: number, url: string): 
 async function runCSenderPoint(app: App, spec: DriverSpec, sessionId: number): Promise<{ exitCode: number; output: string; records: number }> {
   const { runCSender } = await import('../sender/c/run.js');
   const mode = spec.mode;
-  const run = await runCSender({
-    kind: spec.sender as 'posix' | 'winsock',
-    target: `${spec.target.host}:${spec.target.port}`,
-    count: spec.count,
-    size: spec.size,
-    // the C senders have serial and overlapped; vectored is overlapped with several buffers per call
-    mode: mode.mode === 'serial' ? 'serial' : 'overlapped',
-    window: mode.mode === 'overlapped' ? mode.window : undefined,
-    buffers: mode.mode === 'vectored' ? mode.buffers : undefined,
-    sndbuf: spec.sndbuf ?? undefined,
-    tag: spec.tag,
-    netns: spec.netns ?? undefined,
-    timeoutMs: spec.sendTimeoutMs,
-  });
-  if (run.records.length > 0) await call(app, 'POST', `/sessions/${sessionId}/completions`, run.records);
-  return { exitCode: run.exitCode, output: run.stderr.slice(-2000), records: run.records.length };
+  // the C senders write NDJSON to a file; it is removed once its records are ingested
+  const dir = mkdtempSync(join(tmpdir(), `ackscope-${spec.sender}-`));
+  try {
+    const run = await runCSender({
+      kind: spec.sender as 'posix' | 'winsock',
+      target: `${spec.target.host}:${spec.target.port}`,
+      count: spec.count,
+      size: spec.size,
+      // the C senders have serial and overlapped; vectored is overlapped with several buffers per call
+      mode: mode.mode === 'serial' ? 'serial' : 'overlapped',
+      window: mode.mode === 'overlapped' ? mode.window : undefined,
+      buffers: mode.mode === 'vectored' ? mode.buffers : undefined,
+      sndbuf: spec.sndbuf ?? undefined,
+      tag: spec.tag,
+      netns: spec.netns ?? undefined,
+      outPath: join(dir, 'completions.ndjson'),
+      timeoutMs: spec.sendTimeoutMs,
+    });
+    if (run.records.length > 0) await call(app, 'POST', `/sessions/${sessionId}/completions`, run.records);
+    return { exitCode: run.exitCode, output: run.stderr.slice(-2000), records: run.records.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**

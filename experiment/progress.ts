@@ -58,10 +58,13 @@ class BarProgress implements Progress {
   );
   private timer: NodeJS.Timeout | undefined;
   private current = '';
+  // The bar hides the cursor; give it back however the process ends (Ctrl-C exits from rig.ts).
+  private readonly restoreCursor = () => this.bar.stop();
 
   start(total: number): void {
     this.t.total = total;
     this.t.startedAt = Date.now();
+    process.once('exit', this.restoreCursor);
     this.bar.start(total, 0, this.payload());
     // keep "elapsed" moving while a long point runs
     this.timer = setInterval(() => this.bar.update(this.payload()), 1000);
@@ -84,6 +87,7 @@ class BarProgress implements Progress {
     this.current = 'done';
     this.bar.update(this.payload());
     this.bar.stop();
+    process.off('exit', this.restoreCursor);
   }
 }
 

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkExpectations, checkWholeAndInOrder, expectsShortReturns, pct, type ExpectationCheck } from './expectations.js';
-import { formatMode, formatPath, formatReceiver, formatSize, formatSndbuf } from './matrix.js';
+import { formatMode, formatPath, formatRate, formatReceiver, formatSize, formatSndbuf, type Matrix } from './matrix.js';
 import { completionTimesPlot, stageSharePlot, timeSequencePlot } from './plots.js';
 import {
   STAGES,
@@ -147,10 +147,13 @@ export function stageAnswer(results: readonly PointResult[]): string[] {
         : p.receiver.behaviour === 'late'
           ? `a receiver waiting ${p.receiver.readDelayMs} ms before each read`
           : `a receiver that stops reading after ${formatSize(p.receiver.pauseAfterBytes)} for ${p.receiver.pauseMs} ms`;
+    const near = rs.reduce((n, r) => n + r.measurement!.nearBoundary, 0);
+    const caveat = near * 5 > total ? ` ${pct(near, total)} of these were decided by less than the near-boundary margin: read them as "about then".` : '';
     lines.push(
       `- **${p.sender}, ${formatPath(p.path)}, SO_SNDBUF ${formatSndbuf(p.sndbuf)}, ${receiver}** ` +
         `(${plural(rs.length, 'point')}, ${total} completions): ${describeStages(stages, total)}. ` +
-        meaningSentence(stages, total),
+        meaningSentence(stages, total) +
+        caveat,
     );
   }
   return lines;
@@ -254,12 +257,31 @@ function sessionsSection(run: ExperimentRun): string {
     r.point.label,
     r.status,
     r.sessionId ?? '–',
-    r.sessionId !== null ? `[timeline.json](${timelineUrl(run, r.sessionId)})` : '–',
+    r.sessionId !== null ? `[timeline.json](${timelineUrl(run, r.sessionId)}) · [page](${run.serviceUrl}/#/sessions/${r.sessionId})` : '–',
     fmtDuration(r.durationMs),
     r.qdisc ? `${r.qdisc.packets} pkts, ${r.qdisc.drops} drops` : '–',
     r.measurement ? String(r.measurement.pcapDropped) : '–',
+    r.measurement ? String(r.measurement.retransmitted) : '–',
+    r.measurement ? String(r.measurement.nearBoundary) : '–',
+    r.measurement?.kernelAgreement ? `${r.measurement.kernelAgreement.agreed}/${r.measurement.kernelAgreement.compared}` : '–',
   ]);
-  return mdTable(['#', 'point', 'status', 'session', 'timeline', 'took', 'bottleneck qdisc', 'capture drops'], rows);
+  return mdTable(
+    ['#', 'point', 'status', 'session', 'timeline', 'took', 'bottleneck qdisc', 'capture drops', 'retransmitted', 'near a boundary', 'TCP_INFO agrees'],
+    rows,
+  );
+}
+
+/** The fixed conditions of a matrix in one sentence (pure). */
+export function describeConditions(m: Matrix): string {
+  const shape = m.bottleneck;
+  const queue = shape.limitBytes !== undefined ? `queue limit ${shape.limitBytes} B` : `queue up to ${shape.latencyMs ?? 100} ms`;
+  const burst = shape.burstBytes !== undefined ? `burst ${shape.burstBytes} B` : 'burst 4 ms at the rate';
+  const calls = m.count !== null ? `${m.count} send calls per point` : `about ${formatSize(m.bytesPerPoint)} per point`;
+  return (
+    `${calls}; ${m.tag ? 'every write tagged (24-byte header)' : 'untagged writes (no ordering verdict)'}; ` +
+    `tbf bottleneck on the sender's egress with ${burst}, ${queue}; ACK path ${m.ackRateBps === null ? 'unshaped' : `shaped to ${formatRate(m.ackRateBps)}`}` +
+    `${m.repeat > 1 ? `; every point run ${m.repeat} times` : ''}.`
+  );
 }
 
 /** The whole report.md. Pure: everything comes from `run`. */
@@ -280,6 +302,7 @@ export function buildReport(run: ExperimentRun): string {
     '',
   );
 
+  out.push(`Conditions: ${describeConditions(run.matrix)}`, '');
   out.push('## In short', '');
   for (const c of checks) {
     const verdict = c.holds === null ? 'not covered' : c.holds ? 'confirmed' : 'CONTRADICTED';
@@ -324,7 +347,17 @@ export function buildReport(run: ExperimentRun): string {
     '',
   );
   out.push('## 4. Expectations, checked by measurement', '', expectationSection(checks), '');
-  out.push('## Sessions', '', sessionsSection(run), '');
+  out.push(
+    '## Sessions',
+    '',
+    'Each point\'s session, with what could weaken its numbers: packets the bottleneck dropped, frames the capture ' +
+      'dropped, completions with a retransmitted byte, completions whose stage was decided by less than the ' +
+      'session\'s near-boundary margin (5 µs by default: timing noise could flip them), and how often the stage from ' +
+      'the kernel\'s own TCP_INFO (read by the sender at completion) agreed with the capture\'s.',
+    '',
+    sessionsSection(run),
+    '',
+  );
   if (failed.length + skipped.length > 0) {
     out.push('## Points not measured', '');
     for (const r of [...failed, ...skipped]) out.push(`- ${r.point.index + 1}. ${r.point.label}: ${r.status} — ${r.reason ?? 'no reason given'}`);

@@ -3,7 +3,7 @@
  * Times inside these records are milliseconds (numbers): the report shows gaps and
  * session-relative times only, never raw epoch nanoseconds.
  */
-import type { MatrixPoint } from './matrix.js';
+import type { Matrix, MatrixPoint } from './matrix.js';
 import type { QdiscStats } from './rig.js';
 
 export const STAGES = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
@@ -43,6 +43,11 @@ export interface PointMeasurement {
   retransmitted: number;
   /** libpcap kernel drops during the capture. */
   pcapDropped: number;
+  /**
+   * Completions whose stage was decided by a gap under the session's near-boundary margin
+   * (default 5 µs: below that, capture timing noise could flip the stage).
+   */
+  nearBoundary: number;
   /** Where the sender reported TCP_INFO: completions whose kernel stage agreed with the capture. */
   kernelAgreement: { compared: number; agreed: number } | null;
 }
@@ -97,6 +102,8 @@ export interface RunDetail {
 
 export interface ExperimentRun {
   startedAt: string;
+  /** The matrix as run (parsed form). */
+  matrix: Matrix;
   durationMs: number;
   /** Where the sessions can be opened (`ackscope serve` on the same database). */
   serviceUrl: string;

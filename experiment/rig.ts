@@ -18,7 +18,7 @@
  * in the receiver's namespace. `spawnNode`/`command` below build those command lines.
  *
  * Lifetime. A rig removes everything it created when `down()` is called, and also when the
- * process ends: on SIGINT/SIGTERM (tear down, then exit 128+signal) and on 'exit'. Tear-down
+ * process ends: on SIGINT/SIGTERM/SIGHUP (tear down, then exit 128+signal) and on 'exit'. Tear-down
  * is synchronous so it works inside an 'exit' handler. Processes left inside a rig's
  * namespaces (all started by this rig, the namespaces being its own) are killed first, since
  * a namespace with a live process outlives `ip netns del`. Namespaces carry the creating
@@ -157,6 +157,7 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 const onSigint = () => onSignal('SIGINT');
 const onSigterm = () => onSignal('SIGTERM');
+const onSighup = () => onSignal('SIGHUP'); // the terminal went away
 const onExit = () => {
   for (const rig of [...activeRigs]) rig.down();
 };
@@ -166,6 +167,7 @@ function track(rig: VethRig | LoopbackRig): void {
   if (!handlersInstalled) {
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
+    process.on('SIGHUP', onSighup);
     process.on('exit', onExit);
     handlersInstalled = true;
   }
@@ -176,6 +178,7 @@ function untrack(rig: VethRig | LoopbackRig): void {
   if (activeRigs.size === 0 && handlersInstalled) {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
+    process.off('SIGHUP', onSighup);
     process.off('exit', onExit);
     handlersInstalled = false;
   }
@@ -331,9 +334,10 @@ abstract class BaseRig {
 
   spawn(side: RigSide, file: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
     const cmd = this.command(side, file, args);
-    const child = spawn(cmd.file, cmd.args, { cwd: projectRoot(), ...options });
+    // Its own process group, so tear-down also reaches what it starts (a point driver's
+    // sender): on loopback there is no namespace to empty.
+    const child = spawn(cmd.file, cmd.args, { cwd: projectRoot(), ...options, detached: true });
     this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
     return child;
   }
 
@@ -359,14 +363,14 @@ abstract class BaseRig {
     };
   }
 
+  /** Kills each child's process group (the child and whatever it started). */
   protected killChildren(): void {
     for (const child of this.children) {
-      if (child.exitCode === null && child.signalCode === null && child.pid) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
+      if (!child.pid) continue;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* the group is gone */
       }
     }
     this.children.clear();

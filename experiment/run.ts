@@ -241,7 +241,11 @@ async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint
   }
   if (outcome.senderExit !== 0) {
     const out = outcome.senderOutput.trim().split('\n').slice(-3).join(' ');
-    return { ...base, sessionId, qdisc, status: 'failed', reason: `the sender exited with ${outcome.senderExit}: ${out}`, durationMs: Date.now() - t0 };
+    const why =
+      outcome.senderExit === null
+        ? `the sender did not finish within its ${Math.round(pointBudgetMs(point).sendTimeoutMs / 1000)} s budget and was killed`
+        : `the sender exited with ${outcome.senderExit}`;
+    return { ...base, sessionId, qdisc, status: 'failed', reason: `${why}: ${out}`, durationMs: Date.now() - t0 };
   }
   try {
     const measurement = summaryToMeasurement(await readSummary(app, sessionId));
@@ -282,6 +286,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<{ run: 
     const representative = rep ? await readRunDetail(app, rep.point.label, rep.sessionId!) : null;
     const run: ExperimentRun = {
       startedAt,
+      matrix: options.matrix,
       durationMs: Date.now() - t0,
       serviceUrl: options.serviceUrl,
       dbPath: options.dbPath,

@@ -30,6 +30,13 @@ if [ -f sender/c/Makefile ] && [ "${ACKSCOPE_BUILD_C:-1}" = 1 ]; then
   if command -v x86_64-w64-mingw32-gcc >/dev/null; then make -s -C sender/c winsock; fi
 fi
 
+# The web page (service/web/src) as one browser bundle, ECharts included: no CDN at run time.
+if newer_than dist/web/main.js service/web/src package-lock.json; then
+  say "web page (esbuild)"
+  npx esbuild service/web/src/main.ts --bundle --minify --sourcemap --format=esm --target=es2020 \
+    --outdir=dist/web --log-level=warning
+fi
+
 stamp=dist/.build-stamp
 if newer_than "$stamp" service capture db sender cli experiment correlate tsconfig.json tsconfig.build.json package.json; then
   say "TypeScript"

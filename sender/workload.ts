@@ -163,10 +163,11 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   if (options.nodelay) socket.setNoDelay(true);
 
   // Records are kept in memory (the probe's own list) unless reported elsewhere; with a
-  // report target they are also kept here when asked.
+  // report target they are also kept here when asked. Latency percentiles come from the
+  // kept records after the run; only a run that keeps none collects them as it goes.
+  const keptInProbe = keep && options.report === undefined;
   const records: CompletionRecord[] = [];
-  const keepHere = keep && options.report !== undefined;
-  const latencies = instrumented ? new Float64Array(options.count) : null;
+  const latencies = instrumented && !keep ? new Float64Array(options.count) : null;
   let latencyCount = 0;
   let flow: FlowAddress | null = null;
   let probe: Instrumented | undefined;
@@ -174,11 +175,14 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     probe = instrument(socket, {
       report: options.report ?? (keep ? undefined : { add() {}, async flush() {} }),
       tcpInfo: options.tcpInfo,
-      onRecord: (r, latencyNs) => {
-        if (keepHere) records.push(r);
-        if (latencyCount < latencies!.length) latencies![latencyCount++] = latencyNs;
-        flow ??= r.flow;
-      },
+      onRecord: keptInProbe
+        ? undefined
+        : keep
+          ? (r) => records.push(r)
+          : (r, latencyNs) => {
+              if (latencyCount < latencies!.length) latencies![latencyCount++] = latencyNs;
+              flow ??= r.flow;
+            },
     });
   }
 
@@ -277,8 +281,15 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   }
   if (probe) await probe.flush();
 
-  const kept = options.report === undefined && keep && probe ? probe.records : records;
-  const latencyNs = latencies ? latencySummary(latencies.subarray(0, latencyCount)) : null;
+  const kept = keptInProbe && probe ? probe.records : records;
+  if (keep) flow = kept[0]?.flow ?? null;
+  const latencyNs = !instrumented
+    ? null
+    : latencySummary(
+        latencies
+          ? latencies.subarray(0, latencyCount)
+          : Float64Array.from(kept, (r) => Number(BigInt(r.completedNs) - BigInt(r.submittedNs))),
+      );
   const seconds = elapsedNs / 1e9;
   return {
     records: keep ? kept : [],

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { testApp, tempDir } from './helpers/app.js';
 import { buildApp, type App } from '../service/app.js';
+import { canonicalAddress } from '../service/schemas/completion.js';
+import { addressText } from '../capture/flow/tracker.js';
 
 const BASE_NS = 1764061234123456789n;
 
@@ -73,9 +75,22 @@ test('completions: JSON array and NDJSON are stored and listed with ns as string
     assert.equal(nd.statusCode, 200, nd.body);
     assert.deepEqual(nd.json(), { received: 2, stored: 2, duplicates: 0 });
 
+    // offsets past 4 GiB and ns up to int64's maximum come back exact
+    const big = record(4, {
+      offsetStart: 5_000_000_000,
+      offsetEnd: 5_000_001_024,
+      submittedNs: '9223372036854775806',
+      completedNs: '9223372036854775807',
+    });
+    assert.equal((await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [big] })).statusCode, 200);
+
     const items = await listAll(app, id);
-    assert.equal(items.length, 4);
-    assert.deepEqual(items.map((c) => c.writeId), [0, 1, 2, 3]);
+    assert.equal(items.length, 5);
+    assert.deepEqual(
+      [items[4].offsetStart, items[4].offsetEnd, items[4].submittedNs, items[4].completedNs],
+      [5_000_000_000, 5_000_001_024, '9223372036854775806', '9223372036854775807'],
+    );
+    assert.deepEqual(items.map((c) => c.writeId), [0, 1, 2, 3, 4]);
     const first = items[0];
     assert.equal(first.submittedNs, '1000000000');
     assert.equal(first.completedNs, '1000000500');
@@ -112,6 +127,28 @@ test('completions: addresses are stored as the wire carries them (IPv4-mapped â†
   } finally {
     await close();
   }
+});
+
+test('completions: an address is stored in the same text form the capture gives its flows', () => {
+  // random IPv6 addresses with zero runs of every length and position, as 16 bytes
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 8) & 0xffff;
+  for (let n = 0; n < 2000; n++) {
+    const groups = Array.from({ length: 8 }, () => (rand() % 3 === 0 ? 0 : rand()));
+    const bytes = new Uint8Array(16);
+    groups.forEach((g, i) => {
+      bytes[2 * i] = g >> 8;
+      bytes[2 * i + 1] = g & 255;
+    });
+    if (groups.slice(0, 6).every((g, i) => (i < 5 ? g === 0 : g === 0xffff))) continue; // IPv4-mapped: stored as IPv4
+    const full = groups.map((g) => g.toString(16).toUpperCase().padStart(4, '0')).join(':');
+    assert.equal(canonicalAddress(full), addressText(bytes), full);
+  }
+  assert.equal(canonicalAddress('192.168.0.1'), addressText(new Uint8Array([192, 168, 0, 1])));
+  assert.equal(canonicalAddress('::ffff:192.168.0.1'), '192.168.0.1');
+  assert.equal(canonicalAddress('01.2.3.4'), null);
+  assert.equal(canonicalAddress('1.2.3'), null);
+  assert.equal(canonicalAddress('fe80::1%eth0'), 'fe80::1');
 });
 
 /** [what to change in record 2 of 4, the field the 400 must name] */

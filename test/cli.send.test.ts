@@ -65,6 +65,9 @@ test('ackscope send: creates a session, reports every call to it and prints one 
     const missing = await runCli(['send', `127.0.0.1:${sink.port}`, '--count', '5', '--session', '9999', '--url', url]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /ACKSCOPE_ERR_SESSION_NOT_FOUND/);
+    const noService = await runCli(['send', `127.0.0.1:${sink.port}`, '--count', '5', '--url', 'http://127.0.0.1:1']);
+    assert.equal(noService.code, 1);
+    assert.match(noService.stderr, /ACKSCOPE_ERR_SERVICE_UNREACHABLE: cannot reach the ackscope service at http:\/\/127\.0\.0\.1:1/);
     const refused = await runCli(['send', '127.0.0.1:1', '--count', '5', '--url', url]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /ACKSCOPE_ERR_SENDER_FAILED: cannot connect to 127\.0\.0\.1:1/);

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nativeAvailable } from '../capture/native/index.js';
+import { runProcess } from '../sender/c/wine.js';
 import { withRig, type Rig } from '../experiment/rig.js';
 import { runCSender, type CSenderKind } from '../sender/c/run.js';
 import { tempDir } from './helpers/app.js';
@@ -78,3 +82,41 @@ for (const kind of ['posix', 'winsock'] as CSenderKind[]) {
     }
   });
 }
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+test('through `ackscope experiment` (live capture inside the rig, correlation): POSIX and Winsock points at 20 Mbit/s, SO_SNDBUF 0', {
+  skip: rootSkip || (!nativeAvailable() && 'the capture addon is not built') || wineSkipReason() || false,
+}, async () => {
+  await ensureWineSender();
+  const t = tempDir();
+  try {
+    const cli = fileURLToPath(new URL('../cli/ackscope.ts', import.meta.url));
+    const count = 40;
+    const r = await runProcess(
+      process.execPath,
+      [
+        '--import', 'tsx', cli, 'experiment', '--out', join(t.dir, 'report'), '--db', join(t.dir, 'a.db'),
+        '--senders', 'posix,winsock', '--modes', 'overlapped:8', '--sizes', '16384', '--sndbufs', '0',
+        '--rates', '20mbit', '--receivers', 'reads', '--count', String(count), '--progress', 'lines',
+      ],
+      { timeoutMs: 300_000 },
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const results = (JSON.parse(readFileSync(join(t.dir, 'report', 'results.json'), 'utf8')) as { results: Json[] }).results;
+    assert.deepEqual(results.map((p) => [p.point.sender, p.status]), [['posix', 'ok'], ['winsock', 'ok']]);
+    for (const p of results) {
+      const m = p.measurement as Json;
+      assert.equal(m.stages.unknown, 0, `${p.point.label}: every completion staged`);
+      assert.equal(m.ordering.verdict, 'in-order');
+      assert.equal(m.ordering.writesChecked, count);
+      assert.equal(m.pcapDropped, 0);
+      // one record per call: each write, plus one per short return (POSIX non-blocking only)
+      assert.equal(m.completions, count + m.partial.count);
+      if (p.point.sender === 'winsock') assert.equal(m.partial.count, 0, 'no WSASend completed short');
+      console.log(`# experiment ${p.point.label}: ${m.completions} completions, ${m.partial.count} partial, stages ${JSON.stringify(m.stages)}`);
+    }
+  } finally {
+    t.cleanup();
+  }
+});

@@ -250,3 +250,14 @@ test('an IPv4 super-frame with total length 0 takes its length from the wire len
   assert.equal(out.lengthFromWire, true);
   assert.equal(out.payloadLen, 100000);
 });
+
+test('an IPv6 BIG TCP super-frame (payload length 0) takes its length from the wire length', () => {
+  const tcp = IPV4_SYN.subarray(20, 40).slice();
+  tcp[12] = 0x50;
+  const bytes = concat(patched(IPV6_EXT_SACK.subarray(0, 40), { 4: 0, 5: 0, 6: 6 }), tcp);
+  const out = new DecodedFrame();
+  const r = decodeFrame(229, new DataView(bytes.buffer), 0, bytes.length, 40 + 20 + 80000, out);
+  assert.equal(reasonName(r), 'tcp');
+  assert.equal(out.lengthFromWire, true);
+  assert.equal(out.payloadLen, 80000);
+});

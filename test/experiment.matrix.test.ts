@@ -94,3 +94,28 @@ test('flags override a JSON matrix, comma-separated', () => {
   assert.equal(m.count, 5);
   assert.equal(expandMatrix(m).length, 4);
 });
+
+test('the CLI: --dry-run lists the points, a bad matrix names the field', async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { cliEntry, nodeCommand } = await import('../experiment/rig.js');
+  const run = async (args: string[]) => {
+    const cmd = nodeCommand(cliEntry(), ['experiment', '--out', '/nonexistent/never-written', ...args]);
+    try {
+      const { stdout, stderr } = await promisify(execFile)(cmd.file, cmd.args, { encoding: 'utf8' });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const dry = await run(['--dry-run', '--senders', 'node,posix', '--modes', 'overlapped:4', '--rates', 'loopback', '--sndbufs', '0', '--receivers', 'late:5', '--count', '7']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.deepEqual(dry.stdout.trimEnd().split('\n'), [
+    '  1. node overlapped:4 16KiB sndbuf=0 loopback late:5ms (7 calls)',
+    '  2. posix overlapped:4 16KiB sndbuf=0 loopback late:5ms (7 calls)',
+  ]);
+  const bad = await run(['--dry-run', '--receivers', 'reads,naps']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /ACKSCOPE_ERR_VALIDATION: matrix\.receivers\[1\]: "naps" is not a receiver/);
+});

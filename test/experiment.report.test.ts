@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { expandMatrix, parseMatrix, type MatrixPoint } from '../experiment/matrix.js';
 import { emptyStages, percentiles, type ExperimentRun, type PointResult, type RunDetail, type Stage } from '../experiment/results.js';
-import { buildReport, describeStages, fmtMs, mdTable, senderComparison, stageAnswer, writeReport } from '../experiment/report.js';
+import { buildReport, describeConditions, describeStages, fmtMs, mdTable, senderComparison, stageAnswer, writeReport } from '../experiment/report.js';
 import { checkExpectations } from '../experiment/expectations.js';
 import {
   completionTimesOption,
@@ -38,8 +38,9 @@ function result(point: MatrixPoint, stages: Partial<Record<Stage, number>>, extr
       lastWireAfterMs: percentiles([1, 2, 3]),
       ackedAfterMs: percentiles([2, 3, 4]),
       partial: { count: 0, examples: [] },
-      ordering: { verdict: point.mode.mode === 'serial' ? 'in-order' : 'in-order', writesChecked: completions, firstViolation: null },
+      ordering: { verdict: 'in-order', writesChecked: completions, firstViolation: null },
       retransmitted: 0,
+      nearBoundary: 0,
       pcapDropped: 0,
       kernelAgreement: null,
       ...extra,
@@ -55,6 +56,7 @@ function sampleRun(): ExperimentRun {
   );
   return {
     startedAt: '2026-11-25T09:00:00.000Z',
+    matrix: parseMatrix({}),
     durationMs: 75_000,
     serviceUrl: 'http://127.0.0.1:7878',
     dbPath: '/tmp/x/ackscope.db',
@@ -85,6 +87,13 @@ function detail(writes: number, retransmits: number): RunDetail {
   const acks = segments.filter((s) => !s.retransmit).map((s) => ({ tMs: s.tMs + 0.1, ackOffset: s.offsetEnd }));
   return { label: 'node overlapped:16 16KiB sndbuf=default 20Mbit/s reads', sessionId: 102, completions, segments, acks };
 }
+
+test('the fixed conditions in one sentence', () => {
+  assert.equal(
+    describeConditions(parseMatrix({ count: 50, tag: false, bottleneck: { burstBytes: 3028, limitBytes: 100000 }, ackRate: '1mbit', repeat: 3 })),
+    "50 send calls per point; untagged writes (no ordering verdict); tbf bottleneck on the sender's egress with burst 3028 B, queue limit 100000 B; ACK path shaped to 1Mbit/s; every point run 3 times.",
+  );
+});
 
 test('small formatting helpers', () => {
   assert.equal(mdTable(['a', 'b|c'], [[1, 'x|y']]), '| a | b\\|c |\n| --- | --- |\n| 1 | x\\|y |');
@@ -134,7 +143,11 @@ test('expectations are judged from the measured numbers, and can come out contra
 
 test('report.md: a table per question, plain answers, session links, plots referenced', () => {
   const run = sampleRun();
+  run.results[0].measurement!.kernelAgreement = { compared: 64, agreed: 60 };
   const md = buildReport(run);
+  assert.ok(
+    md.includes('| 1 | node serial 16KiB sndbuf=default 20Mbit/s reads | ok | 100 | [timeline.json](http://127.0.0.1:7878/sessions/100/export/timeline.json) · [page](http://127.0.0.1:7878/#/sessions/100) | 1.5 s | 700 pkts, 0 drops | 0 | 0 | 0 | 60/64 |'),
+  );
   for (const heading of [
     '## 1. What did a completion mean under each condition?',
     '## 2. Did any completion report fewer bytes than were submitted?',
@@ -154,6 +167,12 @@ test('report.md: a table per question, plain answers, session links, plots refer
   assert.ok(md.includes('![Stage share per configuration](stage-share.svg)'));
   assert.ok(md.includes('![Time-sequence graph with completion markers](time-sequence.svg)'));
   assert.ok(md.includes('in 1 min 15 s'));
+  assert.ok(md.includes("Conditions: about 1MiB per point; every write tagged (24-byte header); tbf bottleneck on the sender's egress with burst 4 ms at the rate, queue up to 100 ms; ACK path unshaped."));
+  // a group whose stages were mostly decided within the margin carries a caveat
+  const nearRun = sampleRun();
+  for (const r of nearRun.results.slice(0, 3)) r.measurement!.nearBoundary = 20;
+  assert.match(stageAnswer(nearRun.results)[0], /\. 31% of these were decided by less than the near-boundary margin: read them as "about then"\.$/);
+  assert.ok(!stageAnswer(nearRun.results)[1].includes('near-boundary'));
   const answers = stageAnswer(run.results);
   assert.equal(answers.length, 4);
   assert.match(answers[0], /node, 20Mbit\/s, SO_SNDBUF default, a receiver reading at once\*\* \(3 points, 192 completions\): 94% queued, 6\.3% partial-wire\. Almost always, a completion meant no byte of the write had left the host yet/);

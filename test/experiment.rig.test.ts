@@ -61,6 +61,25 @@ test('pure helpers: addresses from 198.18.0.0/15, tbf arguments', () => {
   assert.throws(() => tbfArgs({ rateBps: 1e6, limitBytes: 1, latencyMs: 1 }), /not both/);
 });
 
+test('without root the veth rig refuses with a clear message', async () => {
+  const expectRefusal = (code: string, message: string) => {
+    assert.equal(code, 'ACKSCOPE_ERR_RIG_PERMISSION');
+    assert.match(message, /needs root: run as root \(sudo\), or use the loopback rig/);
+  };
+  if (notRoot) {
+    await assert.rejects(startRig({}), (e: { code: string; message: string }) => (expectRefusal(e.code, e.message), true));
+    return;
+  }
+  // as root: the same call from a child that dropped to nobody
+  const rigModule = fileURLToPath(new URL('../experiment/rig.ts', import.meta.url));
+  const script =
+    'process.setgid(65534); process.setuid(65534);' +
+    `import(${JSON.stringify(rigModule)}).then((m) => m.startRig({})).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+  const e = JSON.parse(out.trim()) as { code: string; message: string };
+  expectRefusal(e.code, e.message);
+});
+
 test('a loopback rig refuses a bottleneck instead of ignoring it', async () => {
   await assert.rejects(startRig({ kind: 'loopback', bottleneck: { rateBps: 1e6 } }), { code: 'ACKSCOPE_ERR_VALIDATION' });
   const rig = await startRig({ kind: 'loopback' });
@@ -144,7 +163,7 @@ test('veth rig: a failed set-up step removes what was created and names the comm
 
 const holder = fileURLToPath(new URL('./helpers/rig-holder.ts', import.meta.url));
 
-for (const ending of ['SIGINT', 'SIGTERM', 'exit'] as const) {
+for (const ending of ['SIGINT', 'SIGTERM', 'SIGHUP', 'exit'] as const) {
   test(`veth rig: nothing left when the process ends by ${ending}`, rootOnly, async () => {
     const cmd = nodeCommand(holder, [ending === 'exit' ? 'exit' : 'wait']);
     const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -152,7 +171,7 @@ for (const ending of ['SIGINT', 'SIGTERM', 'exit'] as const) {
     if (ending !== 'exit') assert.equal(namespaces().filter((n) => names.netns.includes(n)).length, 2);
     if (ending !== 'exit') child.kill(ending);
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    assert.equal(child.exitCode, ending === 'SIGINT' ? 130 : ending === 'SIGTERM' ? 143 : 3);
+    assert.equal(child.exitCode, { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, exit: 3 }[ending]);
     assertGone(names);
   });
 }

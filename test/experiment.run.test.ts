@@ -106,6 +106,7 @@ test('a session summary becomes a point measurement', () => {
   assert.deepEqual(m.partial, { count: 1, examples: ['write 4: 1000 of 4096 B (ok)'] });
   assert.deepEqual(m.ordering, { verdict: 'in-order', writesChecked: 10, firstViolation: null });
   assert.equal(m.pcapDropped, 2);
+  assert.equal(m.nearBoundary, 1);
   assert.deepEqual(m.kernelAgreement, { compared: 10, agreed: 9 });
   // a violation in any flow wins; completions no flow matched (flowId null) are not judged
   const bad = summaryToMeasurement(
@@ -137,7 +138,7 @@ test('run detail: times in ms since the first submission, frames as segments and
 test('representative run and progress lines', () => {
   const ok = (i: number): PointResult => ({
     point: points[i], status: 'ok', reason: null, sessionId: i + 1, durationMs: 2000, qdisc: null,
-    measurement: { completions: 4, stages: { ...emptyStages(), queued: 3, acked: 1 }, completionMs: null, lastWireAfterMs: null, ackedAfterMs: null, partial: { count: 0, examples: [] }, ordering: { verdict: 'in-order', writesChecked: 4, firstViolation: null }, retransmitted: 0, pcapDropped: 0, kernelAgreement: null },
+    measurement: { completions: 4, stages: { ...emptyStages(), queued: 3, acked: 1 }, completionMs: null, lastWireAfterMs: null, ackedAfterMs: null, partial: { count: 0, examples: [] }, ordering: { verdict: 'in-order', writesChecked: 4, firstViolation: null }, retransmitted: 0, nearBoundary: 0, pcapDropped: 0, kernelAgreement: null },
   });
   const results = points.map((_, i) => ok(i));
   const rep = pickRepresentative(results)!;

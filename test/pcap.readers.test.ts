@@ -252,3 +252,34 @@ test('pcapng nanosecond times are exact across the 64-bit range (no float roundi
     values,
   );
 });
+
+test('damaged files (seeded random byte flips, random chunking) are read or refused, never thrown otherwise', async () => {
+  const { DecodedFrame, decodeFrame } = await import('../capture/decode/frame.js');
+  let seed = 12345;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const decoded = new DecodedFrame();
+  const originals = [windowsLikeFile(true), windowsLikeFile(false), pcapFile({ le: true, ns: true, linkType: 1, records: [{ sec: 1, frac: 2, data: concat(new Uint8Array(14), P2) }, { sec: 1, frac: 3, data: P1 }] })];
+  let read = 0;
+  let refused = 0;
+  for (let i = 0; i < 3000; i++) {
+    const file = originals[i % originals.length].slice();
+    for (let flips = 1 + Math.floor(random() * 4); flips > 0; flips--) file[Math.floor(random() * file.length)] = Math.floor(random() * 256);
+    const reader = new AutoCaptureReader();
+    const sink = (r: CaptureRecord) => {
+      decodeFrame(r.linkType, r.view, r.at, r.caplen, r.wirelen, decoded); // must not throw
+    };
+    try {
+      for (let at = 0; at < file.length; ) {
+        const n = 1 + Math.floor(random() * 64);
+        reader.push(file.slice(at, at + n), sink);
+        at += n;
+      }
+      reader.end(sink);
+      read++;
+    } catch (err) {
+      assert.equal((err as { code?: string }).code, 'ACKSCOPE_ERR_CAPTURE_FILE', String(err));
+      refused++;
+    }
+  }
+  assert.ok(read > 0 && refused > 0, `read ${read}, refused ${refused}`);
+});

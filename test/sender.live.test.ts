@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { decodeTag, TAG_BYTES, type WriteTag } from '../capture/decode/tag.js';
 import { getSendBuffer, setSendBuffer, socketFd } from '../capture/native/index.js';
 import { instrument, runWorkload, startSink, type CompletionRecord, type WorkloadMode } from '../sender/index.js';
@@ -154,16 +155,18 @@ test('sender: when the peer resets, the failed writes are records with the error
 test('sink: --pause-after-bytes with --pause-ms fills the window, then reads on: the stalled writes complete', async () => {
   const sink = await startSink({ port: 0, pauseAfterBytes: 64 * 1024, pauseMs: 300 });
   try {
-    // 12.8 MB is more than loopback's receive buffer (tcp_rmem max) plus the send buffer
-    // can hold, so writes must wait for the sink to read again
-    const { records, summary } = await runWorkload({ host: '127.0.0.1', port: sink.port, count: 200, sizes: [65536], mode: 'serial', sndbuf: 65536 });
-    assert.equal(summary.completed, 200);
+    // More than the receiver's largest receive buffer (tcp_rmem max) plus the send buffer
+    // can hold, so some write must wait for the sink to read again
+    const rmemMax = Number(readFileSync('/proc/sys/net/ipv4/tcp_rmem', 'utf8').trim().split(/\s+/)[2]);
+    const count = Math.ceil((rmemMax + 4 * 65536) / 65536) + 40;
+    const { records, summary } = await runWorkload({ host: '127.0.0.1', port: sink.port, count, sizes: [65536], mode: 'serial', sndbuf: 65536 });
+    assert.equal(summary.completed, count);
     assert.equal(summary.errors, 0);
     assert.ok(records.every((r) => r.status === 'ok'));
     assert.equal(sink.stats.pauses, 1);
     assert.ok(summary.latencyNs!.max >= 150e6, `a write waited for the pause (max ${summary.latencyNs!.max} ns)`);
     await waitFor(() => sink.stats.open === 0);
-    assert.equal(sink.stats.bytes, 200 * 65536);
+    assert.equal(sink.stats.bytes, count * 65536);
   } finally {
     await sink.close();
   }
@@ -243,6 +246,13 @@ test('sender: records reported to the service arrive in its session (batched pos
       listed.map((c) => [c.writeId, c.offsetStart, c.submittedNs, c.completedNs]),
       records.map((c) => [c.writeId, c.offsetStart, c.submittedNs, c.completedNs]),
     );
+
+    // a delivery failure does not disturb the writes; it surfaces from flush() with the service's code
+    const socket = connect(sink.port, '127.0.0.1');
+    const probe = instrument(socket, { report: { url, session: 9999 } });
+    socket.end('x');
+    await once(socket, 'close');
+    await assert.rejects(probe.flush(), (err: { code?: string }) => err.code === 'ACKSCOPE_ERR_SESSION_NOT_FOUND');
   } finally {
     await sink.close();
     await close();

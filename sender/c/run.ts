@@ -1,10 +1,19 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { AckscopeError } from '../../service/errors.js';
 import type { CompletionInput } from '../../service/schemas/completion.js';
 import { C_SENDER_DIR, cSenderBinary, type CSenderKind } from './paths.js';
-import { clonePrefix, findWine, prepareWinePrefix, removePrefixClone, runProcess, type ProcessResult } from './wine.js';
+import {
+  cloneDir,
+  clonePrefix,
+  findWine,
+  prepareWinePrefix,
+  pruneStaleClones,
+  removePrefixClone,
+  runProcess,
+  type ProcessResult,
+} from './wine.js';
 
 export type { CSenderKind } from './paths.js';
 
@@ -33,7 +42,7 @@ export interface CSenderOptions {
   tag?: boolean;
   /** Run inside this network namespace (`ip netns exec`), e.g. an experiment rig's sender side. */
   netns?: string;
-  /** Where the NDJSON goes. Default: a new temporary folder. */
+  /** Where the NDJSON goes. Default: a new temporary folder (the caller removes it when done). */
   outPath?: string;
   /** Kill the sender after this long. Default 120 s. */
   timeoutMs?: number;
@@ -150,7 +159,8 @@ export async function runCSender(o: CSenderOptions): Promise<CSenderRun> {
     if (o.netns) {
       // Wine's sockets are made by the wineserver: a private prefix clone gets a server of
       // its own, started inside the namespace; the shared prefix's server is left alone.
-      const clone = clonePrefix(wine, join(dirname(wine.prefix), 'wine-clones', `${process.pid}-${++cloneCount}`));
+      pruneStaleClones(wine);
+      const clone = clonePrefix(wine, cloneDir(wine, String(++cloneCount)));
       try {
         result = await runProcess('ip', ['netns', 'exec', o.netns, clone.loader, ...args], { env: clone.env, timeoutMs });
       } finally {

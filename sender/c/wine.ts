@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { defaultWinePrefix, firstExisting } from './paths.js';
@@ -131,6 +131,7 @@ export async function prepareWinePrefix(rt: WineRuntime): Promise<{ created: boo
  */
 export function clonePrefix(base: WineRuntime, dir: string): WineRuntime {
   if (!winePrefixReady(base.prefix)) throw new Error(`prepare ${base.prefix} first (prepareWinePrefix)`);
+  rmSync(dir, { recursive: true, force: true }); // a clone of an earlier run under the same name
   mkdirSync(join(dir, 'dosdevices'), { recursive: true });
   for (const file of ['system.reg', 'user.reg', 'userdef.reg', '.update-timestamp']) {
     if (existsSync(join(base.prefix, file))) copyFileSync(join(base.prefix, file), join(dir, file));
@@ -139,6 +140,31 @@ export function clonePrefix(base: WineRuntime, dir: string): WineRuntime {
   symlinkSync('../drive_c', join(dir, 'dosdevices', 'c:'));
   symlinkSync('/', join(dir, 'dosdevices', 'z:'));
   return { ...base, prefix: dir, env: { ...base.env, WINEPREFIX: dir } };
+}
+
+/** Where clones live: `<prefix's folder>/wine-clones/<pid>-<label>`. */
+export function cloneDir(base: WineRuntime, label: string): string {
+  return join(dirname(base.prefix), 'wine-clones', `${process.pid}-${label}`);
+}
+
+/** Removes clones left by processes that no longer run (killed before they cleaned up). */
+export function pruneStaleClones(base: WineRuntime): void {
+  const dir = join(dirname(base.prefix), 'wine-clones');
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: existence check only
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Stops a clone's wineserver and removes the clone (its links, never what they point to). */

@@ -18,6 +18,8 @@ import { listCompletions, storeCompletions, type StoredCompletion } from '../../
 import { requireSession } from './sessions.js';
 
 export const NDJSON = 'application/x-ndjson';
+/** Largest JSON-array body (see bodyLimit below). */
+const MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024;
 /** A single NDJSON line longer than this is not a completion record. */
 const MAX_LINE_CHARS = 1 << 20;
 
@@ -133,7 +135,9 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/sessions/:id/completions',
     {
-      bodyLimit: app.config.maxIngestBytes,
+      // A JSON array is parsed as one string: V8 strings stop near 512 MiB, so arrays are
+      // capped lower; NDJSON (parsed as it arrives) takes the full maxIngestBytes.
+      bodyLimit: Math.min(app.config.maxIngestBytes, MAX_JSON_ARRAY_BYTES),
       schema: {
         tags: ['completions'],
         summary: 'Report completions: a JSON array, or NDJSON (application/x-ndjson) streamed',

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import {
+  cloneDir,
   clonePrefix,
   findWine,
   prepareWinePrefix,
@@ -90,8 +89,7 @@ export async function ensureWineSender(): Promise<WineSetup> {
  * on a private clone of the prefix, so no other process's wineserver is stopped.
  */
 export async function measureWineStart(wine: WineRuntime, exe: string): Promise<{ coldServerMs: number; warmServerMs: number }> {
-  mkdirSync(join(dirname(wine.prefix), 'wine-clones'), { recursive: true });
-  const clone = clonePrefix(wine, mkdtempSync(join(dirname(wine.prefix), 'wine-clones', 'measure-')));
+  const clone = clonePrefix(wine, cloneDir(wine, 'measure'));
   try {
     const cold = await runProcess(clone.loader, [exe, '--help'], { env: clone.env, timeoutMs: 120_000 });
     const warm = await runProcess(clone.loader, [exe, '--help'], { env: clone.env, timeoutMs: 120_000 });

@@ -1,0 +1,143 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { AckscopeError } from '../errors.js';
+import { IdParams } from '../schemas/common.js';
+import { sessionToApi } from '../schemas/session.js';
+import { listSessions } from '../../db/sessions.js';
+import { listFlows, listFrames } from '../../db/frames.js';
+import { completionCounts } from '../../db/web.js';
+import { absoluteNs, getCorrelation } from '../../db/correlations.js';
+import { timelineColumns, MAX_TIMELINE_WRITES } from '../web/timeline.js';
+import { SequenceBuilder, MAX_SEQUENCE_POINTS } from '../web/sequence.js';
+import type { SessionListItem } from '../web/src/shapes.js';
+import { requireSession } from './sessions.js';
+
+/**
+ * The web page: GET / (service/web/index.html) and its bundle under /ui/ (built by
+ * scripts/build.sh with esbuild into dist/web/), plus the page's own compact data
+ * routes under /ui/data/. All hidden from the OpenAPI document: they are the page's
+ * internals, not API (the page also links the public exports).
+ */
+const ROOT = new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url);
+const INDEX_HTML = fileURLToPath(new URL('service/web/index.html', ROOT));
+const BUNDLE_DIR = new URL('dist/web/', ROOT);
+
+/** The bundle's files and their types; nothing else under /ui/ is served. */
+const BUNDLE_FILES: Record<string, string> = {
+  'main.js': 'text/javascript; charset=utf-8',
+  'main.css': 'text/css; charset=utf-8',
+  'main.js.map': 'application/json; charset=utf-8',
+  'main.css.map': 'application/json; charset=utf-8',
+};
+
+const hidden = { hide: true } as const;
+const FRAME_PAGE = 20_000;
+
+export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/', { schema: hidden }, async (_req, reply) => {
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache');
+    return readFile(INDEX_HTML, 'utf8');
+  });
+
+  app.get('/ui/:file', { schema: { ...hidden, params: Type.Object({ file: Type.String() }) } }, async (req, reply) => {
+    const type = BUNDLE_FILES[req.params.file];
+    if (!type) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `no web page file ${req.params.file}`);
+    let body: Buffer;
+    try {
+      body = await readFile(new URL(req.params.file, BUNDLE_DIR));
+    } catch {
+      throw new AckscopeError(
+        'ACKSCOPE_ERR_NOT_FOUND',
+        `the web page is not built (dist/web/${req.params.file} is missing): run \`npm run build\``,
+      );
+    }
+    // rebuilt in place by scripts/build.sh: the browser must ask again each time
+    reply.type(type).header('cache-control', 'no-cache');
+    return body;
+  });
+
+  app.get('/ui/data/sessions', { schema: hidden }, async (): Promise<{ items: SessionListItem[] }> => {
+    const rows = listSessions(app.db, 500);
+    const counts = completionCounts(app.db, rows.map((r) => r.id));
+    return {
+      items: rows.map((row) => {
+        const s = sessionToApi(row);
+        return {
+          id: s.id,
+          name: s.name,
+          kind: s.kind,
+          state: s.state,
+          failureReason: s.failureReason,
+          createdAt: s.createdAt,
+          frames: s.counts.frames,
+          tcp: s.counts.tcp,
+          completions: counts.get(s.id) ?? 0,
+          drops: s.drops,
+        };
+      }),
+    };
+  });
+
+  app.get(
+    '/ui/data/sessions/:id/timeline',
+    {
+      schema: {
+        ...hidden,
+        params: IdParams,
+        querystring: Type.Object({
+          flow: Type.Integer({ minimum: 0, description: 'flow id; 0: completions no flow matched' }),
+          max: Type.Optional(Type.Integer({ minimum: 1, maximum: 200_000, default: MAX_TIMELINE_WRITES })),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const c = getCorrelation(app.db, req.params.id);
+      const flowId = req.query.flow === 0 ? null : req.query.flow;
+      let baseRelNs: number;
+      if (flowId === null) {
+        const unmatched = c.records.filter((r) => r.flowId === null);
+        baseRelNs = unmatched.reduce((lo, r) => Math.min(lo, r.submittedNs), unmatched[0]?.submittedNs ?? 0);
+      } else {
+        const flow = c.flows.find((f) => f.id === flowId);
+        if (!flow) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${c.session.id} has no flow ${flowId}`);
+        baseRelNs = flow.firstNs;
+      }
+      reply.header('cache-control', 'no-cache');
+      return timelineColumns(c.session.id, c.records, flowId, { baseNs: absoluteNs(c, baseRelNs), baseRelNs }, req.query.max);
+    },
+  );
+
+  app.get(
+    '/ui/data/sessions/:id/sequence',
+    {
+      schema: {
+        ...hidden,
+        params: IdParams,
+        querystring: Type.Object({
+          flow: Type.Integer({ minimum: 1 }),
+          dir: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'default: the side that sent more' })),
+          max: Type.Optional(Type.Integer({ minimum: 1, maximum: 200_000, default: MAX_SEQUENCE_POINTS })),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const sessionId = requireSession(app.db, req.params.id).id;
+      const flowId = req.query.flow;
+      const [flow] = listFlows(app.db, sessionId, 1, flowId - 1);
+      if (!flow || flow.id !== flowId) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${sessionId} has no flow ${flowId}`);
+      const dir = req.query.dir ?? (flow.b_bytes > flow.a_bytes ? 1 : 0);
+      const builder = new SequenceBuilder(dir, flow.first_ns);
+      let after = 0;
+      for (;;) {
+        const frames = listFrames(app.db, sessionId, { flowId, afterFrameNo: after, limit: FRAME_PAGE });
+        for (const f of frames) builder.add(f);
+        if (frames.length < FRAME_PAGE) break;
+        after = frames[frames.length - 1].frame_no;
+      }
+      reply.header('cache-control', 'no-cache');
+      return builder.result(sessionId, flowId, req.query.max);
+    },
+  );
+};
