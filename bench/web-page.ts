@@ -61,14 +61,15 @@ try {
     try {
       const page = await browser.newPage(1400, 1000);
       await page.goto(`${url}/#/`); // warm: bundle loaded and compiled once
+      await page.waitFor(`document.body.dataset.ready === 'true'`);
+      writeFileSync(join(tmpdir(), 'ackscope-web-bench-list.png'), await page.screenshot());
       t0 = performance.now();
       await page.goto(`${url}/?t=1#/sessions/${s.id}`);
       const drawn = await page.waitFor(`document.querySelector('#flow-charts')?.dataset.drawn === 'true'`, 1200);
       console.log(`browser: navigation to both charts drawn: ${(performance.now() - t0).toFixed(0)} ms (drawn: ${drawn}; errors: ${page.errors.length})`);
-      if (process.env.WEB_BENCH_SETTLE_MS) await new Promise((r) => setTimeout(r, Number(process.env.WEB_BENCH_SETTLE_MS)));
       const shot = join(tmpdir(), `ackscope-web-bench-${writes}.png`);
       writeFileSync(shot, await page.screenshot());
-      console.log(`screenshot: ${shot}`);
+      console.log(`screenshots: ${shot}, ${join(tmpdir(), 'ackscope-web-bench-list.png')}`);
     } finally {
       await browser.close();
     }

@@ -26,7 +26,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/connection.js';
-import { updateSession } from '../db/sessions.js';
+import { getSession, updateSession } from '../db/sessions.js';
 import { DecodedFrame, decodeFrame } from './decode/frame.js';
 import { DECODED_TCP, R_DUPLICATE_COPY, reasonCategory, reasonName, type SkipCategory } from './decode/reasons.js';
 import type { WriteTag } from './decode/tag.js';
@@ -81,7 +81,6 @@ export class SessionFrameWriter {
   private readonly idBase: number;
   private readonly idBaseBig: bigint;
   private readonly idIsSafe: boolean;
-  private frameNoBase: number;
   private currentFrameId: number | bigint = 0;
   // pending rows: full chunks of ROWS_PER_INSERT rows, and the one being filled
   private chunks: unknown[][] = [];
@@ -113,7 +112,7 @@ export class SessionFrameWriter {
       .pluck()
       .safeIntegers(true)
       .get(this.idBaseBig, this.idBaseBig + BigInt(TWO_32 - 1)) as bigint | null;
-    this.frameNoBase = maxId === null ? 0 : Number(maxId - this.idBaseBig);
+    this.resumeCounters(maxId === null ? 0 : Number(maxId - this.idBaseBig));
     this.tracker = new FlowTracker(options.tags === false ? null : (flow, dir, off, tag, ts) => this.onTag(flow, dir, off, tag, ts));
     this.insertFrameChunk = this.frameInsert(ROWS_PER_INSERT);
     this.insertFlow = db.prepare(
@@ -137,7 +136,7 @@ export class SessionFrameWriter {
 
   /** Frames handed to addFrame (or counted as copies) so far; the last frame_no used. */
   get lastFrameNo(): number {
-    return this.frameNoBase + this.counters.frames;
+    return this.counters.frames;
   }
 
   /** See the signature at the top of this file. */
@@ -167,7 +166,7 @@ export class SessionFrameWriter {
     const c = this.counters;
     c.frames++;
     if (c.linkType === null) c.linkType = linkType;
-    const frameNo = this.frameNoBase + c.frames;
+    const frameNo = c.frames;
     const f = this.decoded;
     const result = decodeFrame(linkType, view, byteOffset, caplen, wirelen, f);
     if (result !== DECODED_TCP) {
@@ -240,6 +239,11 @@ export class SessionFrameWriter {
 
   /** Deletes every row of this session in frames, sacks, tags and flows (an import that failed). */
   discard(): void {
+    const c = this.counters;
+    c.frames = c.tcp = c.flows = 0;
+    c.skipped = { truncated: 0, malformed: 0, notIp: 0, notTcp: 0, other: 0 };
+    c.reasons = {};
+    c.linkType = null;
     this.chunks = [];
     this.chunkRows = 0;
     this.pendingFrames = 0;
@@ -262,6 +266,26 @@ export class SessionFrameWriter {
         skip_reasons: null,
       });
     })();
+  }
+
+  /**
+   * A session written before (a writer per session at a time, but possibly one after
+   * another): counts and frame numbers go on from what its row and frames say.
+   */
+  private resumeCounters(lastStoredFrameNo: number): void {
+    const row = getSession(this.db, this.sessionId);
+    if (!row) return;
+    const c = this.counters;
+    c.frames = Math.max(row.frames_total, lastStoredFrameNo);
+    c.tcp = row.frames_tcp;
+    c.skipped.truncated = row.skipped_truncated;
+    c.skipped.malformed = row.skipped_malformed;
+    c.skipped.notIp = row.skipped_not_ip;
+    c.skipped.notTcp = row.skipped_not_tcp;
+    c.skipped.other = row.skipped_other;
+    c.reasons = row.skip_reasons ? (JSON.parse(row.skip_reasons) as Record<string, number>) : {};
+    c.linkType = row.link_type;
+    c.flows = this.db.prepare('SELECT COUNT(*) FROM flows WHERE session_id = ?').pluck().get(this.sessionId) as number;
   }
 
   private countSkip(reason: number): void {
@@ -350,7 +374,7 @@ export class SessionFrameWriter {
     const c = this.counters;
     updateSession(this.db, this.sessionId, {
       link_type: c.linkType,
-      frames_total: this.frameNoBase + c.frames,
+      frames_total: c.frames,
       frames_tcp: c.tcp,
       skipped_truncated: c.skipped.truncated,
       skipped_malformed: c.skipped.malformed,

@@ -13,7 +13,7 @@ export function experimentCommand() {
   return new Command('experiment')
     .description('run a matrix of measurements on a network rig (needs root) and write a report')
     .requiredOption('--out <dir>', 'report folder (report.md, plots as SVG, results.json)')
-    .option('--matrix <file>', 'matrix as JSON (keys as the flags below; see experiment/matrix.ts)')
+    .option('--matrix <file>', 'matrix as JSON (keys as the flags below; see docs/experiment.md)')
     .option('--senders <list>', 'node, posix, winsock (comma-separated)')
     .addOption(new Option('--sender <list>', 'same as --senders').hideHelp())
     .option('--modes <list>', 'serial, overlapped:WINDOW, vectored:BUFFERS')

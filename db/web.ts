@@ -1,4 +1,17 @@
 import type { Db } from './connection.js';
+import { frameIdRange } from './frames.js';
+
+/** A frame as a time-sequence graph reads it (service/web/sequence.ts). */
+export interface SequenceFrameRow {
+  /** ts_ns − the base asked for */
+  rel_ns: number;
+  dir: number;
+  seq_off: number;
+  payload_len: number;
+  ack_off: number | null;
+  retransmit: number;
+  ack_advanced: number;
+}
 
 /** Completions stored per session, for the page's session list (one grouped scan). */
 export function completionCounts(db: Db, sessionIds: readonly number[]): Map<number, number> {
@@ -13,4 +26,19 @@ export function completionCounts(db: Db, sessionIds: readonly number[]): Map<num
     .all(JSON.stringify(sessionIds)) as [number, number][];
   for (const [id, n] of rows) counts.set(Number(id), Number(n));
   return counts;
+}
+
+/**
+ * A flow's frames in capture order, only the columns a time-sequence graph reads, time
+ * relative to `baseNs` (a plain number: no BigInt per frame). Iterated, never loaded whole.
+ */
+export function* sequenceFrames(db: Db, sessionId: number, flowId: number, baseNs: bigint): Generator<SequenceFrameRow> {
+  const { first, last } = frameIdRange(sessionId);
+  const rows = db
+    .prepare(
+      `SELECT ts_ns - @base AS rel_ns, dir, seq_off, payload_len, ack_off, retransmit, ack_advanced
+         FROM frames WHERE id BETWEEN @first AND @last AND flow_id = @flow ORDER BY id`,
+    )
+    .iterate({ base: baseNs, first, last, flow: flowId }) as IterableIterator<SequenceFrameRow>;
+  yield* rows;
 }

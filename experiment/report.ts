@@ -255,7 +255,7 @@ function sessionsSection(run: ExperimentRun): string {
   const rows = run.results.map((r) => [
     r.point.index + 1,
     r.point.label,
-    r.status,
+    r.status === 'ok' && r.reason ? 'ok (see notes)' : r.status,
     r.sessionId ?? '–',
     r.sessionId !== null ? `[timeline.json](${timelineUrl(run, r.sessionId)}) · [page](${run.serviceUrl}/#/sessions/${r.sessionId})` : '–',
     fmtDuration(r.durationMs),
@@ -358,9 +358,18 @@ export function buildReport(run: ExperimentRun): string {
     sessionsSection(run),
     '',
   );
+  const noted = run.results.filter((r) => r.status === 'ok' && r.reason);
+  if (noted.length > 0) {
+    out.push('## Notes', '');
+    for (const r of noted) out.push(`- ${r.point.index + 1}. ${r.point.label}: ${r.reason!.replace(/\s*\n\s*/g, ' ')}`);
+    out.push('');
+  }
   if (failed.length + skipped.length > 0) {
     out.push('## Points not measured', '');
-    for (const r of [...failed, ...skipped]) out.push(`- ${r.point.index + 1}. ${r.point.label}: ${r.status} — ${r.reason ?? 'no reason given'}`);
+    for (const r of [...failed, ...skipped]) {
+      const reason = (r.reason ?? 'no reason given').replace(/\s*\n\s*/g, ' ');
+      out.push(`- ${r.point.index + 1}. ${r.point.label}: ${r.status} — ${reason}`);
+    }
     out.push('');
   }
   out.push(

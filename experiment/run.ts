@@ -132,6 +132,18 @@ async function waitListening(rig: Rig, port: number, sinkExited: () => string | 
   throw new AckscopeError('ACKSCOPE_ERR_EXPERIMENT_FAILED', `the sink did not listen on port ${port} within ${timeoutMs} ms`);
 }
 
+/**
+ * The line of a process's stderr that says what went wrong (pure): the last thrown error's
+ * message line, else the last line naming an error, else the last line; never a stack frame.
+ */
+export function errorLine(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ') && !/^Node\.js v\d/.test(l));
+  const thrown = lines.filter((l) => /^[A-Za-z]*Error\b[^:]*: /.test(l)); // "TypeError: …", "Error [ERR_X]: …"
+  const named = lines.filter((l) => /\b(Error|ERR_[A-Z_]+|error:)/.test(l));
+  const line = thrown.at(-1) ?? named.at(-1) ?? lines.at(-1) ?? 'no output';
+  return line.length > 400 ? `${line.slice(0, 400)}…` : line;
+}
+
 interface DriverOutcome {
   sessionId: number | null;
   stopped: boolean;
@@ -189,7 +201,7 @@ async function runDriver(rig: Rig, spec: DriverSpec, timeoutMs: number, receiver
     outcome.error =
       signal === 'SIGKILL'
         ? `the point did not finish within ${Math.round(timeoutMs / 1000)} s`
-        : `the point driver exited with ${code ?? signal}: ${stderr.trim().slice(-600)}`;
+        : `the point driver exited with ${code ?? signal}: ${errorLine(stderr)}`;
   }
   return outcome;
 }
@@ -249,7 +261,7 @@ async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint
   }
   try {
     const measurement = summaryToMeasurement(await readSummary(app, sessionId));
-    const reason = outcome.settled ? null : 'the receiver did not close within the settle time; late ACKs may be missing';
+    const reason = outcome.settled ? null : 'the connection did not close on both sides within the settle time: late frames or ACKs may be missing';
     return { ...base, sessionId, qdisc, status: 'ok', reason, measurement, durationMs: Date.now() - t0 };
   } catch (err) {
     return { ...base, sessionId, qdisc, status: 'failed', reason: `summary: ${(err as Error).message}`, durationMs: Date.now() - t0 };

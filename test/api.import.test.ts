@@ -106,6 +106,31 @@ for (const nanoseconds of [false, true]) {
   });
 }
 
+test('tcpdump -i any (Linux cooked capture) of IPv6 loopback traffic agrees with tshark frame by frame', async () => {
+  const t = await testApp();
+  try {
+    const file = await tcpdumpCapture(t.dir, true, { device: 'any', host: '::1' });
+    const id = await newImportSession(t.app);
+    const res = await t.app.inject({ method: 'POST', url: `/sessions/${id}/import`, payload: readFileSync(file) });
+    assert.equal(res.statusCode, 200, res.body);
+    const session = res.json().session;
+    assert.ok([113, 276].includes(session.linkType), `link type ${session.linkType}`);
+    const expected = tsharkFields(file);
+    assert.ok(expected.length > 30);
+    const frames = await allFrames(t.app, id);
+    assert.deepEqual(frames.map((f) => `${f.frameNo}\t${f.seqRaw}\t${f.ackRaw}\t${f.payloadLen}`), expected);
+    const flows = (await t.app.inject({ url: `/sessions/${id}/flows` })).json().items;
+    assert.equal(flows.length, 3);
+    for (const flow of flows) {
+      assert.equal(flow.ipVersion, 6);
+      assert.equal(flow.a.addr, '::1');
+      assert.equal(flow.a.bytes, 40 * 5000 + (39 * 40) / 2);
+    }
+  } finally {
+    await t.close();
+  }
+});
+
 test('a file cut in the middle of a record is refused with its byte offset, and nothing is kept', async () => {
   const t = await testApp();
   try {
@@ -226,6 +251,37 @@ test('frames filter by flow and time range, page by cursor', async () => {
     assert.deepEqual(inRange, all.filter((f) => BigInt(f.tsNs as string) >= from && BigInt(f.tsNs as string) < to));
     assert.equal((await t.app.inject({ url: `/sessions/${id}/frames?cursor=abc` })).statusCode, 400);
     assert.equal((await t.app.inject({ url: `/sessions/999/frames` })).statusCode, 404);
+  } finally {
+    await t.close();
+  }
+});
+
+test('a client that hangs up mid-upload leaves the session as it was', async () => {
+  const { request } = await import('node:http');
+  const t = await testApp();
+  try {
+    const file = readFileSync(await tcpdumpCapture(t.dir, false));
+    const id = await newImportSession(t.app);
+    const url = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => {
+      const req = request(`${url}/sessions/${id}/import`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': file.length },
+      });
+      req.on('error', () => resolve());
+      req.write(file.subarray(0, Math.floor(file.length / 2)), () => setTimeout(() => req.destroy(), 200));
+    });
+    // the service notices the abort and cleans up
+    let session = (await t.app.inject({ url: `/sessions/${id}` })).json();
+    for (let i = 0; i < 50 && session.state !== 'created'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      session = (await t.app.inject({ url: `/sessions/${id}` })).json();
+    }
+    assert.equal(session.state, 'created');
+    assert.equal(session.counts.frames, 0);
+    assert.equal(t.app.db.prepare('SELECT COUNT(*) FROM frames').pluck().get(), 0);
+    assert.equal(t.app.db.prepare('SELECT COUNT(*) FROM flows').pluck().get(), 0, 'flows are stored as they appear: removed too');
+    assert.equal((await t.app.inject({ url: `/sessions/${id}/export/capture.pcapng` })).statusCode, 404);
   } finally {
     await t.close();
   }

@@ -186,6 +186,10 @@ test('a failed point is listed with its reason and left out of the tables', () =
   const md = buildReport(run);
   assert.ok(md.includes('11 measured, 1 failed, 0 skipped'));
   assert.ok(md.includes('- 4. node serial 16KiB sndbuf=4608 20Mbit/s reads: failed — sender exited with code 1'));
+  run.results[5] = { ...run.results[5], reason: 'the receiver did not close within the settle time;\nlate ACKs may be missing' };
+  const noted = buildReport(run);
+  assert.ok(noted.includes('| 6 | node vectored:4 16KiB sndbuf=4608 20Mbit/s reads | ok (see notes) |'));
+  assert.ok(noted.includes('## Notes\n\n- 6. node vectored:4 16KiB sndbuf=4608 20Mbit/s reads: the receiver did not close within the settle time; late ACKs may be missing\n'));
 });
 
 test('plots: thinning keeps bounds and every retransmission, options carry the data', () => {

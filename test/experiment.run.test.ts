@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expandMatrix, parseMatrix } from '../experiment/matrix.js';
-import { pickRepresentative, pointBudgetMs, rigOptionsFor, sinkArgs } from '../experiment/run.js';
+import { errorLine, pickRepresentative, pointBudgetMs, rigOptionsFor, sinkArgs } from '../experiment/run.js';
 import { nodeSendArgs, socketStatesSettled, type DriverSpec } from '../experiment/point-driver.js';
 import { buildRunDetail, orderingVerdict, summaryToMeasurement } from '../experiment/measure.js';
 import { pointLine, remainingMs } from '../experiment/progress.js';
@@ -150,4 +150,25 @@ test('representative run and progress lines', () => {
   assert.equal(remainingMs([1000, 3000], 3), 6000);
   assert.equal(pointLine(results[0], 1, 27), `[1/27] ${points[0].label}: ok in 2.0 s — 4 completions: 75% queued, 25% acked; session 1`);
   assert.equal(pointLine({ ...results[0], status: 'failed', reason: 'boom', measurement: null }, 2, 27), `[2/27] ${points[0].label}: failed in 2.0 s — boom`);
+});
+
+test('the error line of a crashed process', () => {
+  const stderr = [
+    'node:internal/modules/esm/resolve:275',
+    '    throw new ERR_MODULE_NOT_FOUND(',
+    '          ^',
+    '',
+    "Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/w/dist/service/web/timeline.js' imported from /w/dist/service/routes/web.js",
+    '    at finalizeResolution (node:internal/modules/esm/resolve:275:11)',
+    '    at moduleResolve (node:internal/modules/esm/resolve:860:10) {',
+    "  code: 'ERR_MODULE_NOT_FOUND',",
+    "  url: 'file:///w/dist/service/web/timeline.js'",
+    '}',
+    '',
+    'Node.js v20.20.2',
+  ].join('\n');
+  assert.equal(errorLine(stderr), "Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/w/dist/service/web/timeline.js' imported from /w/dist/service/routes/web.js");
+  assert.equal(errorLine("x\n  code: 'ERR_X',\n"), "code: 'ERR_X',");
+  assert.equal(errorLine('point driver: boom\n'), 'point driver: boom');
+  assert.equal(errorLine(''), 'no output');
 });

@@ -208,3 +208,37 @@ test('an untagged direction records no tag rows', () => {
   seg({ seq: 5001, ack: 1501, flags: 'A', payload: payload(30) }, true);
   assert.deepEqual(tags, []);
 });
+
+test('closed flows are forgotten a while after their last segment; open ones are kept', () => {
+  const t = new FlowTracker(null);
+  const decoded = new DecodedFrame();
+  const out = new SegmentFacts();
+  const feed = (spec: TcpSpec, tsNs: bigint) => {
+    const bytes = ipv4Tcp(spec);
+    const view = new DataView(bytes.buffer);
+    assert.equal(decodeFrame(101, view, 0, bytes.length, bytes.length, decoded), 0);
+    t.track(decoded, view, tsNs, out);
+  };
+  feed({ sport: 1, seq: 10, flags: 'S' }, 0n);
+  feed({ sport: 1, seq: 11, flags: 'FA', ack: 5 }, 1n);
+  feed({ sport: 2, seq: 10, flags: 'S' }, 2n);
+  assert.equal(t.flowCount, 2);
+  // two minutes later, a sweep's worth of frames of the open flow
+  for (let i = 0; i < 65536; i++) feed({ sport: 2, seq: 11 + i, flags: 'A', ack: 1 }, 200_000_000_000n + BigInt(i));
+  assert.equal(t.flowCount, 1);
+  feed({ sport: 1, seq: 12, flags: 'A', ack: 5 }, 300_000_000_000n);
+  assert.equal(out.newFlow, true, 'a late segment of a forgotten flow starts a new one');
+});
+
+test('one forged RST far ahead does not move later offsets by 2^32', () => {
+  const { seg } = tracker();
+  seg({ seq: 1000, flags: 'S' });
+  seg({ seq: 5000, ack: 1001, flags: 'SA' }, true);
+  seg({ seq: 1001, ack: 5001, flags: 'A', payload: payload(100) });
+  const rst = seg({ seq: 1001 + 2 ** 31 - 10, flags: 'R' });
+  assert.equal(rst.seqOff, 2 ** 31 - 10);
+  seg({ seq: (1001 + 2 ** 32 - 20) >>> 0, flags: 'R' }); // had the first moved the reference, this one would too
+  const next = seg({ seq: 1101, ack: 5001, flags: 'A', payload: payload(100) });
+  assert.equal(next.seqOff, 100);
+  assert.equal(next.retransmit, false);
+});

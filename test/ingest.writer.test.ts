@@ -89,6 +89,10 @@ test('frames, flows, sacks, tags and counters land in SQLite; discard removes th
     w2.addFrame(101, 1n, frames[2].length, frames[2].length, frames[2]);
     w2.flush();
     assert.equal(w2.lastFrameNo, 8);
+    assert.equal(getSession(db, s.id)!.frames_total, 8);
+    assert.equal(getSession(db, s.id)!.frames_tcp, 7);
+    assert.equal(getSession(db, s.id)!.skipped_truncated, 1, 'the first writer’s counts are kept');
+    assert.equal(db.prepare('SELECT MAX(frame_no) FROM frames').pluck().get(), 8);
 
     w.discard();
     for (const table of ['frames', 'flows', 'sacks', 'tags']) {

@@ -59,10 +59,10 @@ test('time-sequence: data of one direction, advancing ACKs of the other, retrans
   const b = new SequenceBuilder(0, 1_000_000n);
   const frames = [];
   for (let i = 0; i < 5000; i++) {
-    frames.push({ ts_ns: 1_000_000n + BigInt(i * 1000), dir: 0, seq_off: i * 10, payload_len: 10, ack_off: 0, retransmit: i % 1000 === 7 ? 1 : 0, ack_advanced: 0 });
-    frames.push({ ts_ns: 1_000_500n + BigInt(i * 1000), dir: 1, seq_off: 0, payload_len: 0, ack_off: i * 10 + 10, retransmit: 0, ack_advanced: i % 2 });
+    frames.push({ rel_ns: i * 1000, dir: 0, seq_off: i * 10, payload_len: 10, ack_off: 0, retransmit: i % 1000 === 7 ? 1 : 0, ack_advanced: 0 });
+    frames.push({ rel_ns: 500 + i * 1000, dir: 1, seq_off: 0, payload_len: 0, ack_off: i * 10 + 10, retransmit: 0, ack_advanced: i % 2 });
   }
-  frames.push({ ts_ns: 1_000_000n, dir: 0, seq_off: 0, payload_len: 0, ack_off: 0, retransmit: 0, ack_advanced: 0 }); // bare ACK: not data
+  frames.push({ rel_ns: 0, dir: 0, seq_off: 0, payload_len: 0, ack_off: 0, retransmit: 0, ack_advanced: 0 }); // bare ACK: not data
   for (const f of frames) b.add(f);
   const all = b.result(3, 4, 100_000);
   assert.equal(all.segmentsTotal, 5000);

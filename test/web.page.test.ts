@@ -4,7 +4,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testApp } from './helpers/app.js';
 import { startTcpdump } from './helpers/wire.js';
@@ -57,28 +56,9 @@ async function importedSession(app: App, file: string, records: CompletionRecord
   return id;
 }
 
-describe('web page', () => {
-  let app: App;
-  let close: () => Promise<void>;
-  let dir: string;
-  let sessionId: number;
-  let flowId: number;
-
-  before(async () => {
-    assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh): the sender reads CLOCK_REALTIME through it');
-    assert.equal(process.getuid?.(), 0, 'tcpdump on lo needs root');
-    ({ app, close, dir } = await testApp());
-    const { file, records } = await capturedWrites(dir);
-    sessionId = await importedSession(app, file, records);
-    const flows = (await app.inject({ url: `/sessions/${sessionId}/flows` })).json().items as Json[];
-    assert.equal(flows.length, 1, 'one connection');
-    flowId = flows[0].id;
-  });
-  after(async () => {
-    await close?.();
-  });
-
-  test('GET / is the page; /ui/ serves the bundle and nothing else; none of it is in the OpenAPI document', async () => {
+test('GET / is the page; /ui/ serves the bundle and nothing else; none of it is in the OpenAPI document', async () => {
+  const { app, close } = await testApp();
+  try {
     const page = await app.inject({ url: '/' });
     assert.equal(page.statusCode, 200);
     assert.match(page.headers['content-type'] as string, /^text\/html/);
@@ -105,6 +85,30 @@ describe('web page', () => {
     const paths = Object.keys(doc.paths);
     assert.ok(paths.includes('/sessions/{id}/summary'), 'the document lists the API');
     assert.deepEqual(paths.filter((p) => p === '/' || p.startsWith('/ui')), []);
+  } finally {
+    await close();
+  }
+});
+
+describe('web page on a captured session (root: tcpdump on lo)', () => {
+  let app: App;
+  let close: () => Promise<void>;
+  let dir: string;
+  let sessionId: number;
+  let flowId: number;
+
+  before(async () => {
+    assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh): the sender reads CLOCK_REALTIME through it');
+    assert.equal(process.getuid?.(), 0, 'tcpdump on lo needs root');
+    ({ app, close, dir } = await testApp());
+    const { file, records } = await capturedWrites(dir);
+    sessionId = await importedSession(app, file, records);
+    const flows = (await app.inject({ url: `/sessions/${sessionId}/flows` })).json().items as Json[];
+    assert.equal(flows.length, 1, 'one connection');
+    flowId = flows[0].id;
+  });
+  after(async () => {
+    await close?.();
   });
 
   test('the page data routes: sessions with completion counts, a flow timeline, its time-sequence', async () => {
@@ -142,6 +146,25 @@ describe('web page', () => {
     assert.equal(noFlow.statusCode, 404);
     const noSession = await app.inject({ url: `/ui/data/sessions/99999/timeline?flow=1` });
     assert.equal(noSession.json().error.code, 'ACKSCOPE_ERR_SESSION_NOT_FOUND');
+
+    // completions no captured flow matched: flow=0, stage unknown
+    const other = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'no capture', kind: 'import' } })).json().id;
+    const flow = { srcAddr: '10.9.9.9', srcPort: 5555, dstAddr: '10.9.9.8', dstPort: 80 };
+    const posted = await app.inject({
+      method: 'POST',
+      url: `/sessions/${other}/completions`,
+      payload: [0, 1].map((i) => ({
+        flow, writeId: i, offsetStart: i * 10, offsetEnd: i * 10 + 10, bytesReported: 10, api: 'posix:send', buffers: 1, status: 'ok',
+        submittedNs: String(1764061234000000000n + BigInt(i * 1000)), completedNs: String(1764061234000000500n + BigInt(i * 1000)),
+      })),
+    });
+    assert.ok(posted.statusCode < 300, posted.body);
+    const unmatched = (await app.inject({ url: `/ui/data/sessions/${other}/timeline?flow=0` })).json() as Json;
+    assert.equal(unmatched.flowId, null);
+    assert.deepEqual(unmatched.writeId, [0, 1]);
+    assert.equal(unmatched.baseNs, '1764061234000000000', 'counted from the first submission');
+    assert.deepEqual(unmatched.submittedUs, [0, 1]);
+    assert.deepEqual(unmatched.stage.map((i: number) => STAGE_NAMES[i]), ['unknown', 'unknown']);
   });
 
   test('headless Chromium renders the session list and the session with its charts', async (t) => {
@@ -206,9 +229,14 @@ describe('web page', () => {
       }
       assert.deepEqual(page.errors, [], 'no errors in the page');
 
-      const shot = join(process.env.ACKSCOPE_SCREENSHOT_DIR ?? tmpdir(), `ackscope-web-session-${process.pid}.png`);
-      writeFileSync(shot, await page.screenshot());
-      t.diagnostic(`screenshot: ${shot}`);
+      const png = await page.screenshot();
+      assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+      // kept only when asked for (to look at it): ACKSCOPE_SCREENSHOT_DIR=/tmp
+      if (process.env.ACKSCOPE_SCREENSHOT_DIR) {
+        const shot = join(process.env.ACKSCOPE_SCREENSHOT_DIR, `ackscope-web-session-${sessionId}.png`);
+        writeFileSync(shot, png);
+        t.diagnostic(`screenshot: ${shot}`);
+      }
     } finally {
       await browser.close();
     }

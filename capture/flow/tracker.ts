@@ -114,11 +114,22 @@ export class SegmentFacts {
   readonly sackRightOff = new Float64Array(MAX_SACK_BLOCKS);
 }
 
+/** Longer than TIME_WAIT (60 s on Linux), so final ACKs and retransmitted FINs still find their flow. */
+const CLOSED_FLOW_LINGER_NS = 120_000_000_000n;
+const SWEEP_EVERY_FRAMES = 65536;
+/**
+ * A segment without payload (an RST, a bare ACK) or an RST's ACK number moves the unwrap
+ * reference forward by less than 1 GiB only: one forged RST must not shift every later
+ * offset by 2^32. Data and ordinary ACKs move it freely (a capture gap may be large).
+ */
+const MAX_REFERENCE_JUMP = 2 ** 30;
+
 export class FlowTracker {
   private readonly buckets = new Map<number, FlowState[]>();
   private last: FlowState | null = null;
-  /** Every flow created, in order. */
-  readonly flows: FlowState[] = [];
+  /** Flows known now (closed ones are forgotten a while after their last segment). */
+  private live = 0;
+  private framesSinceSweep = 0;
   /** Flows changed since the writer last took this list (takeDirty). */
   private dirtyFlows: FlowState[] = [];
   private readonly tagSink: TagSink | null;
@@ -167,7 +178,7 @@ export class FlowTracker {
       const bucket = this.buckets.get(hash);
       if (bucket) bucket.push(flow);
       else this.buckets.set(hash, [flow]);
-      this.flows.push(flow);
+      this.live++;
       this.dirtyFlows.push(flow);
       out.newFlow = true;
     }
@@ -175,6 +186,29 @@ export class FlowTracker {
     out.flow = flow;
     out.dir = dir;
     this.advance(flow, dir, frame, view, tsNs, out);
+    if (++this.framesSinceSweep >= SWEEP_EVERY_FRAMES) this.sweep(tsNs);
+  }
+
+  /** Number of flows the tracker still holds. */
+  get flowCount(): number {
+    return this.live;
+  }
+
+  /**
+   * Forgets flows closed (FIN/RST) longer than CLOSED_FLOW_LINGER_NS ago, so a long live
+   * capture of many short connections does not keep them all. A late segment of a
+   * forgotten flow starts a new flow without handshake, as after a capture gap.
+   */
+  private sweep(nowNs: bigint): void {
+    this.framesSinceSweep = 0;
+    for (const [hash, bucket] of this.buckets) {
+      const kept = bucket.filter((f) => !(f.closed && nowNs - f.lastNs > CLOSED_FLOW_LINGER_NS));
+      if (kept.length === bucket.length) continue;
+      this.live -= bucket.length - kept.length;
+      if (kept.length === 0) this.buckets.delete(hash);
+      else this.buckets.set(hash, kept);
+      if (this.last && !kept.includes(this.last) && bucket.includes(this.last)) this.last = null;
+    }
   }
 
   /** The flows changed since the last call, each marked clean again. */
@@ -197,7 +231,10 @@ export class FlowTracker {
     const bucket = this.buckets.get(flow.hash);
     if (bucket) {
       const i = bucket.indexOf(flow);
-      if (i >= 0) bucket.splice(i, 1);
+      if (i >= 0) {
+        bucket.splice(i, 1);
+        this.live--;
+      }
       if (bucket.length === 0) this.buckets.delete(flow.hash);
     }
     if (this.last === flow) this.last = null;
@@ -248,7 +285,9 @@ export class FlowTracker {
         flow.tags[dir].scan(flow, dir, seqOff, end, sentBefore, view, f.payloadAt, f.payloadCaptured, tsNs, this.tagSink);
       }
     }
-    if (end > flow.highWater[dir]) flow.highWater[dir] = end;
+    if (end > flow.highWater[dir] && (f.payloadLen > 0 || end - flow.highWater[dir] < MAX_REFERENCE_JUMP)) {
+      flow.highWater[dir] = end;
+    }
     if (retransmit) flow.retransmits++;
 
     let ackOff = NaN;
@@ -264,7 +303,10 @@ export class FlowTracker {
         flow.ackedMax[dir] = ackOff;
         ackAdvanced = true;
       }
-      if (ackOff > flow.highWater[other]) flow.highWater[other] = ackOff;
+      const isRst = (flags & TCP_RST) !== 0;
+      if (ackOff > flow.highWater[other] && (!isRst || ackOff - flow.highWater[other] < MAX_REFERENCE_JUMP)) {
+        flow.highWater[other] = ackOff;
+      }
     }
 
     out.seqOff = seqOff;

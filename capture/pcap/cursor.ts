@@ -66,34 +66,52 @@ export class BoundedCursor {
 
 /**
  * Keeps the bytes of an incomplete record between pushes. Only the unparsed tail is
- * copied, once per push.
+ * copied; while a record known to need N bytes is incomplete, chunks are only listed and
+ * joined once N bytes are there (no quadratic copying for a large block).
  */
 export class ChunkJoiner {
-  private leftover: Uint8Array = new Uint8Array(0);
-  /** File offset of leftover[0]. */
-  private leftoverFileOffset = 0;
+  private pending: Uint8Array[] = [];
+  private pendingLength = 0;
+  /** Bytes the incomplete record needs before parsing can go on (0: unknown, try each push). */
+  private needed = 0;
+  /** File offset of the first pending byte. */
+  private pendingOffset = 0;
 
-  /** The bytes to parse now (leftover + chunk) and the file offset of their first byte. */
-  join(chunk: Uint8Array): { bytes: Uint8Array; fileBase: number } {
-    if (this.leftover.length === 0) return { bytes: chunk, fileBase: this.leftoverFileOffset };
-    const joined = new Uint8Array(this.leftover.length + chunk.length);
-    joined.set(this.leftover, 0);
-    joined.set(chunk, this.leftover.length);
-    return { bytes: joined, fileBase: this.leftoverFileOffset };
+  /** The bytes to parse now (pending + chunk) and their file offset, or null to wait for more. */
+  join(chunk: Uint8Array): { bytes: Uint8Array; fileBase: number } | null {
+    if (this.pendingLength === 0) return { bytes: chunk, fileBase: this.pendingOffset };
+    this.pending.push(chunk);
+    this.pendingLength += chunk.length;
+    if (this.pendingLength < this.needed) return null;
+    const joined = new Uint8Array(this.pendingLength);
+    let at = 0;
+    for (const part of this.pending) {
+      joined.set(part, at);
+      at += part.length;
+    }
+    this.pending = [];
+    this.pendingLength = 0;
+    return { bytes: joined, fileBase: this.pendingOffset };
   }
 
-  /** Keeps bytes[consumed..] for the next push. */
-  keep(bytes: Uint8Array, fileBase: number, consumed: number): void {
+  /**
+   * Keeps bytes[consumed..] for the next push; `needed` is how many bytes the record
+   * starting there needs in all, when the parser knows it.
+   */
+  keep(bytes: Uint8Array, fileBase: number, consumed: number, needed = 0): void {
     // copy: the caller's chunk may be reused after push returns
-    this.leftover = bytes.slice(consumed);
-    this.leftoverFileOffset = fileBase + consumed;
+    const tail = bytes.slice(consumed);
+    this.pending = tail.length > 0 ? [tail] : [];
+    this.pendingLength = tail.length;
+    this.pendingOffset = fileBase + consumed;
+    this.needed = needed;
   }
 
   get pendingBytes(): number {
-    return this.leftover.length;
+    return this.pendingLength;
   }
 
   get pendingFileOffset(): number {
-    return this.leftoverFileOffset;
+    return this.pendingOffset;
   }
 }

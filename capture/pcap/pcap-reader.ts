@@ -32,7 +32,9 @@ export class PcapReader implements CaptureReader {
   }
 
   push(chunk: Uint8Array, sink: RecordSink): void {
-    const { bytes, fileBase } = this.joiner.join(chunk);
+    const joined = this.joiner.join(chunk);
+    if (!joined) return;
+    const { bytes, fileBase } = joined;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let pos = 0;
     if (!this.headerRead) {
@@ -48,6 +50,7 @@ export class PcapReader implements CaptureReader {
     const rec = this.record;
     rec.bytes = bytes;
     rec.view = view;
+    let needed = 0;
     while (bytes.length - pos >= headerBytes) {
       const caplen = view.getUint32(pos + 8, le);
       if (caplen > MAX_RECORD_BYTES) {
@@ -56,7 +59,10 @@ export class PcapReader implements CaptureReader {
           `record captured length ${caplen} is larger than the largest accepted ${MAX_RECORD_BYTES}: the file is corrupt`,
         );
       }
-      if (bytes.length - pos - headerBytes < caplen) break; // record continues in the next chunk
+      if (bytes.length - pos - headerBytes < caplen) {
+        needed = headerBytes + caplen; // the record continues in the next chunks
+        break;
+      }
       const sec = view.getUint32(pos, le);
       const frac = view.getUint32(pos + 4, le);
       const fracLimit = this.nanoseconds ? 1_000_000_000 : 1_000_000;
@@ -80,7 +86,7 @@ export class PcapReader implements CaptureReader {
       pos += headerBytes + caplen;
     }
     this.consumed = fileBase + pos;
-    this.joiner.keep(bytes, fileBase, pos);
+    this.joiner.keep(bytes, fileBase, pos, needed);
   }
 
   end(_sink: RecordSink): void {

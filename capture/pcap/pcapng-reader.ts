@@ -91,12 +91,15 @@ export class PcapngReader implements CaptureReader {
   }
 
   push(chunk: Uint8Array, sink: RecordSink): void {
-    const { bytes, fileBase } = this.joiner.join(chunk);
+    const joined = this.joiner.join(chunk);
+    if (!joined) return;
+    const { bytes, fileBase } = joined;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const rec = this.record;
     rec.bytes = bytes;
     rec.view = view;
     let pos = 0;
+    let needed = 0;
     for (;;) {
       const available = bytes.length - pos;
       if (available < 12) break;
@@ -124,7 +127,10 @@ export class PcapngReader implements CaptureReader {
       if (totalLen > MAX_BLOCK_BYTES) {
         throw captureFileError(blockOffset + 4, `block length ${totalLen} is over the largest accepted ${MAX_BLOCK_BYTES}`);
       }
-      if (available < totalLen) break; // the block continues in the next chunk
+      if (available < totalLen) {
+        needed = totalLen; // the block continues in the next chunks
+        break;
+      }
       const trailer = view.getUint32(pos + totalLen - 4, le);
       if (trailer !== totalLen) {
         throw captureFileError(blockOffset + totalLen - 4, `block trailer length ${trailer} differs from its header length ${totalLen}`);
@@ -152,7 +158,7 @@ export class PcapngReader implements CaptureReader {
       pos += totalLen;
     }
     this.consumed = fileBase + pos;
-    this.joiner.keep(bytes, fileBase, pos);
+    this.joiner.keep(bytes, fileBase, pos, needed);
   }
 
   end(_sink: RecordSink): void {

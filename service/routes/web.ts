@@ -6,8 +6,8 @@ import { AckscopeError } from '../errors.js';
 import { IdParams } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
 import { listSessions } from '../../db/sessions.js';
-import { listFlows, listFrames } from '../../db/frames.js';
-import { completionCounts } from '../../db/web.js';
+import { listFlows } from '../../db/frames.js';
+import { completionCounts, sequenceFrames } from '../../db/web.js';
 import { absoluteNs, getCorrelation } from '../../db/correlations.js';
 import { timelineColumns, MAX_TIMELINE_WRITES } from '../web/timeline.js';
 import { SequenceBuilder, MAX_SEQUENCE_POINTS } from '../web/sequence.js';
@@ -33,7 +33,6 @@ const BUNDLE_FILES: Record<string, string> = {
 };
 
 const hidden = { hide: true } as const;
-const FRAME_PAGE = 20_000;
 
 export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', { schema: hidden }, async (_req, reply) => {
@@ -129,13 +128,7 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!flow || flow.id !== flowId) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${sessionId} has no flow ${flowId}`);
       const dir = req.query.dir ?? (flow.b_bytes > flow.a_bytes ? 1 : 0);
       const builder = new SequenceBuilder(dir, flow.first_ns);
-      let after = 0;
-      for (;;) {
-        const frames = listFrames(app.db, sessionId, { flowId, afterFrameNo: after, limit: FRAME_PAGE });
-        for (const f of frames) builder.add(f);
-        if (frames.length < FRAME_PAGE) break;
-        after = frames[frames.length - 1].frame_no;
-      }
+      for (const frame of sequenceFrames(app.db, sessionId, flowId, flow.first_ns)) builder.add(frame);
       reply.header('cache-control', 'no-cache');
       return builder.result(sessionId, flowId, req.query.max);
     },

@@ -1,16 +1,17 @@
 /**
  * Pure: a flow's captured frames as a time-sequence graph (stream offset against time):
  * the data segments of one direction and the cumulative ACKs of the other, thinned for
- * drawing. Fed page by page (`add`), so a million-frame flow never sits in memory whole.
+ * drawing. Fed frame by frame (`add`): only data segments and ACKs that moved are kept.
  */
 import type { SequenceData } from './src/shapes.js';
 
 /** Points drawn per series before thinning. */
 export const MAX_SEQUENCE_POINTS = 10_000;
 
-/** The columns of a frame this graph reads (db/frames.ts FrameRow has them all). */
+/** The columns of a frame this graph reads (db/web.ts sequenceFrames), time already relative to the base. */
 export interface SequenceFrame {
-  ts_ns: bigint;
+  /** ts_ns − baseNs */
+  rel_ns: number;
   dir: number;
   seq_off: number;
   payload_len: number;
@@ -40,7 +41,7 @@ export class SequenceBuilder {
   ) {}
 
   add(frame: SequenceFrame): void {
-    const tUs = Number(frame.ts_ns - this.baseNs) / 1000;
+    const tUs = frame.rel_ns / 1000;
     if (frame.dir === this.dataDir) {
       if (frame.payload_len > 0) {
         this.segments.push({

@@ -7,15 +7,21 @@ import { join } from 'node:path';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Real loopback traffic captured by tcpdump -w (µs or ns pcap); returns the file. */
-export async function tcpdumpCapture(dir: string, nanoseconds: boolean): Promise<string> {
-  const file = join(dir, nanoseconds ? 'ns.pcap' : 'us.pcap');
+export async function tcpdumpCapture(
+  dir: string,
+  nanoseconds: boolean,
+  options: { device?: string; host?: string } = {},
+): Promise<string> {
+  const device = options.device ?? 'lo';
+  const host = options.host ?? '127.0.0.1';
+  const file = join(dir, `${nanoseconds ? 'ns' : 'us'}${device === 'lo' ? '' : `-${device}`}${host === '127.0.0.1' ? '' : '-v6'}.pcap`);
   const server = createServer((c) => {
     c.on('data', () => {});
     c.on('end', () => c.end());
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   const port = (server.address() as AddressInfo).port;
-  const args = ['-i', 'lo', '-U', '-n', '--immediate-mode', '-B', '65536', '-w', file, `tcp port ${port}`];
+  const args = ['-i', device, '-U', '-n', '--immediate-mode', '-B', '65536', '-w', file, `tcp port ${port}`];
   if (nanoseconds) args.unshift('--time-stamp-precision=nano');
   const tcpdump = spawn('tcpdump', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -23,7 +29,7 @@ export async function tcpdumpCapture(dir: string, nanoseconds: boolean): Promise
   for (let i = 0; i < 100 && !stderr.includes('listening'); i++) await sleep(50);
   for (let conn = 0; conn < 3; conn++) {
     await new Promise<void>((resolve, reject) => {
-      const c = connect(port, '127.0.0.1', () => {
+      const c = connect(port, host, () => {
         for (let i = 0; i < 40; i++) c.write(Buffer.alloc(5000 + i, i));
         c.end();
       });

@@ -126,7 +126,7 @@ export function timelineOption(data: TimelineData): ChartOption {
     encode: { x: [0, 1], y: 2 },
     data: barsByStage[s],
     clip: true,
-    progressive: 5000,
+    progressive: 0, // one pass: progressive chunks left 20k-write charts half drawn for seconds in headless Chromium
     animation: false,
   }));
   const marker = (name: string, symbol: string, color: string, points: [number, number][]): ScatterSeriesOption => ({
@@ -138,6 +138,7 @@ export function timelineOption(data: TimelineData): ChartOption {
     data: points,
     large: big,
     largeThreshold: 2000,
+    progressive: 0,
     clip: true,
     animation: false,
   });
@@ -150,7 +151,14 @@ export function timelineOption(data: TimelineData): ChartOption {
       trigger: 'item',
       formatter: (p: unknown) => timelineTooltip(data, p as { seriesType: string; data: number[]; seriesName: string }),
     },
-    xAxis: { type: 'value', name: 'time since flow start', nameLocation: 'middle', nameGap: 26, scale: true, axisLabel: timeAxisLabel },
+    xAxis: {
+      type: 'value',
+      name: data.flowId === null ? 'time since the first send call' : 'time since flow start',
+      nameLocation: 'middle',
+      nameGap: 26,
+      scale: true,
+      axisLabel: timeAxisLabel,
+    },
     yAxis: { type: 'value', name: 'write id', nameLocation: 'middle', nameGap: 44, inverse: true, scale: true, minInterval: 1 },
     dataZoom: zoom('weakFilter'),
     series: [
@@ -197,7 +205,7 @@ export function sequenceOption(seq: SequenceData, completions?: { data: Timeline
     data,
     z: 3,
     clip: true,
-    progressive: 5000,
+    progressive: 0, // one pass: progressive chunks left 20k-write charts half drawn for seconds in headless Chromium
     animation: false,
   });
   const series: ChartOption['series'] = [
@@ -232,6 +240,7 @@ export function sequenceOption(seq: SequenceData, completions?: { data: Timeline
         itemStyle: { color: STAGE_COLORS[stage], borderColor: '#555', borderWidth: 0.5 },
         data: points,
         large: points.length > 2000,
+        progressive: 0,
         animation: false,
       });
     });

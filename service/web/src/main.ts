@@ -10,7 +10,9 @@ import { clear, h } from './dom.js';
 import { STAGE_COLORS, formatCount, formatEpochNs, formatNs, formatShare, usBetween } from './format.js';
 import { STAGE_NAMES, type SessionListItem, type TimelineData } from './shapes.js';
 
-const root = document.getElementById('app')!;
+const app = document.getElementById('app')!;
+/** Counts navigations, so a slow view that finishes after the user moved on changes nothing. */
+let navigation = 0;
 /** Charts of the current view: disposed on every navigation (an undisposed chart leaks). */
 let charts: echarts.ECharts[] = [];
 
@@ -24,18 +26,21 @@ window.addEventListener('hashchange', () => void route());
 void route();
 
 async function route(): Promise<void> {
+  const current = ++navigation;
   disposeCharts();
-  clear(root);
+  // each view draws into its own element: a stale one keeps writing into a detached node
+  const view = h('div');
+  app.replaceChildren(view);
   document.body.dataset.ready = 'false';
   const m = /^#\/sessions\/(\d+)/.exec(location.hash);
   document.body.dataset.view = m ? 'session' : 'list';
   try {
-    if (m) await sessionView(Number(m[1]));
-    else await listView();
+    if (m) await sessionView(view, Number(m[1]));
+    else await listView(view);
   } catch (err) {
-    root.append(errorBox(err));
+    view.append(errorBox(err));
   } finally {
-    document.body.dataset.ready = 'true'; // the browser test waits for this
+    if (current === navigation) document.body.dataset.ready = 'true'; // the browser test waits for this
   }
 }
 
@@ -47,12 +52,12 @@ function errorBox(err: unknown): HTMLElement {
 // ---------------------------------------------------------------------------------------
 // Session list
 
-async function listView(): Promise<void> {
+async function listView(root: HTMLElement): Promise<void> {
   document.title = 'ackscope: sessions';
   root.append(h('h1', {}, 'Sessions'));
   const { items } = await api.sessions();
   if (items.length === 0) {
-    root.append(h('p', { class: 'muted' }, 'No sessions yet. Create one with `ackscope capture` or `ackscope import`, or POST /sessions.'));
+    root.append(h('p', { class: 'muted' }, 'No sessions yet. Import a capture file with `ackscope import FILE`, or create a session through the API (POST /sessions, see /docs).'));
     return;
   }
   root.append(
@@ -87,22 +92,30 @@ function sessionRow(s: SessionListItem): HTMLElement {
 // ---------------------------------------------------------------------------------------
 // One session
 
-async function sessionView(id: number): Promise<void> {
+async function sessionView(root: HTMLElement, id: number): Promise<void> {
   const session = await api.session(id);
   document.title = `ackscope: ${session.name}`;
   root.append(
     h('p', {}, h('a', { href: '#/' }, '← all sessions')),
     h('h1', {}, `Session ${session.id}: ${session.name}`),
     sessionFacts(session),
-    exportsBox(id),
   );
+  if (session.state === 'capturing') root.append(liveNote());
+  root.append(exportsBox(id));
   const summaryBox = h('section', { id: 'summary' }, h('p', { class: 'muted' }, 'correlating…'));
   const flowsBox = h('section', { id: 'flows' });
   root.append(summaryBox, flowsBox);
   const [summary, flows] = await Promise.all([api.summary(id), api.flows(id)]);
   clear(summaryBox);
-  summaryBox.append(...summaryTables(summary));
+  summaryBox.append(...summaryTables(summary).filter((e): e is HTMLElement => e !== null));
   flowSection(flowsBox, id, summary, flows.items);
+}
+
+/** The figures are a snapshot: say so while the capture still runs, with a way to take a new one. */
+function liveNote(): HTMLElement {
+  const button = h('button', { type: 'button' }, 'refresh');
+  button.addEventListener('click', () => void route());
+  return h('p', { class: 'live' }, 'Capturing: the figures below are as of loading the page. ', button);
 }
 
 function sessionFacts(s: SessionT): HTMLElement {
@@ -114,13 +127,16 @@ function sessionFacts(s: SessionT): HTMLElement {
     row('state', h('span', { class: `state state-${s.state}` }, s.state + (s.failureReason ? `: ${s.failureReason}` : ''))),
     row('capture', `${formatEpochNs(s.startedNs)} → ${formatEpochNs(s.stoppedNs)}`),
     row('frames', `${formatCount(s.counts.frames)} (${formatCount(s.counts.tcp)} TCP)`),
-    row('drops', dropsText(s.drops)),
+    row('drops', dropsText(s.drops, s.kind)),
     row('clock', `uncertainty ${formatNs(s.clockUncertaintyNs)}, near-boundary margin ${formatNs(s.nearMarginNs)}`),
   );
 }
 
-function dropsText(d: { received: number | null; dropped: number | null; ifDropped: number | null }): string {
-  if (d.received === null && d.dropped === null && d.ifDropped === null) return 'not reported (a capture file carries no libpcap drop counters)';
+function dropsText(d: { received: number | null; dropped: number | null; ifDropped: number | null }, kind?: string): string {
+  if (d.received === null && d.dropped === null && d.ifDropped === null) {
+    if (kind === 'import') return 'not reported (a capture file carries no libpcap drop counters)';
+    return kind === 'live' ? 'not reported yet (libpcap reports them while capturing)' : 'not reported';
+  }
   return `kernel ${formatCount(d.dropped)}, interface ${formatCount(d.ifDropped)} (of ${formatCount(d.received)} received)`;
 }
 
@@ -178,6 +194,8 @@ function groupCells(g: Group, ordering: { verdict: string; firstViolation: { mes
   ];
 }
 
+const MAX_FLOW_ROWS = 50;
+
 const GROUP_HEADERS = [
   'completions',
   'stage at completion',
@@ -190,9 +208,11 @@ const GROUP_HEADERS = [
   'TCP_INFO',
 ];
 
-function summaryTables(s: SummaryT): HTMLElement[] {
+function summaryTables(s: SummaryT): (HTMLElement | null)[] {
   const overallOrdering = { verdict: s.flows.some((f) => f.ordering.verdict === 'reordered') ? 'reordered' : s.flows.some((f) => f.ordering.verdict === 'interleaved') ? 'interleaved' : s.flows.some((f) => f.ordering.verdict === 'in-order') ? 'in-order' : 'no-tags', firstViolation: null };
-  const flowRows = s.flows.map((f) =>
+  // hundreds of flows make a table nobody reads: the busiest ones, and say how many are left out
+  const shownFlows = [...s.flows].sort((a, b) => b.completions - a.completions || b.frames - a.frames).slice(0, MAX_FLOW_ROWS);
+  const flowRows = shownFlows.map((f) =>
     h('tr', {}, h('td', {}, f.flowId === null ? 'no flow matched' : `flow ${f.flowId}`, h('div', { class: 'small muted' }, f.endpoints ?? '')), ...groupCells(f, f.ordering)),
   );
   const apiRows = s.apis.map((a) => h('tr', {}, h('td', {}, a.api), ...groupCells(a, a.ordering)));
@@ -208,8 +228,11 @@ function summaryTables(s: SummaryT): HTMLElement[] {
       `${formatCount(s.capture.frames)} frames, ${formatCount(s.capture.flows)} flows; drops: ${dropsText(drops)}. Correlated in ${s.correlation.elapsedMs} ms.`,
     ),
     table('overall', [h('tr', {}, h('td', {}, 'all'), ...groupCells(s.overall, overallOrdering))]),
-    table('per flow', flowRows),
-    table('per api', apiRows),
+    flowRows.length > 0 ? table('per flow', flowRows) : null,
+    s.flows.length > shownFlows.length
+      ? h('p', { class: 'small muted' }, `The ${MAX_FLOW_ROWS} flows with most completions of ${formatCount(s.flows.length)}; all are in the summary JSON.`)
+      : null,
+    apiRows.length > 0 ? table('per api', apiRows) : null,
   ];
 }
 
@@ -310,6 +333,7 @@ function thinningNote(shown: number, total: number, what: string, how: string): 
 
 /** Resolves when ECharts has finished drawing, progressive chunks included (they span several frames). */
 function drawChart(el: HTMLElement, option: ReturnType<typeof timelineOption>): Promise<void> {
+  if (!el.isConnected) return Promise.resolve(); // the user has moved on
   const chart = echarts.init(el, undefined, { renderer: 'canvas' });
   charts.push(chart);
   const finished = new Promise<void>((resolve) => {
