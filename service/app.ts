@@ -19,6 +19,7 @@ import { frameRoutes } from './routes/frames.js';
 import { importRoutes } from './routes/import.js';
 import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { configFromEnv, type Config } from './config.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
@@ -43,7 +44,7 @@ export interface BuildOptions extends Partial<Config> {
 export type App = FastifyInstance;
 
 /** Each API area is one plugin with its schemas beside it; add an area with one line here. */
-const routePlugins = [healthRoutes, sessionRoutes, completionRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
+const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes

@@ -1,0 +1,76 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics at GET /metrics: request timings from a small hook (fastify-metrics
+ * 14 needs Node 22) and what the sessions table says about captures, read at scrape time
+ * so the numbers are never stale and cost nothing between scrapes.
+ */
+export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ackscope_process_' });
+
+  const requestSeconds = new Histogram({
+    name: 'ackscope_http_request_duration_seconds',
+    help: 'HTTP request time by route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10],
+    registers: [registry],
+  });
+  const started = new WeakMap<object, bigint>();
+  app.addHook('onRequest', async (req) => {
+    started.set(req, process.hrtime.bigint());
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const t0 = started.get(req);
+    if (t0 === undefined) return;
+    const route = req.routeOptions.url ?? 'unmatched';
+    requestSeconds.observe(
+      { method: req.method, route, status: String(reply.statusCode) },
+      Number(process.hrtime.bigint() - t0) / 1e9,
+    );
+  });
+
+  new Gauge({
+    name: 'ackscope_sessions',
+    help: 'Sessions by state and kind',
+    labelNames: ['state', 'kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const rows = app.db
+        .prepare('SELECT state, kind, count(*) AS n FROM sessions GROUP BY state, kind')
+        .all() as { state: string; kind: string; n: number | bigint }[];
+      for (const r of rows) this.set({ state: r.state, kind: r.kind }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: 'ackscope_capture_frames',
+    help: 'Frames of sessions now capturing: read, TCP, and dropped by the kernel or the interface',
+    labelNames: ['session', 'what'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const rows = app.db
+        .prepare(
+          `SELECT id, frames_total, frames_tcp, pcap_dropped, pcap_if_dropped
+             FROM sessions WHERE state = 'capturing'`,
+        )
+        .all() as Record<string, number | bigint | null>[];
+      for (const r of rows) {
+        const session = String(r.id);
+        this.set({ session, what: 'read' }, Number(r.frames_total ?? 0));
+        this.set({ session, what: 'tcp' }, Number(r.frames_tcp ?? 0));
+        this.set({ session, what: 'kernel_dropped' }, Number(r.pcap_dropped ?? 0));
+        this.set({ session, what: 'if_dropped' }, Number(r.pcap_if_dropped ?? 0));
+      }
+    },
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+};
+// Not encapsulated (what fastify-plugin does): the timing hooks must see every route.
+Object.assign(metricsRoutes, { [Symbol.for('skip-override')]: true });
