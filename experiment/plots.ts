@@ -195,7 +195,9 @@ export function timeSequenceOption(detail: RunDetail): EChartsOption {
     title: { text: `Time-sequence graph — ${detail.label}`, left: 'center', textStyle: { fontSize: 13 } },
     legend: { top: 30, itemGap: 28, data: ['segment sent', 'retransmission', 'cumulative ACK', 'completion'] },
     grid: { left: 80, right: 30, top: 60, bottom: 50 },
-    xAxis: { type: 'value', name: 'ms since first submission', nameLocation: 'middle', nameGap: 28, min: 'dataMin', max: 'dataMax' },
+    // from the first submission (or an earlier data segment): the handshake's ACK would
+    // otherwise stretch the axis into time when nothing was being sent
+    xAxis: { type: 'value', name: 'ms since first submission', nameLocation: 'middle', nameGap: 28, min: timeSequenceStart(detail), max: 'dataMax' },
     yAxis: { type: 'value', name: 'stream offset (bytes)', nameLocation: 'middle', nameGap: 62, min: 0 },
     // the ACK line first: with a short RTT it runs along the segments' tops, which are drawn over it
     series: [
@@ -220,6 +222,12 @@ export function timeSequenceOption(detail: RunDetail): EChartsOption {
       },
     ],
   };
+}
+
+/** Left end of the time-sequence graph: 0 (first submission) or the first data segment if earlier (pure). */
+export function timeSequenceStart(detail: RunDetail): number {
+  const first = detail.segments.reduce((min, seg) => Math.min(min, seg.tMs), 0);
+  return Math.floor(first);
 }
 
 export function timeSequencePlot(detail: RunDetail): string {

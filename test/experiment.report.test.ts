@@ -18,6 +18,7 @@ import {
   stageSharePlot,
   timeSequenceOption,
   timeSequencePlot,
+  timeSequenceStart,
 } from '../experiment/plots.js';
 import { tempDir } from './helpers/app.js';
 
@@ -215,6 +216,8 @@ test('plots: thinning keeps bounds and every retransmission, options carry the d
   ]);
   assert.equal(ts.series[3].data.length, 2000);
   assert.equal(ts.series[2].data.length, 20, 'every retransmission drawn');
+  assert.equal(timeSequenceStart(d), 0);
+  assert.equal(timeSequenceStart({ ...d, segments: [{ tMs: -2.5, offsetStart: 0, offsetEnd: 1, retransmit: false }] }), -3);
   const ct = completionTimesOption(d) as { series: { data: unknown[] }[] };
   assert.equal(ct.series.length, 4);
 });
