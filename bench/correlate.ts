@@ -51,6 +51,9 @@ function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
        seq_off, payload_len, ack_off, window, retransmit, sent_max, acked_max, sent_advanced, ack_advanced, sack_count)
      VALUES (?, ?, ?, ?, ?, ?, 66, ?, ?, ?, ?, ?, ?, ?, 65535, ?, ?, ?, ?, ?, ?)`,
   );
+  // the correlation's look-ups read these (migrations/005_frame_advances.sql), as the capture writes them
+  const insertSentAdvance = db.prepare('INSERT INTO sent_advances (flow_id, dir, sent_max, ts_ns, seq_off) VALUES (?, 0, ?, ?, ?)');
+  const insertAckAdvance = db.prepare('INSERT INTO ack_advances (flow_id, dir, acked_max, ts_ns) VALUES (?, 1, ?, ?)');
   const insertSack = db.prepare('INSERT INTO sacks (frame_id, flow_id, dir, ts_ns, left_off, right_off) VALUES (?, ?, ?, ?, ?, ?)');
   const insertFlow = db.prepare(
     `INSERT INTO flows (session_id, ip_version, a_addr, a_port, b_addr, b_port, a_isn, b_isn, a_syn_seen, b_syn_seen,
@@ -88,6 +91,7 @@ function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
           sentMax += MSS;
           segmentEndTimes.push(t);
           insertFrame.run(id, sessionId, frameNo, flowId, 0, T0 + BigInt(t * 1000), 66 + MSS, 0x18, seq, 0, seq, MSS, null, 0, sentMax, null, 1, 0, 0);
+          insertSentAdvance.run(flowId, sentMax, T0 + BigInt(t * 1000), seq);
           if (segmentEndTimes.length % 500 === 0) pendingRetransmit = seq;
         } else {
           const ack = Math.max(0, sentMax - 2 * MSS);
@@ -95,6 +99,7 @@ function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
           ackedMax = Math.max(ack, ackedMax);
           const sack = segmentEndTimes.length % 500 === 1 && segmentEndTimes.length > 1;
           insertFrame.run(id, sessionId, frameNo, flowId, 1, T0 + BigInt((t + 5) * 1000), 66, 0x10, 0, ack, 0, 0, ackedMax, 0, 0, ackedMax, 0, advanced, sack ? 1 : 0);
+          if (advanced) insertAckAdvance.run(flowId, ackedMax, T0 + BigInt((t + 5) * 1000));
           if (sack) insertSack.run(id, flowId, 1, T0 + BigInt((t + 5) * 1000), sentMax - MSS, sentMax);
         }
       }

@@ -24,9 +24,9 @@ import type { CompletionEvidence, CorrelationRecord, DirectionCoverage, FrameHit
  * Every per-completion question is an index look-up inside ONE read transaction (one
  * consistent WAL snapshot, no per-statement locking). EXPLAIN QUERY PLAN of each
  * statement (explainCorrelation(); bench/correlate.ts prints it again):
- *   firstSent       SEARCH frames USING INDEX frames_first_sent (flow_id=? AND dir=? AND sent_max>?)
- *   firstAck        SEARCH frames USING INDEX frames_first_ack (flow_id=? AND dir=? AND acked_max>?)
- *   lowSent/lowAck  SEARCH frames USING INDEX frames_first_sent / frames_first_ack (flow_id=? AND dir=?)
+ *   firstSent       SEARCH sent_advances USING PRIMARY KEY (flow_id=? AND dir=? AND sent_max>?)
+ *   firstAck        SEARCH ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND acked_max>?)
+ *   lowSent/lowAck  SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=?)
  *   sacksOfSide     SEARCH sacks USING INDEX sacks_by_time (flow_id=? AND dir=?)
  *   retransOfSide   SEARCH frames USING INDEX frames_retransmits (flow_id=? AND dir=?)
  *   tags            SEARCH tags USING PRIMARY KEY (flow_id=? AND dir=?)
@@ -108,16 +108,18 @@ export const CORRELATION_SQL = {
             tcp_bytes_sent, tcp_bytes_acked
        FROM completions WHERE session_id = @session
       ORDER BY src_addr, src_port, dst_addr, dst_port, write_id`,
-  firstSent: `SELECT sent_max, ts_ns - @base, seq_off FROM frames
-      WHERE flow_id = @flow AND dir = @dir AND sent_advanced = 1 AND sent_max >= @x
+  // sent_advances / ack_advances (005_frame_advances.sql) hold exactly the frames whose
+  // sent_advanced / ack_advanced flag is 1, keyed by the maximum they reached.
+  firstSent: `SELECT sent_max, ts_ns - @base, seq_off FROM sent_advances
+      WHERE flow_id = @flow AND dir = @dir AND sent_max >= @x
       ORDER BY sent_max LIMIT 1`,
-  firstAck: `SELECT acked_max, ts_ns - @base, 0 FROM frames
-      WHERE flow_id = @flow AND dir = @dir AND ack_advanced = 1 AND acked_max >= @x
+  firstAck: `SELECT acked_max, ts_ns - @base, 0 FROM ack_advances
+      WHERE flow_id = @flow AND dir = @dir AND acked_max >= @x
       ORDER BY acked_max LIMIT 1`,
-  lowSent: `SELECT seq_off, ts_ns - @base FROM frames
-      WHERE flow_id = @flow AND dir = @dir AND sent_advanced = 1 ORDER BY sent_max LIMIT 1`,
-  lowAck: `SELECT acked_max, ts_ns - @base FROM frames
-      WHERE flow_id = @flow AND dir = @dir AND ack_advanced = 1 ORDER BY acked_max LIMIT 1`,
+  lowSent: `SELECT seq_off, ts_ns - @base FROM sent_advances
+      WHERE flow_id = @flow AND dir = @dir ORDER BY sent_max LIMIT 1`,
+  lowAck: `SELECT acked_max, ts_ns - @base FROM ack_advances
+      WHERE flow_id = @flow AND dir = @dir ORDER BY acked_max LIMIT 1`,
   // SACK blocks and retransmitted frames are rare (loss recovery only): read once per
   // flow direction through their indexes, then searched in memory per completion.
   sacksOfSide: `SELECT ts_ns - @base, left_off, right_off FROM sacks

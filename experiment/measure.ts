@@ -110,7 +110,8 @@ export function readFlowFrames(app: App, flowId: number): FlowFrames {
     .safeIntegers(true)
     .all(flowId) as { ts_ns: bigint; seq_off: bigint; payload_len: bigint; retransmit: bigint }[];
   const acks = app.db
-    .prepare('SELECT ts_ns, ack_off FROM frames WHERE flow_id = ? AND dir = 1 AND ack_advanced = 1 AND ack_off IS NOT NULL ORDER BY id')
+    // ack_advances (005_frame_advances.sql): the frames whose ACK advanced, keyed by it (so in frame order)
+    .prepare('SELECT ts_ns, acked_max AS ack_off FROM ack_advances WHERE flow_id = ? AND dir = 1 ORDER BY acked_max')
     .safeIntegers(true)
     .all(flowId) as { ts_ns: bigint; ack_off: bigint }[];
   return {

@@ -171,6 +171,17 @@ export class SyntheticSession {
     this.frameNo++;
     const id = this.id * 2 ** 32 + this.frameNo;
     this.frameStmt.run({ id, session_id: this.id, frame_no: this.frameNo, ...row });
+    // the correlation's look-ups read these (migrations/005_frame_advances.sql), as the capture writes them
+    if (row.sent_advanced === 1) {
+      this.db
+        .prepare('INSERT INTO sent_advances (flow_id, dir, sent_max, ts_ns, seq_off) VALUES (?, ?, ?, ?, ?)')
+        .run(row.flow_id, row.dir, row.sent_max, row.ts_ns, row.seq_off);
+    }
+    if (row.ack_advanced === 1) {
+      this.db
+        .prepare('INSERT INTO ack_advances (flow_id, dir, acked_max, ts_ns) VALUES (?, ?, ?, ?)')
+        .run(row.flow_id, row.dir, row.acked_max, row.ts_ns);
+    }
     this.lastFrameId = id;
     return id;
   }
