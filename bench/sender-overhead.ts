@@ -1,13 +1,15 @@
 /**
  * Overhead of the send instrumentation: writes per second of overlapped 1 KiB writes
- * to `ackscope sink` on loopback, instrumented (records kept in memory, TCP_INFO read
- * per completion) vs. the same loop with plain socket.write. The sink runs in its own
+ * to `ackscope sink` on loopback, instrumented (records kept in memory) under each
+ * TCP_INFO policy (every completion, once per burst, off) vs. the same loop with plain
+ * socket.write. The sink runs in its own
  * process so it does not share the sender's event loop. Prints figures, asserts nothing.
  *
  *   node --import tsx bench/sender-overhead.ts [writes=200000] [rounds=3] [window=16]
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { TcpInfoPolicy } from '../sender/instrument.js';
 import { runWorkload } from '../sender/workload.js';
 
 const writes = Number(process.argv[2] ?? 200_000);
@@ -26,13 +28,16 @@ const port = await new Promise<number>((resolve, reject) => {
   sink.once('exit', (code) => reject(new Error(`sink exited (${code}): ${text}`)));
 });
 
-type Variant = { name: string; instrument: boolean; tcpInfo?: boolean };
+type Variant = { name: string; instrument: boolean; tcpInfo?: TcpInfoPolicy };
 const variants: Variant[] = [
   { name: 'plain socket.write', instrument: false },
-  { name: 'instrumented', instrument: true, tcpInfo: true },
-  { name: 'instrumented, no TCP_INFO', instrument: true, tcpInfo: false },
+  { name: 'instrumented, TCP_INFO every', instrument: true, tcpInfo: 'every' },
+  { name: 'instrumented, TCP_INFO burst', instrument: true, tcpInfo: 'burst' },
+  { name: 'instrumented, TCP_INFO off', instrument: true, tcpInfo: 'off' },
 ];
 const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+/** Per burst-policy round: the share of records whose TCP_INFO reading is shared. */
+const sharedShares: number[] = [];
 
 // warm-up (JIT), then rounds alternating the variants so drift hits all alike
 for (const v of variants) {
@@ -40,7 +45,7 @@ for (const v of variants) {
 }
 for (let round = 0; round < rounds; round++) {
   for (const v of variants) {
-    const { summary } = await runWorkload({
+    const { summary, records } = await runWorkload({
       host: '127.0.0.1',
       port,
       count: writes,
@@ -51,6 +56,7 @@ for (let round = 0; round < rounds; round++) {
       tcpInfo: v.tcpInfo,
     });
     rates.get(v.name)!.push(summary.callsPerSecond);
+    if (v.tcpInfo === 'burst') sharedShares.push(records.filter((r) => r.tcpInfoFrom !== undefined).length / records.length);
   }
 }
 sink.kill('SIGTERM');
@@ -64,7 +70,8 @@ for (const v of variants) {
   const xs = rates.get(v.name)!;
   const pct = (f: (x: number[]) => number) => `${((100 * f(xs)) / f(plain)).toFixed(1)}%`;
   console.log(
-    `  ${v.name.padEnd(28)} median ${Math.round(median(xs)).toString().padStart(7)} writes/s (${pct(median)} of plain)` +
+    `  ${v.name.padEnd(30)} median ${Math.round(median(xs)).toString().padStart(7)} writes/s (${pct(median)} of plain)` +
       `  best ${Math.round(best(xs)).toString().padStart(7)} (${pct(best)})  rounds: ${xs.map((x) => Math.round(x)).join(', ')}`,
   );
 }
+console.log(`  burst policy: ${sharedShares.map((x) => `${(100 * x).toFixed(0)}%`).join(', ')} of records share an earlier completion's reading`);

@@ -61,7 +61,16 @@ export function sendCommand() {
     .option('--session <id>', 'session to report to (default: create one)')
     .option('--url <url>', 'the service (default ACKSCOPE_URL, else http://127.0.0.1:7878)')
     .option('--db <file>', 'write completions straight into this local database instead of the service')
-    .option('--no-tcp-info', 'do not read TCP_INFO at each completion (one getsockopt per call: ~0.7 µs)')
+    .addOption(
+      new Option(
+        '--tcp-info <policy>',
+        'when to read TCP_INFO: every completion (one getsockopt each, ~0.8 µs), once per burst of completions ' +
+          'Node calls back together (shared reading, marked tcpInfoFrom), or off (docs/completions.md)',
+      )
+        .choices(['every', 'burst', 'off'] as const)
+        .default('burst' as const),
+    )
+    .option('--no-tcp-info', 'the same as --tcp-info off')
     .option('--json', 'print the summary as JSON instead of one line')
     .action(async (target, o) => {
       const { host, port } = parseTarget(target);
@@ -106,7 +115,7 @@ export function sendCommand() {
           nodelay: o.nodelay ?? false,
           rate,
           tag: o.tag ?? false,
-          tcpInfo: o.tcpInfo,
+          tcpInfo: o.tcpInfo === false ? 'off' : o.tcpInfo,
           report,
           keepRecords: false,
         });

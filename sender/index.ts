@@ -5,7 +5,17 @@
  *   import { instrument } from './sender/index.js';
  *   instrument(socket, { report: { session: 12 } }); // records → ACKSCOPE_URL, flushed on close
  */
-export { instrument, errorName, type Instrumented, type InstrumentOptions, type InstrumentStats } from './instrument.js';
+export {
+  instrument,
+  errorName,
+  tcpInfoPolicy,
+  TCP_INFO_POLICIES,
+  DEFAULT_TCP_INFO_POLICY,
+  type Instrumented,
+  type InstrumentOptions,
+  type InstrumentStats,
+  type TcpInfoPolicy,
+} from './instrument.js';
 export { runWorkload, formatSummary, splitSizes, type WorkloadOptions, type WorkloadResult, type WorkloadSummary, type WorkloadMode } from './workload.js';
 export { startSink, type Sink, type SinkOptions, type SinkStats } from './sink.js';
 export { MemoryReporter, ServiceReporter, DatabaseReporter, reporterFor, type ReportTarget } from './reporters.js';

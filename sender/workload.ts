@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { getSendBuffer, setSendBuffer, socketFd } from '../capture/native/index.js';
 import { encodeTag, TAG_BYTES } from '../capture/decode/tag.js';
 import { AckscopeError } from '../service/errors.js';
-import { instrument, type Instrumented } from './instrument.js';
+import { instrument, type Instrumented, type TcpInfoPolicy } from './instrument.js';
 import type { CompletionRecord, FlowAddress } from './record.js';
 import type { ReportTarget } from './reporters.js';
 
@@ -39,8 +39,8 @@ export interface WorkloadOptions {
   report?: ReportTarget;
   /** Keep every record in the result (default true). */
   keepRecords?: boolean;
-  /** Read TCP_INFO at each completion (default true). */
-  tcpInfo?: boolean;
+  /** When to read TCP_INFO: 'every' completion, once per 'burst', 'off' (sender/instrument.ts TcpInfoPolicy). */
+  tcpInfo?: boolean | TcpInfoPolicy;
   /** After the last completion, how long to wait for the peer to close before resetting. Default 5000 ms. */
   closeTimeoutMs?: number;
   connectTimeoutMs?: number;

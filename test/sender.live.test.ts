@@ -41,6 +41,11 @@ function checkRecords(records: CompletionRecord[], sizes: number[], buffers: num
     assert.ok(t.bytesSent! >= lastBytesSent && t.bytesAcked! >= lastAcked, 'TCP counters only grow');
     lastBytesSent = t.bytesSent!;
     lastAcked = t.bytesAcked!;
+    if (r.tcpInfoFrom !== undefined) {
+      // a shared reading comes from an earlier completion of the same flow
+      assert.ok(r.tcpInfoFrom < r.writeId, `write ${i}: shares the reading of write ${r.tcpInfoFrom}`);
+      assert.deepEqual(t, records[r.tcpInfoFrom].tcpInfo, `write ${i}: the same reading as write ${r.tcpInfoFrom}`);
+    }
   });
   const flow = records[0].flow;
   assert.equal(flow.srcAddr, '127.0.0.1');
@@ -78,6 +83,26 @@ for (const [mode, buffers] of [
     }
   });
 }
+
+test('sender: TCP_INFO policies: every completion reads its own, burst shares within a burst, off reads none', async () => {
+  const sink = await startSink({ port: 0 });
+  try {
+    const run = (tcpInfo: 'every' | 'burst' | 'off') =>
+      runWorkload({ host: '127.0.0.1', port: sink.port, count: 2000, sizes: [1024], mode: 'overlapped', window: 16, tcpInfo });
+    const every = (await run('every')).records;
+    assert.ok(every.every((r) => r.tcpInfo !== undefined && r.tcpInfoFrom === undefined));
+    checkRecords(every, [1024], 1);
+    const burst = (await run('burst')).records;
+    checkRecords(burst, [1024], 1);
+    const shared = burst.filter((r) => r.tcpInfoFrom !== undefined).length;
+    // overlapped writes complete in bursts of up to the window: most records share a reading
+    assert.ok(shared > 0 && shared < burst.length, `${shared} of ${burst.length} share a reading`);
+    const off = (await run('off')).records;
+    assert.ok(off.every((r) => r.tcpInfo === undefined && r.tcpInfoFrom === undefined));
+  } finally {
+    await sink.close();
+  }
+});
 
 test('sender: --tag puts a header with writeId, length and stream offset at the start of every call', async () => {
   const received: Buffer[] = [];

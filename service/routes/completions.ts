@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { IncomingMessage } from 'node:http';
 import { Type } from 'typebox';
-import split2 from 'split2';
 import { AckscopeError, isAckscopeError } from '../errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import {
@@ -14,6 +13,8 @@ import {
   type CompletionRow,
   type CompletionT,
 } from '../schemas/completion.js';
+import { parseCompletionLine } from '../schemas/completion-line.js';
+import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
 import { listCompletions, storeCompletions, type StoredCompletion } from '../../db/completions.js';
 import { requireSession } from './sessions.js';
 
@@ -43,33 +44,39 @@ export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): P
       reject(err);
     };
 
-    const splitter = split2(
-      (line: string) => {
-        if (line.length === 0 || (line.length < 8 && line.trim() === '')) return undefined;
-        const index = rows.length;
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch (err) {
-          throw invalidRecord(index, 'record', `line ${index + 1} is not JSON (${(err as Error).message})`);
-        }
-        rows.push(parseCompletion(value, index, addressCache));
-        return undefined;
-      },
-      { maxLength: MAX_LINE_CHARS },
-    );
-    splitter.on('error', (err) => {
-      fail(
-        isAckscopeError(err)
-          ? err
-          : invalidRecord(rows.length, 'record', `line ${rows.length + 1} is longer than ${MAX_LINE_CHARS} characters`),
-      );
-    });
-    splitter.on('finish', () => {
-      if (settled) return;
-      settled = true;
-      resolve(rows);
-    });
+    const parseLine = (line: string) => {
+      if (line.length === 0 || (line.length < 8 && line.trim() === '')) return;
+      const index = rows.length;
+      const scanned = parseCompletionLine(line, index, addressCache);
+      if (scanned !== undefined) {
+        rows.push(scanned);
+        return;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (err) {
+        throw invalidRecord(index, 'record', `line ${index + 1} is not JSON (${(err as Error).message})`);
+      }
+      rows.push(parseCompletion(value, index, addressCache));
+    };
+    const splitter = new LineSplitter(MAX_LINE_CHARS);
+    /** Runs a step of the splitter; a bad line fails the upload. */
+    const parsing = (step: () => void): boolean => {
+      try {
+        step();
+        return true;
+      } catch (err) {
+        fail(
+          isAckscopeError(err)
+            ? err
+            : err instanceof LineTooLongError
+              ? invalidRecord(rows.length, 'record', `line ${rows.length + 1} is longer than ${MAX_LINE_CHARS} characters`)
+              : err,
+        );
+        return false;
+      }
+    };
 
     function onData(chunk: Buffer) {
       bytes += chunk.length;
@@ -77,13 +84,16 @@ export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): P
         fail(tooLarge(maxBytes));
         return;
       }
-      // split2's transform runs synchronously, so each chunk is parsed before the next
-      // arrives: memory stays bounded by the records kept, not by the upload.
-      splitter.write(chunk);
+      // parsed synchronously, before the next chunk arrives: memory stays bounded by the
+      // records kept, not by the upload.
+      parsing(() => splitter.push(chunk, parseLine));
     }
     raw.on('data', onData);
     raw.on('end', () => {
-      if (!settled) splitter.end();
+      if (settled) return;
+      if (!parsing(() => splitter.end(parseLine))) return;
+      settled = true;
+      resolve(rows);
     });
     raw.on('error', fail);
     raw.on('aborted', () => fail(new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'body: the client aborted the upload')));
@@ -123,6 +133,7 @@ export function completionToApi(row: StoredCompletion): CompletionT {
   if (row.tcpBytesRetrans !== null) tcp.bytesRetrans = row.tcpBytesRetrans;
   if (row.tcpRttUs !== null) tcp.rttUs = row.tcpRttUs;
   if (Object.keys(tcp).length > 0) out.tcpInfo = tcp;
+  if (row.tcpInfoFrom !== null) out.tcpInfoFrom = row.tcpInfoFrom;
   if (row.extra !== null) out.extra = JSON.parse(row.extra) as Record<string, unknown>;
   return out;
 }

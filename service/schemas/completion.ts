@@ -25,6 +25,8 @@ export interface CompletionInput {
   immediate?: string;
   writableLength?: number;
   tcpInfo?: Partial<TcpInfoFields>;
+  /** tcpInfo is the reading taken at this writeId's completion (same burst), not at this one's. */
+  tcpInfoFrom?: number;
   extra?: Record<string, unknown>;
 }
 
@@ -61,6 +63,8 @@ export interface CompletionRow {
   tcpUnacked: number | null;
   tcpBytesRetrans: number | null;
   tcpRttUs: number | null;
+  /** writeId whose completion read the shared tcpInfo; null: read at this completion (or none). */
+  tcpInfoFrom: number | null;
   /** JSON text of `extra`, kept as posted. */
   extra: string | null;
 }
@@ -80,6 +84,7 @@ const TOP_LEVEL_FIELDS = new Set([
   'immediate',
   'writableLength',
   'tcpInfo',
+  'tcpInfoFrom',
   'extra',
 ]);
 const FLOW_FIELDS = new Set(['srcAddr', 'srcPort', 'dstAddr', 'dstPort']);
@@ -140,23 +145,83 @@ export function parseCompletion(value: unknown, index: number, addressCache?: Ma
   for (const key in f) {
     if (!FLOW_FIELDS.has(key)) throw invalidRecord(index, `flow.${key}`, 'unknown field');
   }
-  const srcAddr = address(f.srcAddr, index, 'flow.srcAddr', addressCache);
-  const srcPort = port(f.srcPort, index, 'flow.srcPort');
-  const dstAddr = address(f.dstAddr, index, 'flow.dstAddr', addressCache);
-  const dstPort = port(f.dstPort, index, 'flow.dstPort');
+  return completionRow(
+    index,
+    addressCache,
+    f.srcAddr,
+    f.srcPort,
+    f.dstAddr,
+    f.dstPort,
+    r.writeId,
+    r.offsetStart,
+    r.offsetEnd,
+    r.submittedNs,
+    r.completedNs,
+    r.bytesReported,
+    r.api,
+    r.buffers,
+    r.status,
+    r.writeReturned,
+    r.immediate,
+    r.writableLength,
+    r.tcpInfo,
+    r.tcpInfoFrom,
+    r.extra,
+  );
+}
 
-  const writeId = count(r.writeId, index, 'writeId');
-  const offsetStart = count(r.offsetStart, index, 'offsetStart');
-  const offsetEnd = count(r.offsetEnd, index, 'offsetEnd');
+/** tcpInfo read by a scanner: its 6 values as posted, in TCP_INFO_FIELDS order (undefined: absent). */
+export class ScannedTcpInfo {
+  constructor(readonly values: readonly unknown[]) {}
+}
+
+/**
+ * Validates a record's field values (as posted; undefined = absent) in a fixed order and
+ * normalises them: the one definition of a valid record, shared by parseCompletion
+ * (from an object) and parseCompletionLine (straight from an NDJSON line), so both
+ * accept the same records and name the same first bad field. `tcpInfoValue` is the posted
+ * value, or a ScannedTcpInfo whose shape the scanner already checked.
+ */
+export function completionRow(
+  index: number,
+  addressCache: Map<string, string> | undefined,
+  srcAddrValue: unknown,
+  srcPortValue: unknown,
+  dstAddrValue: unknown,
+  dstPortValue: unknown,
+  writeIdValue: unknown,
+  offsetStartValue: unknown,
+  offsetEndValue: unknown,
+  submittedNsValue: unknown,
+  completedNsValue: unknown,
+  bytesReportedValue: unknown,
+  apiValue: unknown,
+  buffersValue: unknown,
+  statusValue: unknown,
+  writeReturnedValue: unknown,
+  immediateValue: unknown,
+  writableLengthValue: unknown,
+  tcpInfoValue: unknown,
+  tcpInfoFromValue: unknown,
+  extraValue: unknown,
+): CompletionRow {
+  const srcAddr = address(srcAddrValue, index, 'flow.srcAddr', addressCache);
+  const srcPort = port(srcPortValue, index, 'flow.srcPort');
+  const dstAddr = address(dstAddrValue, index, 'flow.dstAddr', addressCache);
+  const dstPort = port(dstPortValue, index, 'flow.dstPort');
+
+  const writeId = count(writeIdValue, index, 'writeId');
+  const offsetStart = count(offsetStartValue, index, 'offsetStart');
+  const offsetEnd = count(offsetEndValue, index, 'offsetEnd');
   if (offsetEnd < offsetStart) {
     throw invalidRecord(index, 'offsetEnd', `must be ≥ offsetStart (${offsetEnd} < ${offsetStart})`);
   }
-  const submittedNs = nanoseconds(r.submittedNs, index, 'submittedNs');
-  const completedNs = nanoseconds(r.completedNs, index, 'completedNs');
+  const submittedNs = nanoseconds(submittedNsValue, index, 'submittedNs');
+  const completedNs = nanoseconds(completedNsValue, index, 'completedNs');
   if (completedNs < submittedNs) {
     throw invalidRecord(index, 'completedNs', `must be ≥ submittedNs (${completedNs} < ${submittedNs})`);
   }
-  const bytesReported = count(r.bytesReported, index, 'bytesReported');
+  const bytesReported = count(bytesReportedValue, index, 'bytesReported');
   if (bytesReported > offsetEnd - offsetStart) {
     throw invalidRecord(
       index,
@@ -164,39 +229,51 @@ export function parseCompletion(value: unknown, index: number, addressCache?: Ma
       `must be ≤ the write's length offsetEnd − offsetStart (${bytesReported} > ${offsetEnd - offsetStart})`,
     );
   }
-  const api = text(r.api, index, 'api');
-  const buffers = count(r.buffers, index, 'buffers');
+  const api = text(apiValue, index, 'api');
+  const buffers = count(buffersValue, index, 'buffers');
   if (buffers < 1) throw invalidRecord(index, 'buffers', 'must be ≥ 1');
-  const status = text(r.status, index, 'status');
+  const status = text(statusValue, index, 'status');
 
   let writeReturned: number | null = null;
-  if (r.writeReturned !== undefined) {
-    if (!Number.isSafeInteger(r.writeReturned)) throw invalidRecord(index, 'writeReturned', 'must be an integer');
-    writeReturned = r.writeReturned as number;
+  if (writeReturnedValue !== undefined) {
+    if (!Number.isSafeInteger(writeReturnedValue)) throw invalidRecord(index, 'writeReturned', 'must be an integer');
+    writeReturned = writeReturnedValue as number;
   }
-  const immediate = r.immediate === undefined ? null : text(r.immediate, index, 'immediate');
-  const writableLength = r.writableLength === undefined ? null : count(r.writableLength, index, 'writableLength');
+  const immediate = immediateValue === undefined ? null : text(immediateValue, index, 'immediate');
+  const writableLength = writableLengthValue === undefined ? null : count(writableLengthValue, index, 'writableLength');
 
   const tcp: (number | null)[] = [null, null, null, null, null, null];
-  if (r.tcpInfo !== undefined) {
-    const t = r.tcpInfo;
-    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw invalidRecord(index, 'tcpInfo', 'must be an object');
-    const ti = t as Record<string, unknown>;
-    for (const key in ti) {
-      if (!TCP_INFO_FIELD_SET.has(key)) throw invalidRecord(index, `tcpInfo.${key}`, 'unknown field');
+  if (tcpInfoValue !== undefined) {
+    let values: readonly unknown[];
+    if (tcpInfoValue instanceof ScannedTcpInfo) {
+      values = tcpInfoValue.values;
+    } else {
+      const t = tcpInfoValue;
+      if (typeof t !== 'object' || t === null || Array.isArray(t)) throw invalidRecord(index, 'tcpInfo', 'must be an object');
+      const ti = t as Record<string, unknown>;
+      for (const key in ti) {
+        if (!TCP_INFO_FIELD_SET.has(key)) throw invalidRecord(index, `tcpInfo.${key}`, 'unknown field');
+      }
+      values = [ti.bytesSent, ti.bytesAcked, ti.notsentBytes, ti.unacked, ti.bytesRetrans, ti.rttUs];
     }
     for (let i = 0; i < TCP_INFO_FIELDS.length; i++) {
-      const v = ti[TCP_INFO_FIELDS[i]];
+      const v = values[i];
       if (v !== undefined) tcp[i] = count(v, index, `tcpInfo.${TCP_INFO_FIELDS[i]}`);
     }
   }
 
+  let tcpInfoFrom: number | null = null;
+  if (tcpInfoFromValue !== undefined) {
+    tcpInfoFrom = count(tcpInfoFromValue, index, 'tcpInfoFrom');
+    if (tcpInfoValue === undefined) throw invalidRecord(index, 'tcpInfoFrom', 'names the source of tcpInfo: needs tcpInfo');
+  }
+
   let extra: string | null = null;
-  if (r.extra !== undefined) {
-    if (typeof r.extra !== 'object' || r.extra === null || Array.isArray(r.extra)) {
+  if (extraValue !== undefined) {
+    if (typeof extraValue !== 'object' || extraValue === null || Array.isArray(extraValue)) {
       throw invalidRecord(index, 'extra', 'must be an object');
     }
-    extra = JSON.stringify(r.extra);
+    extra = JSON.stringify(extraValue);
   }
 
   return {
@@ -222,6 +299,7 @@ export function parseCompletion(value: unknown, index: number, addressCache?: Ma
     tcpUnacked: tcp[3],
     tcpBytesRetrans: tcp[4],
     tcpRttUs: tcp[5],
+    tcpInfoFrom,
     extra,
   };
 }
@@ -319,6 +397,9 @@ export const Completion = Type.Object(
     immediate: Type.Optional(Type.String()),
     writableLength: Type.Optional(Type.Integer()),
     tcpInfo: Type.Optional(TcpInfo),
+    tcpInfoFrom: Type.Optional(
+      Type.Integer({ description: 'tcpInfo is the reading taken at the completion of this writeId (same burst, shared)' }),
+    ),
     extra: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { $id: 'Completion', description: 'one send call (docs/completions.md)' },
