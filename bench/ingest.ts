@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
+import { BASE_NS, completionRecord } from '../test/helpers/records.js';
 
 const total = Number(process.argv[2] ?? 500_000);
 const dir = mkdtempSync(join(tmpdir(), 'ackscope-bench-ingest-'));
@@ -24,7 +25,6 @@ const session = (await app.inject({ method: 'POST', url: '/sessions', payload: {
 // Records as the Node sender makes them (tcpInfo included), on 4 flows, written to a file
 // up front so generating them is not measured; a separate client process streams the file
 // (as `ackscope ingest` or curl would), so the server's event loop does only the ingest.
-const base = 1764061234123456789n;
 const file = join(dir, 'records.ndjson');
 const out = createWriteStream(file);
 let lines: string[] = [];
@@ -32,21 +32,16 @@ for (let i = 0; i < total; i++) {
   const flow = i & 3;
   const id = i >> 2;
   lines.push(
-    JSON.stringify({
-      flow: { srcAddr: '127.0.0.1', srcPort: 40000 + flow, dstAddr: '127.0.0.1', dstPort: 7000 },
-      writeId: id,
-      offsetStart: id * 1024,
-      offsetEnd: (id + 1) * 1024,
-      submittedNs: String(base + BigInt(i) * 2000n),
-      completedNs: String(base + BigInt(i) * 2000n + 1500n),
-      bytesReported: 1024,
-      api: 'node:socket.write',
-      buffers: 1,
-      status: 'ok',
-      writeReturned: 1,
-      writableLength: 0,
-      tcpInfo: { bytesSent: (id + 1) * 1024, bytesAcked: id * 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
-    }),
+    JSON.stringify(
+      completionRecord(
+        { writeId: id, srcPort: 40000 + flow, writeBytes: 1024, submittedNs: BASE_NS + BigInt(i) * 2000n, takesNs: 1500n },
+        {
+          writeReturned: 1,
+          writableLength: 0,
+          tcpInfo: { bytesSent: (id + 1) * 1024, bytesAcked: id * 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
+        },
+      ),
+    ),
   );
   if (lines.length === 2000 || i === total - 1) {
     if (!out.write(lines.join('\n') + '\n')) await once(out, 'drain');

@@ -1,17 +1,6 @@
 import type { Db } from './connection.js';
+import type { SequenceFrame } from '../service/web/sequence.js';
 import { frameIdRange } from './frames.js';
-
-/** A frame as a time-sequence graph reads it (service/web/sequence.ts). */
-export interface SequenceFrameRow {
-  /** ts_ns − the base asked for */
-  rel_ns: number;
-  dir: number;
-  seq_off: number;
-  payload_len: number;
-  ack_off: number | null;
-  retransmit: number;
-  ack_advanced: number;
-}
 
 /** Completions stored per session, for the page's session list (one grouped scan). */
 export function completionCounts(db: Db, sessionIds: readonly number[]): Map<number, number> {
@@ -32,13 +21,13 @@ export function completionCounts(db: Db, sessionIds: readonly number[]): Map<num
  * A flow's frames in capture order, only the columns a time-sequence graph reads, time
  * relative to `baseNs` (a plain number: no BigInt per frame). Iterated, never loaded whole.
  */
-export function* sequenceFrames(db: Db, sessionId: number, flowId: number, baseNs: bigint): Generator<SequenceFrameRow> {
+export function* sequenceFrames(db: Db, sessionId: number, flowId: number, baseNs: bigint): Generator<SequenceFrame> {
   const { first, last } = frameIdRange(sessionId);
   const rows = db
     .prepare(
       `SELECT ts_ns - @base AS rel_ns, dir, seq_off, payload_len, ack_off, retransmit, ack_advanced
          FROM frames WHERE id BETWEEN @first AND @last AND flow_id = @flow ORDER BY id`,
     )
-    .iterate({ base: baseNs, first, last, flow: flowId }) as IterableIterator<SequenceFrameRow>;
+    .iterate({ base: baseNs, first, last, flow: flowId }) as IterableIterator<SequenceFrame>;
   yield* rows;
 }

@@ -7,24 +7,11 @@ import { testApp, tempDir } from './helpers/app.js';
 import { buildApp, type App } from '../service/app.js';
 import { canonicalAddress } from '../service/schemas/completion.js';
 import { addressText } from '../capture/flow/tracker.js';
-
-const BASE_NS = 1764061234123456789n;
+import { BASE_NS, completionRecord } from './helpers/records.js';
 
 /** A valid record: write i of a 1 KiB-per-write flow. */
 function record(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    flow: { srcAddr: '127.0.0.1', srcPort: 40122, dstAddr: '127.0.0.1', dstPort: 7000 },
-    writeId: i,
-    offsetStart: i * 1024,
-    offsetEnd: (i + 1) * 1024,
-    submittedNs: String(BASE_NS + BigInt(i) * 10_000n),
-    completedNs: String(BASE_NS + BigInt(i) * 10_000n + 4_000n),
-    bytesReported: 1024,
-    api: 'node:socket.write',
-    buffers: 1,
-    status: 'ok',
-    ...over,
-  };
+  return completionRecord({ writeId: i, srcPort: 40122, writeBytes: 1024, submittedNs: BASE_NS + BigInt(i) * 10_000n, takesNs: 4_000n }, over);
 }
 
 const ndjson = (records: unknown[]) => records.map((r) => JSON.stringify(r)).join('\n') + '\n';

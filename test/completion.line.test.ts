@@ -4,26 +4,19 @@ import { parseCompletionLine } from '../service/schemas/completion-line.js';
 import { parseCompletion } from '../service/schemas/completion.js';
 import { isAckscopeError } from '../service/errors.js';
 import { LineSplitter, LineTooLongError } from '../service/ndjson-lines.js';
+import { BASE_NS, completionRecord } from './helpers/records.js';
 
-const BASE_NS = 1764061234123456789n;
-
+/** Write i of a 1 KiB-per-write flow, with the optional fields the Node sender writes. */
 function record(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    flow: { srcAddr: '127.0.0.1', srcPort: 40122, dstAddr: '127.0.0.1', dstPort: 7000 },
-    writeId: i,
-    offsetStart: i * 1024,
-    offsetEnd: (i + 1) * 1024,
-    submittedNs: String(BASE_NS + BigInt(i) * 10_000n),
-    completedNs: String(BASE_NS + BigInt(i) * 10_000n + 4_000n),
-    bytesReported: 1024,
-    api: 'node:socket.write',
-    buffers: 1,
-    status: 'ok',
-    writeReturned: 1,
-    writableLength: 0,
-    tcpInfo: { bytesSent: 2048, bytesAcked: 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
-    ...over,
-  };
+  return completionRecord(
+    { writeId: i, srcPort: 40122, writeBytes: 1024, submittedNs: BASE_NS + BigInt(i) * 10_000n, takesNs: 4_000n },
+    {
+      writeReturned: 1,
+      writableLength: 0,
+      tcpInfo: { bytesSent: 2048, bytesAcked: 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
+      ...over,
+    },
+  );
 }
 
 /** The reference: JSON.parse then parseCompletion; a row, or the error's code and message. */

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { cSenderBinary } from '../sender/c/paths.js';
 import { ensureCSenderBuilt, runCSender } from '../sender/c/run.js';
 import { runProcess } from '../sender/c/wine.js';
-import { tempDir } from './helpers/app.js';
+import { withCapturedSink } from './helpers/captured-sink.js';
 import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
-import { startTcpdump, sentStream, walkTags } from './helpers/wire.js';
-import { assertContiguous, assertRecordShape, assertTagsMatchRecords, isPartial, writeIndexOf } from './helpers/completion-checks.js';
+import { sentStream, walkTags } from './helpers/wire.js';
+import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWriteSizes, isPartial, writeIndexOf } from './helpers/completion-checks.js';
 
 /**
  * ackscope-send-posix (sender/c) for real on loopback: its records against the contract,
@@ -48,11 +48,7 @@ test('the POSIX sender reports a refused connection as ACKSCOPE_ERR_SENDER_FAILE
 });
 
 test('overlapped vectored writes: one record per call, contiguous, TCP_INFO consistent, tags whole and in order on the wire', { skip: !isRoot && 'tcpdump needs root' }, async () => {
-  const t = tempDir();
-  const receiver = await startTestSink();
-  const pcap = join(t.dir, 'wire.pcap');
-  const dump = await startTcpdump('lo', pcap, `tcp port ${receiver.port}`);
-  try {
+  await withCapturedSink({}, async ({ dir, receiver, pcap, trafficEnded }) => {
     const sizes = [1000, 5000, 70000, 300];
     const count = 120;
     const run = await runCSender({
@@ -64,10 +60,9 @@ test('overlapped vectored writes: one record per call, contiguous, TCP_INFO cons
       buffers: 4,
       nodelay: true,
       tag: true,
-      outPath: join(t.dir, 'records.ndjson'),
+      outPath: join(dir, 'records.ndjson'),
     });
-    await receiver.connectionsEnded(1);
-    assert.equal(await dump.stop(), 0, 'tcpdump dropped nothing');
+    await trafficEnded();
 
     assert.equal(run.exitCode, 0);
     const records = run.records;
@@ -84,7 +79,7 @@ test('overlapped vectored writes: one record per call, contiguous, TCP_INFO cons
       assert.ok(r.tcpInfo.bytesAcked! <= r.tcpInfo.bytesSent!);
     }
     assertContiguous(records);
-    const writeSizes = Array.from({ length: count }, (_, i) => sizes[i % sizes.length]);
+    const writeSizes = cycledWriteSizes(count, sizes);
     const total = writeSizes.reduce((a, b) => a + b, 0);
     assert.equal(run.totals.bytes, total);
     assert.equal(receiver.received(), total);
@@ -98,11 +93,7 @@ test('overlapped vectored writes: one record per call, contiguous, TCP_INFO cons
     const walk = walkTags(wire.bytes);
     assert.equal(walk.brokenAt, null, `tag walk broke at ${walk.brokenAt}`);
     assertTagsMatchRecords(walk.tags, records, writeSizes);
-  } finally {
-    await dump.stop();
-    await receiver.close();
-    t.cleanup();
-  }
+  });
 });
 
 test('blocking serial sends never complete short, even with a small SO_SNDBUF and a slow reader', async () => {
@@ -133,11 +124,7 @@ test('blocking serial sends never complete short, even with a small SO_SNDBUF an
 });
 
 test('non-blocking sends with a small SO_SNDBUF and a slow reader: short returns recorded one per call, the rest sent by the next', { skip: !isRoot && 'tcpdump needs root' }, async () => {
-  const t = tempDir();
-  const receiver = await startTestSink({ readDelayMs: 2 });
-  const pcap = join(t.dir, 'wire.pcap');
-  const dump = await startTcpdump('lo', pcap, `tcp port ${receiver.port}`);
-  try {
+  await withCapturedSink({ readDelayMs: 2 }, async ({ receiver, pcap, trafficEnded }) => {
     const count = 16;
     const run = await runCSender({
       kind: 'posix',
@@ -149,8 +136,7 @@ test('non-blocking sends with a small SO_SNDBUF and a slow reader: short returns
       buffers: 3,
       tag: true,
     });
-    await receiver.connectionsEnded(1);
-    assert.equal(await dump.stop(), 0, 'tcpdump dropped nothing');
+    await trafficEnded();
     assert.equal(run.exitCode, 0);
     const records = run.records;
     const partial = records.filter(isPartial);
@@ -174,11 +160,7 @@ test('non-blocking sends with a small SO_SNDBUF and a slow reader: short returns
     const walk = walkTags(wire.bytes);
     assert.equal(walk.brokenAt, null);
     assertTagsMatchRecords(walk.tags, records, Array(count).fill(65536));
-  } finally {
-    await dump.stop();
-    await receiver.close();
-    t.cleanup();
-  }
+  });
 });
 
 for (const mode of ['serial', 'overlapped'] as const) {

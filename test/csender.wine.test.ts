@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cSenderBinary } from '../sender/c/paths.js';
 import { runCSender } from '../sender/c/run.js';
-import { tempDir } from './helpers/app.js';
+import { withCapturedSink } from './helpers/captured-sink.js';
 import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
 import { ensureWineSender, measureWineStart, wineSkipReason } from './helpers/wine.js';
-import { startTcpdump, sentStream, walkTags } from './helpers/wire.js';
-import { assertContiguous, assertRecordShape, assertTagsMatchRecords, isPartial } from './helpers/completion-checks.js';
+import { sentStream, walkTags } from './helpers/wire.js';
+import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWriteSizes, isPartial } from './helpers/completion-checks.js';
 
 /**
  * ackscope-send-winsock.exe — overlapped WSASend on an I/O completion port — built with
@@ -31,16 +31,8 @@ before(async () => {
   );
 });
 
-function expectedSizes(count: number, sizes: readonly number[]): number[] {
-  return Array.from({ length: count }, (_, i) => sizes[i % sizes.length]);
-}
-
 test('overlapped WSASend with several WSABUFs: one record per WSASend, none short, tags whole and in posting order on the wire', { skip }, async () => {
-  const t = tempDir();
-  const receiver = await startTestSink();
-  const pcap = join(t.dir, 'wire.pcap');
-  const dump = await startTcpdump('lo', pcap, `tcp port ${receiver.port}`);
-  try {
+  await withCapturedSink({}, async ({ dir, receiver, pcap, trafficEnded }) => {
     const sizes = [1000, 20000, 70000, 300];
     const count = 100;
     const window = 8;
@@ -54,10 +46,9 @@ test('overlapped WSASend with several WSABUFs: one record per WSASend, none shor
       buffers: 3,
       nodelay: true,
       tag: true,
-      outPath: join(t.dir, 'records.ndjson'),
+      outPath: join(dir, 'records.ndjson'),
     });
-    await receiver.connectionsEnded(1);
-    assert.equal(await dump.stop(), 0, 'tcpdump dropped nothing');
+    await trafficEnded();
 
     assert.equal(run.exitCode, 0);
     const records = run.records;
@@ -77,7 +68,7 @@ test('overlapped WSASend with several WSABUFs: one record per WSASend, none shor
     }
     assert.equal(dequeueOrder.size, count, 'every completion dequeued once');
     assertContiguous(records);
-    const writeSizes = expectedSizes(count, sizes);
+    const writeSizes = cycledWriteSizes(count, sizes);
     assert.equal(receiver.received(), writeSizes.reduce((a, b) => a + b, 0));
 
     const wire = await sentStream(pcap, records[0].flow.srcPort);
@@ -85,11 +76,7 @@ test('overlapped WSASend with several WSABUFs: one record per WSASend, none shor
     const walk = walkTags(wire.bytes);
     assert.equal(walk.brokenAt, null, `tag walk broke at ${walk.brokenAt}`);
     assertTagsMatchRecords(walk.tags, records, writeSizes);
-  } finally {
-    await dump.stop();
-    await receiver.close();
-    t.cleanup();
-  }
+  });
 });
 
 for (const sndbuf of [0, 4096]) {

@@ -8,24 +8,12 @@ import { LEAN_FIELDS, listCompletions, putLeanColumns, storeCompletions } from '
 import { parseCompletion } from '../service/schemas/completion.js';
 import { isAckscopeError } from '../service/errors.js';
 import { tempDir } from './helpers/app.js';
+import { BASE_NS, completionRecord } from './helpers/records.js';
 
-const BASE_NS = 1764061234123456789n;
 const FLOW_KEYS_VERSION = 6;
 
 function record(writeId: number, srcPort: number, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    flow: { srcAddr: '127.0.0.1', srcPort, dstAddr: '127.0.0.1', dstPort: 7000 },
-    writeId,
-    offsetStart: writeId * 100,
-    offsetEnd: (writeId + 1) * 100,
-    submittedNs: String(BASE_NS + BigInt(writeId) * 1000n),
-    completedNs: String(BASE_NS + BigInt(writeId) * 1000n + 500n),
-    bytesReported: 100,
-    api: 'node:socket.write',
-    buffers: 1,
-    status: 'ok',
-    ...over,
-  };
+  return completionRecord({ writeId, srcPort, writeBytes: 100, submittedNs: BASE_NS + BigInt(writeId) * 1000n, takesNs: 500n }, over);
 }
 
 test('006 keeps completions stored before it, keyed by flow, and later posts of them are duplicates', () => {

@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Db } from '../../db/connection.js';
 import { getSession, updateSession, wallClockNs, type SessionRow } from '../../db/sessions.js';
 import { AckscopeError } from '../../service/errors.js';
+import { CAPTURE_FILE_NAME } from '../import.js';
 import { pcapVersion } from '../native/index.js';
 import type { FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
@@ -59,7 +60,6 @@ function spawnWorker(init: WorkerInit): Worker {
   return new Worker(bootstrap, { eval: true, workerData: init });
 }
 
-export const CAPTURE_FILE_NAME = 'capture.pcapng';
 /** Written while a session captures: the pid of the service process that runs the capture. */
 const OWNER_FILE_NAME = 'capture.pid';
 

@@ -5,6 +5,7 @@
  */
 import { BoundedCursor, ChunkJoiner } from './cursor.js';
 import { CaptureRecord, captureFileError, type CaptureReader, type RecordSink } from './frame.js';
+import { WholeSecondsNs } from './seconds.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -23,9 +24,7 @@ export class PcapReader implements CaptureReader {
   private recordHeaderBytes = 16;
   private linkType = 0;
   private consumed = 0;
-  // the BigInt of the last whole second seen: most records share it with the previous one
-  private lastSec = -1;
-  private lastSecNs = 0n;
+  private readonly seconds = new WholeSecondsNs();
 
   get bytesRead(): number {
     return this.consumed;
@@ -72,11 +71,7 @@ export class PcapReader implements CaptureReader {
           `record timestamp fraction ${frac} is not below ${fracLimit} (${this.nanoseconds ? 'ns' : 'µs'} file)`,
         );
       }
-      if (sec !== this.lastSec) {
-        this.lastSec = sec;
-        this.lastSecNs = BigInt(sec) * 1_000_000_000n;
-      }
-      rec.tsNs = this.lastSecNs + BigInt(this.nanoseconds ? frac : frac * 1000);
+      rec.tsNs = this.seconds.of(sec) + BigInt(this.nanoseconds ? frac : frac * 1000);
       rec.linkType = this.linkType;
       rec.caplen = caplen;
       rec.wirelen = view.getUint32(pos + 12, le);

@@ -8,6 +8,7 @@
  */
 import { BoundedCursor, ChunkJoiner } from './cursor.js';
 import { CaptureRecord, captureFileError, type CaptureReader, type RecordSink } from './frame.js';
+import { WholeSecondsNs } from './seconds.js';
 
 export const BT_SECTION_HEADER = 0x0a0d0d0a;
 export const BT_INTERFACE_DESCRIPTION = 1;
@@ -32,8 +33,7 @@ class InterfaceClock {
   private readonly perSecondDecimal: number;
   private readonly perSecond: bigint;
   private readonly offsetNs: bigint;
-  private lastSec = -1;
-  private lastSecNs = 0n;
+  private readonly seconds: WholeSecondsNs;
 
   constructor(linkType: number, snaplen: number, tsresol: number, offsetSec: number) {
     this.linkType = linkType;
@@ -43,6 +43,7 @@ class InterfaceClock {
     this.perSecond = base2 ? 1n << BigInt(exponent) : 10n ** BigInt(exponent);
     this.perSecondDecimal = !base2 && exponent <= 9 ? 10 ** exponent : 0;
     this.offsetNs = BigInt(offsetSec) * 1_000_000_000n;
+    this.seconds = new WholeSecondsNs(this.offsetNs);
   }
 
   toNs(high: number, low: number): bigint {
@@ -51,11 +52,7 @@ class InterfaceClock {
       // units below 2^53: exact in a number; one BigInt per new second, one per packet
       const units = high * 0x1_0000_0000 + low;
       const sec = Math.floor(units / perSecond);
-      if (sec !== this.lastSec) {
-        this.lastSec = sec;
-        this.lastSecNs = BigInt(sec) * 1_000_000_000n + this.offsetNs;
-      }
-      return this.lastSecNs + BigInt((units - sec * perSecond) * (1_000_000_000 / perSecond));
+      return this.seconds.of(sec) + BigInt((units - sec * perSecond) * (1_000_000_000 / perSecond));
     }
     if (perSecond === 1_000_000_000) {
       // nanosecond units pass 2^53: the remainder by modular arithmetic on pieces below
@@ -65,11 +62,7 @@ class InterfaceClock {
       // 2^32 mod 1e9 = 294967296; 1e5 * 294967296 mod 1e9 = 729600000
       const frac = (((a * 729_600_000) % 1e9) + ((b * 294_967_296) % 1e9) + (low % 1e9)) % 1e9;
       const sec = Math.round((high * 0x1_0000_0000 + low - frac) / 1e9);
-      if (sec !== this.lastSec) {
-        this.lastSec = sec;
-        this.lastSecNs = BigInt(sec) * 1_000_000_000n + this.offsetNs;
-      }
-      return this.lastSecNs + BigInt(frac);
+      return this.seconds.of(sec) + BigInt(frac);
     }
     const units = (BigInt(high) << 32n) | BigInt(low);
     return (units * 1_000_000_000n) / this.perSecond + this.offsetNs;
@@ -217,16 +210,8 @@ export class PcapngReader implements CaptureReader {
     const low = c.u32('timestamp (low)');
     const caplen = c.u32('captured length');
     const wirelen = c.u32('original length');
-    const rec = this.record;
-    rec.at = c.take(padTo4(caplen), 'packet data');
-    rec.caplen = caplen;
-    rec.wirelen = wirelen;
-    rec.linkType = iface.linkType;
-    rec.tsNs = iface.toNs(high, low);
-    rec.interfaceId = id;
-    rec.fileOffset = blockOffset;
-    rec.direction = 0;
-    rec.packetId = -1n;
+    const at = c.take(padTo4(caplen), 'packet data');
+    const rec = this.packetRecord(iface, id, blockOffset, at, caplen, wirelen, iface.toNs(high, low));
     while (c.remaining >= 4) {
       const code = c.u16('option code');
       const len = c.u16('option length');
@@ -246,18 +231,9 @@ export class PcapngReader implements CaptureReader {
     // the captured length is implied: the original length cut by the snaplen and the block
     let caplen = Math.min(wirelen, c.remaining);
     if (iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
-    const rec = this.record;
-    rec.at = c.take(caplen, 'packet data');
-    rec.caplen = caplen;
-    rec.wirelen = wirelen;
-    rec.linkType = iface.linkType;
+    const at = c.take(caplen, 'packet data');
     // a simple packet block has no timestamp: keep time monotonic with the previous packet
-    rec.tsNs = this.lastTsNs;
-    rec.interfaceId = 0;
-    rec.fileOffset = blockOffset;
-    rec.direction = 0;
-    rec.packetId = -1n;
-    sink(rec);
+    sink(this.packetRecord(iface, 0, blockOffset, at, caplen, wirelen, this.lastTsNs));
   }
 
   private readObsoletePacket(c: BoundedCursor, blockOffset: number, sink: RecordSink): void {
@@ -269,18 +245,37 @@ export class PcapngReader implements CaptureReader {
     const low = c.u32('timestamp (low)');
     const caplen = c.u32('captured length');
     const wirelen = c.u32('original length');
+    const at = c.take(padTo4(caplen), 'packet data');
+    const rec = this.packetRecord(iface, id, blockOffset, at, caplen, wirelen, iface.toNs(high, low));
+    this.lastTsNs = rec.tsNs;
+    sink(rec);
+  }
+
+  /**
+   * Points the shared record at one packet block's packet, every field set (none carried
+   * over from the previous packet); direction and packet id start unknown, for an
+   * enhanced packet block's options to fill in.
+   */
+  private packetRecord(
+    iface: InterfaceClock,
+    interfaceId: number,
+    blockOffset: number,
+    at: number,
+    caplen: number,
+    wirelen: number,
+    tsNs: bigint,
+  ): CaptureRecord {
     const rec = this.record;
-    rec.at = c.take(padTo4(caplen), 'packet data');
+    rec.at = at;
     rec.caplen = caplen;
     rec.wirelen = wirelen;
     rec.linkType = iface.linkType;
-    rec.tsNs = iface.toNs(high, low);
-    rec.interfaceId = id;
+    rec.tsNs = tsNs;
+    rec.interfaceId = interfaceId;
     rec.fileOffset = blockOffset;
     rec.direction = 0;
     rec.packetId = -1n;
-    this.lastTsNs = rec.tsNs;
-    sink(rec);
+    return rec;
   }
 }
 

@@ -46,6 +46,11 @@ export function writeIndexOf(r: CompletionInput): number {
   return typeof message === 'number' ? message : r.writeId;
 }
 
+/** The lengths of `count` writes that cycle through `sizes` (how the senders' --size list is used). */
+export function cycledWriteSizes(count: number, sizes: readonly number[]): number[] {
+  return Array.from({ length: count }, (_, i) => sizes[i % sizes.length]);
+}
+
 /**
  * The tags on the wire against the records: one tag per write, writes in posting order
  * (tag writeIds 0, 1, 2, ...), each found at the offset it claims with its write's

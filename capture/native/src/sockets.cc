@@ -31,14 +31,9 @@ int FdArgument(const Napi::CallbackInfo& info, size_t index) {
 
 std::string ErrnoMessage(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
-}  // namespace
-
-// Raw TCP_INFO counters. bytesSent includes retransmitted bytes and bytesAcked the
-// SYN of an actively opened connection; index.ts corrects both to stream offsets.
-Napi::Value TcpInfoRaw(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = FdArgument(info, 0);
 #ifdef __linux__
+// The socket's TCP_INFO, as tcpInfoRaw and tcpInfoInto both read it.
+struct tcp_info ReadTcpInfo(Napi::Env env, int fd) {
   struct tcp_info ti;
   std::memset(&ti, 0, sizeof ti);
   socklen_t len = sizeof ti;
@@ -51,6 +46,19 @@ Napi::Value TcpInfoRaw(const Napi::CallbackInfo& info) {
     throw MakeError(env, kKindUnsupported,
                     "this kernel's TCP_INFO has no tcpi_bytes_sent/tcpi_bytes_retrans (needs Linux 4.19 or newer)");
   }
+  return ti;
+}
+#endif
+
+}  // namespace
+
+// Raw TCP_INFO counters. bytesSent includes retransmitted bytes and bytesAcked the
+// SYN of an actively opened connection; index.ts corrects both to stream offsets.
+Napi::Value TcpInfoRaw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArgument(info, 0);
+#ifdef __linux__
+  struct tcp_info ti = ReadTcpInfo(env, fd);
   Napi::Object out = Napi::Object::New(env);
   out.Set("state", Napi::Number::New(env, ti.tcpi_state));
   out.Set("bytesSent", Napi::Number::New(env, static_cast<double>(ti.tcpi_bytes_sent)));
@@ -81,16 +89,7 @@ Napi::Value TcpInfoInto(const Napi::CallbackInfo& info) {
     throw MakeError(env, kKindArgument, "tcpInfoInto(fd, out): out must be a Float64Array of at least 7 elements");
   }
 #ifdef __linux__
-  struct tcp_info ti;
-  std::memset(&ti, 0, sizeof ti);
-  socklen_t len = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
-    throw MakeError(env, kKindFailed, ErrnoMessage("getsockopt(TCP_INFO)", errno));
-  }
-  if (len < offsetof(struct tcp_info, tcpi_bytes_retrans) + sizeof ti.tcpi_bytes_retrans) {
-    throw MakeError(env, kKindUnsupported,
-                    "this kernel's TCP_INFO has no tcpi_bytes_sent/tcpi_bytes_retrans (needs Linux 4.19 or newer)");
-  }
+  struct tcp_info ti = ReadTcpInfo(env, fd);
   Napi::Float64Array out = info[1].As<Napi::Float64Array>();
   double* slot = out.Data();
   slot[0] = static_cast<double>(ti.tcpi_bytes_sent);

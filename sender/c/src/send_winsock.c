@@ -152,6 +152,21 @@ static struct pending_send *free_slot(struct pending_send *slots, unsigned n) {
   return NULL;
 }
 
+/* The fields a WSASend's record has however it ended (failed at once or completed);
+ * the caller sets the outcome: completion time, bytes, status, write return, immediate. */
+static void start_record(struct completion_record *r, const struct pending_send *p, const struct flow_addrs *flow,
+                         unsigned buffers) {
+  memset(r, 0, sizeof *r);
+  r->flow = flow;
+  r->write_id = p->write_id;
+  r->offset_start = p->offset_start;
+  r->offset_end = p->offset_start + p->size;
+  r->submitted_ns = p->submitted_ns;
+  r->api = "winsock:WSASend";
+  r->buffers = buffers;
+  r->has_write_returned = 1;
+}
+
 int main(int argc, char **argv) {
   struct sender_options o;
   if (!parse_options(argc, argv, PROGRAM, &o)) return EXIT_USAGE;
@@ -222,18 +237,10 @@ int main(int argc, char **argv) {
       }
       /* failed at once: no completion will be queued, so this is the record */
       struct completion_record r;
-      memset(&r, 0, sizeof r);
-      r.flow = &flow;
-      r.write_id = p->write_id;
-      r.offset_start = p->offset_start;
-      r.offset_end = p->offset_start + p->size;
-      r.submitted_ns = p->submitted_ns;
+      start_record(&r, p, &flow, o.buffers);
       r.completed_ns = realtime_ns();
       r.bytes_reported = 0;
-      r.api = "winsock:WSASend";
-      r.buffers = o.buffers;
       r.status = wsa_error_name(err);
-      r.has_write_returned = 1;
       r.write_returned = rc;
       r.immediate = r.status;
       write_record(out, &r);
@@ -273,18 +280,10 @@ int main(int argc, char **argv) {
       failed = 1;
     }
     struct completion_record r;
-    memset(&r, 0, sizeof r);
-    r.flow = &flow;
-    r.write_id = p->write_id;
-    r.offset_start = p->offset_start;
-    r.offset_end = p->offset_start + p->size;
-    r.submitted_ns = p->submitted_ns;
+    start_record(&r, p, &flow, o.buffers);
     r.completed_ns = completed;
     r.bytes_reported = transferred;
-    r.api = "winsock:WSASend";
-    r.buffers = o.buffers;
     r.status = status;
-    r.has_write_returned = 1;
     r.write_returned = p->write_returned;
     r.immediate = p->immediate;
     /* dequeueIndex: order the port handed completions back (not promised to be posting order) */
