@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   ACKSCOPE_ERR_RIG_PERMISSION: { status: 403, what: 'the network rig needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create namespaces and qdiscs' },
   ACKSCOPE_ERR_RIG_FAILED: { status: 500, what: 'an ip/tc command of the network rig failed; the message gives the command and its output' },
   ACKSCOPE_ERR_EXPERIMENT_FAILED: { status: 500, what: 'a point of an experiment failed; the message names the point and the step' },
-  ACKSCOPE_ERR_SENDER_FAILED: { status: 500, what: 'a C sender (sender/c) could not start, connect or finish; the message has its exit code and stderr' },
+  ACKSCOPE_ERR_SENDER_FAILED: { status: 500, what: 'a sender (`ackscope send` or a C sender in sender/c) could not start, connect or finish; the message says why (a C sender\'s exit code and stderr)' },
   ACKSCOPE_ERR_SERVICE_UNREACHABLE: { status: 502, what: 'a CLI command or sender cannot reach the ackscope service at its URL (ACKSCOPE_URL)' },
   ACKSCOPE_ERR_DB_SCHEMA_TOO_NEW: { status: 500, what: 'the database was migrated by a newer ackscope' },
   ACKSCOPE_ERR_INTERNAL: { status: 500, what: 'a bug: the message and the log say where' },
