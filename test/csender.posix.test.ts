@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { cSenderBinary } from '../sender/c/paths.js';
 import { ensureCSenderBuilt, runCSender } from '../sender/c/run.js';
 import { runProcess } from '../sender/c/wine.js';
+import { requireRoot } from './helpers/require.js';
 import { withCapturedSink } from './helpers/captured-sink.js';
 import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
 import { sentStream, walkTags } from './helpers/wire.js';
@@ -13,7 +14,6 @@ import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWrit
  * ackscope-send-posix (sender/c) for real on loopback: its records against the contract,
  * and the wire (tcpdump + tshark) against its records.
  */
-const isRoot = process.getuid?.() === 0;
 
 test('the POSIX sender refuses a bad command line with exit 2 and the reason', async () => {
   const binary = await ensureCSenderBuilt('posix');
@@ -47,7 +47,8 @@ test('the POSIX sender reports a refused connection as ACKSCOPE_ERR_SENDER_FAILE
   });
 });
 
-test('overlapped vectored writes: one record per call, contiguous, TCP_INFO consistent, tags whole and in order on the wire', { skip: !isRoot && 'tcpdump needs root' }, async () => {
+test('overlapped vectored writes: one record per call, contiguous, TCP_INFO consistent, tags whole and in order on the wire', async () => {
+  requireRoot('tcpdump on lo');
   await withCapturedSink({}, async ({ dir, receiver, pcap, trafficEnded }) => {
     const sizes = [1000, 5000, 70000, 300];
     const count = 120;
@@ -123,7 +124,8 @@ test('blocking serial sends never complete short, even with a small SO_SNDBUF an
   }
 });
 
-test('non-blocking sends with a small SO_SNDBUF and a slow reader: short returns recorded one per call, the rest sent by the next', { skip: !isRoot && 'tcpdump needs root' }, async () => {
+test('non-blocking sends with a small SO_SNDBUF and a slow reader: short returns recorded one per call, the rest sent by the next', async () => {
+  requireRoot('tcpdump on lo');
   await withCapturedSink({ readDelayMs: 2 }, async ({ receiver, pcap, trafficEnded }) => {
     const count = 16;
     const run = await runCSender({

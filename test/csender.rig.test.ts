@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nativeAvailable } from '../capture/native/index.js';
 import { runProcess } from '../sender/c/wine.js';
 import { withRig, type Rig } from '../experiment/rig.js';
 import { runCSender, type CSenderKind } from '../sender/c/run.js';
 import { tempDir } from './helpers/app.js';
-import { ensureWineSender, wineSkipReason } from './helpers/wine.js';
+import { ensureWineSender } from './helpers/wine.js';
+import { requireLiveCapture, requireRoot } from './helpers/require.js';
 import { startTcpdump, sentStream, walkTags } from './helpers/wire.js';
 import { assertContiguous, assertTagsMatchRecords, isPartial } from './helpers/completion-checks.js';
 
@@ -20,7 +20,6 @@ import { assertContiguous, assertTagsMatchRecords, isPartial } from './helpers/c
  * write reach the wire whole and in order, and short completions show only where the API
  * allows them (non-blocking POSIX send).
  */
-const rootSkip = process.getuid?.() !== 0 ? 'the rig needs root' : false;
 
 /** A read-and-discard receiver inside the receiver namespace; resolves with its port. */
 async function startReceiverIn(rig: Rig): Promise<number> {
@@ -34,8 +33,8 @@ async function startReceiverIn(rig: Rig): Promise<number> {
 }
 
 for (const kind of ['posix', 'winsock'] as CSenderKind[]) {
-  const skip = rootSkip || (kind === 'winsock' && wineSkipReason()) || false;
-  test(`${kind} sender in the rig's namespace, 20 Mbit/s tbf, SO_SNDBUF 0: writes whole and in order on the wire`, { skip }, async () => {
+  test(`${kind} sender in the rig's namespace, 20 Mbit/s tbf, SO_SNDBUF 0: writes whole and in order on the wire`, async () => {
+    requireRoot('the rig');
     if (kind === 'winsock') await ensureWineSender();
     const t = tempDir();
     try {
@@ -85,9 +84,8 @@ for (const kind of ['posix', 'winsock'] as CSenderKind[]) {
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-test('through `ackscope experiment` (live capture inside the rig, correlation): POSIX and Winsock points at 20 Mbit/s, SO_SNDBUF 0', {
-  skip: rootSkip || (!nativeAvailable() && 'the capture addon is not built') || wineSkipReason() || false,
-}, async () => {
+test('through `ackscope experiment` (live capture inside the rig, correlation): POSIX and Winsock points at 20 Mbit/s, SO_SNDBUF 0', async () => {
+  requireLiveCapture();
   await ensureWineSender();
   const t = tempDir();
   try {

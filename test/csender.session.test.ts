@@ -2,12 +2,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { nativeAvailable } from '../capture/native/index.js';
 import { runCSender, type CSenderOptions, type CSenderRun } from '../sender/c/run.js';
 import { runProcess } from '../sender/c/wine.js';
 import { testApp } from './helpers/app.js';
 import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
-import { ensureWineSender, wineSkipReason } from './helpers/wine.js';
+import { ensureWineSender } from './helpers/wine.js';
+import { requireLiveCapture } from './helpers/require.js';
 import { assertContiguous, isPartial } from './helpers/completion-checks.js';
 
 /**
@@ -19,13 +19,11 @@ import { assertContiguous, isPartial } from './helpers/completion-checks.js';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const cli = fileURLToPath(new URL('../cli/ackscope.ts', import.meta.url));
-const liveSkip =
-  process.getuid?.() !== 0 ? 'live capture needs root' : !nativeAvailable() ? 'the capture addon is not built (scripts/build.sh)' : false;
 let ctx: Awaited<ReturnType<typeof testApp>>;
 let url: string;
 
 before(async () => {
-  if (liveSkip) return;
+  requireLiveCapture();
   ctx = await testApp();
   url = await ctx.app.listen({ port: 0, host: '127.0.0.1' });
 });
@@ -116,7 +114,7 @@ function assertChain({ run, summary, items }: ChainResult, writes: number): Json
   return stages;
 }
 
-test('POSIX overlapped vectored sends, small SO_SNDBUF, slow sink: partial completions recorded and counted, wire in order', { skip: liveSkip }, async () => {
+test('POSIX overlapped vectored sends, small SO_SNDBUF, slow sink: partial completions recorded and counted, wire in order', async () => {
   const count = 40;
   const chain = await captureSendIngest(
     'posix-partial',
@@ -132,7 +130,7 @@ test('POSIX overlapped vectored sends, small SO_SNDBUF, slow sink: partial compl
   console.log(`# posix overlapped sndbuf=4096: ${chain.run.records.length} records for ${count} writes, ${partial} partial; stages ${JSON.stringify(stages)}`);
 });
 
-test('POSIX blocking serial sends: no partial completion, wire in order', { skip: liveSkip }, async () => {
+test('POSIX blocking serial sends: no partial completion, wire in order', async () => {
   const count = 60;
   const chain = await captureSendIngest('posix-serial', { kind: 'posix', count, size: [1000, 30000], mode: 'serial', buffers: 2, tag: true });
   assert.equal(chain.run.records.length, count);
@@ -141,9 +139,7 @@ test('POSIX blocking serial sends: no partial completion, wire in order', { skip
   console.log(`# posix serial: ${count} records, 0 partial; stages ${JSON.stringify(stages)}`);
 });
 
-const wineSkip = liveSkip || wineSkipReason() || false;
-
-test('Winsock overlapped WSASend/IOCP under Wine: every completion whole and staged, wire in order', { skip: wineSkip }, async () => {
+test('Winsock overlapped WSASend/IOCP under Wine: every completion whole and staged, wire in order', async () => {
   await ensureWineSender();
   const count = 60;
   const chain = await captureSendIngest('winsock', {
@@ -164,7 +160,7 @@ test('Winsock overlapped WSASend/IOCP under Wine: every completion whole and sta
 });
 
 for (const kind of ['posix', 'winsock'] as const) {
-  test(`${kind}: a peer reset mid-transfer shows in the partial verdict with the error's name`, { skip: kind === 'winsock' ? wineSkip : liveSkip }, async () => {
+  test(`${kind}: a peer reset mid-transfer shows in the partial verdict with the error's name`, async () => {
     if (kind === 'winsock') await ensureWineSender();
     const chain = await captureSendIngest(
       `${kind}-reset`,

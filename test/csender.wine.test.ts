@@ -5,7 +5,7 @@ import { cSenderBinary } from '../sender/c/paths.js';
 import { runCSender } from '../sender/c/run.js';
 import { withCapturedSink } from './helpers/captured-sink.js';
 import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
-import { ensureWineSender, measureWineStart, wineSkipReason } from './helpers/wine.js';
+import { ensureWineSender, measureWineStart } from './helpers/wine.js';
 import { sentStream, walkTags } from './helpers/wire.js';
 import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWriteSizes, isPartial } from './helpers/completion-checks.js';
 
@@ -16,10 +16,7 @@ import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWrit
  * its records and the wire, not Windows' kernel rules (docs/windows.md).
  * The test installs wine and the cross compiler itself when missing (root).
  */
-const skip = wineSkipReason() ?? false;
-
 before(async () => {
-  if (skip) return;
   const setup = await ensureWineSender();
   const start = await measureWineStart(setup.wine, cSenderBinary('winsock'));
   // figures for the closing note (printed, never asserted)
@@ -31,7 +28,7 @@ before(async () => {
   );
 });
 
-test('overlapped WSASend with several WSABUFs: one record per WSASend, none short, tags whole and in posting order on the wire', { skip }, async () => {
+test('overlapped WSASend with several WSABUFs: one record per WSASend, none short, tags whole and in posting order on the wire', async () => {
   await withCapturedSink({}, async ({ dir, receiver, pcap, trafficEnded }) => {
     const sizes = [1000, 20000, 70000, 300];
     const count = 100;
@@ -80,7 +77,7 @@ test('overlapped WSASend with several WSABUFs: one record per WSASend, none shor
 });
 
 for (const sndbuf of [0, 4096]) {
-  test(`SO_SNDBUF ${sndbuf} and a slow reader: WSASends go pending, and still none completes short`, { skip }, async () => {
+  test(`SO_SNDBUF ${sndbuf} and a slow reader: WSASends go pending, and still none completes short`, async () => {
     const receiver = await startTestSink({ readDelayMs: 2 });
     try {
       const count = 16;
@@ -108,7 +105,7 @@ for (const sndbuf of [0, 4096]) {
   });
 }
 
-test('serial mode keeps one WSASend outstanding: dequeue order is posting order', { skip }, async () => {
+test('serial mode keeps one WSASend outstanding: dequeue order is posting order', async () => {
   const receiver = await startTestSink();
   try {
     const run = await runCSender({ kind: 'winsock', target: `127.0.0.1:${receiver.port}`, count: 20, size: 4096, mode: 'serial' });
@@ -124,7 +121,7 @@ test('serial mode keeps one WSASend outstanding: dequeue order is posting order'
   }
 });
 
-test('a peer reset mid-transfer: the failed WSASends are recorded short with their WSA error', { skip }, async () => {
+test('a peer reset mid-transfer: the failed WSASends are recorded short with their WSA error', async () => {
   const receiver = await startResettingReceiver(300_000);
   try {
     const run = await runCSender({
@@ -150,7 +147,7 @@ test('a peer reset mid-transfer: the failed WSASends are recorded short with the
   }
 });
 
-test('an IPv6 target under Wine: the flow carries the IPv6 addresses', { skip }, async () => {
+test('an IPv6 target under Wine: the flow carries the IPv6 addresses', async () => {
   const sink = await startTestSink({ host: '::1' });
   try {
     const run = await runCSender({ kind: 'winsock', target: `[::1]:${sink.port}`, count: 3, size: 100, mode: 'overlapped', tag: true });

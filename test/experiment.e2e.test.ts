@@ -15,9 +15,8 @@ import { cliEntry, nodeCommand } from '../experiment/rig.js';
 import { checkExpectations } from '../experiment/expectations.js';
 import type { ExperimentRun } from '../experiment/results.js';
 import { tempDir, testApp } from './helpers/app.js';
+import { requireRoot } from './helpers/require.js';
 
-const notRoot = typeof process.getuid === 'function' && process.getuid() !== 0;
-const rootOnly = { skip: notRoot ? 'needs root (network namespaces, live capture)' : false };
 
 /** Six points, about five seconds each: the three call patterns × default and small SO_SNDBUF. */
 const SMALL_MATRIX = {
@@ -59,7 +58,8 @@ function processesMarked(mark: string): number[] {
   return found;
 }
 
-test('a small matrix end to end: report with tables and plots, sessions kept, expectations as measured', rootOnly, async (t) => {
+test('a small matrix end to end: report with tables and plots, sessions kept, expectations as measured', async (t) => {
+  requireRoot('network namespaces and live capture');
   const tmp = tempDir('ackscope-exp-');
   t.after(tmp.cleanup);
   const out = join(tmp.dir, 'report');
@@ -128,7 +128,8 @@ test('a small matrix end to end: report with tables and plots, sessions kept, ex
   assert.ok(md.includes('**No.** None of the 192 completions in 6 points reported fewer bytes than were submitted.'));
 });
 
-test('the loopback fallback and the sender dimension: node and the POSIX C sender side by side', rootOnly, async (t) => {
+test('the loopback fallback and the sender dimension: node and the POSIX C sender side by side', async (t) => {
+  requireRoot('network namespaces and live capture');
   const tmp = tempDir('ackscope-exp-lo-');
   t.after(tmp.cleanup);
   const out = join(tmp.dir, 'report');
@@ -158,7 +159,8 @@ test('the loopback fallback and the sender dimension: node and the POSIX C sende
 });
 
 for (const rate of ['20mbit', 'loopback'] as const) {
-  test(`Ctrl-C in the middle of a point (${rate}): exit 130, no namespace, no process left`, rootOnly, async (t) => {
+  test(`Ctrl-C in the middle of a point (${rate}): exit 130, no namespace, no process left`, async (t) => {
+    requireRoot('network namespaces and live capture');
     const tmp = tempDir('ackscope-exp-int-');
     t.after(tmp.cleanup);
     const matrixFile = join(tmp.dir, 'matrix.json');

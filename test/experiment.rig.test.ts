@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { removeStaleRigs, rigAddresses, startRig, tbfArgs, withRig, type Rig } from '../experiment/rig.js';
 import { nodeCommand } from '../experiment/rig.js';
+import { requireRoot } from './helpers/require.js';
 
 const notRoot = typeof process.getuid === 'function' && process.getuid() !== 0;
-const rootOnly = { skip: notRoot ? 'needs root (network namespaces)' : false };
 
 function namespaces(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
@@ -72,9 +72,9 @@ test('without root the veth rig refuses with a clear message', async () => {
   }
   // as root: the same call from a child that dropped to nobody
   const rigModule = fileURLToPath(new URL('../experiment/rig.ts', import.meta.url));
+  // the module loads as root (the checkout need not be readable by nobody), then drops
   const script =
-    'process.setgid(65534); process.setuid(65534);' +
-    `import(${JSON.stringify(rigModule)}).then((m) => m.startRig({})).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    `import(${JSON.stringify(rigModule)}).then((m) => { process.setgid(65534); process.setuid(65534); return m.startRig({}); }).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
   const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
   const e = JSON.parse(out.trim()) as { code: string; message: string };
   expectRefusal(e.code, e.message);
@@ -88,7 +88,8 @@ test('a loopback rig refuses a bottleneck instead of ignoring it', async () => {
   rig.down();
 });
 
-test('veth rig: traffic crosses the tbf bottleneck, no faster than its rate, and the rig goes away', rootOnly, async () => {
+test('veth rig: traffic crosses the tbf bottleneck, no faster than its rate, and the rig goes away', async () => {
+  requireRoot('the veth rig');
   const rateBps = 8_000_000;
   const burstBytes = 16_000;
   const payload = 1_000_000;
@@ -133,7 +134,8 @@ test('veth rig: traffic crosses the tbf bottleneck, no faster than its rate, and
   assertGone(names);
 });
 
-test('veth rig: torn down when the run throws mid-way, with a process still inside', rootOnly, async () => {
+test('veth rig: torn down when the run throws mid-way, with a process still inside', async () => {
+  requireRoot('the veth rig');
   let names: ReturnType<typeof namesOf> | undefined;
   let sleeper: ChildProcess | undefined;
   await assert.rejects(
@@ -151,7 +153,8 @@ test('veth rig: torn down when the run throws mid-way, with a process still insi
   assert.equal(sleeper!.signalCode, 'SIGKILL');
 });
 
-test('veth rig: a failed set-up step removes what was created and names the command', rootOnly, async () => {
+test('veth rig: a failed set-up step removes what was created and names the command', async () => {
+  requireRoot('the veth rig');
   const before = namespaces().filter((n) => n.startsWith(`ackscope-${process.pid}-`));
   await assert.rejects(startRig({ mtu: 100_000 }), (err: { code?: string; message?: string }) => {
     assert.equal(err.code, 'ACKSCOPE_ERR_RIG_FAILED');
@@ -164,7 +167,8 @@ test('veth rig: a failed set-up step removes what was created and names the comm
 const holder = fileURLToPath(new URL('./helpers/rig-holder.ts', import.meta.url));
 
 for (const ending of ['SIGINT', 'SIGTERM', 'SIGHUP', 'exit'] as const) {
-  test(`veth rig: nothing left when the process ends by ${ending}`, rootOnly, async () => {
+  test(`veth rig: nothing left when the process ends by ${ending}`, async () => {
+    requireRoot('the veth rig');
     const cmd = nodeCommand(holder, [ending === 'exit' ? 'exit' : 'wait']);
     const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const names = JSON.parse(await firstLine(child)) as { netns: string[]; ifaces: string[] };
@@ -176,7 +180,8 @@ for (const ending of ['SIGINT', 'SIGTERM', 'SIGHUP', 'exit'] as const) {
   });
 }
 
-test('veth rig: a rig left by a SIGKILLed process is removed by the next one', rootOnly, async () => {
+test('veth rig: a rig left by a SIGKILLed process is removed by the next one', async () => {
+  requireRoot('the veth rig');
   const cmd = nodeCommand(holder, ['wait']);
   const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const names = JSON.parse(await firstLine(child)) as { netns: string[]; ifaces: string[] };

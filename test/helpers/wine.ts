@@ -53,16 +53,6 @@ async function aptInstall(packages: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed: ${r.stderr.slice(-800)}`);
 }
 
-/** Why the Wine tests cannot run here, or null when they can (Linux, root or all installed). */
-export function wineSkipReason(): string | null {
-  if (process.platform !== 'linux') return 'Wine tests run on Linux only';
-  const missing = [...WINE_PACKAGES, ...MINGW_PACKAGES].filter((p) => !installedOk(p));
-  if (missing.length > 0 && process.getuid?.() !== 0) {
-    return `needs root to install ${missing.join(' ')} (or: apt-get install -y ${missing.join(' ')})`;
-  }
-  return null;
-}
-
 let cached: WineSetup | null = null;
 
 /** Installs what is missing, prepares the prefix, builds the .exe; once per process. */
