@@ -9,6 +9,15 @@ import { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { forEachFrame } from '../native/index.js';
 import type { FrameCounts } from './protocol.js';
 
+interface BatchFrame {
+  tsNs: bigint;
+  caplen: number;
+  wirelen: number;
+  bytes: Buffer;
+  offset: number;
+  view: DataView;
+}
+
 export class LiveSessionSink {
   private readonly rows: SessionFrameWriter;
   private readonly file: PcapngWriter;
@@ -27,13 +36,30 @@ export class LiveSessionSink {
     this.rows = new SessionFrameWriter(db, sessionId);
   }
 
-  /** One batch from the addon (capture/native forEachFrame has the layout). */
+  /**
+   * One batch from the addon (capture/native forEachFrame has the layout), stored in
+   * kernel-timestamp order. On `lo` a frame is stamped when it is queued to a CPU's
+   * backlog but reaches the packet socket when that backlog is processed, so a sender
+   * that moves between CPUs can have its segments delivered out of stamp order (seen
+   * here: stamps going backwards in capture order). Taken as delivered, a later segment
+   * would pass the first-transmission mark first and the earlier one would look like a
+   * retransmission, leaving its bytes "never captured". Sorting costs nothing when the
+   * batch is already in order, the usual case.
+   */
   addBatch(records: Buffer): void {
+    const frames: BatchFrame[] = [];
+    let inOrder = true;
     forEachFrame(records, (tsNs, caplen, wirelen, bytes, offset, view) => {
-      // One DataView per batch, not one per frame (addFrame would make one per frame).
-      this.rows.addFrameView(this.linkType, tsNs, caplen, wirelen, view, offset);
-      this.file.writePacket(this.interfaceId, tsNs, bytes, offset, caplen, wirelen);
+      if (frames.length > 0 && tsNs < frames[frames.length - 1].tsNs) inOrder = false;
+      frames.push({ tsNs, caplen, wirelen, bytes, offset, view });
     });
+    // Array.prototype.sort is stable: equal stamps keep their capture order.
+    if (!inOrder) frames.sort((a, b) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : 0));
+    for (const f of frames) {
+      // One DataView per batch, not one per frame (addFrame would make one per frame).
+      this.rows.addFrameView(this.linkType, f.tsNs, f.caplen, f.wirelen, f.view, f.offset);
+      this.file.writePacket(this.interfaceId, f.tsNs, f.bytes, f.offset, f.caplen, f.wirelen);
+    }
   }
 
   /** Commits pending rows (one transaction) and writes buffered pcapng blocks. */
