@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { cSenderBinary } from '../sender/c/paths.js';
 import { runCSender, type CSenderKind } from '../sender/c/run.js';
 import { cloneDir, clonePrefix, findWine, prepareWinePrefix, removePrefixClone, runProcess } from '../sender/c/wine.js';
-import { startSink } from '../sender/sink.js';
+import { startReceiver } from '../sender/receiver.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +23,7 @@ const size = Number(values.size);
 const window = Number(values.window);
 
 async function sendRate(kind: CSenderKind): Promise<void> {
-  const sink = await startSink({ port: 0 });
+  const sink = await startReceiver({ port: 0 });
   try {
     const run = await runCSender({ kind, target: `127.0.0.1:${sink.port}`, count, size, mode: 'overlapped', window, tag: true });
     const first = BigInt(run.records.reduce((a, r) => (BigInt(r.submittedNs) < BigInt(a) ? r.submittedNs : a), run.records[0].submittedNs));

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from '../service/app.js';
 import { createSession, updateSession } from '../db/sessions.js';
-import { correlateSession, explainCorrelation, invalidateCorrelations } from '../db/correlations.js';
+import { correlateSession, invalidateCorrelations } from '../analysis/correlation.js';
+import { explainCorrelation } from '../db/correlation-reads.js';
 import type { Db } from '../db/connection.js';
+import { frameId } from '../core/frame-id.js';
 
 const { values } = parseArgs({
   options: {
@@ -81,7 +83,7 @@ function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
       while (written < framesPerFlow) {
         frameNo++;
         written++;
-        const id = sessionId * 2 ** 32 + frameNo;
+        const id = frameId(sessionId, frameNo);
         if (pendingRetransmit !== null) {
           insertFrame.run(id, sessionId, frameNo, flowId, 0, T0 + BigInt(t * 1000), 66 + MSS, 0x18, pendingRetransmit, 0, pendingRetransmit, MSS, null, 1, sentMax, null, 0, 0, 0);
           pendingRetransmit = null;

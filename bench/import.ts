@@ -1,5 +1,5 @@
 /**
- * Import benchmark (issue 3, benchmark 1). Prints figures, asserts nothing.
+ * Import benchmark. Prints figures, asserts nothing.
  *
  *   node --import tsx bench/import.ts [--frames 1000000] [--flows 449] [--file FILE]
  *
@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
-import { importCapture } from '../capture/import.js';
+import { importCapture } from '../recording/import.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
-import { BASE_NS, completionRecord } from '../test/helpers/records.js';
+import { BASE_NS, completionRecord } from '../fixtures/records.js';
 
 const total = Number(process.argv[2] ?? 500_000);
 const dir = mkdtempSync(join(tmpdir(), 'ackscope-bench-ingest-'));

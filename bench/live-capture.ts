@@ -1,7 +1,7 @@
 /**
  * Live capture rate: the highest TCP packet rate this machine makes on loopback (several
  * sender processes, many connections, small writes with TCP_NODELAY, each write its own
- * segment), captured through the real API into SQLite (worker thread, SessionFrameWriter,
+ * segment), captured through the real API into SQLite (worker thread, FrameWriter,
  * pcapng) while `tcpdump -w` captures the same traffic at the same time. Prints both
  * capture rates and libpcap's kernel drop counts; asserts nothing.
  *

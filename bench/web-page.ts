@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
-import { SyntheticSession } from '../test/helpers/flowbuilder.js';
-import { Chromium, ensureChromium } from '../test/helpers/chromium.js';
+import { SyntheticSession } from '../fixtures/flowbuilder.js';
+import { Chromium, ensureChromium } from '../fixtures/chromium.js';
 
 const writes = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'ackscope-bench-web-'));

@@ -1,6 +1,7 @@
+import { DEFAULT_SERVICE_URL } from '../core/api-reply.js';
 import type { Command } from '@commander-js/extra-typings';
 import { sendCommand } from './send.js';
-import { sinkCommand } from './sink.js';
+import { receiveCommand } from './receive.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
 
@@ -9,7 +10,7 @@ import { reportCommand } from './report.js';
  */
 export function registerCommands(program: Command): void {
   program.addCommand(sendCommand());
-  program.addCommand(sinkCommand());
+  program.addCommand(receiveCommand());
   program.addCommand(experimentCommand());
   program.addCommand(reportCommand());
   program
@@ -24,7 +25,7 @@ export function registerCommands(program: Command): void {
     .command('import')
     .description('stream a pcap or pcapng file into an import session (created unless --session is given)')
     .argument('<file>', 'capture file (pcap or pcapng)')
-    .option('--url <url>', 'the service (default ACKSCOPE_URL, else http://127.0.0.1:7878)')
+    .option('--url <url>', `the service (default ACKSCOPE_URL, else ${DEFAULT_SERVICE_URL})`)
     .option('--session <id>', 'an existing import session to fill')
     .option('--name <name>', 'name of the new session (default: the file name)')
     .action(async (file, options) => {
@@ -37,7 +38,7 @@ export function registerCommands(program: Command): void {
     .description('post an NDJSON file of completion records (docs/completions.md) to a session, streamed')
     .argument('<file>', 'NDJSON completion records, e.g. from sender/c/build/ackscope-send-posix --out FILE')
     .requiredOption('--session <id>', 'session to add the completions to')
-    .option('--url <url>', 'the service (default ACKSCOPE_URL, else http://127.0.0.1:7878)')
+    .option('--url <url>', `the service (default ACKSCOPE_URL, else ${DEFAULT_SERVICE_URL})`)
     .action(async (file, options) => {
       const { runIngestCommand } = await import('./ingest.js');
       await runIngestCommand(file, options);

@@ -1,7 +1,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 /**
  * `ackscope experiment --out DIR`: runs a matrix of measurements on the network rig and

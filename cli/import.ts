@@ -10,7 +10,8 @@ import { request as httpsRequest } from 'node:https';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
-import { AckscopeError, ERROR_CODES, type ErrorCode } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
+import { errorFromReply, serviceUrl } from '../core/api-reply.js';
 
 export interface ImportCommandOptions {
   url?: string;
@@ -18,19 +19,7 @@ export interface ImportCommandOptions {
   name?: string;
 }
 
-function serviceUrl(option?: string): string {
-  return option || process.env.ACKSCOPE_URL || 'http://127.0.0.1:7878';
-}
 
-function replyError(status: number, text: string): Error {
-  try {
-    const e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-    if (e?.code && e.code in ERROR_CODES) return new AckscopeError(e.code as ErrorCode, e.message ?? text);
-  } catch {
-    // not JSON
-  }
-  return new AckscopeError('ACKSCOPE_ERR_INTERNAL', `the service answered HTTP ${status}: ${text.slice(0, 500)}`);
-}
 
 /** One HTTP request; `body` is a stream piped into it, or a JSON value. Resolves to the parsed reply. */
 async function send(method: string, url: URL, body: NodeJS.ReadableStream | object | null, headers: Record<string, string | number> = {}): Promise<unknown> {
@@ -41,7 +30,7 @@ async function send(method: string, url: URL, body: NodeJS.ReadableStream | obje
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
       res.on('end', () => {
-        if ((res.statusCode ?? 500) >= 400) reject(replyError(res.statusCode ?? 500, text));
+        if ((res.statusCode ?? 500) >= 400) reject(errorFromReply(res.statusCode ?? 500, text));
         else resolve(text ? JSON.parse(text) : null);
       });
       res.on('error', reject);

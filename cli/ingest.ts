@@ -4,7 +4,8 @@ import { request as httpsRequest } from 'node:https';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
-import { AckscopeError, ERROR_CODES, type ErrorCode } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
+import { errorFromReply, serviceUrl } from '../core/api-reply.js';
 
 /**
  * `ackscope ingest FILE --session ID [--url URL]`: posts an NDJSON file of completion
@@ -26,7 +27,7 @@ export interface IngestProgress {
 }
 
 export function defaultServiceUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return env.ACKSCOPE_URL || 'http://127.0.0.1:7878';
+  return serviceUrl(undefined, env);
 }
 
 /** The session id as given on the command line (pure). */
@@ -40,20 +41,6 @@ export function parseSessionId(text: string): number {
   return id;
 }
 
-/** The service's JSON error reply as an AckscopeError (its code kept when known). */
-function replyError(status: number, body: string): Error {
-  let code: string | undefined;
-  let message = body.slice(0, 2000);
-  try {
-    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
-    code = parsed.error?.code;
-    message = parsed.error?.message ?? message;
-  } catch {
-    // not JSON: keep the text
-  }
-  if (code && code in ERROR_CODES) return new AckscopeError(code as ErrorCode, message);
-  return new AckscopeError('ACKSCOPE_ERR_INTERNAL', `the service answered HTTP ${status}: ${message}`);
-}
 
 /** Counts bytes and newlines as the file streams through, for the progress display. */
 class CountingStream extends Transform {
@@ -114,7 +101,7 @@ export async function ingestFile(
   if ((res.statusCode ?? 0) >= 300) {
     req.destroy(); // a refusal can come early: stop sending the rest of a large file
     await upload;
-    throw replyError(res.statusCode ?? 0, body);
+    throw errorFromReply(res.statusCode ?? 0, body);
   }
   await upload;
   return JSON.parse(body) as IngestReply;

@@ -1,8 +1,11 @@
+import { DEFAULT_SERVICE_URL } from '../core/api-reply.js';
 import { Command } from '@commander-js/extra-typings';
 import Table from 'cli-table3';
-import { AckscopeError, ERROR_CODES, type ErrorCode } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
+import { errorFromReply } from '../core/api-reply.js';
 import type { SummaryT } from '../service/schemas/correlation.js';
 import { defaultServiceUrl, parseSessionId } from './ingest.js';
+import { STAGES } from '../core/stages.js';
 
 /**
  * `ackscope report SESSION [--url URL] [--json]`: GET /sessions/:id/summary printed as
@@ -13,7 +16,7 @@ export function reportCommand() {
   return new Command('report')
     .description('print the correlation summary of a session: stages, gaps and verdicts per flow and per api')
     .argument('<session>', 'session id')
-    .option('--url <url>', 'the service (default ACKSCOPE_URL, else http://127.0.0.1:7878)')
+    .option('--url <url>', `the service (default ACKSCOPE_URL, else ${DEFAULT_SERVICE_URL})`)
     .option('--json', 'print the summary JSON instead of tables')
     .action(async (session, options) => {
       const summary = await fetchSummary(options.url ?? defaultServiceUrl(), parseSessionId(session));
@@ -33,19 +36,7 @@ export async function fetchSummary(baseUrl: string, sessionId: number): Promise<
     );
   }
   const text = await res.text();
-  if (!res.ok) {
-    let code: string | undefined;
-    let message = text.slice(0, 2000);
-    try {
-      const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      code = body.error?.code;
-      message = body.error?.message ?? message;
-    } catch {
-      // not JSON: keep the text
-    }
-    if (code && code in ERROR_CODES) throw new AckscopeError(code as ErrorCode, message);
-    throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `the service answered HTTP ${res.status}: ${message}`);
-  }
+  if (!res.ok) throw errorFromReply(res.status, text);
   return JSON.parse(text) as SummaryT;
 }
 
@@ -60,7 +51,7 @@ export function formatNs(text: string | null): string {
   return `${(ns / 1_000_000_000).toPrecision(3)} s`;
 }
 
-const STAGE_COLUMNS = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
+const STAGE_COLUMNS = STAGES;
 type Group = SummaryT['overall'];
 
 function groups(s: SummaryT): [string, Group, SummaryT['flows'][number]['ordering'] | null][] {

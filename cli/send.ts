@@ -1,5 +1,6 @@
+import { DEFAULT_SERVICE_URL } from '../core/api-reply.js';
 import { Command, Option } from '@commander-js/extra-typings';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 /**
  * `ackscope send HOST:PORT`: the built-in workload sender. Makes --count send calls in
@@ -59,7 +60,7 @@ export function sendCommand() {
     .option('--rate <calls/s>', 'pace the calls (default: as fast as the window allows)')
     .option('--tag', 'start each call with the 24-byte write tag (writeId, length, stream offset) for the capture to check')
     .option('--session <id>', 'session to report to (default: create one)')
-    .option('--url <url>', 'the service (default ACKSCOPE_URL, else http://127.0.0.1:7878)')
+    .option('--url <url>', `the service (default ACKSCOPE_URL, else ${DEFAULT_SERVICE_URL})`)
     .option('--db <file>', 'write completions straight into this local database instead of the service')
     .addOption(
       new Option(
@@ -87,7 +88,7 @@ export function sendCommand() {
       const name = `send ${target} ${o.mode} ×${count}`;
 
       const sender = await import('../sender/index.js');
-      let report: import('../sender/index.js').ReportTarget;
+      let destination: import('../sender/index.js').DestinationSpec;
       let closeDb = () => {};
       if (o.db) {
         const { openDatabase } = await import('../db/connection.js');
@@ -95,12 +96,13 @@ export function sendCommand() {
         const db = openDatabase(o.db);
         closeDb = () => db.close();
         sessionId ??= createSession(db, { name, kind: 'import' }).id;
-        report = { db, session: sessionId };
+        const { DatabaseDestination } = await import('../db/completion-destination.js');
+        destination = new DatabaseDestination(db, sessionId);
       } else {
         const client = new sender.ServiceClient(sender.serviceUrl(o.url));
         if (sessionId === undefined) sessionId = (await client.createSession(name)).id;
         else await client.getSession(sessionId); // fail before sending if the session is not there
-        report = { url: client.baseUrl, session: sessionId };
+        destination = { url: client.baseUrl, session: sessionId };
       }
       try {
         const { summary } = await sender.runWorkload({
@@ -116,7 +118,7 @@ export function sendCommand() {
           rate,
           tag: o.tag ?? false,
           tcpInfo: o.tcpInfo === false ? 'off' : o.tcpInfo,
-          report,
+          destination,
           keepRecords: false,
         });
         console.log(o.json ? JSON.stringify({ sessionId, ...summary }) : sender.formatSummary(summary, sessionId));

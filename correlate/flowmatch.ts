@@ -1,3 +1,4 @@
+import { canonicalAddress } from '../core/completion.js';
 /**
  * Which captured flow a completion belongs to. Pure: the caller loads the session's
  * flows once and asks per completion.
@@ -19,34 +20,8 @@ export interface Endpoints {
   dstPort: number;
 }
 
-/**
- * One spelling per address: IPv4-mapped IPv6 (`::ffff:127.0.0.1`, what a dual-stack
- * Node socket reports) becomes IPv4; IPv6 is lower-cased and compressed the way the URL
- * parser does it, so `0:0:0:0:0:0:0:1` and `::1` match.
- */
-export function canonicalAddress(addr: string): string {
-  let a = addr.trim().toLowerCase();
-  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (mapped) return mapped[1];
-  if (!a.includes(':')) return a;
-  const zone = a.indexOf('%');
-  const bare = zone >= 0 ? a.slice(0, zone) : a;
-  try {
-    const host = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-    const v4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
-    if (v4) {
-      const hi = parseInt(v4[1], 16);
-      const lo = parseInt(v4[2], 16);
-      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-    }
-    return host;
-  } catch {
-    return bare;
-  }
-}
-
-export const endpointKey = (addr: string, port: number) => `${canonicalAddress(addr)}|${port}`;
+/** Addresses are canonical once they are stored (capture and ingest both write core's form); anything else is kept as given. */
+export const endpointKey = (addr: string, port: number) => `${canonicalAddress(addr) ?? addr}|${port}`;
 
 /** Both orientations of a 4-tuple give the same key. */
 export function flowKey(x: string, xPort: number, y: string, yPort: number): string {

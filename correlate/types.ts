@@ -1,23 +1,13 @@
 /**
- * Shared vocabulary of the correlation: stage names exactly as DESIGN.md defines them,
- * the reasons a stage can be `unknown`, and the per-completion result.
+ * Shared vocabulary of the correlation: the per-completion evidence and result (the
+ * stage names and unknown reasons are core/stages.ts).
  *
  * Times inside correlate/ are session-relative nanoseconds held in plain numbers
  * (exact up to ±2^53 ns ≈ ±104 days from the session's base), so the hot loop never
  * touches BigInt; db/ adds the base back at the edges.
  */
-export const STAGES = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
-export type Stage = (typeof STAGES)[number];
-
-/** Why a completion's stage is `unknown`. */
-export const UNKNOWN_REASONS = [
-  'flow-not-found', // no captured flow has the completion's 4-tuple
-  'bytes-not-captured', // the capture shows bytes after them on the wire but never them (a hole)
-  'capture-started-after', // the capture began after (some of) the bytes or their ACK
-  'capture-stopped-before', // the capture ended before the bytes or their ACK
-  'kernel-drops', // libpcap reported kernel drops, so "not seen yet" proves nothing
-] as const;
-export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
+export { STAGES, UNKNOWN_REASONS, type Stage, type UnknownReason } from '../core/stages.js';
+import type { Stage, UnknownReason } from '../core/stages.js';
 
 /** Second opinion from the kernel's TCP_INFO read at completion (stream offsets). */
 export type TcpInfoStage = 'queued' | 'partial-wire' | 'wire' | 'acked';

@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './connection.js';
-import { AckscopeError } from '../service/errors.js';
-import type { CompletionRow } from '../service/schemas/completion.js';
+import { AckscopeError } from '../core/errors.js';
+import type { CompletionRow } from '../core/completion.js';
 
 /** Columns in insert order: the validated record's field, and its name in the API (for messages). */
 const COLUMNS: { column: string; field: keyof CompletionRow; api: string }[] = [
@@ -79,7 +79,7 @@ export const LEAN_FIELDS: readonly (keyof CompletionRow)[] = LEAN_COLUMNS.map((c
 
 /**
  * Rows per INSERT statement, largest first: several rows per statement is ~1.4× one row
- * per statement in better-sqlite3 (DESIGN.md), and 1000 rows a statement cost ~0.4 µs
+ * per statement in better-sqlite3 (docs/design-notes.md), and 1000 rows a statement cost ~0.4 µs
  * less per row than 50 (2.45 vs 2.85 µs CPU, 300k rows); 1000 × 26 parameters stays
  * below SQLite's limit of 32766. A batch's tail takes the smaller statements.
  */

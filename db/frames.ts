@@ -3,13 +3,9 @@
  * [sessionId * 2^32 + 1, sessionId * 2^32 + 2^32 - 1] (migrations/002_capture.sql).
  */
 import type { Db } from './connection.js';
+import { frameIdRange } from '../core/frame-id.js';
 
-const TWO_32 = 1n << 32n;
-
-export function frameIdRange(sessionId: number): { first: bigint; last: bigint } {
-  const base = BigInt(sessionId) * TWO_32;
-  return { first: base + 1n, last: base + TWO_32 - 1n };
-}
+export { frameIdRange };
 
 export interface FlowRow {
   id: number;

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 /** migrations/ at the project root; the same from db/ (sources) and dist/db/ (build). */
 export const MIGRATIONS_DIR = fileURLToPath(

@@ -1,4 +1,5 @@
 import type { Db } from './connection.js';
+import { wallClockNs } from '../core/time.js';
 
 export type SessionKind = 'live' | 'import';
 export type SessionState = 'created' | 'capturing' | 'stopped' | 'failed';
@@ -49,10 +50,7 @@ export interface NewSession {
   nearMarginNs?: bigint;
 }
 
-/** Wall-clock now in epoch ns, for row bookkeeping only (frames carry kernel stamps). */
-export function wallClockNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
-}
+export { wallClockNs };
 
 const NS_COLUMNS = ['clock_uncertainty_ns', 'near_margin_ns', 'created_ns', 'updated_ns', 'started_ns', 'stopped_ns'];
 

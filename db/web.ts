@@ -1,6 +1,17 @@
 import type { Db } from './connection.js';
-import type { SequenceFrame } from '../service/web/sequence.js';
 import { frameIdRange } from './frames.js';
+
+/** The columns of a frame this graph reads (sequenceFrames below), time already relative to the base. */
+export interface SequenceFrame {
+  /** ts_ns − baseNs */
+  rel_ns: number;
+  dir: number;
+  seq_off: number;
+  payload_len: number;
+  ack_off: number | null;
+  retransmit: number;
+  ack_advanced: number;
+}
 
 /** Completions stored per session, for the page's session list (one grouped scan). */
 export function completionCounts(db: Db, sessionIds: readonly number[]): Map<number, number> {

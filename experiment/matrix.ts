@@ -20,7 +20,7 @@
  *
  * Pure: parsing, validation (errors name the field) and expansion, no I/O.
  */
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 export type SenderKind = 'node' | 'posix' | 'winsock';
 export const SENDER_KINDS: readonly SenderKind[] = ['node', 'posix', 'winsock'];

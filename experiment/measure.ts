@@ -6,7 +6,8 @@
  */
 import type { App } from '../service/app.js';
 import type { CorrelationT, SummaryT } from '../service/schemas/correlation.js';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
+import { errorFromReply } from '../core/api-reply.js';
 import {
   STAGES,
   emptyStages,
@@ -71,11 +72,8 @@ export function summaryToMeasurement(summary: SummaryT): PointMeasurement {
 
 async function getJson<T>(app: App, url: string): Promise<T> {
   const res = await app.inject({ method: 'GET', url });
-  const body = JSON.parse(res.body);
-  if (res.statusCode >= 400) {
-    throw new AckscopeError(body?.error?.code ?? 'ACKSCOPE_ERR_INTERNAL', `GET ${url}: ${body?.error?.message ?? res.statusCode}`);
-  }
-  return body as T;
+  if (res.statusCode >= 400) throw errorFromReply(res.statusCode, res.body, `GET ${url}`);
+  return JSON.parse(res.body) as T;
 }
 
 export async function readSummary(app: App, sessionId: number): Promise<SummaryT> {

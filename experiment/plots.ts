@@ -6,15 +6,10 @@
  */
 import * as echarts from 'echarts';
 import type { CustomSeriesOption, CustomSeriesRenderItem, EChartsOption } from 'echarts';
+import { STAGE_COLORS } from '../core/stages.js';
 import { STAGES, type AckPoint, type PointResult, type RunDetail, type SegmentPoint, type Stage } from './results.js';
 
-export const STAGE_COLORS: Record<Stage, string> = {
-  queued: '#8c9eb5',
-  'partial-wire': '#f0a04b',
-  wire: '#e8d44d',
-  acked: '#4caf7a',
-  unknown: '#d0d0d0',
-};
+export { STAGE_COLORS };
 
 /** Most points a series keeps in a plot. */
 export const MAX_SERIES_POINTS = 3000;

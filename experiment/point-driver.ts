@@ -23,9 +23,10 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type App } from '../service/app.js';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 import { cliEntry, nodeCommand } from './rig.js';
 import type { ModeSpec, SenderKind } from './matrix.js';
+import { errorFromReply } from '../core/api-reply.js';
 
 export interface DriverSpec {
   dbPath: string;
@@ -69,12 +70,8 @@ function emit(e: DriverEvent): void {
 
 async function call<T>(app: App, method: 'GET' | 'POST', url: string, payload?: unknown): Promise<T> {
   const res = await app.inject({ method, url, payload: payload as object | undefined });
-  const body = res.body ? JSON.parse(res.body) : null;
-  if (res.statusCode >= 400) {
-    const err = body?.error ?? {};
-    throw new AckscopeError(err.code ?? 'ACKSCOPE_ERR_INTERNAL', `${method} ${url}: ${err.message ?? res.statusCode}`);
-  }
-  return body as T;
+  if (res.statusCode >= 400) throw errorFromReply(res.statusCode, res.body, `${method} ${url}`);
+  return (res.body ? JSON.parse(res.body) : null) as T;
 }
 
 /** `ackscope send` arguments for a point (pure). */

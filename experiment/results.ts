@@ -5,18 +5,10 @@
  */
 import type { Matrix, MatrixPoint } from './matrix.js';
 import type { QdiscStats } from './rig.js';
+import { zeroStageCounts } from '../core/stages.js';
 
-export const STAGES = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
-export type Stage = (typeof STAGES)[number];
-
-/** What a completion at each stage meant, in plain words (DESIGN.md's table). */
-export const STAGE_MEANING: Record<Stage, string> = {
-  queued: 'no byte of the write had left the host yet (socket buffer or qdisc)',
-  'partial-wire': 'part of the write had left the host, the rest was still queued',
-  wire: 'every byte had left the host, but the peer had not acknowledged all of it',
-  acked: "the peer's cumulative ACK already covered the whole write",
-  unknown: 'the capture could not tell',
-};
+export { STAGES, STAGE_MEANING, type Stage } from '../core/stages.js';
+import type { Stage } from '../core/stages.js';
 
 export interface Percentiles {
   p50: number;
@@ -114,7 +106,7 @@ export interface ExperimentRun {
 }
 
 export function emptyStages(): Record<Stage, number> {
-  return { queued: 0, 'partial-wire': 0, wire: 0, acked: 0, unknown: 0 };
+  return zeroStageCounts();
 }
 
 /** Nearest-rank percentiles of a list of numbers; null for an empty list. */

@@ -30,7 +30,7 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { extname } from 'node:path';
 import { promisify } from 'node:util';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 const execFileAsync = promisify(execFile);
 

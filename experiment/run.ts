@@ -1,7 +1,7 @@
 /**
  * Runs an experiment: every point of a matrix on a fresh rig, then the report.
  *
- * Per point: rig up (experiment/rig.ts) → `ackscope sink` in the receiver's namespace →
+ * Per point: rig up (experiment/rig.ts) → `ackscope receive` in the receiver's namespace →
  * the point driver in the sender's namespace (experiment/point-driver.ts: a service on
  * the same SQLite file that captures, runs the sender with tagged writes, waits for the
  * last ACK and stops) → rig down → the session's summary read here (GET
@@ -19,7 +19,7 @@ import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type App } from '../service/app.js';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 import { cliEntry, startRig, type Rig, type RigOptions } from './rig.js';
 import { expandMatrix, type Matrix, type MatrixPoint, type SenderKind } from './matrix.js';
 import type { DriverEvent, DriverSpec } from './point-driver.js';
@@ -52,9 +52,9 @@ export function rigOptionsFor(point: MatrixPoint, matrix: Matrix): RigOptions {
   };
 }
 
-/** `ackscope sink` arguments for a point (pure). */
-export function sinkArgs(point: MatrixPoint, host: string, port: number): string[] {
-  const args = ['sink', '--port', String(port), '--host', host];
+/** `ackscope receive` arguments for a point (pure). */
+export function receiverArgs(point: MatrixPoint, host: string, port: number): string[] {
+  const args = ['receive', '--port', String(port), '--host', host];
   const r = point.receiver;
   if (r.behaviour === 'late') args.push('--read-delay-ms', String(r.readDelayMs));
   if (r.behaviour === 'stops') args.push('--pause-after-bytes', String(r.pauseAfterBytes), '--pause-ms', String(r.pauseMs));
@@ -217,7 +217,7 @@ async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint
     const port = rig.kind === 'veth' ? RIG_SINK_PORT : await freeLoopbackPort();
     let sinkExit: string | null = null;
     let sinkErr = '';
-    const sink = rig.spawnNode('receiver', cliEntry(), sinkArgs(point, rig.receiver.addr, port), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sink = rig.spawnNode('receiver', cliEntry(), receiverArgs(point, rig.receiver.addr, port), { stdio: ['ignore', 'ignore', 'pipe'] });
     sink.stderr!.on('data', (d) => (sinkErr = (sinkErr + d).slice(-2000)));
     sink.once('exit', (code, signal) => (sinkExit = `exit ${code ?? signal}: ${sinkErr.trim()}`));
     const sinkListening = waitListening(rig, port, () => sinkExit);

@@ -38,7 +38,7 @@ if newer_than dist/web/main.js service/web/src package-lock.json; then
 fi
 
 stamp=dist/.build-stamp
-if newer_than "$stamp" service capture db sender cli experiment correlate tsconfig.json tsconfig.build.json package.json; then
+if newer_than "$stamp" core service capture db recording analysis sender cli experiment correlate tsconfig.json tsconfig.build.json package.json; then
   say "TypeScript"
   npx tsc -p tsconfig.build.json
   # SQL migrations and static assets are read at run time next to the code.

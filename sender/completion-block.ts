@@ -1,4 +1,4 @@
-import type { CompletionRecord, FlowAddress } from './record.js';
+import type { CompletionRecord, FlowAddress } from '../core/completion.js';
 
 /** Rows per block: records are made (and reported) in batches of this many completions. */
 export const BLOCK_ROWS = 4096;

@@ -3,7 +3,7 @@
  * it. Adoption in an application is two lines (docs/completions.md):
  *
  *   import { instrument } from './sender/index.js';
- *   instrument(socket, { report: { session: 12 } }); // records → ACKSCOPE_URL, flushed on close
+ *   instrument(socket, { destination: { session: 12 } }); // records → ACKSCOPE_URL, flushed on close
  */
 export {
   instrument,
@@ -17,7 +17,7 @@ export {
   type TcpInfoPolicy,
 } from './instrument.js';
 export { runWorkload, formatSummary, splitSizes, type WorkloadOptions, type WorkloadResult, type WorkloadSummary, type WorkloadMode } from './workload.js';
-export { startSink, type Sink, type SinkOptions, type SinkStats } from './sink.js';
-export { MemoryReporter, ServiceReporter, DatabaseReporter, reporterFor, type ReportTarget } from './reporters.js';
+export { startReceiver, type Receiver, type ReceiverOptions, type ReceiverStats } from './receiver.js';
+export { MemoryDestination, ServiceDestination, destinationFor, type DestinationSpec } from './destinations.js';
 export { ServiceClient, serviceUrl, DEFAULT_SERVICE_URL } from './service-client.js';
-export type { CompletionRecord, FlowAddress, Reporter } from './record.js';
+export type { CompletionRecord, FlowAddress, CompletionDestination } from '../core/completion.js';

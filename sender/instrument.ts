@@ -1,17 +1,17 @@
 import type { Socket } from 'node:net';
 import { realtimeNs, socketTcpInfoInto, TCP_INFO_SLOTS } from '../capture/native/index.js';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 import { CompletionBlock } from './completion-block.js';
-import type { CompletionRecord, FlowAddress, Reporter } from './record.js';
-import { reporterFor, MemoryReporter, type ReportTarget } from './reporters.js';
+import type { CompletionRecord, FlowAddress, CompletionDestination } from '../core/completion.js';
+import { destinationFor, MemoryDestination, type DestinationSpec } from './destinations.js';
 
 export interface InstrumentOptions {
   /**
    * Where records go: `{ url?, session }` (the service; url defaults to ACKSCOPE_URL),
-   * `{ db, session }` (a local database), or any Reporter. Default: kept in memory
+   * `{ db, session }` (a local database), or any CompletionDestination. Default: kept in memory
    * (`instrumented.records`).
    */
-  report?: ReportTarget;
+  destination?: DestinationSpec;
   /**
    * Called with each record as it is made (after the reporter got it), and completedNs −
    * submittedNs. Records are made in blocks of BLOCK_ROWS completions, and on flush/close.
@@ -39,7 +39,7 @@ export interface InstrumentStats {
 
 export interface Instrumented {
   readonly socket: Socket;
-  /** Records so far (every completion up to now), when no report target was given (memory). */
+  /** Records so far (every completion up to now), when no destination was given (memory). */
   readonly records: CompletionRecord[];
   readonly stats: InstrumentStats;
   /** Writes several buffers as ONE call (cork, writes, uncork → one writev): one record. */
@@ -105,7 +105,7 @@ class PendingWrite {
  * Wraps a net.Socket so every write — and every corked group of writes, which Node
  * hands to the kernel as one writev — yields a completion record (docs/completions.md):
  *
- *   const probe = instrument(socket, { report: { session: 12 } });   // records → the service
+ *   const probe = instrument(socket, { destination: { session: 12 } });   // records → the service
  *
  * - writeId counts calls in posting order from 0; offsets are stream offsets.
  * - submittedNs is CLOCK_REALTIME (the capture's clock) read immediately before the
@@ -130,8 +130,8 @@ export function instrument(socket: Socket, options: InstrumentOptions = {}): Ins
     });
   }
   marked[INSTRUMENTED] = true;
-  const memory = options.report === undefined ? new MemoryReporter() : undefined;
-  const { reporter, close } = memory ? { reporter: memory as Reporter, close: () => {} } : reporterFor(options.report!);
+  const memory = options.destination === undefined ? new MemoryDestination() : undefined;
+  const { reporter, close } = memory ? { reporter: memory as CompletionDestination, close: () => {} } : destinationFor(options.destination!);
   const api = options.api ?? 'node:socket.write';
   const policy = tcpInfoPolicy(options.tcpInfo);
   const onRecord = options.onRecord;

@@ -1,12 +1,8 @@
-import { AckscopeError, ERROR_CODES, type ErrorCode } from '../service/errors.js';
-import type { CompletionRecord } from './record.js';
+import { AckscopeError } from '../core/errors.js';
+import { DEFAULT_SERVICE_URL, errorFromReply, serviceUrl } from '../core/api-reply.js';
+import type { CompletionRecord } from '../core/completion.js';
 
-export const DEFAULT_SERVICE_URL = 'http://127.0.0.1:7878';
-
-/** The service URL a CLI command or sender uses: explicit, else ACKSCOPE_URL, else the default. */
-export function serviceUrl(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return (explicit || env.ACKSCOPE_URL || DEFAULT_SERVICE_URL).replace(/\/+$/, '');
-}
+export { DEFAULT_SERVICE_URL, serviceUrl };
 
 export interface IngestResult {
   received: number;
@@ -53,17 +49,11 @@ export class ServiceClient {
       );
     }
     const text = await res.text();
-    let parsed: unknown;
+    if (!res.ok) throw errorFromReply(res.status, text, `${method} ${path}`);
     try {
-      parsed = text.length ? JSON.parse(text) : null;
+      return text.length ? JSON.parse(text) : null;
     } catch {
-      parsed = null;
+      return null;
     }
-    if (!res.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
-      const code: ErrorCode = e?.code && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'ACKSCOPE_ERR_INTERNAL';
-      throw new AckscopeError(code, `${method} ${path}: ${e?.message ?? `HTTP ${res.status} ${text.slice(0, 200)}`}`, e?.details);
-    }
-    return parsed;
   }
 }

@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import { getSendBuffer, setSendBuffer, socketFd } from '../capture/native/index.js';
 import { encodeTag, TAG_BYTES } from '../capture/decode/tag.js';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 import { instrument, type Instrumented, type TcpInfoPolicy } from './instrument.js';
-import type { CompletionRecord, FlowAddress } from './record.js';
-import type { ReportTarget } from './reporters.js';
+import type { CompletionRecord, FlowAddress } from '../core/completion.js';
+import type { DestinationSpec } from './destinations.js';
 
 export type WorkloadMode = 'serial' | 'overlapped' | 'vectored';
 
@@ -36,7 +36,7 @@ export interface WorkloadOptions {
   /** Record completions (default true). false runs the same loop with plain socket.write (benchmarks). */
   instrument?: boolean;
   /** Where records go besides the returned list (service or local database). */
-  report?: ReportTarget;
+  destination?: DestinationSpec;
   /** Keep every record in the result (default true). */
   keepRecords?: boolean;
   /** When to read TCP_INFO: 'every' completion, once per 'burst', 'off' (sender/instrument.ts TcpInfoPolicy). */
@@ -124,7 +124,7 @@ async function connectTo(host: string, port: number, timeoutMs: number): Promise
       reject(
         new AckscopeError(
           'ACKSCOPE_ERR_SENDER_FAILED',
-          `cannot connect to ${host}:${port}: ${err.code ?? err.message} (is \`ackscope sink --port ${port}\` running?)`,
+          `cannot connect to ${host}:${port}: ${err.code ?? err.message} (is \`ackscope receive --port ${port}\` running?)`,
         ),
       );
     });
@@ -133,7 +133,7 @@ async function connectTo(host: string, port: number, timeoutMs: number): Promise
 
 /**
  * Makes `count` send calls on one TCP connection in the chosen mode and returns one
- * completion record per call (and reports them to `report` if given). Used by
+ * completion record per call (and sends them to `destination` if given). Used by
  * `ackscope send` and in-process by experiments. A socket error (e.g. the peer resets)
  * does not throw: the failed calls are records with the error as status, and the
  * summary names it.
@@ -163,9 +163,9 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   if (options.nodelay) socket.setNoDelay(true);
 
   // Records are kept in memory (the probe's own list) unless reported elsewhere; with a
-  // report target they are also kept here when asked. Latency percentiles come from the
+  // destination they are also kept here when asked. Latency percentiles come from the
   // kept records after the run; only a run that keeps none collects them as it goes.
-  const keptInProbe = keep && options.report === undefined;
+  const keptInProbe = keep && options.destination === undefined;
   const records: CompletionRecord[] = [];
   const latencies = instrumented && !keep ? new Float64Array(options.count) : null;
   let latencyCount = 0;
@@ -173,7 +173,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   let probe: Instrumented | undefined;
   if (instrumented) {
     probe = instrument(socket, {
-      report: options.report ?? (keep ? undefined : { add() {}, async flush() {} }),
+      destination: options.destination ?? (keep ? undefined : { add() {}, async flush() {} }),
       tcpInfo: options.tcpInfo,
       onRecord: keptInProbe
         ? undefined

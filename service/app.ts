@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { openDatabase, type Db } from '../db/connection.js';
-import { AckscopeError, ERROR_CODES, isAckscopeError } from './errors.js';
+import { AckscopeError, isAckscopeError } from '../core/errors.js';
+import { HTTP_STATUS } from './http-errors.js';
 import { ErrorReply } from './schemas/common.js';
 import { Session } from './schemas/session.js';
 import { healthRoutes } from './routes/health.js';
@@ -120,7 +121,7 @@ export function errorToReply(err: FastifyError | AckscopeError | Error): {
 } {
   if (isAckscopeError(err)) {
     return {
-      status: err.statusCode,
+      status: HTTP_STATUS[err.code],
       body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } },
     };
   }
@@ -149,7 +150,7 @@ export function errorToReply(err: FastifyError | AckscopeError | Error): {
     return { status: fe.statusCode, body: { error: { code: 'ACKSCOPE_ERR_VALIDATION', message: fe.message } } };
   }
   return {
-    status: ERROR_CODES.ACKSCOPE_ERR_INTERNAL.status,
+    status: HTTP_STATUS.ACKSCOPE_ERR_INTERNAL,
     body: { error: { code: 'ACKSCOPE_ERR_INTERNAL', message: err.message || 'internal error' } },
   };
 }

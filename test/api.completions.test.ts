@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { testApp, tempDir } from './helpers/app.js';
 import { buildApp, type App } from '../service/app.js';
-import { canonicalAddress } from '../service/schemas/completion.js';
+import { canonicalAddress } from '../core/completion.js';
 import { addressText } from '../capture/flow/tracker.js';
-import { BASE_NS, completionRecord } from './helpers/records.js';
+import { BASE_NS, completionRecord } from '../fixtures/records.js';
 
 /** A valid record: write i of a 1 KiB-per-write flow. */
 function record(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {

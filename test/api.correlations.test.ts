@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testApp } from './helpers/app.js';
-import { SyntheticSession, at } from './helpers/flowbuilder.js';
-import { correlateSession, explainCorrelation } from '../db/correlations.js';
+import { SyntheticSession, at } from '../fixtures/flowbuilder.js';
+import { correlateSession } from '../analysis/correlation.js';
+import { explainCorrelation } from '../db/correlation-reads.js';
 import { ReasonSchema, StageSchema } from '../service/schemas/correlation.js';
 import { STAGES, UNKNOWN_REASONS } from '../correlate/types.js';
 
@@ -365,10 +366,10 @@ test('every per-completion look-up is an index search, never a scan of frames', 
 });
 
 test('the API schema names exactly the stages and reasons the classification uses', () => {
-  const literals = (schema: unknown) => (schema as { anyOf: { const: string }[] }).anyOf.map((s) => s.const);
+  const literals = (schema: unknown) => (schema as { enum: string[] }).enum;
   assert.deepEqual(literals(StageSchema), [...STAGES]);
   assert.deepEqual(literals(ReasonSchema), [...UNKNOWN_REASONS]);
-  assert.deepEqual([...STAGES], ['queued', 'partial-wire', 'wire', 'acked', 'unknown'], 'DESIGN.md names');
+  assert.deepEqual([...STAGES], ['queued', 'partial-wire', 'wire', 'acked', 'unknown'], 'docs/design-notes.md names');
 });
 
 test('consecutive writes sharing frames reuse the last look-up instead of asking SQLite again', async () => {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCSender } from '../sender/c/run.js';
 import { runProcess } from '../sender/c/wine.js';
-import type { CompletionInput } from '../service/schemas/completion.js';
+import type { CompletionInput } from '../core/completion.js';
 import { testApp } from './helpers/app.js';
-import { startTestSink } from './helpers/receiver.js';
+import { startTestReceiver } from './helpers/test-receiver.js';
 
 /**
  * `ackscope ingest FILE --session ID --url URL` as a user runs it (a child process),
@@ -32,7 +32,7 @@ async function newSession(name: string): Promise<number> {
 before(async () => {
   ctx = await testApp();
   url = await ctx.app.listen({ port: 0, host: '127.0.0.1' });
-  const receiver = await startTestSink();
+  const receiver = await startTestReceiver();
   try {
     const run = await runCSender({
       kind: 'posix',
@@ -115,7 +115,7 @@ test('ingest names the problem: unknown session, bad session id, missing file, n
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /cannot read .*nope\.ndjson/);
 
-  const receiver = await startTestSink();
+  const receiver = await startTestReceiver();
   const closedPort = receiver.port;
   await receiver.close();
   const down = await ackscope('ingest', file, '--session', '1', '--url', `http://127.0.0.1:${closedPort}`);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { testApp } from './helpers/app.js';
-import { SyntheticSession } from './helpers/flowbuilder.js';
+import { SyntheticSession } from '../fixtures/flowbuilder.js';
 import { formatNs } from '../cli/report.js';
 
 const run = promisify(execFile);

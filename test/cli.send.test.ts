@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { parseBytes, parseSizes, parseTarget } from '../cli/send.js';
-import { startSink } from '../sender/index.js';
+import { startReceiver } from '../sender/index.js';
 import { testApp } from './helpers/app.js';
 
 const CLI = fileURLToPath(new URL('../cli/ackscope.ts', import.meta.url));
@@ -33,7 +33,7 @@ test('send: target, sizes and byte counts parse; bad ones name the option', () =
 
 test('ackscope send: creates a session, reports every call to it and prints one summary line', async () => {
   const { app, close } = await testApp();
-  const sink = await startSink({ port: 0 });
+  const sink = await startReceiver({ port: 0 });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

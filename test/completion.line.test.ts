@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCompletionLine } from '../service/schemas/completion-line.js';
-import { parseCompletion } from '../service/schemas/completion.js';
-import { isAckscopeError } from '../service/errors.js';
+import { parseCompletionLine } from '../core/completion-line.js';
+import { parseCompletion } from '../core/completion.js';
+import { isAckscopeError } from '../core/errors.js';
 import { LineSplitter, LineTooLongError } from '../service/ndjson-lines.js';
-import { BASE_NS, completionRecord } from './helpers/records.js';
+import { BASE_NS, completionRecord } from '../fixtures/records.js';
 
 /** Write i of a 1 KiB-per-write flow, with the optional fields the Node sender writes. */
 function record(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {

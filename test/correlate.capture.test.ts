@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testApp } from './helpers/app.js';
 import { ipv4Tcp, sackOption, concat, type TcpSpec } from './helpers/packets.js';
-import { SessionFrameWriter } from '../capture/ingest.js';
+import { FrameWriter } from '../db/frame-writer.js';
 import { LINKTYPE_RAW } from '../capture/decode/linktypes.js';
 import { encodeTag, TAG_BYTES } from '../capture/decode/tag.js';
 import { createSession } from '../db/sessions.js';
@@ -10,7 +10,7 @@ import type { Db } from '../db/connection.js';
 
 /**
  * The correlation fed by the real capture path: hand-built TCP packets go through
- * capture-core's SessionFrameWriter (decode, flow tracking, unwrapping, tags) into
+ * FrameWriter (decode, flow tracking, unwrapping, tags) into
  * SQLite, completions are posted through the API, and the stages are read back.
  */
 const T0 = 1_764_061_234_000_000_000n;
@@ -19,9 +19,9 @@ const CLIENT = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 7000 };
 const SERVER = { src: '10.0.0.2', dst: '10.0.0.1', sport: 7000, dport: 40000 };
 
 class Capture {
-  readonly writer: SessionFrameWriter;
+  readonly writer: FrameWriter;
   constructor(db: Db, readonly sessionId: number) {
-    this.writer = new SessionFrameWriter(db, sessionId);
+    this.writer = new FrameWriter(db, sessionId);
   }
   frame(us: number, spec: TcpSpec): this {
     const bytes = ipv4Tcp(spec);

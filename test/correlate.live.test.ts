@@ -1,14 +1,14 @@
 // End to end on a live loopback capture (root, libpcap): the service captures `lo`,
 // `ackscope send --tag` writes to a sink and posts its completions, and the correlation
 // must account for every completion with evidence that hangs together. Stages are
-// measured, not assumed (DESIGN.md: on lo a completion can already be acked), so the
+// measured, not assumed (docs/design-notes.md: on lo a completion can already be acked), so the
 // assertions are about consistency, not about which stage wins.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { testApp } from './helpers/app.js';
-import { startSink } from '../sender/sink.js';
+import { startReceiver } from '../sender/receiver.js';
 import { nativeAvailable } from '../capture/native/index.js';
 
 const run = promisify(execFile);
@@ -18,7 +18,7 @@ test('live loopback: ackscope send --tag, captured on lo, correlated', async () 
   assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh)');
   assert.equal(process.getuid?.(), 0, 'live capture needs root');
   const { app, close } = await testApp();
-  const sink = await startSink({ port: 0, host: '127.0.0.1' });
+  const sink = await startReceiver({ port: 0, host: '127.0.0.1' });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;

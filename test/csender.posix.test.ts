@@ -5,8 +5,8 @@ import { cSenderBinary } from '../sender/c/paths.js';
 import { ensureCSenderBuilt, runCSender } from '../sender/c/run.js';
 import { runProcess } from '../sender/c/wine.js';
 import { requireRoot } from './helpers/require.js';
-import { withCapturedSink } from './helpers/captured-sink.js';
-import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
+import { withCapturedReceiver } from './helpers/captured-receiver.js';
+import { startResettingReceiver, startTestReceiver } from './helpers/test-receiver.js';
 import { sentStream, walkTags } from './helpers/wire.js';
 import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWriteSizes, isPartial, writeIndexOf } from './helpers/completion-checks.js';
 
@@ -37,7 +37,7 @@ test('the POSIX sender refuses a bad command line with exit 2 and the reason', a
 });
 
 test('the POSIX sender reports a refused connection as ACKSCOPE_ERR_SENDER_FAILED, with no records', async () => {
-  const receiver = await startTestSink();
+  const receiver = await startTestReceiver();
   const port = receiver.port;
   await receiver.close(); // nothing listens there now
   await assert.rejects(runCSender({ kind: 'posix', target: `127.0.0.1:${port}`, count: 1, size: 100, mode: 'serial' }), (err: Error & { code?: string }) => {
@@ -49,7 +49,7 @@ test('the POSIX sender reports a refused connection as ACKSCOPE_ERR_SENDER_FAILE
 
 test('overlapped vectored writes: one record per call, contiguous, TCP_INFO consistent, tags whole and in order on the wire', async () => {
   requireRoot('tcpdump on lo');
-  await withCapturedSink({}, async ({ dir, receiver, pcap, trafficEnded }) => {
+  await withCapturedReceiver({}, async ({ dir, receiver, pcap, trafficEnded }) => {
     const sizes = [1000, 5000, 70000, 300];
     const count = 120;
     const run = await runCSender({
@@ -98,7 +98,7 @@ test('overlapped vectored writes: one record per call, contiguous, TCP_INFO cons
 });
 
 test('blocking serial sends never complete short, even with a small SO_SNDBUF and a slow reader', async () => {
-  const receiver = await startTestSink({ readDelayMs: 2 });
+  const receiver = await startTestReceiver({ readDelayMs: 2 });
   try {
     const run = await runCSender({
       kind: 'posix',
@@ -126,7 +126,7 @@ test('blocking serial sends never complete short, even with a small SO_SNDBUF an
 
 test('non-blocking sends with a small SO_SNDBUF and a slow reader: short returns recorded one per call, the rest sent by the next', async () => {
   requireRoot('tcpdump on lo');
-  await withCapturedSink({ readDelayMs: 2 }, async ({ receiver, pcap, trafficEnded }) => {
+  await withCapturedReceiver({ readDelayMs: 2 }, async ({ receiver, pcap, trafficEnded }) => {
     const count = 16;
     const run = await runCSender({
       kind: 'posix',
@@ -194,7 +194,7 @@ for (const mode of ['serial', 'overlapped'] as const) {
 }
 
 test('an IPv6 target: the flow carries the IPv6 addresses the capture will see', async () => {
-  const sink = await startTestSink({ host: '::1' });
+  const sink = await startTestReceiver({ host: '::1' });
   try {
     const run = await runCSender({ kind: 'posix', target: `[::1]:${sink.port}`, count: 3, size: 100, mode: 'overlapped', tag: true });
     assert.deepEqual({ ...run.records[0].flow, srcPort: 0 }, { srcAddr: '::1', srcPort: 0, dstAddr: '::1', dstPort: sink.port });

@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { runCSender, type CSenderOptions, type CSenderRun } from '../sender/c/run.js';
 import { runProcess } from '../sender/c/wine.js';
 import { testApp } from './helpers/app.js';
-import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
+import { startResettingReceiver, startTestReceiver } from './helpers/test-receiver.js';
 import { ensureWineSender } from './helpers/wine.js';
 import { requireLiveCapture } from './helpers/require.js';
 import { assertContiguous, isPartial } from './helpers/completion-checks.js';
 
 /**
  * The whole chain for the C senders, on loopback as root: a live session captures `lo`,
- * ackscope-send-posix / ackscope-send-winsock.exe (under Wine) send to `ackscope sink`,
+ * ackscope-send-posix / ackscope-send-winsock.exe (under Wine) send to `ackscope receive`,
  * `ackscope ingest` posts their NDJSON, and the correlation accounts for every completion.
  * Stages are measured, not assumed: the assertions are about consistency of evidence.
  */
@@ -45,7 +45,7 @@ async function captureSendIngest(
 ): Promise<ChainResult> {
   const sink =
     receiver.resetAfterBytes === undefined
-      ? await startTestSink({ readDelayMs: receiver.readDelayMs })
+      ? await startTestReceiver({ readDelayMs: receiver.readDelayMs })
       : { ...(await startResettingReceiver(receiver.resetAfterBytes)), connectionsEnded: async () => {} };
   try {
     const created = await ctx.app.inject({

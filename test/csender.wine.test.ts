@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cSenderBinary } from '../sender/c/paths.js';
 import { runCSender } from '../sender/c/run.js';
-import { withCapturedSink } from './helpers/captured-sink.js';
-import { startResettingReceiver, startTestSink } from './helpers/receiver.js';
+import { withCapturedReceiver } from './helpers/captured-receiver.js';
+import { startResettingReceiver, startTestReceiver } from './helpers/test-receiver.js';
 import { ensureWineSender, measureWineStart } from './helpers/wine.js';
 import { sentStream, walkTags } from './helpers/wire.js';
 import { assertContiguous, assertRecordShape, assertTagsMatchRecords, cycledWriteSizes, isPartial } from './helpers/completion-checks.js';
@@ -29,7 +29,7 @@ before(async () => {
 });
 
 test('overlapped WSASend with several WSABUFs: one record per WSASend, none short, tags whole and in posting order on the wire', async () => {
-  await withCapturedSink({}, async ({ dir, receiver, pcap, trafficEnded }) => {
+  await withCapturedReceiver({}, async ({ dir, receiver, pcap, trafficEnded }) => {
     const sizes = [1000, 20000, 70000, 300];
     const count = 100;
     const window = 8;
@@ -78,7 +78,7 @@ test('overlapped WSASend with several WSABUFs: one record per WSASend, none shor
 
 for (const sndbuf of [0, 4096]) {
   test(`SO_SNDBUF ${sndbuf} and a slow reader: WSASends go pending, and still none completes short`, async () => {
-    const receiver = await startTestSink({ readDelayMs: 2 });
+    const receiver = await startTestReceiver({ readDelayMs: 2 });
     try {
       const count = 16;
       const run = await runCSender({
@@ -106,7 +106,7 @@ for (const sndbuf of [0, 4096]) {
 }
 
 test('serial mode keeps one WSASend outstanding: dequeue order is posting order', async () => {
-  const receiver = await startTestSink();
+  const receiver = await startTestReceiver();
   try {
     const run = await runCSender({ kind: 'winsock', target: `127.0.0.1:${receiver.port}`, count: 20, size: 4096, mode: 'serial' });
     assert.equal(run.exitCode, 0);
@@ -148,7 +148,7 @@ test('a peer reset mid-transfer: the failed WSASends are recorded short with the
 });
 
 test('an IPv6 target under Wine: the flow carries the IPv6 addresses', async () => {
-  const sink = await startTestSink({ host: '::1' });
+  const sink = await startTestReceiver({ host: '::1' });
   try {
     const run = await runCSender({ kind: 'winsock', target: `[::1]:${sink.port}`, count: 3, size: 100, mode: 'overlapped', tag: true });
     assert.deepEqual({ ...run.records[0].flow, srcPort: 0 }, { srcAddr: '::1', srcPort: 0, dstAddr: '::1', dstPort: sink.port });

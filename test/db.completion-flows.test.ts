@@ -5,10 +5,10 @@ import { openDatabase } from '../db/connection.js';
 import { loadMigrations, migrate } from '../db/migrate.js';
 import { createSession } from '../db/sessions.js';
 import { LEAN_FIELDS, listCompletions, putLeanColumns, storeCompletions } from '../db/completions.js';
-import { parseCompletion } from '../service/schemas/completion.js';
-import { isAckscopeError } from '../service/errors.js';
+import { parseCompletion } from '../core/completion.js';
+import { isAckscopeError } from '../core/errors.js';
 import { tempDir } from './helpers/app.js';
-import { BASE_NS, completionRecord } from './helpers/records.js';
+import { BASE_NS, completionRecord } from '../fixtures/records.js';
 
 const FLOW_KEYS_VERSION = 6;
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expandMatrix, parseMatrix } from '../experiment/matrix.js';
-import { errorLine, pickRepresentative, pointBudgetMs, rigOptionsFor, sinkArgs } from '../experiment/run.js';
+import { errorLine, pickRepresentative, pointBudgetMs, rigOptionsFor, receiverArgs } from '../experiment/run.js';
 import { nodeSendArgs, socketStatesSettled, type DriverSpec } from '../experiment/point-driver.js';
 import { buildRunDetail, orderingVerdict, summaryToMeasurement } from '../experiment/measure.js';
 import { pointLine, remainingMs } from '../experiment/progress.js';
@@ -40,9 +40,9 @@ test('rig settings per point: loopback, unshaped veth, tbf with the matrix shape
 });
 
 test('sink arguments per receiver behaviour', () => {
-  assert.deepEqual(sinkArgs(find((p) => p.receiver.behaviour === 'reads'), '198.18.0.2', 7000), ['sink', '--port', '7000', '--host', '198.18.0.2']);
-  assert.deepEqual(sinkArgs(find((p) => p.receiver.behaviour === 'late'), 'h', 1).slice(5), ['--read-delay-ms', '30']);
-  assert.deepEqual(sinkArgs(find((p) => p.receiver.behaviour === 'stops'), 'h', 1).slice(5), ['--pause-after-bytes', '1000', '--pause-ms', '250']);
+  assert.deepEqual(receiverArgs(find((p) => p.receiver.behaviour === 'reads'), '198.18.0.2', 7000), ['receive', '--port', '7000', '--host', '198.18.0.2']);
+  assert.deepEqual(receiverArgs(find((p) => p.receiver.behaviour === 'late'), 'h', 1).slice(5), ['--read-delay-ms', '30']);
+  assert.deepEqual(receiverArgs(find((p) => p.receiver.behaviour === 'stops'), 'h', 1).slice(5), ['--pause-after-bytes', '1000', '--pause-ms', '250']);
 });
 
 test('time budgets grow with the bytes over the bottleneck, never below 30 s', () => {

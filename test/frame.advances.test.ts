@@ -11,7 +11,7 @@ import type { Db } from '../db/connection.js';
 import { openDatabase } from '../db/connection.js';
 import { loadMigrations, migrate } from '../db/migrate.js';
 import { createSession, deleteSession } from '../db/sessions.js';
-import { SessionFrameWriter } from '../capture/ingest.js';
+import { FrameWriter } from '../db/frame-writer.js';
 import { ipv4Tcp } from './helpers/packets.js';
 import { tempDir } from './helpers/app.js';
 
@@ -46,7 +46,7 @@ function interleavedFrames(): Uint8Array[] {
   return out;
 }
 
-function write(writer: SessionFrameWriter, frames: Uint8Array[]): void {
+function write(writer: FrameWriter, frames: Uint8Array[]): void {
   frames.forEach((f, i) => writer.addFrame(LINKTYPE_RAW, T0 + BigInt(i) * 1000n, f.length, f.length, f));
 }
 
@@ -71,7 +71,7 @@ test('the advance tables hold exactly the frames that advanced, written with eve
     const frames = interleavedFrames();
     for (const holdAdvances of [0, 7, 1_000_000]) {
       const s = createSession(db, { name: `hold ${holdAdvances}`, kind: 'import' });
-      const writer = new SessionFrameWriter(db, s.id, { batchFrames: 5, holdAdvances });
+      const writer = new FrameWriter(db, s.id, { batchFrames: 5, holdAdvances });
       write(writer, frames.slice(0, 20));
       const early = advances(db, s.id);
       if (holdAdvances === 1_000_000) {
@@ -105,7 +105,7 @@ test('advance rows go with their flows: a discarded import and a deleted session
     const frames = interleavedFrames();
 
     const kept = createSession(db, { name: 'kept', kind: 'import' });
-    const keptWriter = new SessionFrameWriter(db, kept.id);
+    const keptWriter = new FrameWriter(db, kept.id);
     write(keptWriter, frames);
     keptWriter.finish();
     const keptRows = count();
@@ -113,7 +113,7 @@ test('advance rows go with their flows: a discarded import and a deleted session
 
     // written in part (hold 1: every flush writes), then discarded as a failed import is
     const failed = createSession(db, { name: 'failed', kind: 'import' });
-    const failedWriter = new SessionFrameWriter(db, failed.id, { batchFrames: 4, holdAdvances: 1 });
+    const failedWriter = new FrameWriter(db, failed.id, { batchFrames: 4, holdAdvances: 1 });
     write(failedWriter, frames);
     assert.ok(count() > keptRows);
     failedWriter.discard();

@@ -38,7 +38,7 @@ function tsharkFrames(path: string): number | null {
 const TSHARK_DIFFERS: Record<string, string> = {
   'bigtcp-ipv6.pcap':
     'a Linux BIG TCP IPv6 super-frame: payload length 0, no jumbo option; ackscope takes the length ' +
-    'from the wire length (DESIGN.md: super-frames are ranges), tshark 4.0 marks it malformed',
+    'from the wire length (docs/design-notes.md: super-frames are ranges), tshark 4.0 marks it malformed',
 };
 
 /** tshark's first TCP layer per frame number: "seq ack len" (ICMP-quoted and tunnelled layers come later). */

@@ -19,7 +19,7 @@ import {
   tcpInfoToStreamOffsets,
   type TcpInfo,
 } from '../capture/native/index.js';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 /** A connected loopback pair: `client` called connect(), `server` was accepted. */
 async function socketPair(): Promise<{ client: net.Socket; server: net.Socket; close: () => Promise<void> }> {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { forEachFrame, openLive, realtimeNs, type LiveOptions } from '../capture/native/index.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { AckscopeError } from '../service/errors.js';
+import { AckscopeError } from '../core/errors.js';
 
 interface Seen {
   tsNs: bigint;

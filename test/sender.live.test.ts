@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { decodeTag, TAG_BYTES, type WriteTag } from '../capture/decode/tag.js';
 import { getSendBuffer, setSendBuffer, socketFd } from '../capture/native/index.js';
-import { instrument, runWorkload, startSink, type CompletionRecord, type WorkloadMode } from '../sender/index.js';
+import { instrument, runWorkload, startReceiver, type CompletionRecord, type WorkloadMode } from '../sender/index.js';
 import { openDatabase } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
 import { listCompletions } from '../db/completions.js';
+import { databaseDestination } from '../db/completion-destination.js';
 import { testApp, tempDir } from './helpers/app.js';
 
 /**
@@ -58,7 +59,7 @@ for (const [mode, buffers] of [
   ['vectored', 3],
 ] as [WorkloadMode, number][]) {
   test(`sender: ${mode} writes on loopback yield one exact record per call`, async () => {
-    const sink = await startSink({ port: 0 });
+    const sink = await startReceiver({ port: 0 });
     try {
       const sizes = [1024, 100, 4096, 65536];
       const { records, summary } = await runWorkload({
@@ -85,7 +86,7 @@ for (const [mode, buffers] of [
 }
 
 test('sender: TCP_INFO policies: every completion reads its own, burst shares within a burst, off reads none', async () => {
-  const sink = await startSink({ port: 0 });
+  const sink = await startReceiver({ port: 0 });
   try {
     const run = (tcpInfo: 'every' | 'burst' | 'off') =>
       runWorkload({ host: '127.0.0.1', port: sink.port, count: 2000, sizes: [1024], mode: 'overlapped', window: 16, tcpInfo });
@@ -127,7 +128,7 @@ test('sender: --tag puts a header with writeId, length and stream offset at the 
 });
 
 test('sender: SO_SNDBUF is set and read back through the addon', async () => {
-  const sink = await startSink({ port: 0 });
+  const sink = await startReceiver({ port: 0 });
   try {
     const { summary } = await runWorkload({ host: '127.0.0.1', port: sink.port, count: 10, sizes: [1024], mode: 'serial', sndbuf: 32768 });
     assert.equal(summary.sndbufRequested, 32768);
@@ -148,7 +149,7 @@ test('sender: SO_SNDBUF is set and read back through the addon', async () => {
 });
 
 test('sender: when the peer resets, the failed writes are records with the error as status', async () => {
-  const sink = await startSink({ port: 0, pauseAfterBytes: 1 }); // stops reading at once: buffers fill
+  const sink = await startReceiver({ port: 0, pauseAfterBytes: 1 }); // stops reading at once: buffers fill
   try {
     const run = runWorkload({ host: '127.0.0.1', port: sink.port, count: 400, sizes: [65536], mode: 'overlapped', window: 64, sndbuf: 65536 });
     // wait until the sender is stuck on a full window, then reset the connection
@@ -178,7 +179,7 @@ test('sender: when the peer resets, the failed writes are records with the error
 });
 
 test('sink: --pause-after-bytes with --pause-ms fills the window, then reads on: the stalled writes complete', async () => {
-  const sink = await startSink({ port: 0, pauseAfterBytes: 64 * 1024, pauseMs: 300 });
+  const sink = await startReceiver({ port: 0, pauseAfterBytes: 64 * 1024, pauseMs: 300 });
   try {
     // More than the receiver's largest receive buffer (tcp_rmem max) plus the send buffer
     // can hold, so some write must wait for the sink to read again
@@ -203,10 +204,12 @@ test('sender: instrument() adopted in two lines on an existing socket records to
   const setup = openDatabase(dbPath);
   const session = createSession(setup, { name: 'app', kind: 'import' }).id;
   setup.close();
-  const sink = await startSink({ port: 0 });
+  const sink = await startReceiver({ port: 0 });
   try {
     const socket: Socket = connect(sink.port, '127.0.0.1'); // the application's own socket
-    const probe = instrument(socket, { report: { db: dbPath, session } }); // the adoption
+    const local = databaseDestination(dbPath, session);
+    after(local.close);
+    const probe = instrument(socket, { destination: local.destination }); // the adoption
     assert.throws(() => instrument(socket), /already instrumented/);
     const calls: (Error | null | undefined)[] = [];
     socket.write('hello', () => calls.push(null));
@@ -250,7 +253,7 @@ test('sender: instrument() adopted in two lines on an existing socket records to
 
 test('sender: records reported to the service arrive in its session (batched posts, flushed at the end)', async () => {
   const { app, close } = await testApp();
-  const sink = await startSink({ port: 0 });
+  const sink = await startReceiver({ port: 0 });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -261,7 +264,7 @@ test('sender: records reported to the service arrive in its session (batched pos
       count: 2500,
       sizes: [512],
       mode: 'overlapped',
-      report: { url, session, batchRecords: 1000 },
+      destination: { url, session, batchRecords: 1000 },
     });
     assert.equal(summary.completed, 2500);
     assert.equal(records.length, 2500);
@@ -274,7 +277,7 @@ test('sender: records reported to the service arrive in its session (batched pos
 
     // a delivery failure does not disturb the writes; it surfaces from flush() with the service's code
     const socket = connect(sink.port, '127.0.0.1');
-    const probe = instrument(socket, { report: { url, session: 9999 } });
+    const probe = instrument(socket, { destination: { url, session: 9999 } });
     socket.end('x');
     await once(socket, 'close');
     await assert.rejects(probe.flush(), (err: { code?: string }) => err.code === 'ACKSCOPE_ERR_SESSION_NOT_FOUND');

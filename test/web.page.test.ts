@@ -7,8 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testApp } from './helpers/app.js';
 import { startTcpdump } from './helpers/wire.js';
-import { Chromium, ensureChromium } from './helpers/chromium.js';
-import { runWorkload, startSink, type CompletionRecord } from '../sender/index.js';
+import { Chromium, ensureChromium } from '../fixtures/chromium.js';
+import { runWorkload, startReceiver, type CompletionRecord } from '../sender/index.js';
 import { nativeAvailable } from '../capture/native/index.js';
 import { STAGE_NAMES } from '../service/web/src/shapes.js';
 import type { App } from '../service/app.js';
@@ -19,7 +19,7 @@ const WRITES = 150;
 
 /** Loopback writes to a sink that pauses once (so some completions find their bytes still queued), captured by tcpdump. */
 async function capturedWrites(dir: string): Promise<{ file: string; records: CompletionRecord[] }> {
-  const sink = await startSink({ port: 0, host: '127.0.0.1', pauseAfterBytes: 1_500_000, pauseMs: 150 });
+  const sink = await startReceiver({ port: 0, host: '127.0.0.1', pauseAfterBytes: 1_500_000, pauseMs: 150 });
   const file = join(dir, 'writes.pcap');
   try {
     const tcpdump = await startTcpdump('lo', file, `tcp port ${sink.port}`);

@@ -5,7 +5,7 @@
  * leaks from one packet into the next); no allocation per frame (addresses are offsets
  * into the input, options are fixed arrays with a count); nothing throws — a frame that
  * is not a decodable TCP segment yields a reason code from reasons.ts.
- * Reading through DataView: measured ~4× faster than Buffer.readUInt32BE (DESIGN.md).
+ * Reading through DataView: measured ~4× faster than Buffer.readUInt32BE (docs/design-notes.md).
  */
 import {
   DLT_RAW_BSD,

@@ -40,7 +40,7 @@ export function decodeTag(view: DataView, at: number, out: WriteTag): boolean {
   if (view.getUint32(at) !== MAGIC || view.getUint8(at + 4) !== TAG_VERSION) return false;
   out.writeId = view.getUint32(at + 8);
   out.length = view.getUint32(at + 12);
-  // offsets stay exact as numbers up to 2^53 (DESIGN.md)
+  // offsets stay exact as numbers up to 2^53 (docs/design-notes.md)
   out.offset = view.getUint32(at + 16) * 0x1_0000_0000 + view.getUint32(at + 20);
   return true;
 }

@@ -1,6 +1,6 @@
 /**
  * Flow tracking, pure (no I/O): which connection a decoded TCP segment belongs to, its
- * direction, stream offsets, retransmission mark and the running maxima DESIGN.md
+ * direction, stream offsets, retransmission mark and the running maxima docs/design-notes.md
  * stores per frame. A flow is its 4-tuple plus initial sequence numbers: a SYN with a
  * new ISN on a known 4-tuple starts a new flow. Side a sent the SYN (or is the SYN-ACK's
  * receiver; or, with no handshake captured, the first sender seen). Without a captured

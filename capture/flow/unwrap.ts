@@ -1,6 +1,6 @@
 /**
  * 32-bit TCP sequence numbers to 64-bit stream offsets. Offsets are plain numbers: exact
- * up to 2^53 bytes (DESIGN.md). Byte 0 is the first payload byte, ISN + 1.
+ * up to 2^53 bytes (docs/design-notes.md). Byte 0 is the first payload byte, ISN + 1.
  */
 const TWO_32 = 0x1_0000_0000;
 

@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
-import { AckscopeError, type ErrorCode } from '../../service/errors.js';
+import { AckscopeError, type ErrorCode } from '../../core/errors.js';
 
 // ---------------------------------------------------------------------------------
 // Loading
@@ -354,7 +354,7 @@ export interface LiveOptions {
   bufferSize?: number;
   /**
    * Wake per packet. Off by default: measured here it slowed the sender's transmit path
-   * by up to ~50 µs on veth (DESIGN.md); batch delivery with a short timeout does not.
+   * by up to ~50 µs on veth (docs/design-notes.md); batch delivery with a short timeout does not.
    */
   immediate?: boolean;
   /** libpcap read timeout, ms (default 10): the longest a frame waits in the kernel ring. */

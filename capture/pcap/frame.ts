@@ -1,4 +1,4 @@
-import { AckscopeError } from '../../service/errors.js';
+import { AckscopeError } from '../../core/errors.js';
 
 /** Direction from pcapng epb_flags bits 0-1. */
 export const DIRECTION_UNKNOWN = 0;

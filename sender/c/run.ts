@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { AckscopeError } from '../../service/errors.js';
-import type { CompletionInput } from '../../service/schemas/completion.js';
+import { AckscopeError } from '../../core/errors.js';
+import type { CompletionInput } from '../../core/completion.js';
 import { C_SENDER_DIR, cSenderBinary, type CSenderKind } from './paths.js';
 import {
   cloneDir,

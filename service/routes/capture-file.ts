@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AckscopeError } from '../errors.js';
+import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { requireSession } from './sessions.js';
 
-import { CAPTURE_FILE_NAME } from '../../capture/import.js';
+import { CAPTURE_FILE_NAME } from '../../recording/import.js';
 
 export const captureFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

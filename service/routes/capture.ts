@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { CaptureManager } from '../../capture/live/manager.js';
+import { CaptureManager } from '../../recording/live/manager.js';
 import { listInterfaces } from '../../capture/native/index.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';

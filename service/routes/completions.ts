@@ -1,19 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { IncomingMessage } from 'node:http';
 import { Type } from 'typebox';
-import { AckscopeError, isAckscopeError } from '../errors.js';
+import { AckscopeError, isAckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
-import {
-  Completion,
-  CompletionIngestReply,
-  canonicalAddress,
-  CompletionListQuery,
-  invalidRecord,
-  parseCompletion,
-  type CompletionRow,
-  type CompletionT,
-} from '../schemas/completion.js';
-import { parseCompletionLine } from '../schemas/completion-line.js';
+import { Completion, CompletionIngestReply, CompletionListQuery, type CompletionT } from '../schemas/completion.js';
+import { canonicalAddress, invalidRecord, parseCompletion, type CompletionRow } from '../../core/completion.js';
+import { parseCompletionLine } from '../../core/completion-line.js';
 import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
 import { listCompletions, storeCompletions, type StoredCompletion } from '../../db/completions.js';
 import { requireSession } from './sessions.js';

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AckscopeError } from '../errors.js';
+import { AckscopeError } from '../../core/errors.js';
 import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
 import { Correlation, StageSchema, Summary, correlationToApi, summaryToApi, type SummaryT } from '../schemas/correlation.js';
-import { getCorrelation, invalidateCorrelations, relativeNs, type SessionCorrelation } from '../../db/correlations.js';
+import { getCorrelation, invalidateCorrelations, relativeNs, type SessionCorrelation } from '../../analysis/correlation.js';
 import { summariseSession } from '../../correlate/summary.js';
 import { SORT_KEYS, decodeCursor, encodeCursor, filterRecords, page, sortRecords, type SortKey } from '../../correlate/listing.js';
 import type { Db } from '../../db/connection.js';

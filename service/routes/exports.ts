@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { Correlation, correlationToApi, endpointsLabel } from '../schemas/correlation.js';
-import { absoluteNs, getCorrelation, type SessionCorrelation } from '../../db/correlations.js';
+import { absoluteNs, getCorrelation, type SessionCorrelation } from '../../analysis/correlation.js';
 import { buildTrace } from '../../correlate/trace.js';
 import { csvLine } from '../../correlate/csv.js';
 import type { CorrelationRecord } from '../../correlate/types.js';

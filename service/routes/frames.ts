@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AckscopeError } from '../errors.js';
+import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { Flow, Frame, flowToApi, frameToApi } from '../schemas/frames.js';
 import { listFlows, listFrames } from '../../db/frames.js';

@@ -2,11 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { join, relative } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import { AckscopeError } from '../errors.js';
+import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
 import { getSession, updateSession } from '../../db/sessions.js';
-import { CAPTURE_FILE_NAME, importCapture } from '../../capture/import.js';
+import { CAPTURE_FILE_NAME, importCapture } from '../../recording/import.js';
 import { requireSession } from './sessions.js';
 
 /** After a refusal, read on (discarding) up to this much so the client gets the reply, not a reset. */

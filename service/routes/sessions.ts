@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { rm } from 'node:fs/promises';
-import { AckscopeError } from '../errors.js';
+import { AckscopeError } from '../../core/errors.js';
 import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
 import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
 import { createSession, deleteSession, getSession, listSessions, type SessionRow } from '../../db/sessions.js';

@@ -1,29 +1,17 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { NsString } from './common.js';
-import { STAGES, type CorrelationRecord } from '../../correlate/types.js';
+import type { CorrelationRecord } from '../../correlate/types.js';
+import { STAGES, UNKNOWN_REASONS, type Stage, type UnknownReason } from '../../core/stages.js';
 import type { GroupSummary, SessionSummaryData } from '../../correlate/summary.js';
 import type { OrderingResult } from '../../correlate/ordering.js';
 import type { Spread } from '../../correlate/percentiles.js';
-import { absoluteNs, type SessionCorrelation } from '../../db/correlations.js';
+import { absoluteNs, type SessionCorrelation } from '../../analysis/correlation.js';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NsGap = Type.String({ pattern: '^-?[0-9]+$', description: 'signed nanoseconds, decimal string' });
 
-export const StageSchema = Type.Union([
-  Type.Literal('queued'),
-  Type.Literal('partial-wire'),
-  Type.Literal('wire'),
-  Type.Literal('acked'),
-  Type.Literal('unknown'),
-]);
-export const ReasonSchema = Type.Union([
-  Type.Literal('flow-not-found'),
-  Type.Literal('bytes-not-captured'),
-  Type.Literal('capture-started-after'),
-  Type.Literal('capture-stopped-before'),
-  Type.Literal('kernel-drops'),
-]);
-// test/api.correlations.test.ts checks these are exactly correlate/types.ts STAGES and UNKNOWN_REASONS.
+export const StageSchema = Type.Unsafe<Stage>({ type: 'string', enum: [...STAGES] });
+export const ReasonSchema = Type.Unsafe<UnknownReason>({ type: 'string', enum: [...UNKNOWN_REASONS] });
 
 export const Correlation = Type.Object(
   {

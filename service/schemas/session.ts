@@ -11,7 +11,7 @@ export const SessionCreate = Type.Object(
     snaplen: Type.Optional(Type.Integer({ minimum: 64, maximum: 262144 })),
     bufferSize: Type.Optional(Type.Integer({ minimum: 65536, maximum: 1 << 30, description: 'kernel capture buffer, bytes' })),
     immediate: Type.Optional(
-      Type.Boolean({ description: 'wake per packet; slows the sender up to ~50 µs on veth (DESIGN.md), so off by default' }),
+      Type.Boolean({ description: 'wake per packet; slows the sender up to ~50 µs on veth (docs/design-notes.md), so off by default' }),
     ),
     clockUncertaintyNs: Type.Optional(
       Type.Union([Type.String({ pattern: '^[0-9]+$' }), Type.Integer({ minimum: 0 })], {

@@ -4,21 +4,12 @@
  * drawing. Fed frame by frame (`add`): only data segments and ACKs that moved are kept.
  */
 import type { SequenceData } from './src/shapes.js';
+import type { SequenceFrame } from '../../db/web.js';
 
 /** Points drawn per series before thinning. */
 export const MAX_SEQUENCE_POINTS = 10_000;
 
-/** The columns of a frame this graph reads (db/web.ts sequenceFrames), time already relative to the base. */
-export interface SequenceFrame {
-  /** ts_ns − baseNs */
-  rel_ns: number;
-  dir: number;
-  seq_off: number;
-  payload_len: number;
-  ack_off: number | null;
-  retransmit: number;
-  ack_advanced: number;
-}
+export type { SequenceFrame };
 
 interface Segment {
   tUs: number;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { CompletionInput } from '../../service/schemas/completion.js';
+import type { CompletionInput } from '../../core/completion.js';
 import type { TagOnWire } from './wire.js';
 
 /**
- * Checks every C-sender test makes of the records themselves (contract 3,
- * docs/completions.md), written once so each test reads as its scenario.
+ * Checks every C-sender test makes of the records themselves
+ * (docs/completions.md), written once so each test reads as its scenario.
  */
 
 /** Field types and value rules of one record, as the contract states them. */

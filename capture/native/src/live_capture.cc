@@ -87,7 +87,7 @@ LiveCapture::LiveCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Live
   check(pcap_set_buffer_size(handle_, bufferSize), "pcap_set_buffer_size");
   check(pcap_set_immediate_mode(handle_, immediate ? 1 : 0), "pcap_set_immediate_mode");
   check(pcap_set_timeout(handle_, timeoutMs), "pcap_set_timeout");
-  // Frame times must be the kernel's, to the nanosecond (DESIGN.md "Time").
+  // Frame times must be the kernel's, to the nanosecond (docs/design-notes.md, "Time").
   int precision = pcap_set_tstamp_precision(handle_, PCAP_TSTAMP_PRECISION_NANO);
   if (precision != 0) {
     fail(kKindFailed,

@@ -69,7 +69,7 @@ struct tcp_info_snapshot {
   uint64_t bytes_sent, bytes_acked, notsent_bytes, unacked, bytes_retrans, rtt_us;
 };
 
-/* One completion record (contract 3 / docs/completions.md). */
+/* One completion record (docs/completions.md). */
 struct completion_record {
   const struct flow_addrs *flow;
   uint64_t write_id;

@@ -2,7 +2,7 @@
  * ackscope-send-posix: POSIX send/sendmsg with one completion record per call.
  *
  * A POSIX send "completes" when the call returns: the bytes it reports were copied into
- * the socket's send buffer (or, on loopback, possibly further: see DESIGN.md).
+ * the socket's send buffer (or, on loopback, possibly further: see docs/design-notes.md).
  *   --mode serial      blocking socket; a call returns when all its bytes were accepted
  *   --mode overlapped  non-blocking socket driven by poll(); a call accepts what fits in
  *                      the send buffer. A short return is recorded as it is, one partial
@@ -67,7 +67,7 @@ static int read_flow(int fd, struct flow_addrs *flow) {
 
 /*
  * TCP_INFO as stream offsets, the same correction as capture/native/index.ts
- * (tcpInfoToStreamOffsets, contract 1): tcpi_bytes_sent counts retransmitted bytes again,
+ * (tcpInfoToStreamOffsets in capture/native/index.ts): tcpi_bytes_sent counts retransmitted bytes again,
  * so bytesSent = bytes_sent - bytes_retrans (first transmissions); on this actively opened
  * socket tcpi_bytes_acked counts the SYN's sequence number, so bytesAcked = bytes_acked - 1,
  * capped at bytesSent (which also removes an acked FIN).

@@ -1,14 +1,6 @@
 /** Pure formatting for the page (no DOM): nanosecond strings, shares, byte counts. */
-import type { StageName } from './shapes.js';
 
-/** The report's colours (experiment/plots.ts STAGE_COLORS), so a stage looks the same everywhere. */
-export const STAGE_COLORS: Record<StageName, string> = {
-  queued: '#8c9eb5',
-  'partial-wire': '#f0a04b',
-  wire: '#e8d44d',
-  acked: '#4caf7a',
-  unknown: '#d0d0d0',
-};
+export { STAGE_COLORS } from '../../../core/stages.js';
 
 /** Marker colours: apart from every stage colour. */
 export const EVENT_COLORS = { firstWire: '#3b6fd8', lastWire: '#8e44ad', ack: '#1b1b1b', retransmit: '#d62728' } as const;

@@ -7,9 +7,8 @@
  * Times are microseconds (floats, ns precision) after `baseNs` (epoch ns, decimal string).
  */
 
-/** Stage names in the order of correlate/types.ts STAGES; `stage` columns hold indexes. */
-export const STAGE_NAMES = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
+/** `stage` columns hold indexes into STAGES (core/stages.ts). */
+export { STAGES as STAGE_NAMES, type Stage as StageName } from '../../../core/stages.js';
 
 export interface SessionListItem {
   id: number;

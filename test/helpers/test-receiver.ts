@@ -1,14 +1,14 @@
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { startSink, type Sink } from '../../sender/sink.js';
+import { startReceiver, type Receiver } from '../../sender/receiver.js';
 
 /**
- * Receivers for the C sender tests: `ackscope sink` (sender/sink.ts) in-process, with a
+ * Receivers for the C sender tests: `ackscope receive` (sender/receiver.ts) in-process, with a
  * promise for "the sender's connection has ended", and a receiver that resets the
  * connection (RST) once it has read a given number of bytes.
  */
-export interface TestSink {
-  sink: Sink;
+export interface TestReceiver {
+  sink: Receiver;
   port: number;
   /** Bytes read so far, over all connections. */
   received(): number;
@@ -17,10 +17,10 @@ export interface TestSink {
   close(): Promise<void>;
 }
 
-export async function startTestSink(options: { readDelayMs?: number; host?: string } = {}): Promise<TestSink> {
+export async function startTestReceiver(options: { readDelayMs?: number; host?: string } = {}): Promise<TestReceiver> {
   let ended = 0;
   const waiters: { n: number; resolve: () => void }[] = [];
-  const sink = await startSink({
+  const sink = await startReceiver({
     port: 0,
     host: options.host,
     readDelayMs: options.readDelayMs,

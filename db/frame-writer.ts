@@ -1,10 +1,10 @@
 /**
- * SessionFrameWriter: the one path from captured frames to SQLite rows, used by the file
- * import (capture/import.ts) and by the live capture worker alike.
+ * FrameWriter: the one path from captured frames to SQLite rows, used by the file
+ * import (recording/import.ts) and by the live capture worker alike.
  *
- * SIGNATURE (contract 2; stable):
+ * SIGNATURE:
  *
- *   const writer = new SessionFrameWriter(db, sessionId, { batchFrames?: 20000, tags?: true, holdAdvances?: 0 });
+ *   const writer = new FrameWriter(db, sessionId, { batchFrames?: 20000, tags?: true, holdAdvances?: 0 });
  *   writer.addFrame(linkType, tsNs, caplen, wirelen, bytes, byteOffset = 0, fileOffset?);
  *   writer.flush();            // writes pending rows in ONE transaction (call every ~100 ms live)
  *   const c = writer.finish(); // flush + counters into the sessions row; returns the counters
@@ -28,30 +28,31 @@
  *   counts, TCP or not, so frame_no matches Wireshark's frame number).
  */
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../db/connection.js';
-import { getSession, updateSession } from '../db/sessions.js';
+import type { Db } from './connection.js';
+import { getSession, updateSession } from './sessions.js';
 import { PendingAdvances } from './advances.js';
-import { DecodedFrame, decodeFrame } from './decode/frame.js';
-import { DECODED_TCP, R_DUPLICATE_COPY, reasonCategory, reasonName, type SkipCategory } from './decode/reasons.js';
-import type { WriteTag } from './decode/tag.js';
-import type { TagFlow } from './flow/tags.js';
-import { addressText, FlowState, FlowTracker, SegmentFacts } from './flow/tracker.js';
+import { DecodedFrame, decodeFrame } from '../capture/decode/frame.js';
+import { DECODED_TCP, R_DUPLICATE_COPY, reasonCategory, reasonName, type SkipCategory } from '../capture/decode/reasons.js';
+import type { WriteTag } from '../capture/decode/tag.js';
+import type { TagFlow } from '../capture/flow/tags.js';
+import { addressText, FlowState, FlowTracker, SegmentFacts } from '../capture/flow/tracker.js';
+import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
 
-export interface SessionFrameWriterOptions {
+export interface FrameWriterOptions {
   /** Frames per automatic flush (one transaction). Default 20000. */
   batchFrames?: number;
-  /** Look for write tags (contract 4). Default true. */
+  /** Look for write tags (capture/decode/tag.ts). Default true. */
   tags?: boolean;
   /**
    * Hold up to this many sent_advances/ack_advances rows across flushes; finish() writes
    * the rest. Default 0: every flush writes them (live capture, correlated while it runs).
    * The file import holds them so each (flow, dir) is written as one sorted run instead
-   * of at ~900 places per batch (449 interleaved flows, 1M frames: see capture/import.ts).
+   * of at ~900 places per batch (449 interleaved flows, 1M frames: see recording/import.ts).
    */
   holdAdvances?: number;
 }
 
-/** What a session saw, as a Wireshark user would count it (DESIGN.md). */
+/** What a session saw, as a Wireshark user would count it (docs/design-notes.md). */
 export interface SessionCounters {
   /** Every packet read (TCP or not, copies included). */
   frames: number;
@@ -63,7 +64,7 @@ export interface SessionCounters {
   linkType: number | null;
 }
 
-/** Frames per multi-row INSERT: 100 rows per statement measured 1.4× one row per statement (DESIGN.md). */
+/** Frames per multi-row INSERT: 100 rows per statement measured 1.4× one row per statement (docs/design-notes.md). */
 const ROWS_PER_INSERT = 100;
 const FRAME_COLUMNS = [
   'id', 'session_id', 'frame_no', 'flow_id', 'dir', 'ts_ns', 'caplen', 'wirelen', 'tcp_flags', 'seq_raw', 'ack_raw',
@@ -71,9 +72,8 @@ const FRAME_COLUMNS = [
   'ack_advanced', 'sack_count', 'file_offset',
 ] as const;
 const NCOL = FRAME_COLUMNS.length;
-const TWO_32 = 0x1_0000_0000;
 
-export class SessionFrameWriter {
+export class FrameWriter {
   readonly sessionId: number;
   readonly counters: SessionCounters = {
     frames: 0,
@@ -113,22 +113,24 @@ export class SessionFrameWriter {
   private readonly insertTag: Statement;
   private readonly writePending: (withAdvances: boolean) => void;
 
-  constructor(db: Db, sessionId: number, options: SessionFrameWriterOptions = {}) {
+  constructor(db: Db, sessionId: number, options: FrameWriterOptions = {}) {
     this.db = db;
     this.sessionId = sessionId;
     this.batchFrames = options.batchFrames ?? 20000;
     this.holdAdvances = options.holdAdvances ?? 0;
     this.sentAdvances = new PendingAdvances(db, 'sent_advances', 'sent_max', 'seq_off');
     this.ackAdvances = new PendingAdvances(db, 'ack_advances', 'acked_max', null);
-    this.idBase = sessionId * TWO_32;
-    this.idBaseBig = BigInt(sessionId) * BigInt(TWO_32);
-    this.idIsSafe = Number.isSafeInteger(this.idBase + TWO_32);
+    // frame ids: core/frame-id.ts; computed inline here because this is the per-frame hot path
+    this.idBase = sessionId * FRAMES_PER_SESSION;
+    this.idBaseBig = BigInt(sessionId) * BigInt(FRAMES_PER_SESSION);
+    this.idIsSafe = Number.isSafeInteger(this.idBase + FRAMES_PER_SESSION);
+    const ids = frameIdRange(sessionId);
     // continue after frames already stored (a session is written by one writer at a time)
     const maxId = db
       .prepare('SELECT MAX(id) FROM frames WHERE id BETWEEN ? AND ?')
       .pluck()
       .safeIntegers(true)
-      .get(this.idBaseBig, this.idBaseBig + BigInt(TWO_32 - 1)) as bigint | null;
+      .get(ids.first, ids.last) as bigint | null;
     this.resumeCounters(maxId === null ? 0 : Number(maxId - this.idBaseBig));
     this.tracker = new FlowTracker(options.tags === false ? null : (flow, dir, off, tag, ts) => this.onTag(flow, dir, off, tag, ts));
     this.insertFrameChunk = this.frameInsert(ROWS_PER_INSERT);
@@ -276,7 +278,7 @@ export class SessionFrameWriter {
     this.db.transaction(() => {
       this.db
         .prepare('DELETE FROM frames WHERE id BETWEEN ? AND ?')
-        .run(this.idBaseBig, this.idBaseBig + BigInt(TWO_32 - 1));
+        .run(frameIdRange(this.sessionId).first, frameIdRange(this.sessionId).last);
       // sacks, tags cascade; sent_advances, ack_advances go by trigger (005_frame_advances.sql)
       this.db.prepare('DELETE FROM flows WHERE session_id = ?').run(this.sessionId);
       updateSession(this.db, this.sessionId, {

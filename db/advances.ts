@@ -9,9 +9,9 @@
  * holding 1M rows as JS arrays cost ~0.25 s of extra garbage collection per 1M frames.
  */
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../db/connection.js';
+import type { Db } from './connection.js';
 
-/** Rows per multi-row INSERT, as for frames (capture/ingest.ts). */
+/** Rows per multi-row INSERT, as for frames (db/frame-writer.ts). */
 const ROWS_PER_INSERT = 100;
 const FIRST_CAPACITY = 64;
 
@@ -99,7 +99,7 @@ export class PendingAdvances {
         chunk[k++] = times[i];
         if (withExtra) chunk[k++] = numbers[i * 2 + 1];
         if (++rows === ROWS_PER_INSERT) {
-          this.bulk.run(...chunk); // spread: faster to bind than an array (capture/ingest.ts)
+          this.bulk.run(...chunk); // spread: faster to bind than an array (db/frame-writer.ts)
           k = 0;
           rows = 0;
         }

@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export interface SinkOptions {
-  /** 0 picks a free port (see Sink.port). */
+export interface ReceiverOptions {
+  /** 0 picks a free port (see Receiver.port). */
   port: number;
   host?: string;
   /** After each chunk read, stop reading for this long: a slow reader. */
@@ -21,7 +21,7 @@ export interface SinkOptions {
   onConnectionEnd?: (info: { remote: string; bytes: number }) => void;
 }
 
-export interface SinkStats {
+export interface ReceiverStats {
   connections: number;
   open: number;
   bytes: number;
@@ -29,10 +29,10 @@ export interface SinkStats {
   pauses: number;
 }
 
-export interface Sink {
+export interface Receiver {
   readonly port: number;
   readonly host: string;
-  readonly stats: SinkStats;
+  readonly stats: ReceiverStats;
   /** Open connections (e.g. to reset one in a test with resetAndDestroy()). */
   readonly sockets: ReadonlySet<Socket>;
   /** Stops listening and destroys open connections. */
@@ -40,12 +40,12 @@ export interface Sink {
 }
 
 /**
- * A TCP receiver that reads and discards, as `ackscope sink` and in-process for
+ * A TCP receiver that reads and discards, as `ackscope receive` and in-process for
  * experiments. It can read slowly or stop reading to fill the receive window.
  */
-export async function startSink(options: SinkOptions): Promise<Sink> {
+export async function startReceiver(options: ReceiverOptions): Promise<Receiver> {
   const host = options.host ?? '127.0.0.1';
-  const stats: SinkStats = { connections: 0, open: 0, bytes: 0, pauses: 0 };
+  const stats: ReceiverStats = { connections: 0, open: 0, bytes: 0, pauses: 0 };
   const sockets = new Set<Socket>();
   const delay = options.readDelayMs ?? 0;
   const pauseAfter = options.pauseAfterBytes;

@@ -2,8 +2,8 @@
  * Messages between the capture manager (service main thread) and a live capture worker
  * (one worker thread per live session). Plain objects: they cross postMessage.
  */
-import type { ErrorCode } from '../../service/errors.js';
-import type { CaptureStats, LiveOptions } from '../native/index.js';
+import type { ErrorCode } from '../../core/errors.js';
+import type { CaptureStats, LiveOptions } from '../../capture/native/index.js';
 
 /** workerData of a capture worker. */
 export interface WorkerInit {
@@ -21,7 +21,7 @@ export interface WorkerInit {
 
 export type ToWorker = { type: 'stop' };
 
-/** What the worker's SessionFrameWriter counted so far (mirrors the sessions row). */
+/** What the worker's FrameWriter counted so far (mirrors the sessions row). */
 export interface FrameCounts {
   frames: number;
   tcp: number;

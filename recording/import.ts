@@ -1,18 +1,18 @@
 /**
  * Importing a pcap/pcapng byte stream into a session: reader → (pktmon copy filter) →
- * SessionFrameWriter, and a pcapng copy of every packet kept as the session's raw
+ * FrameWriter, and a pcapng copy of every packet kept as the session's raw
  * capture. The API route and bench/import.ts both go through importCapture.
  * All or nothing: on any error the session's rows and the kept file are removed.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Db } from '../db/connection.js';
-import { AckscopeError } from '../service/errors.js';
-import { SessionFrameWriter, type SessionCounters } from './ingest.js';
-import { PacketCopyFilter } from './pcap/copies.js';
-import type { CaptureRecord } from './pcap/frame.js';
-import { PcapngWriter } from './pcap/pcapng-writer.js';
-import { AutoCaptureReader } from './pcap/reader.js';
+import { AckscopeError } from '../core/errors.js';
+import { FrameWriter, type SessionCounters } from '../db/frame-writer.js';
+import { PacketCopyFilter } from '../capture/pcap/copies.js';
+import type { CaptureRecord } from '../capture/pcap/frame.js';
+import { PcapngWriter } from '../capture/pcap/pcapng-writer.js';
+import { AutoCaptureReader } from '../capture/pcap/reader.js';
 
 /** The raw capture a session keeps in its folder: the import's copy or the live worker's file. */
 export const CAPTURE_FILE_NAME = 'capture.pcapng';
@@ -20,7 +20,7 @@ export const CAPTURE_FILE_NAME = 'capture.pcapng';
 /**
  * sent_advances/ack_advances rows the import holds (24 bytes each in typed arrays, so
  * 24-48 MB with the arrays' growth) before writing them as one sorted run per flow
- * direction (capture/advances.ts); about one row per TCP frame. Written with every batch
+ * direction (db/advances.ts); about one row per TCP frame. Written with every batch
  * instead, they land at ~900 places per batch for 449 interleaved flows: 3.4-3.5 CPU-s
  * per 1M frames against 2.5-2.6 held (docs/import.md "Import speed").
  */
@@ -52,7 +52,7 @@ export async function importCapture(
   chunks: AsyncIterable<Uint8Array>,
   options: ImportOptions = {},
 ): Promise<ImportResult> {
-  const writer = new SessionFrameWriter(db, sessionId, {
+  const writer = new FrameWriter(db, sessionId, {
     batchFrames: options.batchFrames,
     holdAdvances: HOLD_ADVANCE_ROWS,
   });

@@ -1,7 +1,7 @@
 /**
  * Live capture worker: one worker thread per live session, so neither SQLite writes nor
  * decoding ever run on the service's event loop (and the service's loop never paces
- * the capture). It opens the addon's capture, feeds every frame to a SessionFrameWriter
+ * the capture). It opens the addon's capture, feeds every frame to a FrameWriter
  * (rows, committed every flushIntervalMs in one transaction) and to a pcapng file (the
  * raw capture), and records libpcap's drop counters every statsIntervalMs and at the end.
  *
@@ -13,9 +13,9 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { openDatabase, type Db } from '../../db/connection.js';
 import { updateSession } from '../../db/sessions.js';
-import { isAckscopeError } from '../../service/errors.js';
-import { openLive, type CaptureStats, type LiveCapture } from '../native/index.js';
-import { LiveSessionSink } from './sink.js';
+import { isAckscopeError } from '../../core/errors.js';
+import { openLive, type CaptureStats, type LiveCapture } from '../../capture/native/index.js';
+import { CaptureRecorder } from './recorder.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
@@ -26,7 +26,7 @@ run();
 
 function run(): void {
   const db = openDatabase(init.dbPath, { migrate: false });
-  let sink: LiveSessionSink | undefined;
+  let sink: CaptureRecorder | undefined;
   let failure: string | null = null;
   let ended = false;
   let flushTimer: NodeJS.Timeout | undefined;
@@ -64,7 +64,7 @@ function run(): void {
   }
 
   try {
-    sink = new LiveSessionSink(db, init.sessionId, init.captureFile, capture.linkType, capture.snaplen, init.capture.device);
+    sink = new CaptureRecorder(db, init.sessionId, init.captureFile, capture.linkType, capture.snaplen, init.capture.device);
   } catch (err) {
     failure = `cannot write the capture: ${(err as Error).message}`;
     void capture.close();
@@ -133,5 +133,5 @@ function recordStats(db: Db, stats: CaptureStats | null): void {
 }
 
 function failNotWorker(): never {
-  throw new Error('capture/live/worker: run me as a worker thread (capture/live/manager.ts starts it)');
+  throw new Error('recording/live/worker: run me as a worker thread (recording/live/manager.ts starts it)');
 }

@@ -9,10 +9,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Db } from '../../db/connection.js';
-import { getSession, updateSession, wallClockNs, type SessionRow } from '../../db/sessions.js';
-import { AckscopeError } from '../../service/errors.js';
+import { getSession, updateSession, type SessionRow } from '../../db/sessions.js';
+import { wallClockNs } from '../../core/time.js';
+import { AckscopeError } from '../../core/errors.js';
 import { CAPTURE_FILE_NAME } from '../import.js';
-import { pcapVersion } from '../native/index.js';
+import { pcapVersion } from '../../capture/native/index.js';
 import type { FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
 export interface CaptureManagerOptions {

@@ -2,14 +2,15 @@ import { Command } from '@commander-js/extra-typings';
 import { parseBytes, parsePositiveInt } from './send.js';
 
 /**
- * `ackscope sink --port P`: a receiver that reads and discards. --read-delay-ms makes it
+ * `ackscope receive --port P` (alias `sink`): a receiver that reads and discards. --read-delay-ms makes it
  * a slow reader; --pause-after-bytes makes it stop reading each connection after that
  * many bytes, so the receive window fills on purpose (for --pause-ms, or for good).
  * Prints (stderr) one line when listening and one per connection end. Runs until
  * SIGINT/SIGTERM.
  */
-export function sinkCommand() {
-  return new Command('sink')
+export function receiveCommand() {
+  return new Command('receive')
+    .alias('sink')
     .description('receive TCP connections and discard what they send (optionally slowly, or stop reading)')
     .requiredOption('--port <port>', 'port to listen on')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -17,9 +18,9 @@ export function sinkCommand() {
     .option('--pause-after-bytes <bytes>', 'stop reading a connection after this many bytes (fills the receive window)')
     .option('--pause-ms <ms>', 'with --pause-after-bytes: resume reading after this long (default: never)')
     .action(async (o) => {
-      const { startSink } = await import('../sender/sink.js');
+      const { startReceiver } = await import('../sender/receiver.js');
       const port = Number(o.port);
-      const sink = await startSink({
+      const sink = await startReceiver({
         port: Number.isInteger(port) && port >= 0 && port <= 65535 ? port : parsePositiveInt(o.port, 'port'),
         host: o.host,
         readDelayMs: o.readDelayMs === undefined ? undefined : parsePositiveInt(o.readDelayMs, 'read-delay-ms'),

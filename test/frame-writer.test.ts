@@ -1,5 +1,5 @@
 /**
- * SessionFrameWriter (contract 2) on a real SQLite file: rows in flows, frames, sacks
+ * FrameWriter (db/frame-writer.ts) on a real SQLite file: rows in flows, frames, sacks
  * and tags; counters in the sessions row; frame ids; flush/finish/discard.
  */
 import { test } from 'node:test';
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openDatabase } from '../db/connection.js';
 import { createSession, getSession } from '../db/sessions.js';
-import { SessionFrameWriter } from '../capture/ingest.js';
+import { FrameWriter } from '../db/frame-writer.js';
 import { encodeTag } from '../capture/decode/tag.js';
 import { concat, ipv4Tcp, sackOption } from './helpers/packets.js';
 import { tempDir } from './helpers/app.js';
@@ -23,7 +23,7 @@ test('frames, flows, sacks, tags and counters land in SQLite; discard removes th
   try {
     const db = openDatabase(join(t.dir, 'a.db'));
     const s = createSession(db, { name: 'w', kind: 'live', interface: 'lo' });
-    const w = new SessionFrameWriter(db, s.id, { batchFrames: 3 });
+    const w = new FrameWriter(db, s.id, { batchFrames: 3 });
     const back = { src: '10.0.0.2', dst: '10.0.0.1', sport: 7000, dport: 40000 };
     const frames = [
       ipv4Tcp({ seq: 100, flags: 'S', options: Uint8Array.of(2, 4, 0x05, 0xb4, 4, 2) }),
@@ -85,7 +85,7 @@ test('frames, flows, sacks, tags and counters land in SQLite; discard removes th
     ]);
 
     // a second writer on the same session continues the numbering
-    const w2 = new SessionFrameWriter(db, s.id);
+    const w2 = new FrameWriter(db, s.id);
     w2.addFrame(101, 1n, frames[2].length, frames[2].length, frames[2]);
     w2.flush();
     assert.equal(w2.lastFrameNo, 8);

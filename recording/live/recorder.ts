@@ -1,12 +1,12 @@
 /**
- * Where a live session's frames go: rows through capture-core's SessionFrameWriter and
+ * Where a live session's frames go: rows through FrameWriter and
  * the raw capture through its pcapng writer. One object so the worker has one thing to
  * feed, flush and finish.
  */
 import type { Db } from '../../db/connection.js';
-import { SessionFrameWriter } from '../ingest.js';
-import { PcapngWriter } from '../pcap/pcapng-writer.js';
-import { forEachFrame } from '../native/index.js';
+import { FrameWriter } from '../../db/frame-writer.js';
+import { PcapngWriter } from '../../capture/pcap/pcapng-writer.js';
+import { forEachFrame } from '../../capture/native/index.js';
 import type { FrameCounts } from './protocol.js';
 
 interface BatchFrame {
@@ -18,8 +18,8 @@ interface BatchFrame {
   view: DataView;
 }
 
-export class LiveSessionSink {
-  private readonly rows: SessionFrameWriter;
+export class CaptureRecorder {
+  private readonly rows: FrameWriter;
   private readonly file: PcapngWriter;
   private readonly interfaceId: number;
 
@@ -33,7 +33,7 @@ export class LiveSessionSink {
   ) {
     this.file = PcapngWriter.toFile(captureFile);
     this.interfaceId = this.file.addInterface({ linkType, snaplen, name: device });
-    this.rows = new SessionFrameWriter(db, sessionId);
+    this.rows = new FrameWriter(db, sessionId);
   }
 
   /**

@@ -1,0 +1,285 @@
+/**
+ * The SQL reads the correlation makes, with named columns (analysis/correlation.ts runs
+ * them; correlate/ holds the pure rules).
+ *
+ * Every per-completion question is an index look-up inside ONE read transaction (one
+ * consistent WAL snapshot, no per-statement locking). EXPLAIN QUERY PLAN of each
+ * statement (explainCorrelation(); bench/correlate.ts prints it again):
+ *   firstSent       SEARCH sent_advances USING PRIMARY KEY (flow_id=? AND dir=? AND sent_max>?)
+ *   firstAck        SEARCH ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND acked_max>?)
+ *   lowSent/lowAck  SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=?)
+ *   sacksOfSide     SEARCH sacks USING INDEX sacks_by_time (flow_id=? AND dir=?)
+ *   retransOfSide   SEARCH frames USING INDEX frames_retransmits (flow_id=? AND dir=?)
+ *   tags            SEARCH tags USING PRIMARY KEY (flow_id=? AND dir=?)
+ *   completions     SEARCH completions USING INDEX completions_by_session_row (session_id=?)
+ *                   + TEMP B-TREE FOR ORDER BY (since 006; ~180 ms per 100k rows either way)
+ *   first/lastFrame SEARCH frames USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)
+ * firstSent and firstAck run per completion; the rest once per session or flow
+ * direction. SACK blocks and retransmitted ranges exist only around losses, so they are
+ * read once per flow direction and searched in memory (correlate/evidence.ts): as
+ * separate per-completion queries they doubled the correlation time.
+ */
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './connection.js';
+import type { SessionRow } from './sessions.js';
+import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
+import type { FrameHit } from '../correlate/types.js';
+import type { TagRow } from '../correlate/ordering.js';
+import type { Retransmits, SackBlocks } from '../correlate/evidence.js';
+
+export interface FlowInfo {
+  id: number;
+  ipVersion: number;
+  aAddr: string;
+  aPort: number;
+  bAddr: string;
+  bPort: number;
+  aSynSeen: boolean;
+  bSynSeen: boolean;
+  firstNs: number;
+  lastNs: number;
+  frames: number;
+  retransmits: number;
+  closed: boolean;
+}
+
+type Row = unknown[];
+
+const SESSION_FRAMES = SESSION_FRAME_IDS_SQL;
+
+/** Every statement of the correlation; the bench and a test print their query plans. */
+export const CORRELATION_SQL = {
+  firstFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id ASC LIMIT 1`,
+  lastFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id DESC LIMIT 1`,
+  maxFrameId: `SELECT max(id) FROM frames WHERE ${SESSION_FRAMES}`,
+  minSubmitted: 'SELECT min(submitted_ns) FROM completions WHERE session_id = @session',
+  completionCount: 'SELECT count(*), max(id) FROM completions WHERE session_id = @session',
+  flows: `SELECT id, ip_version, a_addr, a_port, b_addr, b_port, a_syn_seen, b_syn_seen,
+            first_ns - @base, last_ns - @base, frames, retransmits, closed
+       FROM flows WHERE session_id = @session ORDER BY id`,
+  completions: `SELECT id, src_addr, src_port, dst_addr, dst_port, write_id, offset_start, offset_end,
+            submitted_ns - @base, completed_ns - @base, bytes_reported, api, status, buffers,
+            tcp_bytes_sent, tcp_bytes_acked
+       FROM completions WHERE session_id = @session
+      ORDER BY src_addr, src_port, dst_addr, dst_port, write_id`,
+  // sent_advances / ack_advances (005_frame_advances.sql) hold exactly the frames whose
+  // sent_advanced / ack_advanced flag is 1, keyed by the maximum they reached.
+  firstSent: `SELECT sent_max, ts_ns - @base, seq_off FROM sent_advances
+      WHERE flow_id = @flow AND dir = @dir AND sent_max >= @x
+      ORDER BY sent_max LIMIT 1`,
+  firstAck: `SELECT acked_max, ts_ns - @base, 0 FROM ack_advances
+      WHERE flow_id = @flow AND dir = @dir AND acked_max >= @x
+      ORDER BY acked_max LIMIT 1`,
+  lowSent: `SELECT seq_off, ts_ns - @base FROM sent_advances
+      WHERE flow_id = @flow AND dir = @dir ORDER BY sent_max LIMIT 1`,
+  lowAck: `SELECT acked_max, ts_ns - @base FROM ack_advances
+      WHERE flow_id = @flow AND dir = @dir ORDER BY acked_max LIMIT 1`,
+  // SACK blocks and retransmitted frames are rare (loss recovery only): read once per
+  // flow direction through their indexes, then searched in memory per completion.
+  sacksOfSide: `SELECT ts_ns - @base, left_off, right_off FROM sacks
+      WHERE flow_id = @flow AND dir = @dir ORDER BY ts_ns`,
+  retransOfSide: `SELECT seq_off, payload_len FROM frames
+      WHERE flow_id = @flow AND dir = @dir AND retransmit = 1 AND payload_len > 0 ORDER BY seq_off`,
+  tags: `SELECT stream_off, write_id, claimed_off, claimed_len, ts_ns - @base FROM tags
+      WHERE flow_id = @flow AND dir = @dir ORDER BY stream_off`,
+  tagDirs: 'SELECT DISTINCT dir FROM tags WHERE flow_id = @flow',
+} as const;
+export type StatementName = keyof typeof CORRELATION_SQL;
+
+/** Statements of one connection, prepared once (raw: arrays, cheaper than objects). */
+export type Statements = Record<StatementName, Statement>;
+/** Statements that read epoch ns as such (the rest read session-relative numbers). */
+const BIGINT_STATEMENTS: StatementName[] = ['firstFrame', 'lastFrame', 'maxFrameId', 'minSubmitted', 'completionCount'];
+
+const statementCache = new WeakMap<Db, Statements>();
+export function statements(db: Db): Statements {
+  let s = statementCache.get(db);
+  if (!s) {
+    s = {} as Statements;
+    for (const [name, sql] of Object.entries(CORRELATION_SQL) as [StatementName, string][]) {
+      s[name] = db.prepare(sql).raw(true).safeIntegers(BIGINT_STATEMENTS.includes(name));
+    }
+    statementCache.set(db, s);
+  }
+  return s;
+}
+
+/** `EXPLAIN QUERY PLAN` of every statement, one line each. */
+export function explainCorrelation(db: Db): Record<StatementName, string> {
+  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0 };
+  const out = {} as Record<StatementName, string>;
+  for (const [name, sql] of Object.entries(CORRELATION_SQL) as [StatementName, string][]) {
+    const used = Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
+    const rows = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(used) as { detail: string }[];
+    out[name] = rows.map((r) => r.detail).join('; ');
+  }
+  return out;
+}
+
+/**
+ * "First frame whose running maximum reached x", remembering its last answer: the frame
+ * found for threshold y with maximum s is also the answer for every x in [y, s] (all
+ * earlier frames stayed below y), and no answer for x means none for any larger x.
+ * Consecutive writes often share a frame (a write ending mid-segment, a GSO super-frame,
+ * one ACK covering several writes), so the next write asks SQLite only when it must.
+ */
+export class FirstReaching {
+  private from = Infinity;
+  private to = -Infinity;
+  private hit: FrameHit | null = null;
+  private noneFrom = Infinity;
+  queries = 0;
+
+  constructor(
+    private readonly stmt: Statement,
+    private readonly params: { base: bigint; flow: number; dir: number; x: number },
+  ) {}
+
+  find(x: number): FrameHit | null {
+    if (x >= this.from && x <= this.to) return this.hit;
+    if (x >= this.noneFrom) return null;
+    this.queries++;
+    this.params.x = x;
+    const row = this.stmt.get(this.params) as Row | undefined;
+    if (!row) {
+      this.noneFrom = x;
+      return null;
+    }
+    this.from = x;
+    this.to = row[0] as number;
+    this.hit = { tsNs: row[1] as number, seqOff: row[2] as number };
+    return this.hit;
+  }
+}
+
+/** A completion as the correlation reads it (times relative to the base). */
+export interface CompletionForCorrelation {
+  id: number;
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
+  writeId: number;
+  offsetStart: number;
+  offsetEnd: number;
+  submittedNs: number;
+  completedNs: number;
+  bytesReported: number;
+  api: string;
+  status: string;
+  buffers: number;
+  tcpBytesSent: number | null;
+  tcpBytesAcked: number | null;
+}
+
+/** A session's completions in (flow, writeId) order, one named object each. */
+export function* completionsForCorrelation(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
+  for (const r of s.completions.iterate({ base, session: sessionId }) as IterableIterator<Row>) {
+    const [id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked] =
+      r as [number, string, number, string, number, number, number, number, number, number, number, string, string, number, number | null, number | null];
+    yield { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked };
+  }
+}
+
+/** The capture's first and last frame time, epoch ns (undefined: no frames). */
+export function frameTimeBounds(s: Statements, sessionId: number): { firstTs: bigint | undefined; lastTs: bigint | undefined } {
+  return {
+    firstTs: (s.firstFrame.get({ session: sessionId }) as Row | undefined)?.[0] as bigint | undefined,
+    lastTs: (s.lastFrame.get({ session: sessionId }) as Row | undefined)?.[0] as bigint | undefined,
+  };
+}
+
+/** The earliest submission of the session's completions, epoch ns (null: none). */
+export function firstSubmission(s: Statements, sessionId: number): bigint | null {
+  return (s.minSubmitted.get({ session: sessionId }) as Row)[0] as bigint | null;
+}
+
+export function readFlows(s: Statements, base: bigint, sessionId: number): FlowInfo[] {
+  return (s.flows.all({ base, session: sessionId }) as Row[]).map(toFlowInfo);
+}
+
+/** The directions of a flow that carried write tags. */
+export function taggedDirections(s: Statements, flowId: number): (0 | 1)[] {
+  return (s.tagDirs.all({ flow: flowId }) as Row[]).map((r) => r[0] as 0 | 1);
+}
+
+export function readTags(s: Statements, base: bigint, flowId: number, dir: number): TagRow[] {
+  return (s.tags.all({ base, flow: flowId, dir }) as Row[]).map((r) => ({
+    streamOff: r[0] as number,
+    writeId: r[1] as number | null,
+    claimedOff: r[2] as number | null,
+    claimedLen: r[3] as number | null,
+    tsNs: r[4] as number,
+  }));
+}
+
+/** First data frame and first ACK of a flow direction: where its capture begins. */
+export function directionStart(s: Statements, base: bigint, flowId: number, dataDir: 0 | 1) {
+  const low = s.lowSent.get({ base, flow: flowId, dir: dataDir }) as Row | undefined;
+  const lowAck = s.lowAck.get({ base, flow: flowId, dir: dataDir === 0 ? 1 : 0 }) as Row | undefined;
+  return {
+    dataLowOff: low ? (low[0] as number) : null,
+    dataLowNs: low ? (low[1] as number) : null,
+    ackLowOff: lowAck ? (lowAck[0] as number) : null,
+    ackLowNs: lowAck ? (lowAck[1] as number) : null,
+  };
+}
+
+/** SACK blocks the peer sent on `ackDir`, in time order. */
+export function readSacks(s: Statements, base: bigint, flowId: number, ackDir: 0 | 1): SackBlocks {
+  const sacks: SackBlocks = { ts: [], left: [], right: [] };
+  for (const r of s.sacksOfSide.iterate({ base, flow: flowId, dir: ackDir }) as IterableIterator<Row>) {
+    sacks.ts.push(r[0] as number);
+    sacks.left.push(r[1] as number);
+    sacks.right.push(r[2] as number);
+  }
+  return sacks;
+}
+
+/** Retransmitted ranges of `dataDir`, in offset order. */
+export function readRetransmits(s: Statements, flowId: number, dataDir: 0 | 1): Retransmits {
+  const retransmits: Retransmits = { seq: [], len: [], maxLen: 0 };
+  for (const r of s.retransOfSide.iterate({ flow: flowId, dir: dataDir }) as IterableIterator<Row>) {
+    retransmits.seq.push(r[0] as number);
+    retransmits.len.push(r[1] as number);
+    retransmits.maxLen = Math.max(retransmits.maxLen, r[1] as number);
+  }
+  return retransmits;
+}
+
+/** What the cached result depends on; cheap (index look-ups only). */
+export function fingerprintOf(s: Statements, session: SessionRow): string {
+  const maxFrame = (s.maxFrameId.get({ session: session.id }) as Row)[0];
+  const [count, maxId] = s.completionCount.get({ session: session.id }) as Row;
+  return [
+    session.updated_ns,
+    session.state,
+    session.clock_uncertainty_ns,
+    session.near_margin_ns,
+    session.stopped_ns,
+    session.pcap_dropped,
+    session.pcap_if_dropped,
+    maxFrame,
+    count,
+    maxId,
+  ].join('/');
+}
+
+function toFlowInfo(r: Row): FlowInfo {
+  return {
+    id: r[0] as number,
+    ipVersion: r[1] as number,
+    aAddr: r[2] as string,
+    aPort: r[3] as number,
+    bAddr: r[4] as string,
+    bPort: r[5] as number,
+    aSynSeen: r[6] === 1,
+    bSynSeen: r[7] === 1,
+    firstNs: r[8] as number,
+    lastNs: r[9] as number,
+    frames: r[10] as number,
+    retransmits: r[11] as number,
+    closed: r[12] === 1,
+  };
+}
+
