@@ -133,7 +133,7 @@ test('Python socket.sendall: records tile the received bytes, driver times agree
   const capture = await captureLo(dir, rx.port);
   const script = `import socket\ns = socket.create_connection(('127.0.0.1', ${rx.port}))\nfor i in range(200):\n    s.sendall(bytes([i % 256]) * (1000 + 997 * i))\ns.close()\n`;
   try {
-    const { events, result } = await collectTrace({ command: ['python3', '-c', script] });
+    const { events, result } = await collectTrace({ command: ['python3', '-c', script] }, { commandStdio: 'ignore' });
     assert.equal(result.exit?.exitCode, 0, result.stderr);
     await rx.closed(1);
     const { calls } = await checkRun('python sendall', events, rx.port, rx.bytes, capture);
@@ -154,7 +154,7 @@ test('a plain Node script writing to a socket (writev when Node batches)', async
     s.end();
   });`;
   try {
-    const { events, result } = await collectTrace({ command: [process.execPath, '-e', script] });
+    const { events, result } = await collectTrace({ command: [process.execPath, '-e', script] }, { commandStdio: 'ignore' });
     assert.equal(result.exit?.exitCode, 0, result.stderr);
     await rx.closed(1);
     const { calls } = await checkRun('node net.Socket', events, rx.port, rx.bytes, capture);
@@ -174,7 +174,7 @@ test('curl uploading a file to a local HTTP server', async () => {
   try {
     const { events, result } = await collectTrace({
       command: ['curl', '-sS', '-o', '/dev/null', '-T', file, `http://127.0.0.1:${rx.port}/upload`],
-    });
+    }, { commandStdio: 'ignore' });
     assert.equal(result.exit?.exitCode, 0, result.stderr);
     await rx.closed(1);
     const { calls } = await checkRun('curl -T', events, rx.port, rx.bytes, capture);
@@ -188,16 +188,16 @@ test('curl uploading a file to a local HTTP server', async () => {
 
 test('the traced command\'s exit code is passed through; a crash and Ctrl-C leave no tracer behind', async () => {
   requireTracer();
-  const seven = await collectTrace({ command: ['sh', '-c', 'exit 7'] });
+  const seven = await collectTrace({ command: ['sh', '-c', 'exit 7'] }, { commandStdio: 'ignore' });
   assert.deepEqual([seven.result.exit?.exitCode, seven.result.tracerExitCode], [7, 7]);
   await assertNoTracerLeft('exit 7');
 
-  const crash = await collectTrace({ command: ['python3', '-c', 'import os; os.abort()'] });
+  const crash = await collectTrace({ command: ['python3', '-c', 'import os; os.abort()'] }, { commandStdio: 'ignore' });
   assert.equal(crash.result.exit?.signal, 'SIGABRT');
   assert.equal(crash.result.tracerExitCode, 128 + 6);
   await assertNoTracerLeft('a crashing program');
 
-  const run = startTrace({ command: ['sleep', '30'] });
+  const run = startTrace({ command: ['sleep', '30'] }, { commandStdio: 'ignore' });
   const events: TracerEvent[] = [];
   const t0 = Date.now();
   for await (const e of run.events) {
@@ -215,7 +215,7 @@ test('--pid traces a running process until it ends', async () => {
   requireTracer();
   const rx = await countingReceiver();
   const child = spawn('python3', ['-c', `import socket, time\ntime.sleep(0.5)\ns = socket.create_connection(('127.0.0.1', ${rx.port}))\ns.sendall(b'z' * 50000)\ns.close()\n`], { stdio: 'ignore' });
-  const { events, result } = await collectTrace({ pid: child.pid ?? 0 });
+  const { events, result } = await collectTrace({ pid: child.pid ?? 0 }, { commandStdio: 'ignore' });
   assert.equal(result.exit?.pid, child.pid);
   await rx.closed(1);
   const calls = events.filter((e): e is CallEvent => e.type === 'call' && e.flow.dstPort === rx.port);

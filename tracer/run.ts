@@ -37,6 +37,8 @@ export interface TraceOptions {
   binary?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** The traced command's stdin/stdout: this process's (default) or /dev/null. Its stderr is piped with the tracer's. */
+  commandStdio?: 'inherit' | 'ignore';
 }
 
 export interface TraceResult {
@@ -61,7 +63,8 @@ export interface TraceRun {
 }
 
 export function traceArgs(target: TraceTarget, opts: TraceOptions = {}): string[] {
-  const args: string[] = [];
+  // events on fd 3, so the traced command keeps its own stdout
+  const args: string[] = ['--events-fd', '3'];
   if (opts.lingerMs !== undefined) args.push('--linger-ms', String(opts.lingerMs));
   if (opts.statsMs !== undefined) args.push('--stats-ms', String(opts.statsMs));
   if ('pid' in target) {
@@ -106,20 +109,23 @@ export function startTrace(target: TraceTarget, opts: TraceOptions = {}): TraceR
       `the kernel tracer is not built (${binary}); run scripts/build.sh on Linux with BTF`,
     );
   }
+  const io = opts.commandStdio ?? 'inherit';
   const child = spawn(binary, traceArgs(target, opts), {
-    stdio: ['inherit', 'pipe', 'pipe'],
+    stdio: [io, io, 'pipe', 'pipe'],
     env: opts.env ?? process.env,
     cwd: opts.cwd,
   });
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
+  const errStream = child.stderr as NodeJS.ReadableStream;
+  errStream.setEncoding('utf8');
+  errStream.on('data', (d: string) => {
     if (stderr.length < 64 * 1024) stderr += d;
   });
   let exit: ExitEvent | null = null;
   let stats: StatsEvent | null = null;
   let parseError: TracerError | null = null;
-  const rl = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const eventsStream = child.stdio[3] as NodeJS.ReadableStream;
+  const rl = createInterface({ input: eventsStream, crlfDelay: Infinity });
   const closed = new Promise<void>((res) => rl.once('close', () => res()));
   const exited = new Promise<[number | null, string | null]>((res, rej) => {
     child.once('error', rej);

@@ -188,10 +188,11 @@ static unsigned long long syn_adjust(unsigned flow_id, bool known, unsigned long
 
 /* ---- events ---- */
 static unsigned long long n_events;
+static FILE *out; /* the NDJSON stream: stdout, or --events-fd */
 
 static int on_event(void *ctx, void *data, size_t size)
 {
-	FILE *o = stdout;
+	FILE *o = out;
 	unsigned type = *(unsigned *)data;
 	n_events++;
 	if (type == EV_CALL && size >= sizeof(struct ev_call)) {
@@ -269,7 +270,7 @@ static void print_stats(struct ackscope_bpf *skel, bool final)
 			sum[k] += vals[c];
 	}
 	free(vals);
-	printf("{\"type\":\"stats\",\"final\":%s,\"lost\":%llu,\"callsSeen\":%llu,\"calls\":%llu,"
+	fprintf(out, "{\"type\":\"stats\",\"final\":%s,\"lost\":%llu,\"callsSeen\":%llu,\"calls\":%llu,"
 	       "\"callsNotTcp\":%llu,\"uncovered\":%llu,\"sendsOutsideSyscall\":%llu,\"moments\":%llu,"
 	       "\"momentsWithoutAnchor\":%llu,\"inflightFull\":%llu,\"events\":%llu,"
 	       "\"clockOffsetNs\":\"%lld\",\"clockWindowNs\":%lld,\"ns\":\"%lld\"}\n",
@@ -385,7 +386,9 @@ static void usage(FILE *o)
 		"usage: ackscope-tracer --pid PID [--follow-children] [options]\n"
 		"       ackscope-tracer --cgroup PATH [options]\n"
 		"       ackscope-tracer [options] -- COMMAND ARGS...\n"
-		"options: --linger-ms N (default 200: keep collecting late moments after the target ends)\n"
+		"options: --events-fd N (write the events there; the command keeps stdout; default: events\n"
+		"         on stdout and the command's stdout goes to stderr)\n"
+		"         --linger-ms N (default 200: keep collecting late moments after the target ends)\n"
 		"         --stats-ms N (default 1000), --poll-ms N (default 20)\n"
 		"NDJSON events on stdout (docs/trace.md). Exit codes: the command's own, or\n"
 		"64 usage, 65 permission, 66 no BTF, 67 missing tracepoint, 68 unknown PID,\n"
@@ -396,6 +399,7 @@ int main(int argc, char **argv)
 {
 	pid_t pid = 0;
 	const char *cgroup = NULL;
+	int events_fd = -1;
 	int follow = 0, linger_ms = 200, stats_ms = 1000, poll_ms = 20;
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
@@ -404,6 +408,7 @@ int main(int argc, char **argv)
 		{"linger-ms", required_argument, NULL, 'l'},
 		{"stats-ms", required_argument, NULL, 's'},
 		{"poll-ms", required_argument, NULL, 'P'},
+		{"events-fd", required_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	int c;
@@ -415,11 +420,19 @@ int main(int argc, char **argv)
 		case 'l': linger_ms = atoi(optarg); break;
 		case 's': stats_ms = atoi(optarg); break;
 		case 'P': poll_ms = atoi(optarg); break;
+		case 'e': events_fd = atoi(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	char **cmd = optind < argc ? argv + optind : NULL;
+	out = stdout;
+	if (events_fd >= 0) {
+		fcntl(events_fd, F_SETFD, FD_CLOEXEC); /* the traced command does not inherit it */
+		out = fdopen(events_fd, "w");
+		if (!out)
+			fail(EXIT_USAGE, "USAGE", "--events-fd %d: %s", events_fd, strerror(errno));
+	}
 	if ((pid != 0) + (cgroup != NULL) + (cmd != NULL) != 1) {
 		usage(stderr);
 		fail(EXIT_USAGE, "USAGE", "give exactly one of --pid, --cgroup, -- COMMAND");
@@ -475,6 +488,8 @@ int main(int argc, char **argv)
 			if (read(go_pipe[0], &b, 1) != 1)
 				_exit(127); /* the tracer failed before attaching */
 			close(go_pipe[0]);
+			if (events_fd < 0)
+				dup2(2, 1); /* stdout carries the events: the command's output goes to stderr */
 			execvp(cmd[0], cmd);
 			int e = errno;
 			if (write(err_pipe[1], &e, sizeof(e)) < 0) {}
@@ -538,13 +553,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	static char obuf[1 << 20];
-	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+	setvbuf(out, obuf, _IOFBF, sizeof(obuf));
 	sample_clock();
-	printf("{\"type\":\"start\",\"mode\":\"%s\",\"pid\":%d,\"cgroupId\":%llu,\"followChildren\":%s,"
+	fprintf(out, "{\"type\":\"start\",\"mode\":\"%s\",\"pid\":%d,\"cgroupId\":%llu,\"followChildren\":%s,"
 	       "\"clockOffsetNs\":\"%lld\",\"clockWindowNs\":%lld,\"ns\":\"%lld\"}\n",
 	       cgroup ? "cgroup" : cmd ? "command" : "pid", (int)pid, cg_id, follow ? "true" : "false",
 	       (long long)clock_offset, (long long)clock_window, (long long)ts_ns(CLOCK_REALTIME));
-	fflush(stdout);
+	fflush(out);
 
 	int exit_code = 0, exit_status = -1, exit_sig = 0;
 	if (cmd) {
@@ -557,7 +572,7 @@ int main(int argc, char **argv)
 			waitpid(child, NULL, 0);
 			ring_buffer__free(rb);
 			ackscope_bpf__destroy(skel);
-			fflush(stdout);
+			fflush(out);
 			fail(EXIT_COMMAND, "COMMAND", "cannot start %s: %s (%s)", cmd[0],
 			     strerrorname_np(e) ? strerrorname_np(e) : "?", strerror(e));
 		}
@@ -604,19 +619,19 @@ int main(int argc, char **argv)
 			print_stats(skel, false);
 			last_stats = now;
 		}
-		fflush(stdout);
+		fflush(out);
 	}
 	ring_buffer__consume(rb);
 	print_stats(skel, true);
 	if (child && target_gone_at && exit_sig)
-		printf("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":\"SIG%s\"}\n", (int)child,
+		fprintf(out, "{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":\"SIG%s\"}\n", (int)child,
 		       sigabbrev_np(exit_sig) ? sigabbrev_np(exit_sig) : "?");
 	else if (child && target_gone_at)
-		printf("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":%d,\"signal\":null}\n", (int)child,
+		fprintf(out, "{\"type\":\"exit\",\"pid\":%d,\"exitCode\":%d,\"signal\":null}\n", (int)child,
 		       exit_status);
 	else if (pid && target_gone_at)
-		printf("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":null}\n", (int)pid);
-	fflush(stdout);
+		fprintf(out, "{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":null}\n", (int)pid);
+	fflush(out);
 	ring_buffer__free(rb);
 	ackscope_bpf__destroy(skel);
 	if (!target_gone_at && stop_signal && !child)
