@@ -149,6 +149,7 @@ class SocketInstrumentation implements Instrumented {
   private readonly ownWrite: Socket['write'] | undefined;
   private readonly ownUncork: Socket['uncork'] | undefined;
   private readonly ownEnd: Socket['end'] | undefined;
+  private readonly ownConnect: Socket['connect'] | undefined;
   private readonly originalWrite: Socket['write'];
   private readonly originalUncork: Socket['uncork'];
   private readonly originalEnd: Socket['end'];
@@ -233,7 +234,17 @@ class SocketInstrumentation implements Instrumented {
 
     this.knownFlow();
     socket.once('connect', () => this.knownFlow());
-    socket.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => this.onWrite(chunk, encoding, callback)) as Socket['write'];
+    const write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => this.onWrite(chunk, encoding, callback)) as Socket['write'];
+    socket.write = write;
+    // Socket.prototype.connect() puts the prototype's write back on the socket (Node's net.js):
+    // a socket instrumented before it connects would lose its instrumentation there.
+    this.ownConnect = Object.prototype.hasOwnProperty.call(socket, 'connect') ? socket.connect : undefined;
+    const connect = socket.connect;
+    socket.connect = ((...args: unknown[]) => {
+      const result = (connect as (...a: unknown[]) => Socket).apply(socket, args);
+      if (socket.write !== write && (socket as Socket & { [INSTRUMENTED]?: true })[INSTRUMENTED]) socket.write = write;
+      return result;
+    }) as Socket['connect'];
     socket.uncork = () => this.onUncork();
     socket.end = ((...args: unknown[]) => this.onEnd(args)) as Socket['end'];
     socket.once('close', () => this.onClose());
@@ -269,6 +280,7 @@ class SocketInstrumentation implements Instrumented {
     restoreProperty(this.socket, 'write', this.ownWrite);
     restoreProperty(this.socket, 'uncork', this.ownUncork);
     restoreProperty(this.socket, 'end', this.ownEnd);
+    restoreProperty(this.socket, 'connect', this.ownConnect);
   }
 
   // --- the socket's write, uncork, end --------------------------------------------------
@@ -476,6 +488,8 @@ class SocketInstrumentation implements Instrumented {
   /** The 4-tuple, read once the socket is connected and kept (a destroyed socket forgets it). */
   private knownFlow(): FlowAddress | undefined {
     if (this.flow) return this.flow;
+    // Not while connecting: Node caches the local address it reads then (0.0.0.0:0).
+    if (this.socket.connecting) return undefined;
     const { localAddress, localPort, remoteAddress, remotePort } = this.socket;
     if (localAddress && localPort !== undefined && remoteAddress && remotePort !== undefined) {
       this.flow = { srcAddr: localAddress, srcPort: localPort, dstAddr: remoteAddress, dstPort: remotePort };
@@ -507,7 +521,7 @@ class SocketInstrumentation implements Instrumented {
   }
 }
 
-function restoreProperty(socket: Socket, name: 'write' | 'uncork' | 'end', own: unknown): void {
+function restoreProperty(socket: Socket, name: 'write' | 'uncork' | 'end' | 'connect', own: unknown): void {
   if (own === undefined) delete (socket as unknown as Record<string, unknown>)[name];
   else (socket as unknown as Record<string, unknown>)[name] = own;
 }
