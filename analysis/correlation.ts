@@ -34,6 +34,7 @@ import {
 } from '../db/correlation-reads.js';
 import { AckscopeError, sessionNotFound } from '../core/errors.js';
 import { classifyCompletion } from '../correlate/classify.js';
+import { ladderStage } from '../correlate/ladder.js';
 import { evidenceFor, type FlowSide, type SessionFacts } from '../correlate/evidence.js';
 import { FlowIndex, type FlowCandidate } from '../correlate/flowmatch.js';
 import { orderingVerdict, offsetShiftFromTags, type OrderingResult } from '../correlate/ordering.js';
@@ -148,6 +149,7 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
       const side = match ? sideOf(match.flow.id, match.dataDir) : null;
       const evidence = evidenceFor(side, offsetStart, offsetEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
       const k = classifyCompletion(evidence);
+      const ladder = ladderStage(k.stage, completedNs, k.lastWireNs, k.ackedNs, c.kernel);
       // One literal with every field, no spread: spreading the classification into a
       // 34-property record built slow dictionary-mode objects; dropping the spreads took
       // the bench from 36 to 17 µs per completion.
@@ -170,7 +172,7 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
         completedNs,
         tcpBytesSent: c.tcpBytesSent,
         tcpBytesAcked: c.tcpBytesAcked,
-        stage: k.stage,
+        stage: ladder.stage,
         reason: k.reason,
         firstWireNs: k.firstWireNs,
         lastWireNs: k.lastWireNs,
@@ -186,6 +188,11 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
         uncertain: k.uncertain,
         tcpInfoStage: k.tcpInfoStage,
         tcpInfoAgrees: k.tcpInfoAgrees,
+        kernel: c.kernel,
+        kernelStage: ladder.kernelStage,
+        decidedBy: ladder.decidedBy,
+        driverMinusWireNs: ladder.driverMinusWireNs,
+        ackArrivedMinusCaptureNs: ladder.ackArrivedMinusCaptureNs,
       });
     }
 

@@ -4,6 +4,7 @@ import { sendCommand } from './send.js';
 import { receiveCommand } from './receive.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
+import { traceCommand } from './trace.js';
 
 /**
  * Every subcommand, one module each under cli/. Add a command with one line here.
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   program.addCommand(receiveCommand());
   program.addCommand(experimentCommand());
   program.addCommand(reportCommand());
+  program.addCommand(traceCommand());
   program
     .command('serve')
     .description('start the HTTP API (ACKSCOPE_HOST, ACKSCOPE_PORT, ACKSCOPE_DB)')

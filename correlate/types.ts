@@ -8,6 +8,7 @@
  */
 export { STAGES, UNKNOWN_REASONS, type Stage, type UnknownReason } from '../core/stages.js';
 import type { Stage, UnknownReason } from '../core/stages.js';
+import type { KernelMoments, KernelStage } from './ladder.js';
 
 /** Second opinion from the kernel's TCP_INFO read at completion (stream offsets). */
 export type TcpInfoStage = 'queued' | 'partial-wire' | 'wire' | 'acked';
@@ -118,4 +119,13 @@ export interface CorrelationRecord extends Classification {
   completedNs: number;
   tcpBytesSent: number | null;
   tcpBytesAcked: number | null;
+  /** The kernel tracer's moments of the last byte (correlate/ladder.ts), or null without a witness. */
+  kernel: KernelMoments | null;
+  /** The stage by the kernel's moments alone. */
+  kernelStage: KernelStage | null;
+  /** Which witness decided `stage`. */
+  decidedBy: 'capture' | 'kernel' | 'both';
+  /** The same moment seen by both witnesses: driver hand-off − captured last frame; ACK arrival − captured ACK. */
+  driverMinusWireNs: number | null;
+  ackArrivedMinusCaptureNs: number | null;
 }

@@ -8,6 +8,7 @@ import { canonicalAddress } from '../core/completion.js';
 import { partialCompletions } from '../correlate/partial.js';
 import { decodeCursor, encodeCursor, page, sortRecords } from '../correlate/listing.js';
 import { csvLine } from '../correlate/csv.js';
+import { NO_KERNEL_WITNESS } from '../correlate/ladder.js';
 
 /** A write [1000, 2000) submitted at 100 and completed at 200 (ns), capture watching 0..10000 from the SYN. */
 function evidence(over: Partial<CompletionEvidence> = {}): CompletionEvidence {
@@ -191,6 +192,7 @@ test('listing: sort with nulls last, cursor pages cover every record once', () =
     srcAddr: 'a', srcPort: 1, dstAddr: 'b', dstPort: 2,
     writeId: i, api: 'x', status: 'ok', buffers: 1, offsetStart: 0, offsetEnd: 1, bytesReported: 1,
     submittedNs: 0, completedNs: i, tcpBytesSent: null, tcpBytesAcked: null,
+    ...NO_KERNEL_WITNESS,
   }));
   for (const order of ['asc', 'desc'] as const) {
     const sorted = sortRecords(records, 'decidingGap', order);

@@ -51,6 +51,25 @@ export const Correlation = Type.Object(
         agrees: Nullable(Type.Boolean()),
       }),
     ),
+    decidedBy: Type.Union([Type.Literal('capture'), Type.Literal('kernel'), Type.Literal('both')], {
+      description: 'which witness decided the stage: the capture, the kernel tracer, or both (socket/qdisc: the capture said queued, the kernel said where)',
+    }),
+    kernel: Nullable(
+      Type.Object(
+        {
+          stage: Nullable(Type.String({ description: 'the stage by the kernel moments alone (socket, qdisc, wire, acked)' })),
+          qdiscInNs: Nullable(NsString),
+          qdiscOutNs: Nullable(NsString),
+          driverNs: Nullable(NsString),
+          ackArrivedNs: Nullable(NsString),
+          ackProcessedNs: Nullable(NsString),
+          retransmitted: Type.Boolean(),
+          driverMinusWireNs: Nullable(NsGap),
+          ackArrivedMinusCaptureNs: Nullable(NsGap),
+        },
+        { description: "the kernel tracer's moments of the write's last byte; null: not seen" },
+      ),
+    ),
   },
   { $id: 'Correlation', description: 'one completion joined with the capture' },
 );
@@ -93,6 +112,20 @@ export function correlationToApi(c: SessionCorrelation, r: CorrelationRecord): C
       r.tcpInfoStage === null || r.tcpBytesSent === null || r.tcpBytesAcked === null
         ? null
         : { bytesSent: r.tcpBytesSent, bytesAcked: r.tcpBytesAcked, stage: r.tcpInfoStage, agrees: r.tcpInfoAgrees },
+    decidedBy: r.decidedBy,
+    kernel: r.kernel
+      ? {
+          stage: r.kernelStage,
+          qdiscInNs: abs(r.kernel.qdiscInNs),
+          qdiscOutNs: abs(r.kernel.qdiscOutNs),
+          driverNs: abs(r.kernel.driverNs),
+          ackArrivedNs: abs(r.kernel.ackArrivedNs),
+          ackProcessedNs: abs(r.kernel.ackProcessedNs),
+          retransmitted: r.kernel.retransmitted,
+          driverMinusWireNs: gap(r.driverMinusWireNs),
+          ackArrivedMinusCaptureNs: gap(r.ackArrivedMinusCaptureNs),
+        }
+      : null,
   };
 }
 
@@ -142,6 +175,17 @@ const GroupSchema = {
       Type.Object({ writeId: Type.Integer(), length: Type.Integer(), bytesReported: Type.Integer(), status: Type.String() }),
     ),
   }),
+  kernel: Type.Object(
+    {
+      witnessed: Type.Integer({ description: 'completions with a kernel witness' }),
+      compared: Type.Integer(),
+      agree: Type.Integer({ description: 'the kernel and capture stages agree (socket/qdisc = queued)' }),
+      decidedByKernel: Type.Integer({ description: 'stages only the kernel could decide' }),
+      driverMinusWire: SpreadSchema,
+      ackArrivedMinusCapture: SpreadSchema,
+    },
+    { description: 'the kernel tracer beside the capture' },
+  ),
 };
 
 export const Summary = Type.Object(
@@ -195,6 +239,11 @@ function groupToApi(g: GroupSummary) {
     sackedBeforeAck: g.sackedBeforeAck,
     tcpInfo: g.tcpInfo,
     partial: g.partial,
+    kernel: {
+      ...g.kernel,
+      driverMinusWire: spreadToApi(g.kernel.driverMinusWire),
+      ackArrivedMinusCapture: spreadToApi(g.kernel.ackArrivedMinusCapture),
+    },
   };
 }
 
