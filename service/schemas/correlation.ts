@@ -39,8 +39,27 @@ export const Correlation = Type.Object(
       ackedMinusCompleteNs: Nullable(NsGap),
     }),
     retransmitted: Type.Boolean(),
-    decidingGapNs: Nullable(NsGap),
+    decidingGapNs: Nullable(
+      Type.String({
+        pattern: '^-?[0-9]+$',
+        description:
+          'distance from the completion to the nearest deciding event; an event known only within a window counts at the window edge nearest the completion',
+      }),
+    ),
     decidingEvent: Nullable(Type.String()),
+    decidingWindow: Nullable(
+      Type.Object(
+        {
+          earliestNs: NsString,
+          latestNs: Nullable(NsString),
+          doubt: Nullable(ReasonSchema),
+        },
+        {
+          description:
+            'when the deciding event happened: exactly (earliest = latest, doubt null) or only within a window, with why (kernel drops, a capture hole, a late capture); latest null: unbounded',
+        },
+      ),
+    ),
     nearBoundary: Type.Boolean(),
     uncertain: Type.Boolean({ description: "the session's clock uncertainty exceeds the deciding gap" }),
     tcpInfo: Nullable(
@@ -87,6 +106,10 @@ export function correlationToApi(c: SessionCorrelation, r: CorrelationRecord): C
     retransmitted: r.retransmitted,
     decidingGapNs: gap(r.decidingGapNs),
     decidingEvent: r.decidingEvent,
+    decidingWindow:
+      r.decidingEarliestNs === null
+        ? null
+        : { earliestNs: absoluteNs(c, r.decidingEarliestNs), latestNs: abs(r.decidingLatestNs), doubt: r.decidingDoubt },
     nearBoundary: r.nearBoundary,
     uncertain: r.uncertain,
     tcpInfo:
