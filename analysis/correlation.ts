@@ -36,6 +36,7 @@ import { AckscopeError, sessionNotFound } from '../core/errors.js';
 import { classifyCompletion } from '../correlate/classify.js';
 import { evidenceFor, type FlowSide, type SessionFacts } from '../correlate/evidence.js';
 import { FlowIndex, type FlowCandidate } from '../correlate/flowmatch.js';
+import { acceptedEnd } from '../correlate/partial.js';
 import { orderingVerdict, offsetShiftFromTags, type OrderingResult } from '../correlate/ordering.js';
 import type { CorrelationRecord, DirectionCoverage } from '../correlate/types.js';
 
@@ -146,7 +147,9 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
       }
       const match = index.match({ srcAddr, srcPort, dstAddr, dstPort }, submittedNs, completedNs);
       const side = match ? sideOf(match.flow.id, match.dataDir) : null;
-      const evidence = evidenceFor(side, offsetStart, offsetEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
+      // staged on the bytes the call accepted; the record keeps the submitted range
+      const stagedEnd = acceptedEnd(offsetStart, offsetEnd, c.bytesReported);
+      const evidence = evidenceFor(side, offsetStart, stagedEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
       const k = classifyCompletion(evidence);
       // One literal with every field, no spread: spreading the classification into a
       // 34-property record built slow dictionary-mode objects; dropping the spreads took

@@ -233,6 +233,31 @@ test('unknown stages name their reason; mid-stream capture aligned by tags; 64-b
   }
 });
 
+test('a partial completion is staged on the bytes it reported, its submitted range kept for the partial verdict', async () => {
+  const { app, close } = await testApp();
+  try {
+    const s = new SyntheticSession(app.db, 'partial');
+    const f = s.flow({ a: A, b: B, firstUs: 0 });
+    // send(65536) returns 4608 at 100 µs; those 4608 bytes left and were acked inside the
+    // call; the rest of the buffer (which the call never accepted) left at 200 µs
+    f.segment(20, 0, 4608).ack(50, 4608).segment(200, 4608, 65536 - 4608).ack(300, 65536);
+    s.completion({ src: A, dst: B, writeId: 0, start: 0, end: 65536, submittedUs: 10, completedUs: 100, bytesReported: 4608, tcpInfo: { bytesSent: 4608, bytesAcked: 4608 } });
+    s.finish();
+    const [row] = await allCorrelations(app, s.id);
+    assert.equal(row.stage, 'acked', 'the 4608 bytes the call accepted were acked before it returned');
+    assert.equal(row.ackedNs, ns(50));
+    assert.equal(row.lastWireNs, ns(20));
+    assert.deepEqual([row.tcpInfo?.stage, row.tcpInfo?.agrees], ['acked', true]);
+    const full = row as unknown as { offsetStart: number; offsetEnd: number };
+    assert.deepEqual([full.offsetStart, full.offsetEnd, row.bytesReported], [0, 65536, 4608], 'the submitted range is kept');
+    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    assert.equal(sum.overall.partial.verdict, 'found');
+    assert.deepEqual(sum.overall.partial.examples, [{ writeId: 0, length: 65536, bytesReported: 4608, status: 'ok' }]);
+  } finally {
+    await close();
+  }
+});
+
 test('clock uncertainty: a stage decided by less than the claimed clock error is marked uncertain', async () => {
   const { app, close } = await testApp();
   try {

@@ -23,8 +23,11 @@ export const Correlation = Type.Object(
     buffers: Type.Integer(),
     flow: Type.Object({ srcAddr: Type.String(), srcPort: Type.Integer(), dstAddr: Type.String(), dstPort: Type.Integer() }),
     offsetStart: Type.Integer(),
-    offsetEnd: Type.Integer({ description: 'exclusive' }),
-    bytesReported: Type.Integer(),
+    offsetEnd: Type.Integer({ description: 'exclusive; the end of the submitted range (see bytesReported)' }),
+    bytesReported: Type.Integer({
+      description:
+        'what the call reported it transferred; fewer than offsetEnd − offsetStart is a partial completion: its stage is decided on [offsetStart, offsetStart + bytesReported), the bytes it accepted, while offsetStart/offsetEnd keep the submitted range',
+    }),
     submittedNs: NsString,
     completedNs: NsString,
     firstWireNs: Nullable(NsString),
