@@ -166,6 +166,11 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
   };
 }
 
+/** A completion whose times lie too far from the session's base to be placed (a wrong clock). */
+export function unplaceable(ev: CompletionEvidence): Classification {
+  return { ...baseResult(ev), stage: 'unknown', reason: 'time-out-of-range', tcpInfoStage: null };
+}
+
 function baseResult(ev: CompletionEvidence): Classification {
   return {
     stage: 'unknown',
