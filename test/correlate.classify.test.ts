@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyCompletion, tcpInfoStage } from '../correlate/classify.js';
 import type { CompletionEvidence } from '../correlate/types.js';
+import { evidenceFor, type FlowSide } from '../correlate/evidence.js';
 import { nearestRank, spread } from '../correlate/percentiles.js';
 import { FlowIndex } from '../correlate/flowmatch.js';
 import { canonicalAddress } from '../core/completion.js';
@@ -250,4 +251,23 @@ test('when a drop could hide the deciding event the stage is unknown (kernel-dro
   assert.deepEqual([k.stage, k.reason, k.decidingEvent, k.decidingDoubt], ['unknown', 'kernel-drops', 'ack', 'kernel-drops']);
   assert.deepEqual([k.decidingEarliestNs, k.decidingLatestNs], [100, 400], 'the ACK came after the send call (100) and by 400');
   assert.equal(k.decidingGapNs, null, 'the completion lies inside the window: no gap');
+});
+
+test('mid-stream: TCP info counters are shifted into the capture\'s offsets with the write (the tag told the shift)', () => {
+  // the capture began 1,000,000 sender bytes into the stream: capture offset = sender offset − 1,000,000
+  const shift = 1_000_000;
+  const lookup = (tsNs: number) => ({ find: () => ({ tsNs, seqOff: 0 }), queries: 0 });
+  const side: FlowSide = {
+    flowId: 1, dataDir: 0, ackDir: 1, shift,
+    coverage: { dataLowOff: 0, dataLowNs: 50, ackLowOff: 0, ackLowNs: 60 },
+    sent: lookup(150), acked: lookup(400),
+    sacks: { ts: [], left: [], right: [] }, retransmits: { seq: [], len: [], maxLen: 0 },
+  };
+  const facts = { captureStartNs: 0, captureEndNs: 10_000, kernelDrops: 0, clockUncertaintyNs: 0, nearMarginNs: 5 };
+  // write [1,001,000, 1,002,000) in sender offsets; the kernel says all sent, none of it acked
+  const ev = evidenceFor(side, 1_001_000, 1_002_000, 100, 200, 1_002_000, 1_001_000, facts);
+  assert.deepEqual([ev.offsetStart, ev.offsetEnd], [1000, 2000]);
+  const k = classifyCompletion(ev);
+  assert.equal(k.stage, 'wire');
+  assert.deepEqual([k.tcpInfoStage, k.tcpInfoAgrees], ['wire', true], 'kernel counters compared in the same offsets as the write');
 });

@@ -18,10 +18,18 @@ export interface Tcpdump {
  * Starts `tcpdump -i IFACE -w FILE -s 0 -U FILTER` (inside `netns` when given: an
  * interface exists only in its own namespace) and waits until it is listening.
  */
-export async function startTcpdump(iface: string, file: string, filter: string, netns?: string): Promise<Tcpdump> {
+export async function startTcpdump(
+  iface: string,
+  file: string,
+  filter: string,
+  netns?: string,
+  options: { nanoseconds?: boolean } = {},
+): Promise<Tcpdump> {
   // immediate mode + -U: each packet reaches the file as it is captured, so stopping
   // after the traffic has ended loses nothing still sitting in the capture buffer
   const args = ['-i', iface, '-w', file, '-s', '0', '-B', '65536', '-U', '--immediate-mode', '-n', filter];
+  // nanosecond stamps: the kernel's stamp as libpcap gives it to ackscope, not rounded to µs
+  if (options.nanoseconds) args.unshift('--time-stamp-precision=nano');
   const child: ChildProcess = netns
     ? spawn('ip', ['netns', 'exec', netns, 'tcpdump', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     : spawn('tcpdump', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -114,4 +122,62 @@ export function walkTags(stream: Buffer): { tags: TagOnWire[]; brokenAt: number 
     at += tag.length;
   }
   return { tags, brokenAt: null };
+}
+
+/**
+ * One connection's wire as tcpdump captured it from its SYN, decoded by tshark (not by
+ * ackscope): the data frames of the side with source port `srcPort` ([start, end) in
+ * stream offsets, the first payload byte being 0) and the other side's cumulative ACKs,
+ * each with its capture time in epoch ns.
+ */
+export interface WireEvents {
+  data: { tsNs: bigint; start: number; end: number }[];
+  acks: { tsNs: bigint; acked: number }[];
+}
+
+export async function wireEvents(pcapFile: string, srcPort: number): Promise<WireEvents> {
+  const r = await runProcess(
+    'tshark',
+    ['-r', pcapFile, '-o', 'tcp.relative_sequence_numbers:TRUE', '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'tcp.srcport', '-e', 'tcp.dstport',
+      '-e', 'tcp.seq', '-e', 'tcp.len', '-e', 'tcp.ack', '-e', 'tcp.flags.syn', '-e', 'tcp.flags.ack'],
+    { timeoutMs: 120_000 },
+  );
+  if (r.code !== 0) throw new Error(`tshark failed (${r.code}): ${r.stderr}`);
+  const events: WireEvents = { data: [], acks: [] };
+  let sawSyn = false;
+  for (const line of r.stdout.split('\n')) {
+    if (!line) continue;
+    const [time, sport, dport, seq, len, ack, syn, ackFlag] = line.split('\t');
+    const [sec, frac = ''] = time.split('.');
+    const tsNs = BigInt(sec) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
+    if (Number(sport) === srcPort) {
+      if (syn === '1' || syn === 'True') sawSyn = true;
+      if (Number(len) > 0) events.data.push({ tsNs, start: Number(seq) - 1, end: Number(seq) - 1 + Number(len) });
+    } else if (Number(dport) === srcPort && (ackFlag === '1' || ackFlag === 'True')) {
+      events.acks.push({ tsNs, acked: Number(ack) - 1 });
+    }
+  }
+  if (!sawSyn) throw new Error(`${pcapFile}: no SYN from port ${srcPort}: the witness must see the connection from its start`);
+  return events;
+}
+
+/**
+ * The stage of the write [start, end) at `completedNs` by the definition in
+ * docs/correlation.md, applied to tcpdump's frames (a frame at the instant counts as
+ * before): acked if an ACK ≥ end came by then, wire if the last byte had left, partial-wire
+ * if the first byte had, else queued. The times it decided from come with it.
+ */
+export function wireStage(
+  w: WireEvents,
+  start: number,
+  end: number,
+  completedNs: bigint,
+): { stage: 'queued' | 'partial-wire' | 'wire' | 'acked'; firstNs: bigint | null; lastNs: bigint | null; ackNs: bigint | null } {
+  const carrying = (byte: number) => w.data.find((f) => f.start <= byte && byte < f.end)?.tsNs ?? null;
+  const firstNs = end > start ? carrying(start) : carrying(end - 1);
+  const lastNs = carrying(end - 1);
+  const ackNs = w.acks.find((a) => a.acked >= end)?.tsNs ?? null;
+  const by = (t: bigint | null) => t !== null && t <= completedNs;
+  const stage = by(ackNs) ? 'acked' : by(lastNs) ? 'wire' : by(firstNs) ? 'partial-wire' : 'queued';
+  return { stage, firstNs, lastNs, ackNs };
 }
