@@ -344,6 +344,7 @@ test('an Npcap-like pcapng whose statistics block says 500 drops: the session sh
     assert.equal(items[0].decidingWindow.doubt, 'kernel-drops');
     const summary = (await t.app.inject({ url: `/sessions/${session.id}/summary` })).json();
     assert.deepEqual(summary.capture.drops, { received: null, dropped: 0, ifDropped: 500 });
+    assert.equal(summary.overall.decidedFromWindow, 1, 'the acked write counts as decided from a window');
   } finally {
     await t.close();
   }

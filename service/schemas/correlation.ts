@@ -152,6 +152,9 @@ const GroupSchema = {
   unknownReasons: Type.Record(Type.String(), Type.Integer()),
   uncertain: Type.Integer(),
   nearBoundary: Type.Integer(),
+  decidedFromWindow: Type.Integer({
+    description: 'stages decided from an event the capture could only bound (kernel drops, a hole, a late start): see decidingWindow',
+  }),
   gaps: Type.Object({
     submitToComplete: SpreadSchema,
     lastWireMinusComplete: SpreadSchema,
@@ -212,6 +215,7 @@ function groupToApi(g: GroupSummary) {
     unknownReasons: g.unknownReasons as Record<string, number>,
     uncertain: g.uncertain,
     nearBoundary: g.nearBoundary,
+    decidedFromWindow: g.decidedFromWindow,
     gaps: {
       submitToComplete: spreadToApi(g.gaps.submitToComplete),
       lastWireMinusComplete: spreadToApi(g.gaps.lastWireMinusComplete),
