@@ -41,6 +41,7 @@ export function registerCommands(program: Command): void {
     .argument('<file>', 'NDJSON completion records, e.g. from sender/c/build/ackscope-send-posix --out FILE')
     .requiredOption('--session <id>', 'session to add the completions to')
     .option('--url <url>', `the service (default ACKSCOPE_URL, else ${DEFAULT_SERVICE_URL})`)
+    .option('--allow-far-from-capture', "accept records far from the session's time span (a session with no capture; docs/completions.md)")
     .action(async (file, options) => {
       const { runIngestCommand } = await import('./ingest.js');
       await runIngestCommand(file, options);

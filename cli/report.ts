@@ -91,7 +91,7 @@ export function renderSummary(s: SummaryT): string {
       `correlated in ${s.correlation.elapsedMs} ms`,
   );
 
-  const stages = new Table({ head: ['', 'completions', ...STAGE_COLUMNS, 'uncertain', 'near boundary'], style });
+  const stages = new Table({ head: ['', 'completions', ...STAGE_COLUMNS, 'uncertain', 'near boundary', 'from a window'], style });
   for (const [name, g] of groups(s)) {
     stages.push([
       name,
@@ -99,6 +99,7 @@ export function renderSummary(s: SummaryT): string {
       ...STAGE_COLUMNS.map((k) => (g.stages[k].count === 0 ? '0' : `${g.stages[k].count} (${(g.stages[k].share * 100).toFixed(1)}%)`)),
       g.uncertain,
       g.nearBoundary,
+      g.decidedFromWindow,
     ]);
   }
   out.push('Stage at completion', stages.toString());

@@ -15,6 +15,7 @@ export const UNKNOWN_REASONS = [
   'capture-started-after', // the capture began after (some of) the bytes or their ACK
   'capture-stopped-before', // the capture ended before the bytes or their ACK
   'kernel-drops', // libpcap reported kernel drops, so "not seen yet" proves nothing
+  'time-out-of-range', // the completion's times are over 104 days from the capture's: a wrong clock, they cannot be placed
 ] as const;
 export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
 

@@ -10,6 +10,8 @@ export interface GroupSummary {
   unknownReasons: Partial<Record<UnknownReason, number>>;
   uncertain: number;
   nearBoundary: number;
+  /** Stages (not `unknown`) decided from an event the capture could only bound (drops, a hole, a late start). */
+  decidedFromWindow: number;
   gaps: {
     submitToComplete: Spread;
     lastWireMinusComplete: Spread;
@@ -66,6 +68,7 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
   const acked: number[] = [];
   let uncertain = 0;
   let nearBoundary = 0;
+  let decidedFromWindow = 0;
   let retransmitted = 0;
   let sackedBeforeAck = 0;
   const tcpInfo = { compared: 0, agree: 0, disagree: 0 };
@@ -77,6 +80,7 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
     if (r.ackedMinusCompleteNs !== null) acked.push(r.ackedMinusCompleteNs);
     if (r.uncertain) uncertain++;
     if (r.nearBoundary) nearBoundary++;
+    if (r.stage !== 'unknown' && r.decidingDoubt !== null) decidedFromWindow++;
     if (r.retransmitted) retransmitted++;
     if (r.sackedNs !== null) sackedBeforeAck++;
     if (r.tcpInfoAgrees !== null) {
@@ -95,6 +99,7 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
     unknownReasons,
     uncertain,
     nearBoundary,
+    decidedFromWindow,
     gaps: { submitToComplete: spread(submit), lastWireMinusComplete: spread(wire), ackedMinusComplete: spread(acked) },
     retransmitted,
     sackedBeforeAck,

@@ -86,10 +86,27 @@ export interface Classification {
   lastWireMinusCompleteNs: number | null;
   /** ackedNs − completedNs (negative: acked before completion). */
   ackedMinusCompleteNs: number | null;
-  /** Distance from completedNs to the nearest observed event that decides the stage. */
+  /**
+   * Distance from completedNs to the nearest event that decides the stage. An event the
+   * capture can only bound counts at its window's edge nearest the completion (the
+   * closest it can have been); null when no event decides or the completion lies inside
+   * the deciding window (stage `unknown`).
+   */
   decidingGapNs: number | null;
-  /** Which event that was. */
+  /** Which event that was (for `unknown`: the event whose window holds the completion). */
   decidingEvent: 'first-wire' | 'last-wire' | 'ack' | null;
+  /**
+   * When the deciding event happened: earliest and latest (equal when it was observed
+   * exactly; latest null when unbounded, e.g. after the capture ended).
+   */
+  decidingEarliestNs: number | null;
+  decidingLatestNs: number | null;
+  /**
+   * Why the deciding event is known only within a window (kernel drops, a capture hole,
+   * a capture that began late), also when the window still decides the stage: the stage
+   * holds, but its timing is bounded, not seen. null: observed exactly.
+   */
+  decidingDoubt: UnknownReason | null;
   nearBoundary: boolean;
   /** The session's clock uncertainty exceeds the deciding gap: the stage is a guess. */
   uncertain: boolean;

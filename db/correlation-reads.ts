@@ -53,7 +53,10 @@ export const CORRELATION_SQL = {
   firstFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id ASC LIMIT 1`,
   lastFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id DESC LIMIT 1`,
   maxFrameId: `SELECT max(id) FROM frames WHERE ${SESSION_FRAMES}`,
-  minSubmitted: 'SELECT min(submitted_ns) FROM completions WHERE session_id = @session',
+  // the median, not the minimum: one record with a wrong clock must not move the base
+  // every other time is counted from (a session without frames)
+  medianSubmitted: `SELECT submitted_ns FROM completions WHERE session_id = @session ORDER BY submitted_ns
+      LIMIT 1 OFFSET @skip`,
   completionCount: 'SELECT count(*), max(id) FROM completions WHERE session_id = @session',
   flows: `SELECT id, ip_version, a_addr, a_port, b_addr, b_port, a_syn_seen, b_syn_seen,
             first_ns - @base, last_ns - @base, frames, retransmits, closed
@@ -94,7 +97,7 @@ export type StatementName = keyof typeof CORRELATION_SQL;
 /** Statements of one connection, prepared once (raw: arrays, cheaper than objects). */
 export type Statements = Record<StatementName, Statement>;
 /** Statements that read epoch ns as such (the rest read session-relative numbers). */
-const BIGINT_STATEMENTS: StatementName[] = ['firstFrame', 'lastFrame', 'maxFrameId', 'minSubmitted', 'completionCount'];
+const BIGINT_STATEMENTS: StatementName[] = ['firstFrame', 'lastFrame', 'maxFrameId', 'medianSubmitted', 'completionCount'];
 
 const statementCache = new WeakMap<Db, Statements>();
 export function statements(db: Db): Statements {
@@ -111,7 +114,7 @@ export function statements(db: Db): Statements {
 
 /** `EXPLAIN QUERY PLAN` of every statement, one line each. */
 export function explainCorrelation(db: Db): Record<StatementName, string> {
-  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0 };
+  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, skip: 0 };
   const out = {} as Record<StatementName, string>;
   for (const [name, sql] of Object.entries(CORRELATION_SQL) as [StatementName, string][]) {
     const used = Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
@@ -207,9 +210,11 @@ export function frameTimeBounds(s: Statements, sessionId: number): { firstTs: bi
   };
 }
 
-/** The earliest submission of the session's completions, epoch ns (null: none). */
-export function firstSubmission(s: Statements, sessionId: number): bigint | null {
-  return (s.minSubmitted.get({ session: sessionId }) as Row)[0] as bigint | null;
+/** The median submission of the session's completions, epoch ns (null: none). */
+export function medianSubmission(s: Statements, sessionId: number): bigint | null {
+  const count = Number((s.completionCount.get({ session: sessionId }) as Row)[0]);
+  const row = s.medianSubmitted.get({ session: sessionId, skip: Math.floor(count / 2) }) as Row | undefined;
+  return row ? (row[0] as bigint) : null;
 }
 
 export function readFlows(s: Statements, base: bigint, sessionId: number): FlowInfo[] {

@@ -15,7 +15,7 @@ function record(i: number, over: Partial<CorrelationRecord> = {}): CorrelationRe
     bytesReported: 100, submittedNs: 1000 + i * 1000, completedNs: 1500 + i * 1000, tcpBytesSent: null, tcpBytesAcked: null,
     stage: 'wire', reason: null, firstWireNs: 1200 + i * 1000, lastWireNs: 1300 + i * 1000, ackedNs: null, sackedNs: null,
     retransmitted: false, submitToCompleteNs: 500, lastWireMinusCompleteNs: -200, ackedMinusCompleteNs: null,
-    decidingGapNs: 200, decidingEvent: 'last-wire', nearBoundary: false, uncertain: false, tcpInfoStage: null, tcpInfoAgrees: null,
+    decidingGapNs: 200, decidingEvent: 'last-wire', decidingEarliestNs: 1300 + i * 1000, decidingLatestNs: 1300 + i * 1000, decidingDoubt: null, nearBoundary: false, uncertain: false, tcpInfoStage: null, tcpInfoAgrees: null,
     ...over,
   };
 }

@@ -23,8 +23,11 @@ export const Correlation = Type.Object(
     buffers: Type.Integer(),
     flow: Type.Object({ srcAddr: Type.String(), srcPort: Type.Integer(), dstAddr: Type.String(), dstPort: Type.Integer() }),
     offsetStart: Type.Integer(),
-    offsetEnd: Type.Integer({ description: 'exclusive' }),
-    bytesReported: Type.Integer(),
+    offsetEnd: Type.Integer({ description: 'exclusive; the end of the submitted range (see bytesReported)' }),
+    bytesReported: Type.Integer({
+      description:
+        'what the call reported it transferred; fewer than offsetEnd − offsetStart is a partial completion: its stage is decided on [offsetStart, offsetStart + bytesReported), the bytes it accepted, while offsetStart/offsetEnd keep the submitted range',
+    }),
     submittedNs: NsString,
     completedNs: NsString,
     firstWireNs: Nullable(NsString),
@@ -39,8 +42,27 @@ export const Correlation = Type.Object(
       ackedMinusCompleteNs: Nullable(NsGap),
     }),
     retransmitted: Type.Boolean(),
-    decidingGapNs: Nullable(NsGap),
+    decidingGapNs: Nullable(
+      Type.String({
+        pattern: '^-?[0-9]+$',
+        description:
+          'distance from the completion to the nearest deciding event; an event known only within a window counts at the window edge nearest the completion',
+      }),
+    ),
     decidingEvent: Nullable(Type.String()),
+    decidingWindow: Nullable(
+      Type.Object(
+        {
+          earliestNs: NsString,
+          latestNs: Nullable(NsString),
+          doubt: Nullable(ReasonSchema),
+        },
+        {
+          description:
+            'when the deciding event happened: exactly (earliest = latest, doubt null) or only within a window, with why (kernel drops, a capture hole, a late capture); latest null: unbounded',
+        },
+      ),
+    ),
     nearBoundary: Type.Boolean(),
     uncertain: Type.Boolean({ description: "the session's clock uncertainty exceeds the deciding gap" }),
     tcpInfo: Nullable(
@@ -106,6 +128,10 @@ export function correlationToApi(c: SessionCorrelation, r: CorrelationRecord): C
     retransmitted: r.retransmitted,
     decidingGapNs: gap(r.decidingGapNs),
     decidingEvent: r.decidingEvent,
+    decidingWindow:
+      r.decidingEarliestNs === null
+        ? null
+        : { earliestNs: absoluteNs(c, r.decidingEarliestNs), latestNs: abs(r.decidingLatestNs), doubt: r.decidingDoubt },
     nearBoundary: r.nearBoundary,
     uncertain: r.uncertain,
     tcpInfo:
@@ -159,6 +185,9 @@ const GroupSchema = {
   unknownReasons: Type.Record(Type.String(), Type.Integer()),
   uncertain: Type.Integer(),
   nearBoundary: Type.Integer(),
+  decidedFromWindow: Type.Integer({
+    description: 'stages decided from an event the capture could only bound (kernel drops, a hole, a late start): see decidingWindow',
+  }),
   gaps: Type.Object({
     submitToComplete: SpreadSchema,
     lastWireMinusComplete: SpreadSchema,
@@ -230,6 +259,7 @@ function groupToApi(g: GroupSummary) {
     unknownReasons: g.unknownReasons as Record<string, number>,
     uncertain: g.uncertain,
     nearBoundary: g.nearBoundary,
+    decidedFromWindow: g.decidedFromWindow,
     gaps: {
       submitToComplete: spreadToApi(g.gaps.submitToComplete),
       lastWireMinusComplete: spreadToApi(g.gaps.lastWireMinusComplete),
