@@ -22,6 +22,7 @@ import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { configFromEnv, type Config } from './config.js';
+import { PUBLIC_ROUTES, authRefusal, exposureProblem } from './auth.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
 export type CloseHook = () => Promise<void> | void;
@@ -55,6 +56,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   const base = configFromEnv();
   const config: Config = { ...base, ...stripUndefined(options) } as Config;
   if (options.dbPath && !options.dataDir) config.dataDir = join(options.dbPath, '..');
+  const exposure = exposureProblem(config.host, config.token);
+  if (exposure) throw new AckscopeError('ACKSCOPE_ERR_CONFIG_INVALID', exposure, { host: config.host });
 
   const loggerInstance =
     options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ level: config.logLevel }));
@@ -78,6 +81,19 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  const token = config.token;
+  if (token !== null) {
+    // Root hook: runs for every route of every plugin and for unknown URLs (a caller
+    // without the token learns nothing, not even which routes exist).
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.routeOptions.url !== undefined && PUBLIC_ROUTES.has(req.routeOptions.url)) return;
+      const refusal = authRefusal(token, req.headers.authorization);
+      if (refusal) {
+        reply.header('www-authenticate', 'Bearer realm="ackscope"');
+        throw refusal;
+      }
+    });
+  }
 
   app.addSchema(ErrorReply);
   app.addSchema(Session);
