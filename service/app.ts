@@ -22,6 +22,7 @@ import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { configFromEnv, type Config } from './config.js';
+import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { PUBLIC_ROUTES, authRefusal, exposureProblem } from './auth.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
@@ -67,7 +68,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: 16 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const db = openDatabase(config.dbPath);
@@ -143,14 +144,17 @@ export function errorToReply(err: FastifyError | AckscopeError | Error): {
   }
   const fe = err as FastifyError;
   if (fe.validation && fe.validation.length > 0) {
-    const v = fe.validation[0];
-    const params = v.params as Record<string, unknown>;
-    let path = `${fe.validationContext ?? 'request'}${v.instancePath.replaceAll('/', '.')}`;
-    if (typeof params?.missingProperty === 'string') path += `.${params.missingProperty}`;
-    if (typeof params?.additionalProperty === 'string') path += `.${params.additionalProperty}`;
+    // every bad field at once (ajv allErrors), each named with what it accepts
+    const problems = fieldProblems(fe.validationContext ?? 'request', fe.validation as SchemaError[]);
     return {
       status: 400,
-      body: { error: { code: 'ACKSCOPE_ERR_VALIDATION', message: `${path}: ${v.message}`, details: { field: path } } },
+      body: {
+        error: {
+          code: 'ACKSCOPE_ERR_VALIDATION',
+          message: validationMessage(problems),
+          details: { field: problems[0].field, fields: problems },
+        },
+      },
     };
   }
   switch (fe.code) {
