@@ -23,6 +23,7 @@ import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
+import { startRetention } from './retention.js';
 import { PUBLIC_ROUTES, authRefusal, exposureProblem } from './auth.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
@@ -124,6 +125,16 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   for (const plugin of routePlugins) await app.register(plugin);
+
+  const retention = startRetention(
+    { db, sessionDir: (id) => join(config.dataDir, 'sessions', String(id)), log: loggerInstance.child({ component: 'retention' }) },
+    config,
+    config.retentionIntervalMs,
+  );
+  // preClose: before the onClose hook that closes the database
+  app.addHook('preClose', async () => {
+    await retention.stop();
+  });
   return app as unknown as App;
 }
 
