@@ -24,7 +24,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { startRetention } from './retention.js';
-import { PUBLIC_ROUTES, authRefusal, exposureProblem } from './auth.js';
+import { PUBLIC_ROUTES, authRefusal } from './auth.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
 export type CloseHook = () => Promise<void> | void;
@@ -55,11 +55,12 @@ const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRout
  * mounted. Tests call it in-process with a temporary dbPath; `ackscope serve` listens.
  */
 export async function buildApp(options: BuildOptions = {}): Promise<App> {
-  const base = configFromEnv();
-  const config: Config = { ...base, ...stripUndefined(options) } as Config;
+  // The token is never taken from the environment here, only from `options` (serve()
+  // passes the environment's): an in-process app (tests, benches, the experiment driver)
+  // answers its own inject() calls and listens on 127.0.0.1 at most.
+  const base = configFromEnv({ ...process.env, ACKSCOPE_TOKEN: '', ACKSCOPE_TOKEN_FILE: '' });
+  const config: Config = { ...base, token: null, ...stripUndefined(options) } as Config;
   if (options.dbPath && !options.dataDir) config.dataDir = join(options.dbPath, '..');
-  const exposure = exposureProblem(config.host, config.token);
-  if (exposure) throw new AckscopeError('ACKSCOPE_ERR_CONFIG_INVALID', exposure, { host: config.host });
 
   const loggerInstance =
     options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ level: config.logLevel }));

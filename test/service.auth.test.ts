@@ -139,3 +139,22 @@ test('without a token on loopback nothing asks for one (the default)', async () 
     t.cleanup();
   }
 });
+
+test('an in-process app takes its token from its options only, not from ACKSCOPE_TOKEN (benches, the experiment driver)', async () => {
+  const t = tempDir();
+  const saved = process.env.ACKSCOPE_TOKEN;
+  process.env.ACKSCOPE_TOKEN = TOKEN;
+  try {
+    const app = await buildApp({ dbPath: join(t.dir, 'a.db'), logger: false });
+    try {
+      assert.equal(app.config.token, null);
+      assert.equal((await app.inject({ url: '/sessions' })).statusCode, 200);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    if (saved === undefined) delete process.env.ACKSCOPE_TOKEN;
+    else process.env.ACKSCOPE_TOKEN = saved;
+    t.cleanup();
+  }
+});
