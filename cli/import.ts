@@ -11,7 +11,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { AckscopeError } from '../core/errors.js';
-import { errorFromReply, serviceUrl } from '../core/api-reply.js';
+import { authHeaders, errorFromReply, serviceUrl } from '../core/api-reply.js';
 
 export interface ImportCommandOptions {
   url?: string;
@@ -25,7 +25,7 @@ export interface ImportCommandOptions {
 async function send(method: string, url: URL, body: NodeJS.ReadableStream | object | null, headers: Record<string, string | number> = {}): Promise<unknown> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, (res) => {
+    const req = request(url, { method, headers: { ...authHeaders(), ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));

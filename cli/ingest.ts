@@ -5,7 +5,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { AckscopeError } from '../core/errors.js';
-import { errorFromReply, serviceUrl } from '../core/api-reply.js';
+import { authHeaders, errorFromReply, serviceUrl } from '../core/api-reply.js';
 
 /**
  * `ackscope ingest FILE --session ID [--url URL]`: posts an NDJSON file of completion
@@ -78,7 +78,7 @@ export async function ingestFile(
 
   const req = send(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-ndjson', 'content-length': String(totalBytes) },
+    headers: { ...authHeaders(), 'content-type': 'application/x-ndjson', 'content-length': String(totalBytes) },
   });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.on('response', resolve);

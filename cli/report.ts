@@ -2,7 +2,7 @@ import { DEFAULT_SERVICE_URL } from '../core/api-reply.js';
 import { Command } from '@commander-js/extra-typings';
 import Table from 'cli-table3';
 import { AckscopeError } from '../core/errors.js';
-import { errorFromReply } from '../core/api-reply.js';
+import { authHeaders, errorFromReply } from '../core/api-reply.js';
 import type { SummaryT } from '../service/schemas/correlation.js';
 import { defaultServiceUrl, parseSessionId } from './ingest.js';
 import { PLACE_OF_STAGE, STAGES } from '../core/stages.js';
@@ -28,7 +28,7 @@ export async function fetchSummary(baseUrl: string, sessionId: number): Promise<
   const url = new URL(`/sessions/${sessionId}/summary`, baseUrl);
   let res: Response;
   try {
-    res = await fetch(url);
+    res = await fetch(url, { headers: authHeaders() });
   } catch (err) {
     throw new AckscopeError(
       'ACKSCOPE_ERR_INTERNAL',

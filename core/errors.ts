@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   ACKSCOPE_ERR_EXPERIMENT_FAILED: 'a point of an experiment failed; the message names the point and the step',
   ACKSCOPE_ERR_SENDER_FAILED: 'a sender (`ackscope send` or a C sender in sender/c) could not start, connect or finish; the message says why (a C sender\'s exit code and stderr)',
   ACKSCOPE_ERR_SERVICE_UNREACHABLE: 'a CLI command or sender cannot reach the ackscope service at its URL (ACKSCOPE_URL)',
+  ACKSCOPE_ERR_AUTH_REQUIRED: 'the service has a token (ACKSCOPE_TOKEN) and the request did not carry it as `Authorization: Bearer <token>`',
+  ACKSCOPE_ERR_CONFIG_INVALID: 'the service refuses to start: a setting is invalid or unsafe (e.g. a non-loopback ACKSCOPE_HOST without ACKSCOPE_TOKEN); the message says how to fix it',
   ACKSCOPE_ERR_DB_SCHEMA_TOO_NEW: 'the database was migrated by a newer ackscope',
   ACKSCOPE_ERR_TRACER_USAGE: 'the tracer was given a bad command line',
   ACKSCOPE_ERR_TRACER_PERMISSION: 'the tracer needs root, or CAP_BPF and CAP_PERFMON; the message names what is missing',

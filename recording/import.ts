@@ -4,9 +4,11 @@
  * capture. The API route and bench/import.ts both go through importCapture.
  * All or nothing: on any error the session's rows and the kept file are removed.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Db } from '../db/connection.js';
+import { updateSession } from '../db/sessions.js';
+import { wallClockNs } from '../core/time.js';
 import { AckscopeError } from '../core/errors.js';
 import { FrameWriter, type SessionCounters } from '../db/frame-writer.js';
 import { PacketCopyFilter } from '../capture/pcap/copies.js';
@@ -16,6 +18,64 @@ import { AutoCaptureReader } from '../capture/pcap/reader.js';
 
 /** The raw capture a session keeps in its folder: the import's copy or the live worker's file. */
 export const CAPTURE_FILE_NAME = 'capture.pcapng';
+
+/**
+ * failure_reason of a session whose capture or import was cut short because the service
+ * process ended under it (SIGKILL, a crash, power loss) and was found so at the next start.
+ */
+export const INTERRUPTED = 'interrupted';
+
+/** Written in the session's folder while a process imports into it: that process's pid. */
+const IMPORT_OWNER_FILE = 'import.pid';
+
+/** Marks this process as the session's importer (before it claims the session). */
+export function claimImportOwner(sessionDir: string): void {
+  mkdirSync(sessionDir, { recursive: true });
+  writeFileSync(join(sessionDir, IMPORT_OWNER_FILE), `${process.pid}\n`);
+}
+
+export function releaseImportOwner(sessionDir: string): void {
+  rmSync(join(sessionDir, IMPORT_OWNER_FILE), { force: true });
+}
+
+/** Whether the process named by the owner file still exists (signal 0 only asks). */
+function importOwnerAlive(sessionDir: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(sessionDir, IMPORT_OWNER_FILE), 'utf8').trim());
+  } catch {
+    return false;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * At start: an import session still `capturing` whose importing process is gone was cut
+ * short by that process's end. An import is all or nothing, so what it had committed
+ * (frames, flows, the partial pcapng copy) is removed, and the session becomes `failed`
+ * with reason `interrupted`: import the file again, into a new session. Imports another
+ * live process runs (its pid in the owner file) are left alone. Returns the ids undone.
+ */
+export function recoverInterruptedImports(db: Db, sessionDir: (id: number) => string): number[] {
+  const stuck = db.prepare(`SELECT id FROM sessions WHERE state = 'capturing' AND kind = 'import'`).all() as { id: number }[];
+  const undone: number[] = [];
+  for (const { id } of stuck) {
+    const dir = sessionDir(id);
+    if (importOwnerAlive(dir)) continue;
+    new FrameWriter(db, id).discard();
+    rmSync(join(dir, CAPTURE_FILE_NAME), { force: true });
+    releaseImportOwner(dir);
+    updateSession(db, id, { state: 'failed', failure_reason: INTERRUPTED, stopped_ns: wallClockNs(), capture_file: null });
+    undone.push(id);
+  }
+  return undone;
+}
 
 /**
  * sent_advances/ack_advances rows the import holds (24 bytes each in typed arrays, so

@@ -24,6 +24,8 @@ if [ "$want_test" = 1 ]; then
   packages+=(tcpdump tshark iproute2)
   # MinGW-w64: builds sender/c's Winsock sender (the Wine tests install wine themselves).
   packages+=(gcc-mingw-w64-x86-64)
+  # docker-compose (Debian's, v1): validates docker/compose.yml; no Docker engine runs here.
+  packages+=(docker-compose)
 fi
 if [ -n "${ACKSCOPE_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

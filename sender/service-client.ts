@@ -1,5 +1,5 @@
 import { AckscopeError } from '../core/errors.js';
-import { DEFAULT_SERVICE_URL, errorFromReply, serviceUrl } from '../core/api-reply.js';
+import { DEFAULT_SERVICE_URL, authHeaders, errorFromReply, serviceUrl } from '../core/api-reply.js';
 import type { CompletionRecord } from '../core/completion.js';
 
 export { DEFAULT_SERVICE_URL, serviceUrl };
@@ -15,7 +15,15 @@ export interface IngestResult {
  * returns keep their code; an unreachable service is ACKSCOPE_ERR_SERVICE_UNREACHABLE.
  */
 export class ServiceClient {
-  constructor(readonly baseUrl: string) {}
+  private readonly auth: Record<string, string>;
+
+  /** `env` supplies ACKSCOPE_TOKEN (sent as `Authorization: Bearer`) when the service has one. */
+  constructor(
+    readonly baseUrl: string,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.auth = authHeaders(env);
+  }
 
   async createSession(name: string): Promise<{ id: number }> {
     return (await this.call('POST', '/sessions', JSON.stringify({ name, kind: 'import' }), 'application/json')) as {
@@ -43,7 +51,7 @@ export class ServiceClient {
     const url = `${this.baseUrl}${path}`;
     let res: Response;
     try {
-      res = await fetch(url, { method, body, headers: contentType ? { 'content-type': contentType } : {} });
+      res = await fetch(url, { method, body, headers: { ...this.auth, ...(contentType ? { 'content-type': contentType } : {}) } });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new AckscopeError(

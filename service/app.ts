@@ -23,6 +23,9 @@ import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { configFromEnv, type Config } from './config.js';
+import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
+import { startRetention } from './retention.js';
+import { PUBLIC_ROUTES, authRefusal } from './auth.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
 export type CloseHook = () => Promise<void> | void;
@@ -53,8 +56,11 @@ const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRout
  * mounted. Tests call it in-process with a temporary dbPath; `ackscope serve` listens.
  */
 export async function buildApp(options: BuildOptions = {}): Promise<App> {
-  const base = configFromEnv();
-  const config: Config = { ...base, ...stripUndefined(options) } as Config;
+  // The token is never taken from the environment here, only from `options` (serve()
+  // passes the environment's): an in-process app (tests, benches, the experiment driver)
+  // answers its own inject() calls and listens on 127.0.0.1 at most.
+  const base = configFromEnv({ ...process.env, ACKSCOPE_TOKEN: '', ACKSCOPE_TOKEN_FILE: '' });
+  const config: Config = { ...base, token: null, ...stripUndefined(options) } as Config;
   if (options.dbPath && !options.dataDir) config.dataDir = join(options.dbPath, '..');
 
   const loggerInstance =
@@ -65,7 +71,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: 16 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const db = openDatabase(config.dbPath);
@@ -79,6 +85,19 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  const token = config.token;
+  if (token !== null) {
+    // Root hook: runs for every route of every plugin and for unknown URLs (a caller
+    // without the token learns nothing, not even which routes exist).
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.routeOptions.url !== undefined && PUBLIC_ROUTES.has(req.routeOptions.url)) return;
+      const refusal = authRefusal(token, req.headers.authorization);
+      if (refusal) {
+        reply.header('www-authenticate', 'Bearer realm="ackscope"');
+        throw refusal;
+      }
+    });
+  }
 
   app.addSchema(ErrorReply);
   app.addSchema(Session);
@@ -108,6 +127,16 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   for (const plugin of routePlugins) await app.register(plugin);
+
+  const retention = startRetention(
+    { db, sessionDir: (id) => join(config.dataDir, 'sessions', String(id)), log: loggerInstance.child({ component: 'retention' }) },
+    config,
+    config.retentionIntervalMs,
+  );
+  // preClose: before the onClose hook that closes the database
+  app.addHook('preClose', async () => {
+    await retention.stop();
+  });
   return app as unknown as App;
 }
 
@@ -128,14 +157,17 @@ export function errorToReply(err: FastifyError | AckscopeError | Error): {
   }
   const fe = err as FastifyError;
   if (fe.validation && fe.validation.length > 0) {
-    const v = fe.validation[0];
-    const params = v.params as Record<string, unknown>;
-    let path = `${fe.validationContext ?? 'request'}${v.instancePath.replaceAll('/', '.')}`;
-    if (typeof params?.missingProperty === 'string') path += `.${params.missingProperty}`;
-    if (typeof params?.additionalProperty === 'string') path += `.${params.additionalProperty}`;
+    // every bad field at once (ajv allErrors), each named with what it accepts
+    const problems = fieldProblems(fe.validationContext ?? 'request', fe.validation as SchemaError[]);
     return {
       status: 400,
-      body: { error: { code: 'ACKSCOPE_ERR_VALIDATION', message: `${path}: ${v.message}`, details: { field: path } } },
+      body: {
+        error: {
+          code: 'ACKSCOPE_ERR_VALIDATION',
+          message: validationMessage(problems),
+          details: { field: problems[0].field, fields: problems },
+        },
+      },
     };
   }
   switch (fe.code) {

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { AckscopeError } from '../core/errors.js';
+import { tokenFromEnv } from './auth.js';
 
 export interface Config {
   host: string;
@@ -11,13 +14,33 @@ export interface Config {
   /** Largest completion upload, bytes. */
   maxIngestBytes: number;
   logLevel: string;
+  /** Bearer token every route but the public ones needs; null: none (loopback only). */
+  token: string | null;
+  /** Sessions older than this many days are deleted (retention); null: kept. */
+  retentionDays: number | null;
+  /** Oldest sessions are deleted while the database and its session files exceed this; null: no limit. */
+  maxDbBytes: number | null;
+  /** How often retention runs, ms. */
+  retentionIntervalMs: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new AckscopeError('ACKSCOPE_ERR_CONFIG_INVALID', `${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return n;
+}
+
+function optionalPositiveFromEnv(env: NodeJS.ProcessEnv, name: string): number | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new AckscopeError('ACKSCOPE_ERR_CONFIG_INVALID', `${name} must be a positive number, got "${raw}" (unset it to keep everything)`);
+  }
   return n;
 }
 
@@ -32,5 +55,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     maxImportBytes: intFromEnv(env, 'ACKSCOPE_MAX_IMPORT_BYTES', 2 * 1024 * 1024 * 1024),
     maxIngestBytes: intFromEnv(env, 'ACKSCOPE_MAX_INGEST_BYTES', 512 * 1024 * 1024),
     logLevel: env.ACKSCOPE_LOG_LEVEL || 'info',
+    token: tokenFromEnv(env, (path) => readFileSync(path, 'utf8')),
+    retentionDays: optionalPositiveFromEnv(env, 'ACKSCOPE_RETENTION_DAYS'),
+    maxDbBytes: optionalPositiveFromEnv(env, 'ACKSCOPE_MAX_DB_BYTES'),
+    retentionIntervalMs: intFromEnv(env, 'ACKSCOPE_RETENTION_INTERVAL_MS', 10 * 60 * 1000),
   };
 }

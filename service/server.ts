@@ -1,5 +1,7 @@
 import { buildApp, type App } from './app.js';
 import { configFromEnv } from './config.js';
+import { exposureProblem } from './auth.js';
+import { AckscopeError } from '../core/errors.js';
 
 /**
  * Starts the service and shuts it down gracefully on SIGINT/SIGTERM: stop accepting,
@@ -7,6 +9,9 @@ import { configFromEnv } from './config.js';
  */
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<App> {
   const config = configFromEnv(env);
+  // Before anything opens: no database, no capture, no port on a refused configuration.
+  const exposure = exposureProblem(config.host, config.token);
+  if (exposure) throw new AckscopeError('ACKSCOPE_ERR_CONFIG_INVALID', exposure, { host: config.host });
   const app = await buildApp(config);
   let closing = false;
   const shutdown = (signal: string) => {

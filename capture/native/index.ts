@@ -140,7 +140,7 @@ function toAckscopeError(err: unknown, context: string): AckscopeError {
   const native = err as NativeError;
   const code = (native.kind && KIND_TO_CODE[native.kind]) ?? 'ACKSCOPE_ERR_CAPTURE_FAILED';
   let message = `${context}: ${native.message}`;
-  if (code === 'ACKSCOPE_ERR_CAPTURE_PERMISSION') message += ' (run as root or grant CAP_NET_RAW and CAP_NET_ADMIN)';
+  if (code === 'ACKSCOPE_ERR_CAPTURE_PERMISSION') message += ' (run as root, or give the node binary CAP_NET_RAW: docs/operations.md)';
   const details: Record<string, unknown> = {};
   if (native.pcapStatus !== undefined) details.pcapStatus = native.pcapStatus;
   return new AckscopeError(code, message, Object.keys(details).length ? details : undefined);

@@ -12,7 +12,8 @@ import type { Db } from '../../db/connection.js';
 import { getSession, updateSession, type SessionRow } from '../../db/sessions.js';
 import { wallClockNs } from '../../core/time.js';
 import { AckscopeError } from '../../core/errors.js';
-import { CAPTURE_FILE_NAME } from '../import.js';
+import { CAPTURE_FILE_NAME, INTERRUPTED } from '../import.js';
+import { trimTornPcapng } from '../capture-file-repair.js';
 import { pcapVersion } from '../../capture/native/index.js';
 import type { FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
@@ -246,13 +247,18 @@ export class CaptureManager {
    * experiment on the same database) are left alone: their owner file names a live pid.
    */
   private failOrphans(): void {
-    const capturing = this.o.db.prepare(`SELECT id FROM sessions WHERE state = 'capturing'`).all() as { id: number }[];
+    // live only: an import left capturing is undone by recoverInterruptedImports (recording/import.ts)
+    const capturing = this.o.db.prepare(`SELECT id FROM sessions WHERE state = 'capturing' AND kind = 'live'`).all() as { id: number }[];
     for (const { id } of capturing) {
       if (this.ownerAlive(id)) continue;
       rmSync(join(this.o.sessionDir(id), OWNER_FILE_NAME), { force: true });
+      // a write torn by the kill would stop tshark at the last block: keep the whole ones
+      const trimmed = trimTornPcapng(join(this.o.sessionDir(id), CAPTURE_FILE_NAME));
+      this.o.log.warn({ sessionId: id, cutBytes: trimmed?.cutBytes ?? null }, 'capture interrupted: the service stopped while it ran');
       updateSession(this.o.db, id, {
         state: 'failed',
-        failure_reason: 'the service stopped while this session was capturing; frames up to then are kept',
+        // docs/operations.md "Crash recovery": frames committed before the stop are kept
+        failure_reason: INTERRUPTED,
         stopped_ns: wallClockNs(),
       });
     }

@@ -6,7 +6,13 @@ import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
 import { getSession, updateSession } from '../../db/sessions.js';
-import { CAPTURE_FILE_NAME, importCapture } from '../../recording/import.js';
+import {
+  CAPTURE_FILE_NAME,
+  claimImportOwner,
+  importCapture,
+  recoverInterruptedImports,
+  releaseImportOwner,
+} from '../../recording/import.js';
 import { requireSession } from './sessions.js';
 
 /** After a refusal, read on (discarding) up to this much so the client gets the reply, not a reset. */
@@ -17,6 +23,9 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // whole). Scoped to this plugin, so other routes keep their JSON parsing.
   // JSON and text too: a client that labels the file application/json gets it imported,
   // not parsed.
+  const undone = recoverInterruptedImports(app.db, (id) => app.sessionDir(id));
+  if (undone.length > 0) app.log.warn({ sessions: undone }, 'imports interrupted by the last stop were undone; import those files again');
+
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
@@ -64,11 +73,14 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
             { limit: max },
           );
         }
+        // owner first, then the claim: a restart between the two finds no live owner and undoes it
+        claimImportOwner(app.sessionDir(id));
         // claim the session: two imports into one session must not interleave
         const claimed = app.db
           .prepare("UPDATE sessions SET state = 'capturing' WHERE id = ? AND state = 'created'")
           .run(id).changes;
         if (claimed === 0) {
+          releaseImportOwner(app.sessionDir(id));
           throw new AckscopeError(
             'ACKSCOPE_ERR_SESSION_STATE',
             `session ${id} is ${session.state}: a file can be imported once, into a new session`,
@@ -111,6 +123,8 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
         updateSession(app.db, id, { state: 'created' });
         await drain(req.raw);
         throw err;
+      } finally {
+        releaseImportOwner(dir);
       }
     },
   );

@@ -6,6 +6,7 @@ import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
 import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
 import { createSession, deleteSession, getSession, listSessions, type SessionRow } from '../../db/sessions.js';
 import type { Db } from '../../db/connection.js';
+import { checkLiveSession } from '../live-session-checks.js';
 
 export function requireSession(db: Db, id: number): SessionRow {
   const row = getSession(db, id);
@@ -31,6 +32,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           field: 'body.interface',
         });
       }
+      if (body.kind === 'live') checkLiveSession(body.interface!, body.filter, body.snaplen);
       if (body.kind === 'import') {
         for (const field of ['interface', 'filter', 'bufferSize', 'immediate'] as const) {
           if (body[field] !== undefined) {

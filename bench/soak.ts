@@ -1,0 +1,258 @@
+/**
+ * Soak: the service left running under load for a bounded time. One live capture on `lo`
+ * at the highest packet rate this machine makes (sender processes writing small
+ * TCP_NODELAY segments flat out, as bench/live-capture.ts), while a second client posts
+ * completions (NDJSON batches, synthetic records of flows of their own) and a third reads
+ * the session's summary over and over. The service is its own process, so its memory is
+ * what is measured. Prints frames dropped (kernel: libpcap ps_drop; ackscope: what tcpdump
+ * saw on the same filter and ackscope did not store), the service's RSS over time, and API
+ * latency percentiles.
+ * Asserts nothing.
+ *
+ *   node --import tsx bench/soak.ts [seconds=60] [senders=2] [connections=4] [size=64]
+ *
+ * tcpdump counts the same filter at the same time as the witness of what crossed lo
+ * (ACKSCOPE_SOAK_TCPDUMP=0 turns it off).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const seconds = Number(process.argv[2] ?? 60);
+const senders = Number(process.argv[3] ?? 2);
+const connections = Number(process.argv[4] ?? 4);
+const size = Number(process.argv[5] ?? 64);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+// One sender process: a listener that reads everything and `conns` clients writing
+// `size`-byte buffers flat out, a write only once the previous one reached the kernel.
+const SENDER = `
+const net = require('net');
+const [port, conns, size, seconds] = process.argv.slice(1).map(Number);
+const buf = Buffer.alloc(size, 0x61);
+let writes = 0, open = conns;
+const server = net.createServer((s) => s.resume());
+server.listen(port, '127.0.0.1', () => {
+  const end = Date.now() + seconds * 1000;
+  for (let i = 0; i < conns; i++) {
+    const c = net.connect(port, '127.0.0.1');
+    c.setNoDelay(true);
+    const pump = () => {
+      for (let n = 0; n < 64; n++) {
+        if (Date.now() >= end) return c.end();
+        c.write(buf);
+        writes++;
+        if (c.writableLength > 0) return c.once('drain', pump);
+      }
+      setImmediate(pump);
+    };
+    c.on('connect', pump);
+    c.on('close', () => { if (--open === 0) { server.close(); process.stdout.write(JSON.stringify({ writes })); } });
+  }
+});
+`;
+
+function runSender(port: number): Promise<number> {
+  const child = spawn(process.execPath, ['-e', SENDER, String(port), String(connections), String(size), String(seconds)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).writes as number) : reject(new Error(`sender exited ${code}`)))),
+  );
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function latencyLine(name: string, ms: number[]): string {
+  const s = [...ms].sort((a, b) => a - b);
+  const f = (v: number) => `${v.toFixed(1)} ms`;
+  return `  ${name.padEnd(34)} n=${s.length}  p50 ${f(percentile(s, 50))}  p99 ${f(percentile(s, 99))}  max ${f(s[s.length - 1] ?? NaN)}`;
+}
+
+/** tcpdump counting (not writing) the same filter: the independent witness of what crossed lo. */
+async function startTcpdump(filter: string): Promise<{ child: ChildProcess; stderr: () => string }> {
+  const child = spawn('tcpdump', ['-i', 'lo', '-n', '-B', '32768', '-w', '/dev/null', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  child.stderr!.on('data', (c: Buffer) => (text += c.toString()));
+  for (let i = 0; i < 500 && !/listening on/.test(text); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!/listening on/.test(text)) throw new Error(`tcpdump did not start: ${text}`);
+  return { child, stderr: () => text };
+}
+
+async function stopTcpdump(t: { child: ChildProcess; stderr: () => string }): Promise<{ captured: number; dropped: number }> {
+  t.child.kill('SIGINT');
+  await once(t.child, 'exit');
+  const n = (what: string) => Number(new RegExp(`(\\d+) packets? ${what}`).exec(t.stderr())?.[1] ?? NaN);
+  return { captured: n('captured'), dropped: n('dropped by kernel') };
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const dir = mkdtempSync(join(tmpdir(), 'ackscope-soak-'));
+const port = await freePort();
+const built = existsSync(join(ROOT, 'dist/cli/ackscope.js'));
+const service = spawn(
+  process.execPath,
+  built ? [join(ROOT, 'bin/ackscope.js'), 'serve'] : ['--import', 'tsx', join(ROOT, 'cli/ackscope.ts'), 'serve'],
+  { env: { ...process.env, ACKSCOPE_DB: join(dir, 'ackscope.db'), ACKSCOPE_PORT: String(port), ACKSCOPE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] },
+);
+const url = `http://127.0.0.1:${port}`;
+// A bench stopped from outside (timeout, Ctrl-C) takes its service with it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    service.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+const progress = (what: string) => process.env.ACKSCOPE_SOAK_VERBOSE === '1' && console.error(`[soak ${new Date().toISOString()}] ${what}`);
+
+async function call(method: string, path: string, body?: string, type = 'application/json'): Promise<{ status: number; json: Json; ms: number }> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}${path}`, { method, body, headers: body ? { 'content-type': type } : {} });
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as Json) : {}, ms: performance.now() - t0 };
+}
+
+try {
+  for (let i = 0; i < 300; i++) {
+    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const basePort = 40000 + Math.floor(Math.random() * 20000);
+  const filter = `tcp portrange ${basePort}-${basePort + senders - 1}`;
+  // snaplen 128: headers and the start of the payload, so the raw pcapng stays small
+  const created = await call('POST', '/sessions', JSON.stringify({ name: 'soak', kind: 'live', interface: 'lo', filter, snaplen: 128 }));
+  if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.json)}`);
+  const id = created.json.id as number;
+  progress('service ready');
+  const tcpdump = process.env.ACKSCOPE_SOAK_TCPDUMP === '0' ? null : await startTcpdump(filter);
+  const started = await call('POST', `/sessions/${id}/start`);
+  if (started.status !== 200) throw new Error(`start: ${JSON.stringify(started.json)}`);
+
+  console.log(
+    `soak ${seconds} s: live capture on lo (${senders} sender processes × ${connections} connections, ${size}-byte TCP_NODELAY writes), ` +
+      `a client posting 500 completions every 100 ms, a client reading the summary every 250 ms`,
+  );
+  console.log(`  load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const deadline = Date.now() + seconds * 1000;
+  const sending = Promise.all(Array.from({ length: senders }, (_, i) => runSender(basePort + i)));
+
+  const postMs: number[] = [];
+  let posted = 0;
+  const poster = (async () => {
+    let writeId = 0;
+    while (Date.now() < deadline) {
+      let body = '';
+      const now = BigInt(Date.now()) * 1_000_000n;
+      for (let i = 0; i < 500; i++, writeId++) {
+        body += JSON.stringify({
+          flow: { srcAddr: '127.0.0.1', srcPort: 1, dstAddr: '127.0.0.1', dstPort: 2 },
+          writeId,
+          offsetStart: writeId * 100,
+          offsetEnd: writeId * 100 + 100,
+          submittedNs: String(now),
+          completedNs: String(now + 1000n),
+          bytesReported: 100,
+          buffers: 1,
+          api: 'bench:soak',
+          status: 'ok',
+        }) + '\n';
+      }
+      const r = await call('POST', `/sessions/${id}/completions`, body, 'application/x-ndjson');
+      if (r.status !== 200) throw new Error(`post completions: ${r.status} ${JSON.stringify(r.json)}`);
+      postMs.push(r.ms);
+      posted += 500;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+
+  poster.catch(() => {}); // awaited below; a failure ends the run there, not as an unhandled rejection
+  const summaryMs: number[] = [];
+  const reader = (async () => {
+    while (Date.now() < deadline) {
+      const r = await call('GET', `/sessions/${id}/summary`);
+      if (r.status !== 200) throw new Error(`summary: ${r.status} ${JSON.stringify(r.json)}`);
+      summaryMs.push(r.ms);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  })();
+
+  reader.catch(() => {});
+  const samples: { t: number; rss: number; frames: number; dropped: number | null }[] = [];
+  const t0 = Date.now();
+  const sampler = (async () => {
+    while (Date.now() < deadline) {
+      const s = await call('GET', `/sessions/${id}`);
+      samples.push({ t: (Date.now() - t0) / 1000, rss: rssMiB(service.pid!), frames: s.json.counts.frames, dropped: s.json.drops.dropped });
+      await new Promise((res) => setTimeout(res, Math.min(5000, seconds * 100)));
+    }
+  })();
+
+  sampler.catch(() => {});
+  const writes = (await sending).reduce((a, b) => a + b, 0);
+  progress('senders done');
+  await Promise.all([poster, reader, sampler]);
+  progress('clients done; stopping the capture');
+  const stopAsked = performance.now();
+  const stopped = await call('POST', `/sessions/${id}/stop`);
+  const stopS = (performance.now() - stopAsked) / 1000;
+  const final = stopped.json;
+  samples.push({ t: (Date.now() - t0) / 1000, rss: rssMiB(service.pid!), frames: final.counts.frames, dropped: final.drops.dropped });
+
+  const dump = tcpdump ? await stopTcpdump(tcpdump) : null;
+  console.log(`  load after:  ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`  writes issued: ${writes.toLocaleString('en-US')} (${Math.round(writes / seconds).toLocaleString('en-US')}/s)`);
+  // On lo, libpcap's ps_recv counts each packet's outgoing copy too (it then skips it), so
+  // it is not the number of packets; ackscope's own loss is the difference to tcpdump.
+  console.log(
+    `  frames stored: ${final.counts.frames.toLocaleString('en-US')} (${Math.round(final.counts.frames / seconds).toLocaleString('en-US')}/s); ` +
+      `dropped by the kernel (ps_drop) ${final.drops.dropped}, by the interface ${final.drops.ifDropped}; state ${final.state}`,
+  );
+  if (dump) {
+    console.log(
+      `  tcpdump -B 32768 on the same filter: ${dump.captured.toLocaleString('en-US')} captured, kernel drops ${dump.dropped}; ` +
+        `frames tcpdump has and ackscope did not store: ${dump.captured - final.counts.frames}`,
+    );
+  } else {
+    console.log('  ackscope drops none of its own: the addon blocks its capture thread instead (a backlog shows as kernel drops); tcpdump was off (ACKSCOPE_SOAK_TCPDUMP=0)');
+  }
+  console.log(`  stop → everything stored: ${stopS.toFixed(2)} s; database ${(statSync(join(dir, 'ackscope.db')).size / 2 ** 20).toFixed(0)} MiB; completions posted ${posted.toLocaleString('en-US')}`);
+  console.log('  service RSS over time (s: MiB, frames stored, kernel drops so far):');
+  for (const s of samples) console.log(`    ${s.t.toFixed(0).padStart(4)} s: ${s.rss.toFixed(0).padStart(5)} MiB  ${String(s.frames).padStart(12)}  ${s.dropped}`);
+  const rss = samples.map((s) => s.rss);
+  const tail = rss.slice(Math.floor(rss.length / 2));
+  console.log(
+    `  RSS first ${rss[0].toFixed(0)} MiB, max ${Math.max(...rss).toFixed(0)} MiB, last ${rss[rss.length - 1].toFixed(0)} MiB; ` +
+      `second half spread ${(Math.max(...tail) - Math.min(...tail)).toFixed(0)} MiB`,
+  );
+  console.log('  API latency under load (the whole request, from this client):');
+  console.log(latencyLine('GET /sessions/:id/summary', summaryMs));
+  console.log(latencyLine('POST /sessions/:id/completions ×500', postMs));
+} finally {
+  service.kill('SIGTERM');
+  await once(service, 'exit');
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,223 @@
+// Crash recovery with the real service process: SIGKILL during a live capture on lo
+// (traffic from `ackscope send`) and during a file import, then a restart on the same
+// database. Witnesses: the frames committed before the kill (counted read-only from the
+// database file by this test, once the traffic is over and the count is steady), tshark
+// reading the raw pcapng, and SQLite's own integrity check and migration record.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { startReceiver } from '../sender/receiver.js';
+import { loadMigrations } from '../db/migrate.js';
+import { tempDir } from './helpers/app.js';
+import { freePort, spawnService, waitReady, type ServiceProcess } from './helpers/service-process.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const run = promisify(execFile);
+
+async function api(service: ServiceProcess, method: string, path: string, body?: object): Promise<{ status: number; json: Json }> {
+  const res = await fetch(`${service.url}${path}`, {
+    method,
+    ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+  });
+  return { status: res.status, json: (await res.json()) as Json };
+}
+
+/** Frames of a session as committed in the database file, read by this process (not the service). */
+function committedFrames(dbPath: string, sessionId: number): { frames: number; flows: number } {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const base = sessionId * 2 ** 32;
+    const frames = (db.prepare('SELECT COUNT(*) AS n FROM frames WHERE id BETWEEN ? AND ?').get(base, base + 2 ** 32 - 1) as { n: number }).n;
+    const flows = (db.prepare('SELECT COUNT(*) AS n FROM flows WHERE session_id = ?').get(sessionId) as { n: number }).n;
+    return { frames, flows };
+  } finally {
+    db.close();
+  }
+}
+
+/** Polls `read` until it gives the same value `times` times in a row, 200 ms apart. */
+async function steady<T>(read: () => T, times = 5): Promise<T> {
+  let last = JSON.stringify(read());
+  let same = 0;
+  for (let i = 0; i < 300 && same < times; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = JSON.stringify(read());
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return JSON.parse(last) as T;
+}
+
+function databaseChecks(dbPath: string): { integrity: string; version: number } {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    const integrity = db.pragma('integrity_check', { simple: true }) as string;
+    const version = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;
+    return { integrity, version };
+  } finally {
+    db.close();
+  }
+}
+
+function tsharkFrames(file: string): number {
+  const out = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return out.trim() === '' ? 0 : out.trim().split('\n').length;
+}
+
+test('SIGKILL during a live capture: after a restart the session is failed/interrupted, its frames are kept and correlate, tshark reads the file', async () => {
+  assert.equal(process.getuid?.(), 0, 'live capture needs root');
+  const t = tempDir();
+  const dbPath = join(t.dir, 'ackscope.db');
+  const sink = await startReceiver({ port: 0, host: '127.0.0.1' });
+  let service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
+  try {
+    await waitReady(service);
+    const created = await api(service, 'POST', '/sessions', { name: 'killed', kind: 'live', interface: 'lo', filter: `tcp port ${sink.port}` });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const id = created.json.id as number;
+    assert.equal((await api(service, 'POST', `/sessions/${id}/start`)).status, 200);
+
+    const count = 200;
+    const { stdout } = await run(process.execPath, [
+      '--import', 'tsx', 'cli/ackscope.ts', 'send', `127.0.0.1:${sink.port}`,
+      '--count', String(count), '--size', '1k,16k,64k', '--mode', 'overlapped', '--window', '8', '--tag',
+      '--session', String(id), '--url', service.url, '--json',
+    ]);
+    assert.equal(JSON.parse(stdout.trim().split('\n').pop()!).sessionId, id);
+
+    // The traffic is over: once the committed count stops moving, it is what the kill must keep.
+    const before = await steady(() => committedFrames(dbPath, id));
+    assert.ok(before.frames > 0 && before.flows >= 1, `frames were committed before the kill (${JSON.stringify(before)})`);
+    service.child.kill('SIGKILL');
+    assert.equal((await service.exited).signal, 'SIGKILL');
+
+    const captureFile = join(t.dir, 'sessions', String(id), 'capture.pcapng');
+    assert.ok(existsSync(captureFile));
+    // A kill can land inside a write: leave a torn last block (the first 40 bytes of a
+    // copy of the file's last block) for the restart to deal with.
+    const whole = readFileSync(captureFile);
+    const lastLength = whole.readUInt32LE(whole.length - 4);
+    appendFileSync(captureFile, whole.subarray(whole.length - lastLength, whole.length - lastLength + 40));
+    assert.throws(() => tsharkFrames(captureFile), 'tshark stops at the torn block');
+    const tornSize = statSync(captureFile).size;
+
+    service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
+    await waitReady(service);
+    const after = await api(service, 'GET', `/sessions/${id}`);
+    assert.equal(after.json.state, 'failed');
+    assert.equal(after.json.failureReason, 'interrupted');
+    assert.deepEqual(committedFrames(dbPath, id), before, 'every frame committed before the kill is still there');
+
+    assert.equal(statSync(captureFile).size, tornSize - 40, 'cut back to the last whole block');
+    assert.equal(tsharkFrames(captureFile), before.frames, 'tshark reads every packet the rows have');
+
+    const summary = await api(service, 'GET', `/sessions/${id}/summary`);
+    assert.equal(summary.status, 200, JSON.stringify(summary.json));
+    assert.equal(summary.json.overall.completions, count);
+    assert.deepEqual(summary.json.overall.unknownReasons, {}, 'every completion correlates with captured frames');
+
+    const checks = databaseChecks(dbPath);
+    assert.equal(checks.integrity, 'ok');
+    assert.equal(checks.version, loadMigrations().at(-1)!.version, 'fully migrated, nothing half-done');
+  } finally {
+    service.child.kill('SIGTERM');
+    await service.exited;
+    await sink.close();
+    t.cleanup();
+  }
+});
+
+/** A classic pcap of `packets` Ethernet/IPv4/TCP segments of one connection, 100 payload bytes each. */
+function syntheticPcap(packets: number): Buffer {
+  const frameLen = 14 + 20 + 20 + 100;
+  const out = Buffer.alloc(24 + packets * (16 + frameLen));
+  out.writeUInt32LE(0xa1b2c3d4, 0);
+  out.writeUInt16LE(2, 4);
+  out.writeUInt16LE(4, 6);
+  out.writeUInt32LE(65535, 16);
+  out.writeUInt32LE(1, 20);
+  let at = 24;
+  for (let i = 0; i < packets; i++) {
+    out.writeUInt32LE(1_700_000_000 + Math.floor(i / 1000), at);
+    out.writeUInt32LE((i % 1000) * 1000, at + 4);
+    out.writeUInt32LE(frameLen, at + 8);
+    out.writeUInt32LE(frameLen, at + 12);
+    const f = at + 16;
+    out.writeUInt16BE(0x0800, f + 12); // EtherType IPv4
+    const ip = f + 14;
+    out[ip] = 0x45;
+    out.writeUInt16BE(20 + 20 + 100, ip + 2);
+    out[ip + 8] = 64;
+    out[ip + 9] = 6;
+    out.writeUInt32BE(0x7f000001, ip + 12);
+    out.writeUInt32BE(0x7f000001, ip + 16);
+    const tcp = ip + 20;
+    out.writeUInt16BE(40000, tcp);
+    out.writeUInt16BE(5001, tcp + 2);
+    out.writeUInt32BE((1000 + i * 100) >>> 0, tcp + 4);
+    out[tcp + 12] = 5 << 4;
+    out[tcp + 13] = 0x18; // PSH ACK
+    out.writeUInt16BE(65535, tcp + 14);
+    at += 16 + frameLen;
+  }
+  return out;
+}
+
+test('SIGKILL during a file import: after a restart nothing of the import is left and the session says why', async () => {
+  const t = tempDir();
+  const dbPath = join(t.dir, 'ackscope.db');
+  let service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
+  try {
+    await waitReady(service);
+    const created = await api(service, 'POST', '/sessions', { name: 'import killed', kind: 'import' });
+    const id = created.json.id as number;
+    const file = syntheticPcap(300_000);
+
+    // Send the first half, then hold the upload open until frames are committed, then kill.
+    const upload = request(`${service.url}/sessions/${id}/import`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(file.length) },
+    });
+    upload.on('error', () => {}); // the server dies under it
+    upload.write(file.subarray(0, file.length >> 1));
+    let committed = { frames: 0, flows: 0 };
+    for (let i = 0; i < 300 && committed.frames === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      committed = committedFrames(dbPath, id);
+    }
+    assert.ok(committed.frames > 0, 'the import had committed frames when it was killed');
+    const during = await api(service, 'GET', `/sessions/${id}`);
+    assert.equal(during.json.state, 'capturing');
+    service.child.kill('SIGKILL');
+    await service.exited;
+    upload.destroy();
+    assert.ok(existsSync(join(t.dir, 'sessions', String(id), 'capture.pcapng')), 'the partial copy was on disk');
+
+    service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
+    await waitReady(service);
+    const after = await api(service, 'GET', `/sessions/${id}`);
+    assert.equal(after.json.state, 'failed');
+    assert.equal(after.json.failureReason, 'interrupted');
+    assert.equal(after.json.counts.frames, 0);
+    assert.equal(after.json.captureFile, null);
+    assert.deepEqual(committedFrames(dbPath, id), { frames: 0, flows: 0 }, 'no frame or flow of the import is left');
+    assert.ok(!existsSync(join(t.dir, 'sessions', String(id), 'capture.pcapng')), 'nor its partial pcapng');
+    assert.match(service.output(), /imports interrupted by the last stop were undone/);
+    assert.equal(databaseChecks(dbPath).integrity, 'ok');
+
+    // The same file imports whole into a new session.
+    const again = (await api(service, 'POST', '/sessions', { name: 'again', kind: 'import' })).json.id as number;
+    const res = await fetch(`${service.url}/sessions/${again}/import`, { method: 'POST', body: new Uint8Array(file), headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(res.status, 200, await res.text());
+    assert.equal(committedFrames(dbPath, again).frames, 300_000);
+  } finally {
+    service.child.kill('SIGTERM');
+    await service.exited;
+    t.cleanup();
+  }
+});
