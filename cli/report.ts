@@ -5,7 +5,7 @@ import { AckscopeError } from '../core/errors.js';
 import { authHeaders, errorFromReply } from '../core/api-reply.js';
 import type { SummaryT } from '../service/schemas/correlation.js';
 import { defaultServiceUrl, parseSessionId } from './ingest.js';
-import { PLACE_OF_STAGE, STAGES } from '../core/stages.js';
+import { PLACE_OF_STAGE, STAGES, stagesShown } from '../core/stages.js';
 
 /**
  * `ackscope report SESSION [--url URL] [--json]`: GET /sessions/:id/summary printed as
@@ -64,7 +64,6 @@ export function formatNs(text: string | null): string {
   return `${(ns / 1_000_000_000).toPrecision(3)} s`;
 }
 
-const STAGE_COLUMNS = STAGES;
 type Group = SummaryT['overall'];
 
 function groups(s: SummaryT): [string, Group, SummaryT['flows'][number]['ordering'] | null][] {
@@ -81,6 +80,7 @@ function groups(s: SummaryT): [string, Group, SummaryT['flows'][number]['orderin
 
 /** The summary as plain-text tables (no colours: the output may be piped or logged). */
 export function renderSummary(s: SummaryT): string {
+  const STAGE_COLUMNS = stagesShown((k) => s.overall.stages[k].count);
   const style = { head: [] as string[], border: [] as string[] };
   const out: string[] = [];
   const drops = s.capture.drops;

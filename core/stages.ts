@@ -60,3 +60,14 @@ export const PLACE_OF_STAGE: Record<Stage, string> = {
 export function zeroStageCounts(): Record<Stage, number> {
   return Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>;
 }
+
+/** The stages only the kernel tracer can tell. */
+export const KERNEL_STAGES: readonly Stage[] = ['socket', 'qdisc'];
+
+/**
+ * The stages a table or plot should show: every capture stage, and `socket`/`qdisc` only
+ * when some count has them (without a kernel witness they are always empty columns).
+ */
+export function stagesShown(count: (stage: Stage) => number): Stage[] {
+  return STAGES.filter((s) => !KERNEL_STAGES.includes(s) || count(s) > 0);
+}

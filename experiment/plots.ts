@@ -6,8 +6,8 @@
  */
 import * as echarts from 'echarts';
 import type { CustomSeriesOption, CustomSeriesRenderItem, EChartsOption } from 'echarts';
-import { STAGE_COLORS } from '../core/stages.js';
-import { STAGES, type AckPoint, type PointResult, type RunDetail, type SegmentPoint, type Stage } from './results.js';
+import { STAGE_COLORS, stagesShown } from '../core/stages.js';
+import { type AckPoint, type PointResult, type RunDetail, type SegmentPoint, type Stage } from './results.js';
 
 export { STAGE_COLORS };
 
@@ -81,14 +81,15 @@ function bucketMax<T>(items: readonly T[], max: number, x: (t: T) => number, y: 
 export function stageShareOption(results: readonly PointResult[]): EChartsOption {
   const measured = results.filter((r) => r.measurement && r.measurement.completions > 0);
   const labels = measured.map((r) => `${r.point.index + 1}. ${r.point.label}`);
+  const shown = stagesShown((s) => measured.reduce((n, r) => n + r.measurement!.stages[s], 0));
   return {
     title: { text: 'Stage of each completion, share per configuration', left: 'center', textStyle: { fontSize: 14 } },
-    legend: { top: 30, data: [...STAGES], itemGap: 28 },
+    legend: { top: 30, data: [...shown], itemGap: 28 },
     // SSR has no text measuring, so containLabel misjudges long labels: size the margin from them
     grid: { left: labelMargin(labels, 10), right: 30, top: 64, bottom: 40 },
     xAxis: { type: 'value', min: 0, max: 100, name: '% of completions', nameLocation: 'middle', nameGap: 22 },
     yAxis: { type: 'category', data: labels, inverse: true, axisLabel: { fontSize: 10 } },
-    series: STAGES.map((stage) => ({
+    series: shown.map((stage) => ({
       name: stage,
       type: 'bar' as const,
       stack: 'share',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { checkExpectations, checkWholeAndInOrder, expectsShortReturns, pct, type ExpectationCheck } from './expectations.js';
 import { formatMode, formatPath, formatRate, formatReceiver, formatSize, formatSndbuf, type Matrix } from './matrix.js';
 import { completionTimesPlot, stageSharePlot, timeSequencePlot } from './plots.js';
+import { stagesShown } from '../core/stages.js';
 import {
   STAGES,
   STAGE_MEANING,
@@ -96,6 +97,7 @@ function timelineUrl(run: ExperimentRun, sessionId: number): string {
 // ---------------------------------------------------------------------------------------
 
 function stageTable(results: readonly PointResult[]): string {
+  const shown = stagesShown((s) => measured(results).reduce((n, r) => n + r.measurement!.stages[s], 0));
   const rows = measured(results).map((r) => {
     const m = r.measurement!;
     const p = r.point;
@@ -108,7 +110,7 @@ function stageTable(results: readonly PointResult[]): string {
       formatPath(p.path),
       formatReceiver(p.receiver),
       m.completions,
-      ...STAGES.map((s) => pct(m.stages[s], m.completions)),
+      ...shown.map((s) => pct(m.stages[s], m.completions)),
       fmtMs(p50(m.completionMs)),
       fmtMs(p50(m.lastWireAfterMs)),
       fmtMs(p50(m.ackedAfterMs)),
@@ -117,7 +119,7 @@ function stageTable(results: readonly PointResult[]): string {
   return mdTable(
     [
       '#', 'sender', 'mode', 'size', 'SO_SNDBUF', 'path', 'receiver', 'completions',
-      ...STAGES,
+      ...shown,
       'p50 submit→complete', 'p50 last byte on wire − complete', 'p50 ACK − complete',
     ],
     rows,
