@@ -3,11 +3,13 @@
 // traffic (tcpdump capture imported through the API, the sender's completions posted).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testApp } from './helpers/app.js';
 import { startTcpdump } from './helpers/wire.js';
-import { Chromium, ensureChromium } from '../fixtures/chromium.js';
+import { HeadlessChromium, chromiumMissing, type WatchedPage } from '../fixtures/browser.js';
 import { runWorkload, startReceiver, type CompletionRecord } from '../sender/index.js';
 import { nativeAvailable } from '../capture/native/index.js';
 import { STAGE_NAMES } from '../service/web/src/shapes.js';
@@ -90,18 +92,20 @@ test('GET / is the page; /ui/ serves the bundle and nothing else; none of it is 
   }
 });
 
-describe('web page on a captured session (root: tcpdump on lo)', () => {
+describe('the page’s data routes on a captured session (root: tcpdump on lo)', () => {
   let app: App;
   let close: () => Promise<void>;
   let dir: string;
   let sessionId: number;
   let flowId: number;
+  let capturedFile: string;
 
   before(async () => {
     assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh): the sender reads CLOCK_REALTIME through it');
     assert.equal(process.getuid?.(), 0, 'tcpdump on lo needs root');
     ({ app, close, dir } = await testApp());
     const { file, records } = await capturedWrites(dir);
+    capturedFile = file;
     sessionId = await importedSession(app, file, records);
     const flows = (await app.inject({ url: `/sessions/${sessionId}/flows` })).json().items as Json[];
     assert.equal(flows.length, 1, 'one connection');
@@ -167,78 +171,40 @@ describe('web page on a captured session (root: tcpdump on lo)', () => {
     assert.deepEqual(unmatched.stage.map((i: number) => STAGE_NAMES[i]), ['unknown', 'unknown']);
   });
 
-  test('headless Chromium renders the session list and the session with its charts', async (t) => {
-    const missing = ensureChromium();
-    assert.equal(missing, null, missing ?? '');
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const browser = Chromium.launch();
-    try {
-      const page = await browser.newPage(1400, 1000);
-      await page.goto(`${url}/#/`);
-      assert.ok(await page.waitFor(`document.body.dataset.ready === 'true'`), 'the list rendered');
-      const row = await page.evaluate<string[]>(
-        `[...document.querySelectorAll('#session-list tr[data-session="${sessionId}"] td')].map((td) => td.textContent)`,
-      );
-      assert.equal(row[0], String(sessionId));
-      assert.equal(row[1], 'web page');
-      assert.equal(row[3], 'stopped');
-      assert.equal(row[7], String(WRITES), 'completions column');
-
-      await page.evaluate(`document.querySelector('#session-list a[href="#/sessions/${sessionId}"]').click()`);
-      assert.ok(
-        await page.waitFor(`document.body.dataset.view === 'session' && document.querySelector('#flow-charts')?.dataset.drawn === 'true'`),
-        'the session view and its charts rendered',
-      );
-      const legend = await page.evaluate<string>(`document.querySelector('#stage-legend').textContent`);
-      for (const stage of STAGE_NAMES) assert.ok(legend.includes(stage), `legend has ${stage}`);
-      const charts = await page.evaluate<Json>(`(() => {
-        const inked = (box) => {
-          let n = 0;
-          for (const c of box.querySelectorAll('canvas')) {
-            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 0 && (px[i] < 200 || px[i + 1] < 200 || px[i + 2] < 200)) n++;
-          }
-          return n;
-        };
-        const tl = document.querySelector('#timeline-chart');
-        const sq = document.querySelector('#sequence-chart');
-        return {
-          timelineCanvases: tl.querySelectorAll('canvas').length, timelineWrites: tl.dataset.writes, timelineInk: inked(tl),
-          sequenceCanvases: sq.querySelectorAll('canvas').length, sequenceSegments: Number(sq.dataset.segments), sequenceInk: inked(sq),
-          exports: [...document.querySelectorAll('#exports a')].map((a) => a.getAttribute('href')),
-          summaryRows: document.querySelectorAll('#summary table.summary tbody tr').length,
-          text: document.querySelector('#exports').textContent,
-        };
-      })()`);
-      assert.ok(charts.timelineCanvases >= 1, 'the timeline is drawn on a canvas');
-      assert.equal(charts.timelineWrites, String(WRITES));
-      assert.ok(charts.timelineInk > 2000, `the timeline canvas has marks (${charts.timelineInk} px)`);
-      assert.ok(charts.sequenceCanvases >= 1);
-      assert.ok(charts.sequenceSegments > 0);
-      assert.ok(charts.sequenceInk > 2000, `the time-sequence canvas has marks (${charts.sequenceInk} px)`);
-      for (const name of ['capture.pcapng', 'timeline.json', 'timeline.csv', 'trace.json']) {
-        assert.ok((charts.exports as string[]).includes(`/sessions/${sessionId}/export/${name}`), name);
-      }
-      assert.match(charts.text, /ui\.perfetto\.dev/);
-      assert.ok(charts.summaryRows >= 3, 'overall, per flow and per api rows');
-      for (const href of charts.exports as string[]) {
-        const res = await fetch(`${url}${href}`);
-        assert.equal(res.status, 200, `${href} works`);
-        assert.ok((await res.arrayBuffer()).byteLength > 0, `${href} has content`); // read whole: frees the connection
-      }
-      assert.deepEqual(page.errors, [], 'no errors in the page');
-
-      const png = await page.screenshot();
-      assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
-      // kept only when asked for (to look at it): ACKSCOPE_SCREENSHOT_DIR=/tmp
-      if (process.env.ACKSCOPE_SCREENSHOT_DIR) {
-        const shot = join(process.env.ACKSCOPE_SCREENSHOT_DIR, `ackscope-web-session-${sessionId}.png`);
-        writeFileSync(shot, png);
-        t.diagnostic(`screenshot: ${shot}`);
-      }
-    } finally {
-      await browser.close();
+  test('a write’s frames: the segments tshark sees carrying its bytes, and the first ACK covering its end', async () => {
+    // the witness: tshark's own dissection of the tcpdump file (relative seq: first payload byte is 1)
+    const fields = tshark(capturedFile, 'tcp', ['frame.number', 'tcp.srcport', 'tcp.seq', 'tcp.len', 'tcp.ack', 'tcp.flags.ack']);
+    const correlations = (await app.inject({ url: `/sessions/${sessionId}/correlations?limit=1000&sort=writeId` })).json().items as Json[];
+    const senderPort = correlations[0].flow.srcPort as number;
+    const timeline = (await app.inject({ url: `/ui/data/sessions/${sessionId}/timeline?flow=${flowId}` })).json() as Json;
+    for (const writeId of [0, 7, 75, WRITES - 1]) {
+      const c = correlations[writeId];
+      const start = c.offsetStart as number;
+      const end = c.offsetEnd as number;
+      const data = fields
+        .filter((f) => Number(f[1]) === senderPort && Number(f[3]) > 0)
+        .filter((f) => Number(f[2]) - 1 < end && Number(f[2]) - 1 + Number(f[3]) > start)
+        .map((f) => Number(f[0]));
+      const ack = fields.find((f) => Number(f[1]) !== senderPort && f[5] === '1' && Number(f[4]) - 1 >= end);
+      const i = timeline.writeId.indexOf(writeId);
+      assert.equal(timeline.completionId[i], c.completionId, 'the timeline carries each write’s completion id');
+      const detail = (await app.inject({ url: `/ui/data/sessions/${sessionId}/writes/${c.completionId}` })).json() as Json;
+      assert.equal(detail.correlation.writeId, writeId);
+      assert.equal(detail.correlation.stage, c.stage);
+      assert.deepEqual(detail.frames.map((f: Json) => f.frameNo), data, `write ${writeId}: the data frames tshark numbers`);
+      assert.ok(data.length > 0);
+      assert.equal(detail.ack?.frameNo, ack ? Number(ack[0]) : undefined, `write ${writeId}: the covering ACK`);
     }
+    const missing = await app.inject({ url: `/ui/data/sessions/${sessionId}/writes/999999` });
+    assert.equal(missing.statusCode, 404);
   });
 });
+
+/** tshark's fields of the frames matching `filter`, one array per frame. */
+function tshark(file: string, filter: string, fieldNames: string[]): string[][] {
+  const out = execFileSync('tshark', ['-r', file, '-o', 'tcp.relative_sequence_numbers:TRUE', '-Y', filter, '-T', 'fields', ...fieldNames.flatMap((f) => ['-e', f])], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return out.split('\n').filter(Boolean).map((line) => line.split('\t'));
+}
