@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { testApp } from './helpers/app.js';
 import { startTcpdump } from './helpers/wire.js';
 import { HeadlessChromium, chromiumMissing, type WatchedPage } from '../fixtures/browser.js';
-import { runWorkload, startReceiver, type CompletionRecord } from '../sender/index.js';
+import { runWorkload, startReceiver, type CompletionRecord, type Receiver } from '../sender/index.js';
 import { nativeAvailable } from '../capture/native/index.js';
 import { STAGE_NAMES } from '../service/web/src/shapes.js';
 import type { App } from '../service/app.js';
@@ -208,3 +208,275 @@ function tshark(file: string, filter: string, fieldNames: string[]): string[][] 
   });
   return out.split('\n').filter(Boolean).map((line) => line.split('\t'));
 }
+
+describe('the workbench in a real browser (root: live capture on lo, playwright-core + Debian chromium)', () => {
+  let app: App;
+  let close: () => Promise<void>;
+  let url: string;
+  let browser: HeadlessChromium;
+  let watched: WatchedPage;
+  let receiver: Receiver;
+  /** Screenshots are kept (printed) for people to look at: outside the app's temp folder, which is removed. */
+  const shots = mkdtempSync(join(tmpdir(), 'ackscope-web-shots-'));
+  let liveId: number;
+  let importedId: number;
+
+  before(async () => {
+    assert.equal(chromiumMissing(), null);
+    assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh)');
+    assert.equal(process.getuid?.(), 0, 'a live capture on lo needs root');
+    ({ app, close } = await testApp());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    receiver = await startReceiver({ port: 0, host: '127.0.0.1', pauseAfterBytes: 1_500_000, pauseMs: 150 });
+    browser = await HeadlessChromium.launch();
+    watched = await browser.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await receiver?.close();
+    await close?.();
+  });
+
+  const page = () => watched.page;
+  const ready = () => page().waitForFunction(() => document.body.dataset.ready === 'true');
+  async function shot(t: { diagnostic: (m: string) => void }, name: string): Promise<void> {
+    const file = join(shots, `${name}.png`);
+    await page().screenshot({ path: file, fullPage: true });
+    t.diagnostic(`screenshot: ${file}`);
+    console.log(`screenshot: ${file}`);
+  }
+  /** Takes the console errors a step expects (a refused request is logged by Chromium), and only those. */
+  function expectRefusals(pattern: RegExp, count: number): void {
+    const matching = watched.errors.filter((e) => pattern.test(e));
+    assert.equal(matching.length, count, `expected ${count} refusals logged, got: ${watched.errors.join(' | ')}`);
+    watched.errors.splice(0, watched.errors.length, ...watched.errors.filter((e) => !pattern.test(e)));
+  }
+
+  test('a filter that does not compile: libpcap’s error inline, no session left behind', async (t) => {
+    await page().goto(`${url}/#/`);
+    await ready();
+    await page().waitForFunction(() => document.querySelectorAll('#new-interface option[value="lo"]').length === 1);
+    const loLabel = await page().locator('#new-interface option[value="lo"]').textContent();
+    assert.match(loLabel!, /127\.0\.0\.1/, 'the interface picker shows the addresses');
+    await page().fill('#new-name', 'typo');
+    await page().selectOption('#new-interface', 'lo');
+    await page().fill('#new-filter', 'tcp port');
+    await page().click('#create-start');
+    await page().waitForFunction(() => (document.querySelector('#filter-error')?.textContent ?? '') !== '');
+    const message = await page().locator('#filter-error').textContent();
+    assert.match(message!, /does not compile/i, message!);
+    assert.equal(await page().evaluate(() => document.body.dataset.view), 'list', 'stays on the form');
+    const sessions = (await (await fetch(`${url}/sessions`)).json()) as Json;
+    assert.deepEqual(sessions.items, [], 'the refused session was deleted again');
+    expectRefusals(/status of 400.*\/sessions\/\d+\/start/, 1);
+    await shot(t, '1-bad-filter');
+  });
+
+  test('create a live session on lo from the page, start it, watch the counts move without reloading', async (t) => {
+    await page().fill('#new-name', 'live from the page');
+    await page().fill('#new-filter', `tcp port ${receiver.port}`);
+    await page().click('#create-start');
+    await page().waitForFunction(() => document.body.dataset.view === 'session' && document.querySelector('#live')?.getAttribute('data-state') === 'capturing');
+    liveId = Number(/#\/sessions\/(\d+)/.exec(page().url())![1]);
+    const session = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
+    assert.equal(session.state, 'capturing');
+    assert.equal(session.interface, 'lo');
+    assert.equal(session.filter, `tcp port ${receiver.port}`);
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#live')?.dataset.ticks !== undefined);
+    await page().evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    const framesShown = () => page().evaluate(() => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames));
+    const before = await framesShown();
+
+    // a second tab on the list: the running session is marked
+    const listTab = await browser.newPage();
+    await listTab.page.goto(`${url}/#/`);
+    await listTab.page.waitForFunction(() => document.body.dataset.ready === 'true');
+    const row = listTab.page.locator(`#session-list tr[data-session="${liveId}"]`);
+    assert.equal(await row.getAttribute('data-state'), 'capturing');
+    assert.match((await row.locator('.state').textContent())!, /● capturing/);
+    await listTab.page.screenshot({ path: join(shots, '2-list-running.png'), fullPage: true });
+    t.diagnostic(`screenshot: ${join(shots, '2-list-running.png')}`);
+
+    const half = (count: number) =>
+      runWorkload({
+        host: '127.0.0.1',
+        port: receiver.port,
+        count,
+        sizes: [1024, 16384, 100_000],
+        mode: 'overlapped',
+        window: 8,
+        tag: true,
+        destination: { url, session: liveId },
+      });
+    const first = await half(100);
+    assert.equal(first.summary.completed, 100);
+    await page().waitForFunction((n) => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames) > n, before);
+    const middle = await framesShown();
+    await listTab.page.waitForFunction(
+      (id) => Number(document.querySelector(`#session-list tr[data-session="${id}"] td:nth-child(6)`)?.textContent?.replace(/,/g, '')) > 0,
+      liveId,
+    );
+    await listTab.page.close();
+    assert.deepEqual(listTab.errors, []);
+    const second = await half(100);
+    assert.equal(second.summary.completed, 100);
+    await page().waitForFunction((n) => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames) > n, middle);
+    await page().waitForFunction(() => Number(document.querySelector('#live-completions')?.textContent?.replace(/,/g, '')) === 200);
+    assert.ok(await page().evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded === true), 'the same document: no reload');
+    await page().waitForFunction(() => Number(document.querySelector<HTMLElement>('#live')?.dataset.segments) > 0);
+    assert.ok(before < middle, `the count moved (${before} → ${middle} → …)`);
+    await shot(t, '3-live');
+  });
+
+  let writeId = 0;
+  let detailFrames: number[] = [];
+  test('stop, then hover and click a write: its correlation, its frames (checked against GET /frames and tshark)', async (t) => {
+    await page().click('#stop-button');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
+    await ready();
+    assert.equal((await (await fetch(`${url}/sessions/${liveId}`)).json()).state, 'stopped');
+    const legend = await page().locator('#stage-legend').textContent();
+    for (const stage of STAGE_NAMES) assert.ok(legend!.includes(stage), `legend has ${stage}`);
+    await shot(t, '4-session');
+
+    const correlations = (await (await fetch(`${url}/sessions/${liveId}/correlations?limit=1000&sort=writeId`)).json()).items as Json[];
+    assert.equal(correlations.length, 200);
+    // two runs, two connections: the write ids restart per flow; the charts show the chosen one
+    const shownFlow = Number(await page().inputValue('#flow-select'));
+    // a write in the middle of the run that the capture saw (one of the larger ones)
+    const c = correlations.find((r) => r.flowId === shownFlow && r.writeId >= 60 && r.offsetEnd - r.offsetStart === 100_000)!;
+    assert.ok(c, `flow ${shownFlow} has a 100 kB write after the 60th`);
+    writeId = c.writeId;
+    await page().locator('#timeline-chart').scrollIntoViewIfNeeded();
+    const points = await page().evaluate(
+      (w) => (window as unknown as { ackscopePage: { writePoints(w: number): [number, number][] | null } }).ackscopePage.writePoints(w),
+      writeId,
+    );
+    assert.ok(points, 'the write is drawn');
+    // a real mouse over the bar (a bar can be 2 px high: try points along it until the tooltip names it)
+    const tooltip = page().locator('.timeline-tooltip');
+    let point: [number, number] | null = null;
+    for (const p of points) {
+      await page().mouse.move(p[0] - 20, p[1]);
+      await page().mouse.move(p[0], p[1], { steps: 4 });
+      const named = await page()
+        .waitForFunction(
+          (w) => {
+            const text = document.querySelector('.timeline-tooltip')?.textContent ?? '';
+            return text.includes(`write ${w}:`) && text.includes('deciding gap'); // the bar, not a marker on it
+          },
+          writeId,
+          { timeout: 1500 },
+        )
+        .then(() => true, () => false);
+      if (named) {
+        point = p;
+        break;
+      }
+    }
+    assert.ok(point, `hovering write ${writeId} shows its tooltip`);
+    const hover = (await tooltip.textContent())!;
+    assert.ok(hover.includes(`write ${writeId}: ${c.stage}`), hover);
+    assert.ok(hover.includes(`bytes ${c.offsetStart}–${c.offsetEnd}`), hover);
+    assert.match(hover, /deciding gap/);
+    assert.match(hover, /flags /);
+    await shot(t, '5-hover');
+
+    await page().mouse.click(point[0], point[1]);
+    await page().waitForFunction((w) => document.querySelector<HTMLElement>('#write-detail')?.dataset.writeId === String(w), writeId);
+    const rows = await page().$$eval('#write-frames tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+    );
+    // the witness: every frame of the flow from the public API; a data frame of the write
+    // carries some of its bytes, the ACK is the first of the other side reaching its end
+    const all: Json[] = [];
+    for (let cursor: string | null = ''; cursor !== null; ) {
+      const page_ = (await (await fetch(`${url}/sessions/${liveId}/frames?flowId=${c.flowId}&limit=10000${cursor ? `&cursor=${cursor}` : ''}`)).json()) as Json;
+      all.push(...page_.items);
+      cursor = page_.nextCursor;
+    }
+    const dataDir = all[0].dir; // the sender sent the SYN: side a
+    const carrying = all.filter((f) => f.dir === dataDir && f.payloadLen > 0 && f.seqOff < c.offsetEnd && f.seqOff + f.payloadLen > c.offsetStart);
+    const covering = all.find((f) => f.dir !== dataDir && f.ackOff !== null && f.ackOff >= c.offsetEnd);
+    const dataRows = rows.filter((r) => r[1] === 'data');
+    assert.deepEqual(dataRows.map((r) => Number(r[0])), carrying.map((f) => f.frameNo), 'the page lists the frames that carried the write');
+    assert.deepEqual(dataRows.map((r) => r[3]), carrying.map((f) => `${f.seqOff}–${f.seqOff + f.payloadLen}`), 'their seq ranges');
+    assert.deepEqual(dataRows.map((r) => r[6]), carrying.map((f) => f.flags), 'their flags');
+    assert.deepEqual(dataRows.map((r) => r[7] === 'retransmission'), carrying.map((f) => f.retransmit), 'retransmissions marked');
+    const ackRow = rows.find((r) => r[1] === 'covering ACK');
+    assert.ok(covering, 'the capture saw the ACK');
+    assert.equal(Number(ackRow?.[0]), covering.frameNo, 'and the covering ACK');
+    detailFrames = [...carrying.map((f) => f.frameNo as number), covering.frameNo as number];
+
+    const highlighted = await page().evaluate(() => (window as unknown as { ackscopePage: { selectedOnSequence(): [number, number] } }).ackscopePage.selectedOnSequence());
+    assert.deepEqual(highlighted, [carrying.length, 1], 'its segments and the ACK are drawn highlighted on the time-sequence graph');
+
+    // the filter selects exactly those frames in the exported pcapng, as tshark numbers them
+    const filter = (await page().locator('#wireshark-filter').textContent())!;
+    const pcapng = join(shots, `session-${liveId}.pcapng`);
+    writeFileSync(pcapng, Buffer.from(await (await fetch(`${url}/sessions/${liveId}/export/capture.pcapng`)).arrayBuffer()));
+    const selected = tshark(pcapng, filter, ['frame.number', 'tcp.seq', 'tcp.len', 'tcp.ack']);
+    assert.deepEqual(selected.map((f) => Number(f[0])), detailFrames, `tshark -Y '${filter}' selects the listed frames`);
+    for (const f of selected.slice(0, -1)) {
+      const api_ = carrying.find((x) => x.frameNo === Number(f[0]))!;
+      assert.equal(Number(f[1]) - 1, api_.seqOff, 'tshark’s relative seq is the stream offset + 1');
+      assert.equal(Number(f[2]), api_.payloadLen);
+    }
+    assert.equal(Number(selected[selected.length - 1][3]) - 1, covering.ackOff);
+    await page().locator('#write-detail').scrollIntoViewIfNeeded();
+    await shot(t, '6-write-frames');
+
+    // the keyboard way: type a write id
+    await page().fill('#write-pick', '0');
+    await page().press('#write-pick', 'Enter');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#write-detail')?.dataset.writeId === '0');
+  });
+
+  test('import a capture by the file picker: progress, then the session; a file that is not a capture is refused in words', async (t) => {
+    await page().goto(`${url}/#/`);
+    await ready();
+    await page().setInputFiles('#import-file', { name: 'notes.pcap', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a capture file, just text\n'.repeat(10)) });
+    await page().waitForFunction(() => /was not imported/.test(document.querySelector('#import-status')?.textContent ?? ''));
+    const refusal = (await page().locator('#import-status').textContent())!;
+    assert.match(refusal, /notes\.pcap was not imported\. This is not a capture file the service can read/, refusal);
+    expectRefusals(/status of 400.*\/import/, 1);
+    await shot(t, '7-import-refused');
+    const names = ((await (await fetch(`${url}/sessions`)).json()).items as Json[]).map((s) => s.name);
+    assert.ok(!names.includes('notes.pcap'), 'the refused file left no session');
+
+    const pcapng = join(shots, `session-${liveId}.pcapng`);
+    await page().setInputFiles('#import-file', pcapng);
+    await page().waitForFunction(() => document.body.dataset.view === 'session' && document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
+    importedId = Number(/#\/sessions\/(\d+)/.exec(page().url())![1]);
+    const imported = (await (await fetch(`${url}/sessions/${importedId}`)).json()) as Json;
+    const live = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
+    assert.equal(imported.kind, 'import');
+    assert.equal(imported.sourceFile, `session-${liveId}.pcapng`);
+    assert.equal(imported.counts.frames, live.counts.frames, 'every frame of the exported capture imported');
+    await shot(t, '8-imported');
+  });
+
+  test('compare two sessions side by side; delete one with a confirmation', async (t) => {
+    await page().goto(`${url}/#/`);
+    await ready();
+    await page().check(`#session-list tr[data-session="${liveId}"] input.compare-pick`);
+    await page().check(`#session-list tr[data-session="${importedId}"] input.compare-pick`);
+    await page().click('#compare-button');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#compare-chart')?.dataset.drawn === 'true');
+    const rows = await page().$$eval('#compare-table tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-session')));
+    assert.deepEqual(rows.map(Number).sort(), [liveId, importedId].sort());
+    const summary = (await (await fetch(`${url}/sessions/${liveId}/summary`)).json()) as Json;
+    const liveRow = await page().$$eval(`#compare-table tr[data-session="${liveId}"] td`, (tds) => tds.map((td) => td.textContent));
+    assert.equal(liveRow[1], String(summary.overall.completions));
+    await shot(t, '9-compare');
+
+    await page().goto(`${url}/#/sessions/${importedId}`);
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true');
+    page().once('dialog', (d) => void d.accept());
+    await page().click('#delete-button');
+    await page().waitForFunction(() => document.body.dataset.view === 'list' && document.body.dataset.ready === 'true');
+    assert.equal((await fetch(`${url}/sessions/${importedId}`)).status, 404, 'deleted');
+    assert.deepEqual(watched.errors, [], 'no console errors in any step');
+  });
+});

@@ -69,7 +69,7 @@ type CustomRender = NonNullable<CustomSeriesOption['renderItem']>;
 const renderWriteBar: CustomRender = (params, api) => {
   const start = api.coord([api.value(0), api.value(2)]);
   const end = api.coord([api.value(1), api.value(2)]);
-  const rowHeight = Math.max(1, Math.min(12, (api.size?.([0, 1]) as number[])[1] * 0.7));
+  const rowHeight = Math.max(2, Math.min(12, (api.size?.([0, 1]) as number[])[1] * 0.7));
   const width = Math.max(1, end[0] - start[0]);
   return {
     type: 'rect',

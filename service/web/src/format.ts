@@ -56,7 +56,8 @@ export function usBetween(fromNs: string, toNs: string): number {
  * A Wireshark display filter that selects exactly these frames of the exported pcapng:
  * ackscope numbers frames the way Wireshark does (1-based, every packet of the capture),
  * so frame numbers are exact where a sequence-number filter would need the raw ISN and
- * its wrap. Consecutive numbers are written as ranges (`a..b`) to keep it short.
+ * its wrap. Consecutive numbers are written as ranges (`a..b`) to keep it short; members
+ * are separated by commas (Wireshark 4 refuses the older space-separated sets).
  */
 export function wiresharkFilter(frameNumbers: readonly number[]): string {
   const sorted = [...new Set(frameNumbers)].sort((a, b) => a - b);
@@ -65,10 +66,10 @@ export function wiresharkFilter(frameNumbers: readonly number[]): string {
   for (let i = 0; i < sorted.length; ) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    parts.push(j - i >= 2 ? `${sorted[i]}..${sorted[j]}` : sorted.slice(i, j + 1).join(' '));
+    parts.push(j - i >= 2 ? `${sorted[i]}..${sorted[j]}` : sorted.slice(i, j + 1).join(', '));
     i = j + 1;
   }
-  return `frame.number in {${parts.join(' ')}}`;
+  return `frame.number in {${parts.join(', ')}}`;
 }
 
 /** A write's flag bits (shapes.ts WRITE_FLAGS) as their names. */

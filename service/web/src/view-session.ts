@@ -48,7 +48,7 @@ export async function sessionView(root: HTMLElement, id: number, reroute: () => 
 // Facts and actions
 
 function sessionFacts(s: SessionT): HTMLElement {
-  const row = (k: string, v: string | number | HTMLElement) => h('tr', {}, h('th', {}, k), h('td', {}, v));
+  const row = (k: string, v: string | number | HTMLElement) => h('tr', {}, h('th', {}, k), h('td', { id: `fact-${k}` }, v));
   return h(
     'table',
     { class: 'facts', id: 'session-facts' },
@@ -179,6 +179,12 @@ async function liveView(root: HTMLElement, s: SessionT, reroute: () => void): Pr
     set('live-flows', formatCount(live.flows));
     set('live-completions', formatCount(live.completions));
     set('live-drops', dropsText(live.drops, 'live'));
+    const facts = (k: string, v: string) => {
+      const td = document.getElementById(`fact-${k}`);
+      if (td) td.textContent = v;
+    };
+    facts('frames', `${formatCount(live.frames)} (${formatCount(live.tcp)} TCP)`);
+    facts('drops', dropsText(live.drops, 'live'));
     set('live-updated', `${new Date().toLocaleTimeString()} (update ${ticks})`);
     box.dataset.frames = String(live.frames); // read by the browser test and the bench
     box.dataset.tcp = String(live.tcp);
@@ -427,7 +433,7 @@ async function flowCharts(area: HTMLElement, sessionId: number, choice: FlowChoi
     picker.say('');
     selectReporting(i);
   };
-  exposeForTests(timelineChart, tl);
+  exposeForTests(timelineChart, tl, sequenceChart);
 }
 
 /** The keyboard way to a write: type its id. */
@@ -445,16 +451,27 @@ function writePicker(): { form: HTMLFormElement; onPick: (writeId: number) => vo
 
 /**
  * A handle for the browser test and the console: where write `writeId`'s bar is on the
- * page (viewport pixels), so a real mouse can hover and click it.
+ * page (viewport pixels), so a real mouse can hover and click it, and what the
+ * time-sequence graph highlights.
  */
-function exposeForTests(chart: echarts.ECharts, tl: TimelineData): void {
+function exposeForTests(chart: echarts.ECharts, tl: TimelineData, sequenceChart: echarts.ECharts | null): void {
   (window as unknown as { ackscopePage: unknown }).ackscopePage = {
-    writePoint(writeId: number): [number, number] | null {
+    /** Points along write `writeId`'s bar (its middle first), in viewport pixels; null when not drawn. */
+    writePoints(writeId: number): [number, number][] | null {
       const i = tl.writeId.indexOf(writeId);
       if (i < 0) return null;
-      const [x, y] = chart.convertToPixel({ gridIndex: 0 }, [(tl.submittedUs[i] + tl.completedUs[i]) / 2, writeId]) as number[];
       const box = chart.getDom().getBoundingClientRect();
-      return [box.left + x, box.top + y];
+      return [0.5, 0.25, 0.75, 0.1, 0.9].map((f) => {
+        const t = tl.submittedUs[i] + f * (tl.completedUs[i] - tl.submittedUs[i]);
+        const [x, y] = chart.convertToPixel({ gridIndex: 0 }, [t, writeId]) as number[];
+        return [box.left + x, box.top + y];
+      });
+    },
+    /** Points of the selected write drawn on the time-sequence graph: [segments, ACKs]. */
+    selectedOnSequence(): [number, number] {
+      const series = (sequenceChart?.getOption().series ?? []) as { id?: string; data?: unknown[] }[];
+      const count = (id: string) => series.find((s) => s.id === id)?.data?.length ?? 0;
+      return [count('selected-write'), count('selected-ack')];
     },
   };
 }
