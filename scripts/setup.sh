@@ -23,6 +23,8 @@ if [ "$want_test" = 1 ]; then
   packages+=(tcpdump tshark iproute2)
   # MinGW-w64: builds sender/c's Winsock sender (the Wine tests install wine themselves).
   packages+=(gcc-mingw-w64-x86-64)
+  # chromium: the web page's browser tests and bench, driven by playwright-core (fixtures/browser.ts).
+  packages+=(chromium)
 fi
 if [ -n "${ACKSCOPE_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

@@ -220,6 +220,7 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
   const shots = mkdtempSync(join(tmpdir(), 'ackscope-web-shots-'));
   let liveId: number;
   let importedId: number;
+  let sent: CompletionRecord[] = [];
 
   before(async () => {
     assert.equal(chromiumMissing(), null);
@@ -321,6 +322,7 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     assert.deepEqual(listTab.errors, []);
     const second = await half(100);
     assert.equal(second.summary.completed, 100);
+    sent = [...first.records, ...second.records];
     await page().waitForFunction((n) => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames) > n, middle);
     await page().waitForFunction(() => Number(document.querySelector('#live-completions')?.textContent?.replace(/,/g, '')) === 200);
     assert.ok(await page().evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded === true), 'the same document: no reload');
@@ -454,6 +456,9 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     assert.equal(imported.kind, 'import');
     assert.equal(imported.sourceFile, `session-${liveId}.pcapng`);
     assert.equal(imported.counts.frames, live.counts.frames, 'every frame of the exported capture imported');
+    // the same completions posted to the copy: the compare view must then show two equal sessions
+    const posted = await fetch(`${url}/sessions/${importedId}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sent) });
+    assert.ok(posted.status < 300, await posted.text());
     await shot(t, '8-imported');
   });
 
@@ -467,8 +472,10 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     const rows = await page().$$eval('#compare-table tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-session')));
     assert.deepEqual(rows.map(Number).sort(), [liveId, importedId].sort());
     const summary = (await (await fetch(`${url}/sessions/${liveId}/summary`)).json()) as Json;
-    const liveRow = await page().$$eval(`#compare-table tr[data-session="${liveId}"] td`, (tds) => tds.map((td) => td.textContent));
+    const cells = (id: number) => page().$$eval(`#compare-table tr[data-session="${id}"] td`, (tds) => tds.map((td) => td.textContent));
+    const liveRow = await cells(liveId);
     assert.equal(liveRow[1], String(summary.overall.completions));
+    assert.deepEqual((await cells(importedId)).slice(1), liveRow.slice(1), 'the copy with the same completions compares equal');
     await shot(t, '9-compare');
 
     await page().goto(`${url}/#/sessions/${importedId}`);
@@ -478,5 +485,68 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     await page().waitForFunction(() => document.body.dataset.view === 'list' && document.body.dataset.ready === 'true');
     assert.equal((await fetch(`${url}/sessions/${importedId}`)).status, 404, 'deleted');
     assert.deepEqual(watched.errors, [], 'no console errors in any step');
+  });
+});
+
+describe('with a bearer token required (the ops branch’s ACKSCOPE_TOKEN, stood in for by an onRequest hook)', () => {
+  const TOKEN = 'page-test-token';
+  /** The page's shell (HTML, bundle) holds no data and must load before any header can be sent. */
+  const OPEN = new Set(['/', '/healthz', '/ui/main.js', '/ui/main.css', '/ui/main.js.map', '/ui/main.css.map']);
+
+  test('the page asks for the token once on a 401, keeps it for the tab, sends it on every call and on uploads', async (t) => {
+    const { app, close } = await testApp();
+    const refused: string[] = [];
+    const authorized: string[] = [];
+    app.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?')[0];
+      if (OPEN.has(path)) return;
+      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+        refused.push(`${req.method} ${path}`);
+        return reply.code(401).send({ error: { code: 'ACKSCOPE_ERR_UNAUTHORIZED', message: 'this service needs a bearer token (ACKSCOPE_TOKEN)' } });
+      }
+      authorized.push(`${req.method} ${path}`);
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const browser = await HeadlessChromium.launch();
+    try {
+      const { page, errors } = await browser.newPage();
+      await page.goto(`${url}/#/`);
+      const dialog = page.locator('dialog.token-dialog');
+      await dialog.waitFor({ state: 'visible' });
+      assert.match((await dialog.textContent())!, /needs a bearer token/);
+      await page.screenshot({ path: join(mkdtempSync(join(tmpdir(), 'ackscope-web-shots-token-')), 'token-form.png') });
+      await page.fill('#token-input', TOKEN);
+      await page.press('#token-input', 'Enter');
+      await page.waitForFunction(() => document.body.dataset.ready === 'true' && document.querySelector('#sessions') !== null);
+      assert.equal(await dialog.count(), 0, 'the form is gone');
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('ackscope-token')), TOKEN);
+      assert.ok(authorized.includes('GET /ui/data/sessions'), 'the refused call was retried with the token');
+      const refusedBefore = refused.length;
+      assert.ok(refusedBefore >= 1 && refusedBefore <= 2, `the first calls were refused once each (${refused.join(', ')})`);
+
+      // an upload (XMLHttpRequest) carries it too
+      const pcap = Buffer.alloc(24);
+      pcap.writeUInt32LE(0xa1b2c3d4, 0);
+      pcap.writeUInt16LE(2, 4);
+      pcap.writeUInt16LE(4, 6);
+      pcap.writeUInt32LE(65535, 16);
+      pcap.writeUInt32LE(1, 20);
+      await page.setInputFiles('#import-file', { name: 'empty.pcap', mimeType: 'application/octet-stream', buffer: pcap });
+      await page.waitForFunction(() => document.body.dataset.view === 'session' && document.body.dataset.ready === 'true');
+      assert.ok(authorized.some((r) => /^POST \/sessions\/\d+\/import$/.test(r)), 'the upload was authorized');
+
+      // a reload in the same tab asks nothing: the token is kept for the tab
+      await page.reload();
+      await page.waitForFunction(() => document.body.dataset.ready === 'true');
+      assert.equal(await dialog.count(), 0);
+      assert.equal(refused.length, refusedBefore, 'no call refused once the tab holds the token');
+      const unexpected = errors.filter((e) => !/status of 401/.test(e));
+      assert.deepEqual(unexpected, [], 'no console errors but the logged 401s');
+      t.diagnostic(`refused before the token: ${refused.join(', ')}`);
+    } finally {
+      await browser.close();
+      await close();
+    }
   });
 });
