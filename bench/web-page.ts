@@ -55,15 +55,16 @@ function syntheticFlow(name: string, segments: number, ackEvery: number, perWrit
 }
 
 async function routes(id: number, label: string): Promise<void> {
+  const flow = (await app.inject({ url: `/sessions/${id}/flows` })).json().items[0].id as number;
   let t0 = performance.now();
   const summary = await app.inject({ url: `/sessions/${id}/summary` });
   console.log(`[${label}] summary (correlation): ${(performance.now() - t0).toFixed(0)} ms, status ${summary.statusCode}`);
   t0 = performance.now();
-  const timeline = await app.inject({ url: `/ui/data/sessions/${id}/timeline?flow=1` });
+  const timeline = await app.inject({ url: `/ui/data/sessions/${id}/timeline?flow=${flow}` });
   const tl = timeline.json();
   console.log(`[${label}] timeline route: ${(performance.now() - t0).toFixed(0)} ms, ${(timeline.body.length / 1e6).toFixed(2)} MB, ${tl.shown} of ${tl.total} writes`);
   t0 = performance.now();
-  const sequence = await app.inject({ url: `/ui/data/sessions/${id}/sequence?flow=1` });
+  const sequence = await app.inject({ url: `/ui/data/sessions/${id}/sequence?flow=${flow}` });
   const sq = sequence.json();
   console.log(
     `[${label}] sequence route: ${(performance.now() - t0).toFixed(0)} ms, ${(sequence.body.length / 1e6).toFixed(2)} MB, ` +

@@ -296,8 +296,6 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     const row = listTab.page.locator(`#session-list tr[data-session="${liveId}"]`);
     assert.equal(await row.getAttribute('data-state'), 'capturing');
     assert.match((await row.locator('.state').textContent())!, /● capturing/);
-    await listTab.page.screenshot({ path: join(shots, '2-list-running.png'), fullPage: true });
-    t.diagnostic(`screenshot: ${join(shots, '2-list-running.png')}`);
 
     const half = (count: number) =>
       runWorkload({
@@ -318,6 +316,8 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
       (id) => Number(document.querySelector(`#session-list tr[data-session="${id}"] td:nth-child(6)`)?.textContent?.replace(/,/g, '')) > 0,
       liveId,
     );
+    await listTab.page.screenshot({ path: join(shots, '2-list-running.png'), fullPage: true });
+    t.diagnostic(`screenshot: ${join(shots, '2-list-running.png')}`);
     await listTab.page.close();
     assert.deepEqual(listTab.errors, []);
     const second = await half(100);
@@ -435,10 +435,17 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     await page().waitForFunction(() => document.querySelector<HTMLElement>('#write-detail')?.dataset.writeId === '0');
   });
 
-  test('import a capture by the file picker: progress, then the session; a file that is not a capture is refused in words', async (t) => {
+  test('import: a dropped file that is not a capture is refused in words; a capture chosen with the file picker becomes a session', async (t) => {
     await page().goto(`${url}/#/`);
     await ready();
-    await page().setInputFiles('#import-file', { name: 'notes.pcap', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a capture file, just text\n'.repeat(10)) });
+    // dropped on the box (a real drop event carrying a File), not picked
+    const dataTransfer = await page().evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['this is not a capture file, just text\n'.repeat(10)], 'notes.pcap', { type: 'application/octet-stream' }));
+      return dt;
+    });
+    await page().dispatchEvent('#import-drop', 'dragover', { dataTransfer });
+    await page().dispatchEvent('#import-drop', 'drop', { dataTransfer });
     await page().waitForFunction(() => /was not imported/.test(document.querySelector('#import-status')?.textContent ?? ''));
     const refusal = (await page().locator('#import-status').textContent())!;
     assert.match(refusal, /notes\.pcap was not imported\. This is not a capture file the service can read/, refusal);
@@ -480,6 +487,12 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
 
     await page().goto(`${url}/#/sessions/${importedId}`);
     await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true');
+    // cancelled: nothing happens
+    page().once('dialog', (d) => void d.dismiss());
+    await page().click('#delete-button');
+    await page().waitForFunction(() => !(document.querySelector<HTMLButtonElement>('#delete-button')?.disabled ?? true));
+    assert.equal((await fetch(`${url}/sessions/${importedId}`)).status, 200, 'kept when the confirmation is cancelled');
+    assert.equal(await page().evaluate(() => document.body.dataset.view), 'session');
     page().once('dialog', (d) => void d.accept());
     await page().click('#delete-button');
     await page().waitForFunction(() => document.body.dataset.view === 'list' && document.body.dataset.ready === 'true');

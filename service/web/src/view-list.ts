@@ -16,10 +16,12 @@ export async function listView(root: HTMLElement): Promise<void> {
   root.append(h('h1', {}, 'Sessions'), h('div', { class: 'workbench' }, newSessionForm(), importBox()), listBox);
   const { items } = await api.sessions();
   renderList(listBox, items);
-  // live: while a session captures, its counts and state refresh by themselves
+  // live: while a session captures, its counts and state refresh every second; otherwise
+  // every 10 s, so a capture started elsewhere (CLI, API) shows up too
   let capturing = items.some((s) => s.state === 'capturing');
+  let idleTicks = 0;
   const stop = poll(1000, async () => {
-    if (!capturing) return true; // nothing moves: wait (a capture started elsewhere shows on the next navigation)
+    if (!capturing && ++idleTicks % 10 !== 0) return true;
     const fresh = await api.sessions();
     if (!listBox.isConnected) return false;
     renderList(listBox, fresh.items);

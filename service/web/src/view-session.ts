@@ -73,13 +73,17 @@ function dropsText(d: LiveData['drops'], kind?: string): string {
 function actions(s: SessionT, reroute: () => void): HTMLElement {
   const box = h('div', { class: 'actions', id: 'session-actions' });
   const status = h('span', { class: 'small', 'aria-live': 'polite', id: 'action-status' });
+  /** `run` resolving false: the user changed their mind, nothing happened. */
   const button = (id: string, label: string, run: () => Promise<unknown>, after: () => void) => {
     const b = h('button', { type: 'button', id }, label);
     b.addEventListener('click', () => {
       b.disabled = true;
       status.replaceChildren(`${label}…`);
       void run()
-        .then(after)
+        .then((done) => {
+          status.replaceChildren();
+          if (done !== false) after();
+        })
         .catch((err) => status.replaceChildren(errorBox(err)))
         .finally(() => (b.disabled = false));
     });
@@ -92,8 +96,9 @@ function actions(s: SessionT, reroute: () => void): HTMLElement {
       'delete-button',
       'delete session',
       async () => {
-        if (!confirm(`Delete session ${s.id} (${s.name}), its frames, completions and capture file? This cannot be undone.`)) throw new Error('kept: not deleted');
+        if (!confirm(`Delete session ${s.id} (${s.name}), its frames, completions and capture file? This cannot be undone.`)) return false;
         await api.remove(s.id);
+        return true;
       },
       () => (location.hash = '#/'),
     ),
