@@ -455,9 +455,20 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     assert.ok(!names.includes('notes.pcap'), 'the refused file left no session');
 
     const pcapng = join(shots, `session-${liveId}.pcapng`);
+    // every text the status line shows, kept across the navigation that follows the upload
+    await page().evaluate(() => {
+      const seen: string[] = ((window as unknown as { importStatus: string[] }).importStatus = []);
+      const status = document.querySelector('#import-status')!;
+      new MutationObserver(() => seen.push(status.textContent ?? '')).observe(status, { childList: true, characterData: true, subtree: true });
+    });
     await page().setInputFiles('#import-file', pcapng);
     await page().waitForFunction(() => document.body.dataset.view === 'session' && document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
     importedId = Number(/#\/sessions\/(\d+)/.exec(page().url())![1]);
+    const statuses = await page().evaluate(() => (window as unknown as { importStatus: string[] }).importStatus);
+    assert.ok(
+      statuses.some((text) => new RegExp(`^uploading session-${liveId}\\.pcapng: .+ of .+ \\(100%\\)$`).test(text)),
+      `upload progress shown (${statuses.join(' | ')})`,
+    );
     const imported = (await (await fetch(`${url}/sessions/${importedId}`)).json()) as Json;
     const live = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
     assert.equal(imported.kind, 'import');
