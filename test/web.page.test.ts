@@ -419,6 +419,8 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
 
     const highlighted = await page().evaluate(() => (window as unknown as { ackscopePage: { selectedOnSequence(): [number, number] } }).ackscopePage.selectedOnSequence());
     assert.deepEqual(highlighted, [carrying.length, 1], 'its segments and the ACK are drawn highlighted on the time-sequence graph');
+    const framed = await page().evaluate(() => (window as unknown as { ackscopePage: { selectedOnTimeline(): number[] } }).ackscopePage.selectedOnTimeline());
+    assert.deepEqual(framed, [writeId], 'and the write is framed on the timeline');
 
     // the filter selects exactly those frames in the exported pcapng, as tshark numbers them
     const filter = (await page().locator('#wireshark-filter').textContent())!;

@@ -162,7 +162,7 @@ export function timelineOption(data: TimelineData): ChartOption {
   return {
     animation: false,
     grid: { left: 64, right: 48, top: 44, bottom: 56 },
-    legend: { top: 4, left: 8, data: [...STAGE_NAMES, 'first wire', 'last wire', 'ACK'] },
+    legend: { top: 4, left: 8, data: [...STAGE_NAMES, 'first wire', 'last wire', 'ACK', 'selected write'] },
     toolbox,
     tooltip: {
       trigger: 'item',
@@ -184,7 +184,34 @@ export function timelineOption(data: TimelineData): ChartOption {
       marker('first wire', 'triangle', EVENT_COLORS.firstWire, firstWire),
       marker('last wire', 'diamond', EVENT_COLORS.lastWire, lastWire),
       marker('ACK', 'circle', EVENT_COLORS.ack, acked),
+      timelineSelectedSeries(data, null),
     ],
+  };
+}
+
+/** The selected write on the timeline: a magenta frame around its row (fixed id, replaced by setOption). */
+export function timelineSelectedSeries(data: TimelineData, i: number | null): CustomSeriesOption {
+  return {
+    id: 'timeline-selected',
+    type: 'custom',
+    name: 'selected write',
+    renderItem: (params, api) => {
+      const start = api.coord([api.value(0), api.value(2)]);
+      const end = api.coord([api.value(1), api.value(2)]);
+      const rowHeight = Math.max(6, Math.min(16, (api.size?.([0, 1]) as number[])[1] * 1.2));
+      return {
+        type: 'rect',
+        shape: { x: start[0] - 4, y: start[1] - rowHeight / 2, width: Math.max(1, end[0] - start[0]) + 8, height: rowHeight },
+        style: { fill: 'none', stroke: SELECTED_COLOR, lineWidth: 2 },
+      };
+    },
+    itemStyle: { color: SELECTED_COLOR },
+    encode: { x: [0, 1], y: 2 },
+    data: i === null ? [] : [[data.submittedUs[i], data.completedUs[i], data.writeId[i], i]],
+    z: 10,
+    silent: true,
+    clip: true,
+    animation: false,
   };
 }
 

@@ -5,7 +5,7 @@
  * a write (hover, click, or its id typed in) to the frames that carried it.
  */
 import { api, download, exportLinks, hasToken, type FlowT, type SessionT, type SummaryT } from './api.js';
-import { echarts, selectedWriteSeries, sequenceOption, timelineOption } from './charts.js';
+import { echarts, selectedWriteSeries, sequenceOption, timelineOption, timelineSelectedSeries } from './charts.js';
 import { clear, h } from './dom.js';
 import {
   STAGE_COLORS,
@@ -421,6 +421,7 @@ async function flowCharts(area: HTMLElement, sessionId: number, choice: FlowChoi
     if (mine !== selecting || !detail.isConnected) return;
     renderWriteDetail(detail, picked, tl);
     if (sequenceChart && seq) sequenceChart.setOption({ series: selectedWriteSeries(seq, picked) });
+    timelineChart?.setOption({ series: [timelineSelectedSeries(tl, i)] });
     detail.dataset.state = 'shown';
     detail.dataset.writeId = String(tl.writeId[i]);
   };
@@ -471,6 +472,11 @@ function exposeForTests(chart: echarts.ECharts, tl: TimelineData, sequenceChart:
         const [x, y] = chart.convertToPixel({ gridIndex: 0 }, [t, writeId]) as number[];
         return [box.left + x, box.top + y];
       });
+    },
+    /** Write ids framed as selected on the timeline. */
+    selectedOnTimeline(): number[] {
+      const series = (chart.getOption().series ?? []) as { id?: string; data?: number[][] }[];
+      return (series.find((x) => x.id === 'timeline-selected')?.data ?? []).map((d) => d[2]);
     },
     /** Points of the selected write drawn on the time-sequence graph: [segments, ACKs]. */
     selectedOnSequence(): [number, number] {
