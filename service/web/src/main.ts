@@ -27,11 +27,11 @@ async function route(): Promise<void> {
   document.body.dataset.ready = 'false';
   const hash = location.hash;
   const session = /^#\/sessions\/(\d+)/.exec(hash);
-  const view_ = session ? 'session' : hash.startsWith('#/compare') ? 'compare' : 'list';
-  document.body.dataset.view = view_;
+  const viewName = session ? 'session' : hash.startsWith('#/compare') ? 'compare' : 'list';
+  document.body.dataset.view = viewName;
   try {
     if (session) await sessionView(view, Number(session[1]), () => void route());
-    else if (view_ === 'compare') await compareView(view, hash);
+    else if (viewName === 'compare') await compareView(view, hash);
     else await listView(view);
   } catch (err) {
     view.append(errorBox(err));
