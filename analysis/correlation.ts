@@ -21,7 +21,7 @@ import {
   completionsForCorrelation,
   directionStart,
   fingerprintOf,
-  firstSubmission,
+  medianSubmission,
   frameTimeBounds,
   readFlows,
   readRetransmits,
@@ -32,10 +32,12 @@ import {
   type FlowInfo,
   type Statements,
 } from '../db/correlation-reads.js';
-import { AckscopeError, sessionNotFound } from '../core/errors.js';
-import { classifyCompletion } from '../correlate/classify.js';
+import { sessionNotFound } from '../core/errors.js';
+import { classifyCompletion, unplaceable } from '../correlate/classify.js';
+import { ladderStage } from '../correlate/ladder.js';
 import { evidenceFor, type FlowSide, type SessionFacts } from '../correlate/evidence.js';
 import { FlowIndex, type FlowCandidate } from '../correlate/flowmatch.js';
+import { acceptedEnd } from '../correlate/partial.js';
 import { orderingVerdict, offsetShiftFromTags, type OrderingResult } from '../correlate/ordering.js';
 import type { CorrelationRecord, DirectionCoverage } from '../correlate/types.js';
 
@@ -112,9 +114,8 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
     const fingerprint = fingerprintOf(s, session);
     const { firstTs, lastTs } = frameTimeBounds(s, sessionId);
     // Relative times stay exact within ±104 days of the base: the capture's first frame,
-    // else (no frames) the first submission.
-    const baseNs =
-      firstTs ?? firstSubmission(s, sessionId) ?? session.created_ns;
+    // else (no frames) the median submission (one wrong clock cannot move it).
+    const baseNs = firstTs ?? medianSubmission(s, sessionId) ?? session.created_ns;
     const rel = (ns: bigint | null | undefined) => (ns === null || ns === undefined ? null : Number(ns - baseNs));
 
     // A live capture watched from its start to its stop; a file from its first to last frame.
@@ -143,17 +144,17 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
     const records: CorrelationRecord[] = [];
     for (const c of completionsForCorrelation(s, baseNs, sessionId)) {
       const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;
-      if (!Number.isSafeInteger(submittedNs) || !Number.isSafeInteger(completedNs)) {
-        throw new AckscopeError(
-          'ACKSCOPE_ERR_COMPLETION_INVALID',
-          `completion ${id} (write ${writeId}) is more than 104 days away from the capture's clock: check the sender's clock`,
-          { completionId: id },
-        );
-      }
-      const match = index.match({ srcAddr, srcPort, dstAddr, dstPort }, submittedNs, completedNs);
+      // More than 104 days from the base (a wrong clock let in on purpose, ingest refuses
+      // it otherwise): its times cannot be placed exactly, so it alone is unknown; its
+      // times are shown to the nearest representable ns.
+      const placeable = Number.isSafeInteger(submittedNs) && Number.isSafeInteger(completedNs);
+      const match = placeable ? index.match({ srcAddr, srcPort, dstAddr, dstPort }, submittedNs, completedNs) : null;
       const side = match ? sideOf(match.flow.id, match.dataDir) : null;
-      const evidence = evidenceFor(side, offsetStart, offsetEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
-      const k = classifyCompletion(evidence);
+      // staged on the bytes the call accepted; the record keeps the submitted range
+      const stagedEnd = acceptedEnd(offsetStart, offsetEnd, c.bytesReported);
+      const evidence = evidenceFor(side, offsetStart, stagedEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
+      const k = placeable ? classifyCompletion(evidence) : unplaceable(evidence);
+      const ladder = ladderStage(k.stage, completedNs, k.lastWireNs, k.ackedNs, placeable ? c.kernel : null);
       // One literal with every field, no spread: spreading the classification into a
       // 34-property record built slow dictionary-mode objects; dropping the spreads took
       // the bench from 36 to 17 µs per completion.
@@ -176,7 +177,7 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
         completedNs,
         tcpBytesSent: c.tcpBytesSent,
         tcpBytesAcked: c.tcpBytesAcked,
-        stage: k.stage,
+        stage: ladder.stage,
         reason: k.reason,
         firstWireNs: k.firstWireNs,
         lastWireNs: k.lastWireNs,
@@ -188,10 +189,18 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
         ackedMinusCompleteNs: k.ackedMinusCompleteNs,
         decidingGapNs: k.decidingGapNs,
         decidingEvent: k.decidingEvent,
+        decidingEarliestNs: k.decidingEarliestNs,
+        decidingLatestNs: k.decidingLatestNs,
+        decidingDoubt: k.decidingDoubt,
         nearBoundary: k.nearBoundary,
         uncertain: k.uncertain,
         tcpInfoStage: k.tcpInfoStage,
         tcpInfoAgrees: k.tcpInfoAgrees,
+        kernel: c.kernel,
+        kernelStage: ladder.kernelStage,
+        decidedBy: ladder.decidedBy,
+        driverMinusWireNs: ladder.driverMinusWireNs,
+        ackArrivedMinusCaptureNs: ladder.ackArrivedMinusCaptureNs,
       });
     }
 

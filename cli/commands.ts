@@ -4,6 +4,7 @@ import { sendCommand } from './send.js';
 import { receiveCommand } from './receive.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
+import { traceCommand } from './trace.js';
 
 /**
  * Every subcommand, one module each under cli/. Add a command with one line here.
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   program.addCommand(receiveCommand());
   program.addCommand(experimentCommand());
   program.addCommand(reportCommand());
+  program.addCommand(traceCommand());
   program
     .command('serve')
     .description('start the HTTP API (ACKSCOPE_HOST, ACKSCOPE_PORT, ACKSCOPE_DB)')
@@ -39,6 +41,7 @@ export function registerCommands(program: Command): void {
     .argument('<file>', 'NDJSON completion records, e.g. from sender/c/build/ackscope-send-posix --out FILE')
     .requiredOption('--session <id>', 'session to add the completions to')
     .option('--url <url>', `the service (default ACKSCOPE_URL, else ${DEFAULT_SERVICE_URL})`)
+    .option('--allow-far-from-capture', "accept records far from the session's time span (a session with no capture; docs/completions.md)")
     .action(async (file, options) => {
       const { runIngestCommand } = await import('./ingest.js');
       await runIngestCommand(file, options);

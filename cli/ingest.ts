@@ -24,6 +24,8 @@ export interface IngestReply {
 export interface IngestProgress {
   /** Called as bytes leave; `lines` counts newlines sent so far (≈ records). */
   onProgress?: (sentBytes: number, totalBytes: number, lines: number) => void;
+  /** Post with ?allowFarFromCapture=true (docs/completions.md, the clock rule). */
+  allowFarFromCapture?: boolean;
 }
 
 export function defaultServiceUrl(env: NodeJS.ProcessEnv = process.env): string {
@@ -71,6 +73,7 @@ export async function ingestFile(
     throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', `cannot read ${path}: ${(err as Error).message}`, { field: 'file' });
   }
   const url = new URL(`sessions/${sessionId}/completions`, serviceUrl.endsWith('/') ? serviceUrl : `${serviceUrl}/`);
+  if (progress.allowFarFromCapture) url.searchParams.set('allowFarFromCapture', 'true');
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
 
   const req = send(url, {
@@ -142,11 +145,17 @@ function progressDisplay(stream: NodeJS.WriteStream): { onProgress: IngestProgre
 }
 
 /** The command's action: posts the file, prints the reply as one JSON line on stdout. */
-export async function runIngestCommand(file: string, options: { session: string; url?: string }): Promise<void> {
+export async function runIngestCommand(
+  file: string,
+  options: { session: string; url?: string; allowFarFromCapture?: boolean },
+): Promise<void> {
   const sessionId = parseSessionId(options.session);
   const display = progressDisplay(process.stderr);
   try {
-    const reply = await ingestFile(file, sessionId, options.url ?? defaultServiceUrl(), { onProgress: display.onProgress });
+    const reply = await ingestFile(file, sessionId, options.url ?? defaultServiceUrl(), {
+      onProgress: display.onProgress,
+      allowFarFromCapture: options.allowFarFromCapture === true,
+    });
     display.stop();
     process.stdout.write(`${JSON.stringify(reply)}\n`);
   } catch (err) {

@@ -5,7 +5,7 @@ import { AckscopeError } from '../core/errors.js';
 import { errorFromReply } from '../core/api-reply.js';
 import type { SummaryT } from '../service/schemas/correlation.js';
 import { defaultServiceUrl, parseSessionId } from './ingest.js';
-import { STAGES } from '../core/stages.js';
+import { PLACE_OF_STAGE, STAGES } from '../core/stages.js';
 
 /**
  * `ackscope report SESSION [--url URL] [--json]`: GET /sessions/:id/summary printed as
@@ -38,6 +38,19 @@ export async function fetchSummary(baseUrl: string, sessionId: number): Promise<
   const text = await res.text();
   if (!res.ok) throw errorFromReply(res.status, text);
   return JSON.parse(text) as SummaryT;
+}
+
+/** The question's five places, per api, in plain words: one line per place that occurred. */
+export function placesInWords(s: SummaryT): string[] {
+  const lines: string[] = [];
+  for (const a of s.apis) {
+    lines.push(`  ${a.api} (${a.completions} completions):`);
+    for (const stage of STAGES) {
+      const c = a.stages[stage];
+      if (c.count > 0) lines.push(`    ${(c.share * 100).toFixed(1).padStart(5)}%  ${PLACE_OF_STAGE[stage]} [${stage}]`);
+    }
+  }
+  return lines;
 }
 
 /** Nanoseconds (decimal string) for people: ns, µs, ms or s with 3 significant digits. */
@@ -78,7 +91,7 @@ export function renderSummary(s: SummaryT): string {
       `correlated in ${s.correlation.elapsedMs} ms`,
   );
 
-  const stages = new Table({ head: ['', 'completions', ...STAGE_COLUMNS, 'uncertain', 'near boundary'], style });
+  const stages = new Table({ head: ['', 'completions', ...STAGE_COLUMNS, 'uncertain', 'near boundary', 'from a window'], style });
   for (const [name, g] of groups(s)) {
     stages.push([
       name,
@@ -86,6 +99,7 @@ export function renderSummary(s: SummaryT): string {
       ...STAGE_COLUMNS.map((k) => (g.stages[k].count === 0 ? '0' : `${g.stages[k].count} (${(g.stages[k].share * 100).toFixed(1)}%)`)),
       g.uncertain,
       g.nearBoundary,
+      g.decidedFromWindow,
     ]);
   }
   out.push('Stage at completion', stages.toString());
@@ -129,6 +143,19 @@ export function renderSummary(s: SummaryT): string {
     ]);
   }
   out.push('Verdicts', verdicts.toString());
+
+  const k = s.overall.kernel;
+  if (k.witnessed > 0) {
+    const spreadText = (sp: SummaryT['overall']['kernel']['driverMinusWire']) =>
+      sp.count === 0 ? 'not compared' : `p50 ${formatNs(sp.p50)}, p99 ${formatNs(sp.p99)}, max ${formatNs(sp.max)} (${sp.count} writes)`;
+    out.push(
+      `Kernel witness: ${k.witnessed} writes traced; stages agree with the capture for ${k.agree} of ${k.compared}; ` +
+        `${k.decidedByKernel} decided by the kernel alone\n` +
+        `  driver hand-off − captured frame: ${spreadText(k.driverMinusWire)}\n` +
+        `  ACK arrival − captured ACK: ${spreadText(k.ackArrivedMinusCapture)}`,
+    );
+  }
+  out.push('Where the bytes were when the call completed', ...placesInWords(s));
 
   const reasons = Object.entries(s.overall.unknownReasons);
   if (reasons.length > 0) out.push(`unknown because: ${reasons.map(([r, n]) => `${r} ${n}`).join(', ')}`);

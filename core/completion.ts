@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { AckscopeError } from './errors.js';
+import { MAX_DISTANCE_FROM_SESSION_NS, distanceFromSpan, isoOf, type SessionTimeSpan } from './time.js';
 
 /**
  * The completion record (docs/completions.md): one per send call, as any sender posts
@@ -109,6 +110,31 @@ const INT64_MAX = 9223372036854775807n;
 const MAX_TEXT = 200;
 
 /** Refusal of record `index` because of `field`; the message names both. */
+/**
+ * The first record whose submittedNs or completedNs lies more than
+ * MAX_DISTANCE_FROM_SESSION_NS outside the session's time span, refused with a message
+ * naming its index, the field and the span (one wrong clock must not reach the
+ * correlation, where it cannot be placed). `escape` names the way to post it anyway.
+ */
+export function checkNearSession(rows: readonly CompletionRow[], span: SessionTimeSpan, escape: string): void {
+  for (let i = 0; i < rows.length; i++) {
+    for (const field of ['submittedNs', 'completedNs'] as const) {
+      const d = distanceFromSpan(rows[i][field], span);
+      if (d > MAX_DISTANCE_FROM_SESSION_NS || -d > MAX_DISTANCE_FROM_SESSION_NS) {
+        const days = Number((d < 0n ? -d : d) / 86_400_000_000_000n);
+        throw invalidRecord(
+          i,
+          field,
+          `${rows[i][field]} is ${days} days ${d < 0n ? 'before' : 'after'} the session's time span (${span.from}: ` +
+            `${span.startNs} … ${span.endNs}, ${isoOf(span.startNs)} … ${isoOf(span.endNs)}); more than ` +
+            `${Number(MAX_DISTANCE_FROM_SESSION_NS / 86_400_000_000_000n)} days away is a wrong clock. ` +
+            `If the session truly has no capture, ${escape}`,
+        );
+      }
+    }
+  }
+}
+
 export function invalidRecord(index: number, field: string, problem: string): AckscopeError {
   return new AckscopeError('ACKSCOPE_ERR_COMPLETION_INVALID', `record ${index}: ${field}: ${problem}`, { index, field });
 }

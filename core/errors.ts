@@ -27,6 +27,15 @@ export const ERROR_CODES = {
   ACKSCOPE_ERR_SENDER_FAILED: 'a sender (`ackscope send` or a C sender in sender/c) could not start, connect or finish; the message says why (a C sender\'s exit code and stderr)',
   ACKSCOPE_ERR_SERVICE_UNREACHABLE: 'a CLI command or sender cannot reach the ackscope service at its URL (ACKSCOPE_URL)',
   ACKSCOPE_ERR_DB_SCHEMA_TOO_NEW: 'the database was migrated by a newer ackscope',
+  ACKSCOPE_ERR_TRACER_USAGE: 'the tracer was given a bad command line',
+  ACKSCOPE_ERR_TRACER_PERMISSION: 'the tracer needs root, or CAP_BPF and CAP_PERFMON; the message names what is missing',
+  ACKSCOPE_ERR_TRACER_NO_BTF: 'the kernel has no BTF (/sys/kernel/btf/vmlinux): the tracer cannot run on it',
+  ACKSCOPE_ERR_TRACER_NO_TRACEPOINT: 'the kernel lacks a tracepoint the tracer uses; the message names it',
+  ACKSCOPE_ERR_TRACER_NO_PID: 'no process with that PID',
+  ACKSCOPE_ERR_TRACER_COMMAND: 'the command to trace cannot start; the message gives its errno',
+  ACKSCOPE_ERR_TRACER_LOAD: 'the kernel refused to load or attach the tracer\'s programs',
+  ACKSCOPE_ERR_TRACER_UNAVAILABLE: 'the tracer binary is not built (scripts/build.sh) or this is not Linux x86_64',
+  ACKSCOPE_ERR_TRACER_EVENT: 'a line from the tracer is not a valid event; the message names the field',
   ACKSCOPE_ERR_INTERNAL: 'a bug: the message and the log say where',
 } as const;
 

@@ -1,10 +1,11 @@
 /**
  * The stages a completion can be in, in the order of the question's ladder (the bytes
- * nearest the application first), the reasons a stage can be `unknown`, and how each
+ * nearest the application first). `socket` and `qdisc` need the kernel tracer's witness;
+ * from a capture alone they are one stage, `queued`. the reasons a stage can be `unknown`, and how each
  * looks and reads. Every layer (classification, API schema, CLI, report, web page)
  * takes them from here.
  */
-export const STAGES = ['queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
+export const STAGES = ['socket', 'qdisc', 'queued', 'partial-wire', 'wire', 'acked', 'unknown'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Why a completion's stage is `unknown`. */
@@ -14,11 +15,14 @@ export const UNKNOWN_REASONS = [
   'capture-started-after', // the capture began after (some of) the bytes or their ACK
   'capture-stopped-before', // the capture ended before the bytes or their ACK
   'kernel-drops', // libpcap reported kernel drops, so "not seen yet" proves nothing
+  'time-out-of-range', // the completion's times are over 104 days from the capture's: a wrong clock, they cannot be placed
 ] as const;
 export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
 
 /** One colour per stage, told apart by lightness as well as hue (not red/green alone). */
 export const STAGE_COLORS: Record<Stage, string> = {
+  socket: '#5b6f8f',
+  qdisc: '#b5c3d6',
   queued: '#8c9eb5',
   'partial-wire': '#f0a04b',
   wire: '#e8d44d',
@@ -28,11 +32,28 @@ export const STAGE_COLORS: Record<Stage, string> = {
 
 /** What a completion at each stage meant, in plain words. */
 export const STAGE_MEANING: Record<Stage, string> = {
+  socket: "the write's last byte was still in the socket's send queue: TCP had not passed it down",
+  qdisc: 'TCP had passed the last byte down; it waited in the traffic-control or device queue',
   queued: 'no byte of the write had left the host yet (socket buffer or qdisc)',
   'partial-wire': 'part of the write had left the host, the rest was still queued',
   wire: 'every byte had left the host, but the peer had not acknowledged all of it',
   acked: "the peer's cumulative ACK already covered the whole write",
   unknown: 'the capture could not tell',
+};
+
+/**
+ * The five places the question names, and which stages put the bytes there: the socket
+ * layer's buffer, TCP's send queue (Linux keeps both in the socket: `socket`), the host's
+ * transmit queue (`qdisc`), sent out by the NIC (`wire`, `partial-wire`), acked by the peer.
+ */
+export const PLACE_OF_STAGE: Record<Stage, string> = {
+  socket: 'taken by the socket layer / queued in TCP (not yet passed down)',
+  qdisc: "in the host's transmit queue (qdisc / NIC send buffer)",
+  queued: 'still in the host (socket, TCP or transmit queue: no kernel witness to tell which)',
+  'partial-wire': 'partly sent out by the NIC',
+  wire: 'sent out by the NIC, not yet acknowledged',
+  acked: 'received and acknowledged by the peer',
+  unknown: 'no witness could tell',
 };
 
 /** A count per stage, every stage present. */

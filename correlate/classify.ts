@@ -140,7 +140,10 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
   else if (firstPos === 'undecided') [stage, reason] = ['unknown', first.cause];
   else stage = 'queued';
 
-  const deciding = decidingGap(stage, t, first, last, ack);
+  const deciding =
+    stage === 'unknown'
+      ? undecidedWindow(ackPos === 'undecided' ? [ack, 'ack'] : lastPos === 'undecided' ? [last, 'last-wire'] : [first, 'first-wire'])
+      : decidingGap(stage, t, first, last, ack);
   const tcpInfoStage = base.tcpInfoStage;
   return {
     ...base,
@@ -154,10 +157,18 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
     ackedMinusCompleteNs: ackedNs === null ? null : ackedNs - t,
     decidingGapNs: deciding.gap,
     decidingEvent: deciding.event,
+    decidingEarliestNs: deciding.window ? deciding.window.lo : null,
+    decidingLatestNs: deciding.window && deciding.window.hi !== Infinity ? deciding.window.hi : null,
+    decidingDoubt: deciding.window ? deciding.window.cause : null,
     nearBoundary: deciding.gap !== null && deciding.gap < ev.nearMarginNs,
     uncertain: deciding.gap !== null && ev.clockUncertaintyNs > deciding.gap,
     tcpInfoAgrees: tcpInfoStage === null || stage === 'unknown' ? null : tcpInfoStage === stage,
   };
+}
+
+/** A completion whose times lie too far from the session's base to be placed (a wrong clock). */
+export function unplaceable(ev: CompletionEvidence): Classification {
+  return { ...baseResult(ev), stage: 'unknown', reason: 'time-out-of-range', tcpInfoStage: null };
 }
 
 function baseResult(ev: CompletionEvidence): Classification {
@@ -174,6 +185,9 @@ function baseResult(ev: CompletionEvidence): Classification {
     ackedMinusCompleteNs: null,
     decidingGapNs: null,
     decidingEvent: null,
+    decidingEarliestNs: null,
+    decidingLatestNs: null,
+    decidingDoubt: null,
     nearBoundary: false,
     uncertain: false,
     tcpInfoStage: ev.tcpInfo ? tcpInfoStage(ev.offsetStart, ev.offsetEnd, ev.tcpInfo) : null,
@@ -187,18 +201,21 @@ function flowMissingReason(ev: CompletionEvidence): UnknownReason {
   return 'flow-not-found';
 }
 
+type EventName = 'first-wire' | 'last-wire' | 'ack';
+interface Deciding {
+  gap: number | null;
+  event: EventName | null;
+  window: Milestone | null;
+}
+
 /**
- * The observed events on either side of the completion that decide its stage, and the
- * nearer one's distance. Only exact observations count: a bound is not an event.
+ * The events on either side of the completion that decide its stage, and the nearer
+ * one's distance. An event known only within a window counts at the window's edge
+ * nearest the completion: the closest it can have been, so `nearBoundary` and
+ * `uncertain` see the worst case instead of nothing.
  */
-function decidingGap(
-  stage: Stage,
-  t: number,
-  first: Milestone,
-  last: Milestone,
-  ack: Milestone,
-): { gap: number | null; event: Classification['decidingEvent'] } {
-  const sides: [Milestone, 'first-wire' | 'last-wire' | 'ack'][] =
+function decidingGap(stage: Stage, t: number, first: Milestone, last: Milestone, ack: Milestone): Deciding {
+  const sides: [Milestone, EventName][] =
     stage === 'acked'
       ? [[ack, 'ack']]
       : stage === 'wire'
@@ -208,14 +225,18 @@ function decidingGap(
           : stage === 'queued'
             ? [[first, 'first-wire']]
             : [];
-  let gap: number | null = null;
-  let event: Classification['decidingEvent'] = null;
+  const best: Deciding = { gap: null, event: null, window: null };
   for (const [m, name] of sides) {
-    if (!isExact(m)) continue;
-    const d = Math.abs(m.lo - t);
-    if (gap === null || d < gap) [gap, event] = [d, name];
+    const d = m.hi <= t ? t - m.hi : m.lo > t ? m.lo - t : null;
+    if (d === null || d === Infinity) continue;
+    if (best.gap === null || d < best.gap) [best.gap, best.event, best.window] = [d, name, m];
   }
-  return { gap, event };
+  return best;
+}
+
+/** An `unknown` stage: the event whose window holds the completion, no gap. */
+function undecidedWindow([m, name]: [Milestone, EventName]): Deciding {
+  return { gap: null, event: name, window: m };
 }
 
 /**

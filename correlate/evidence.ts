@@ -118,7 +118,12 @@ export function evidenceFor(
     kernelDrops: f.kernelDrops,
     clockUncertaintyNs: f.clockUncertaintyNs,
     nearMarginNs: f.nearMarginNs,
-    tcpInfo: tcpSent !== null && tcpAcked !== null ? { bytesSent: tcpSent, bytesAcked: tcpAcked } : null,
+    // the kernel counts from the connection's start, as the sender's offsets do: shifted
+    // into the capture's offsets with them, or the two would be compared across spaces
+    tcpInfo:
+      tcpSent !== null && tcpAcked !== null
+        ? { bytesSent: tcpSent - (aligned ? side.shift! : 0), bytesAcked: tcpAcked - (aligned ? side.shift! : 0) }
+        : null,
   };
 }
 

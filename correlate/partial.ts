@@ -21,6 +21,16 @@ export interface PartialResult {
   examples: PartialExample[];
 }
 
+/**
+ * Where the bytes a completion accepted end. A call that reports fewer bytes than it was
+ * handed (a short `send`) never accepted the rest: its stage is decided on
+ * [offsetStart, offsetStart + bytesReported), while the submitted range stays what the
+ * partial verdict counts. (The rest goes out with a later call, which stages it.)
+ */
+export function acceptedEnd(offsetStart: number, offsetEnd: number, bytesReported: number): number {
+  return bytesReported >= 0 && bytesReported < offsetEnd - offsetStart ? offsetStart + bytesReported : offsetEnd;
+}
+
 export function partialCompletions(rows: Iterable<PartialInput>, maxExamples = 5): PartialResult {
   let completions = 0;
   let partial = 0;

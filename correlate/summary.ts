@@ -10,6 +10,8 @@ export interface GroupSummary {
   unknownReasons: Partial<Record<UnknownReason, number>>;
   uncertain: number;
   nearBoundary: number;
+  /** Stages (not `unknown`) decided from an event the capture could only bound (drops, a hole, a late start). */
+  decidedFromWindow: number;
   gaps: {
     submitToComplete: Spread;
     lastWireMinusComplete: Spread;
@@ -19,6 +21,43 @@ export interface GroupSummary {
   sackedBeforeAck: number;
   tcpInfo: { compared: number; agree: number; disagree: number };
   partial: PartialResult;
+  /** The kernel tracer beside the capture: completions it witnessed, stages the two witnesses agree on, and the same moment seen by both. */
+  kernel: KernelAgreement;
+}
+
+export interface KernelAgreement {
+  witnessed: number;
+  /** Both witnesses gave a stage (the kernel's `socket`/`qdisc` count as the capture's `queued`). */
+  compared: number;
+  agree: number;
+  decidedByKernel: number;
+  driverMinusWire: Spread;
+  ackArrivedMinusCapture: Spread;
+}
+
+const AS_CAPTURE: Record<string, Stage> = { socket: 'queued', qdisc: 'queued', wire: 'wire', acked: 'acked' };
+
+export function kernelAgreement(records: readonly CorrelationRecord[]): KernelAgreement {
+  let witnessed = 0;
+  let compared = 0;
+  let agree = 0;
+  let decidedByKernel = 0;
+  const driver: number[] = [];
+  const ack: number[] = [];
+  for (const r of records) {
+    if (!r.kernel) continue;
+    witnessed++;
+    if (r.decidedBy === 'kernel') decidedByKernel++;
+    else if (r.kernelStage !== null && r.stage !== 'unknown') {
+      compared++;
+      const captureStage = r.stage === 'socket' || r.stage === 'qdisc' ? 'queued' : r.stage;
+      // partial-wire by the capture: the last byte is still in the host, as socket/qdisc say
+      if (AS_CAPTURE[r.kernelStage] === captureStage || (captureStage === 'partial-wire' && AS_CAPTURE[r.kernelStage] === 'queued')) agree++;
+    }
+    if (r.driverMinusWireNs !== null) driver.push(r.driverMinusWireNs);
+    if (r.ackArrivedMinusCaptureNs !== null) ack.push(r.ackArrivedMinusCaptureNs);
+  }
+  return { witnessed, compared, agree, decidedByKernel, driverMinusWire: spread(driver), ackArrivedMinusCapture: spread(ack) };
 }
 
 export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
@@ -29,6 +68,7 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
   const acked: number[] = [];
   let uncertain = 0;
   let nearBoundary = 0;
+  let decidedFromWindow = 0;
   let retransmitted = 0;
   let sackedBeforeAck = 0;
   const tcpInfo = { compared: 0, agree: 0, disagree: 0 };
@@ -40,6 +80,7 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
     if (r.ackedMinusCompleteNs !== null) acked.push(r.ackedMinusCompleteNs);
     if (r.uncertain) uncertain++;
     if (r.nearBoundary) nearBoundary++;
+    if (r.stage !== 'unknown' && r.decidingDoubt !== null) decidedFromWindow++;
     if (r.retransmitted) retransmitted++;
     if (r.sackedNs !== null) sackedBeforeAck++;
     if (r.tcpInfoAgrees !== null) {
@@ -58,11 +99,13 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
     unknownReasons,
     uncertain,
     nearBoundary,
+    decidedFromWindow,
     gaps: { submitToComplete: spread(submit), lastWireMinusComplete: spread(wire), ackedMinusComplete: spread(acked) },
     retransmitted,
     sackedBeforeAck,
     tcpInfo,
     partial: partialCompletions(records),
+    kernel: kernelAgreement(records),
   };
 }
 

@@ -8,6 +8,7 @@
  */
 export { STAGES, UNKNOWN_REASONS, type Stage, type UnknownReason } from '../core/stages.js';
 import type { Stage, UnknownReason } from '../core/stages.js';
+import type { KernelMoments, KernelStage } from './ladder.js';
 
 /** Second opinion from the kernel's TCP_INFO read at completion (stream offsets). */
 export type TcpInfoStage = 'queued' | 'partial-wire' | 'wire' | 'acked';
@@ -85,10 +86,27 @@ export interface Classification {
   lastWireMinusCompleteNs: number | null;
   /** ackedNs − completedNs (negative: acked before completion). */
   ackedMinusCompleteNs: number | null;
-  /** Distance from completedNs to the nearest observed event that decides the stage. */
+  /**
+   * Distance from completedNs to the nearest event that decides the stage. An event the
+   * capture can only bound counts at its window's edge nearest the completion (the
+   * closest it can have been); null when no event decides or the completion lies inside
+   * the deciding window (stage `unknown`).
+   */
   decidingGapNs: number | null;
-  /** Which event that was. */
+  /** Which event that was (for `unknown`: the event whose window holds the completion). */
   decidingEvent: 'first-wire' | 'last-wire' | 'ack' | null;
+  /**
+   * When the deciding event happened: earliest and latest (equal when it was observed
+   * exactly; latest null when unbounded, e.g. after the capture ended).
+   */
+  decidingEarliestNs: number | null;
+  decidingLatestNs: number | null;
+  /**
+   * Why the deciding event is known only within a window (kernel drops, a capture hole,
+   * a capture that began late), also when the window still decides the stage: the stage
+   * holds, but its timing is bounded, not seen. null: observed exactly.
+   */
+  decidingDoubt: UnknownReason | null;
   nearBoundary: boolean;
   /** The session's clock uncertainty exceeds the deciding gap: the stage is a guess. */
   uncertain: boolean;
@@ -118,4 +136,13 @@ export interface CorrelationRecord extends Classification {
   completedNs: number;
   tcpBytesSent: number | null;
   tcpBytesAcked: number | null;
+  /** The kernel tracer's moments of the last byte (correlate/ladder.ts), or null without a witness. */
+  kernel: KernelMoments | null;
+  /** The stage by the kernel's moments alone. */
+  kernelStage: KernelStage | null;
+  /** Which witness decided `stage`. */
+  decidedBy: 'capture' | 'kernel' | 'both';
+  /** The same moment seen by both witnesses: driver hand-off − captured last frame; ACK arrival − captured ACK. */
+  driverMinusWireNs: number | null;
+  ackArrivedMinusCaptureNs: number | null;
 }

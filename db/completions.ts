@@ -2,6 +2,9 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { AckscopeError } from '../core/errors.js';
 import type { CompletionRow } from '../core/completion.js';
+import { wallClockNs, type SessionTimeSpan } from '../core/time.js';
+import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
+import type { SessionRow } from './sessions.js';
 
 /** Columns in insert order: the validated record's field, and its name in the API (for messages). */
 const COLUMNS: { column: string; field: keyof CompletionRow; api: string }[] = [
@@ -310,4 +313,49 @@ function fromStored(raw: Record<string, unknown>): StoredCompletion {
 export function countCompletions(db: Db, sessionId: number): number {
   const row = db.prepare('SELECT COUNT(*) AS n FROM completions WHERE session_id = ?').get(sessionId) as { n: number };
   return row.n;
+}
+
+/**
+ * The times a session's completions must stay near (core/completion.ts checkNearSession):
+ * its capture's first to last frame; a live session without frames yet, from its start
+ * (or creation) to its stop (or now); a session without a capture, the completions it
+ * already holds; null when it has none of these (the first records set the span).
+ * Index look-ups, except the last case (an aggregate over the session's completions).
+ */
+export function sessionTimeSpan(db: Db, session: SessionRow): SessionTimeSpan | null {
+  const bound = (order: 'ASC' | 'DESC') =>
+    db
+      .prepare(`SELECT ts_ns FROM frames WHERE ${SESSION_FRAME_IDS_SQL} ORDER BY id ${order} LIMIT 1`)
+      .pluck()
+      .safeIntegers(true)
+      .get({ session: session.id }) as bigint | undefined;
+  const first = bound('ASC');
+  const last = bound('DESC');
+  if (first !== undefined && last !== undefined) {
+    return { startNs: first < last ? first : last, endNs: first < last ? last : first, from: 'capture' };
+  }
+  if (session.kind === 'live') {
+    return { startNs: session.started_ns ?? session.created_ns, endNs: session.stopped_ns ?? wallClockNs(), from: 'live session' };
+  }
+  const [lo, hi] = db
+    .prepare('SELECT min(submitted_ns), max(completed_ns) FROM completions WHERE session_id = ?')
+    .raw(true)
+    .safeIntegers(true)
+    .get(session.id) as [bigint | null, bigint | null];
+  return lo === null || hi === null ? null : { startNs: lo, endNs: hi, from: 'completions' };
+}
+
+/**
+ * Removes one completion of a session (a record that should never have been posted).
+ * Bumps the session's updated_ns past its last value, so a cached correlation is not
+ * served again even if a new row takes the freed id within the same millisecond.
+ */
+export function deleteCompletion(db: Db, sessionId: number, completionId: number): boolean {
+  return db.transaction(() => {
+    const gone = db.prepare('DELETE FROM completions WHERE session_id = ? AND id = ?').run(sessionId, completionId).changes > 0;
+    if (gone) {
+      db.prepare('UPDATE sessions SET updated_ns = max(updated_ns + 1, ?) WHERE id = ?').run(wallClockNs(), sessionId);
+    }
+    return gone;
+  })();
 }

@@ -25,6 +25,7 @@ import type { SessionRow } from './sessions.js';
 import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
 import type { FrameHit } from '../correlate/types.js';
 import type { TagRow } from '../correlate/ordering.js';
+import type { KernelMoments } from '../correlate/ladder.js';
 import type { Retransmits, SackBlocks } from '../correlate/evidence.js';
 
 export interface FlowInfo {
@@ -52,16 +53,23 @@ export const CORRELATION_SQL = {
   firstFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id ASC LIMIT 1`,
   lastFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id DESC LIMIT 1`,
   maxFrameId: `SELECT max(id) FROM frames WHERE ${SESSION_FRAMES}`,
-  minSubmitted: 'SELECT min(submitted_ns) FROM completions WHERE session_id = @session',
+  // the median, not the minimum: one record with a wrong clock must not move the base
+  // every other time is counted from (a session without frames)
+  medianSubmitted: `SELECT submitted_ns FROM completions WHERE session_id = @session ORDER BY submitted_ns
+      LIMIT 1 OFFSET @skip`,
   completionCount: 'SELECT count(*), max(id) FROM completions WHERE session_id = @session',
   flows: `SELECT id, ip_version, a_addr, a_port, b_addr, b_port, a_syn_seen, b_syn_seen,
             first_ns - @base, last_ns - @base, frames, retransmits, closed
        FROM flows WHERE session_id = @session ORDER BY id`,
-  completions: `SELECT id, src_addr, src_port, dst_addr, dst_port, write_id, offset_start, offset_end,
-            submitted_ns - @base, completed_ns - @base, bytes_reported, api, status, buffers,
-            tcp_bytes_sent, tcp_bytes_acked
-       FROM completions WHERE session_id = @session
-      ORDER BY src_addr, src_port, dst_addr, dst_port, write_id`,
+  // the kernel tracer's witness, when there is one (007_kernel_witness.sql)
+  completions: `SELECT c.id, c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id, c.offset_start, c.offset_end,
+            c.submitted_ns - @base, c.completed_ns - @base, c.bytes_reported, c.api, c.status, c.buffers,
+            c.tcp_bytes_sent, c.tcp_bytes_acked, k.completion_id,
+            k.qdisc_in_ns - @base, k.qdisc_out_ns - @base, k.driver_ns - @base, k.ack_arrived_ns - @base,
+            k.ack_processed_ns - @base, k.retransmitted
+       FROM completions c LEFT JOIN kernel_witness k ON k.completion_id = c.id
+      WHERE c.session_id = @session
+      ORDER BY c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id`,
   // sent_advances / ack_advances (005_frame_advances.sql) hold exactly the frames whose
   // sent_advanced / ack_advanced flag is 1, keyed by the maximum they reached.
   firstSent: `SELECT sent_max, ts_ns - @base, seq_off FROM sent_advances
@@ -89,7 +97,7 @@ export type StatementName = keyof typeof CORRELATION_SQL;
 /** Statements of one connection, prepared once (raw: arrays, cheaper than objects). */
 export type Statements = Record<StatementName, Statement>;
 /** Statements that read epoch ns as such (the rest read session-relative numbers). */
-const BIGINT_STATEMENTS: StatementName[] = ['firstFrame', 'lastFrame', 'maxFrameId', 'minSubmitted', 'completionCount'];
+const BIGINT_STATEMENTS: StatementName[] = ['firstFrame', 'lastFrame', 'maxFrameId', 'medianSubmitted', 'completionCount'];
 
 const statementCache = new WeakMap<Db, Statements>();
 export function statements(db: Db): Statements {
@@ -106,7 +114,7 @@ export function statements(db: Db): Statements {
 
 /** `EXPLAIN QUERY PLAN` of every statement, one line each. */
 export function explainCorrelation(db: Db): Record<StatementName, string> {
-  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0 };
+  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, skip: 0 };
   const out = {} as Record<StatementName, string>;
   for (const [name, sql] of Object.entries(CORRELATION_SQL) as [StatementName, string][]) {
     const used = Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
@@ -170,6 +178,8 @@ export interface CompletionForCorrelation {
   buffers: number;
   tcpBytesSent: number | null;
   tcpBytesAcked: number | null;
+  /** The kernel tracer's moments of the last byte, or null without a witness. */
+  kernel: KernelMoments | null;
 }
 
 /** A session's completions in (flow, writeId) order, one named object each. */
@@ -177,7 +187,18 @@ export function* completionsForCorrelation(s: Statements, base: bigint, sessionI
   for (const r of s.completions.iterate({ base, session: sessionId }) as IterableIterator<Row>) {
     const [id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked] =
       r as [number, string, number, string, number, number, number, number, number, number, number, string, string, number, number | null, number | null];
-    yield { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked };
+    const kernel: KernelMoments | null =
+      r[16] === null
+        ? null
+        : {
+            qdiscInNs: r[17] as number | null,
+            qdiscOutNs: r[18] as number | null,
+            driverNs: r[19] as number | null,
+            ackArrivedNs: r[20] as number | null,
+            ackProcessedNs: r[21] as number | null,
+            retransmitted: r[22] === 1,
+          };
+    yield { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked, kernel };
   }
 }
 
@@ -189,9 +210,11 @@ export function frameTimeBounds(s: Statements, sessionId: number): { firstTs: bi
   };
 }
 
-/** The earliest submission of the session's completions, epoch ns (null: none). */
-export function firstSubmission(s: Statements, sessionId: number): bigint | null {
-  return (s.minSubmitted.get({ session: sessionId }) as Row)[0] as bigint | null;
+/** The median submission of the session's completions, epoch ns (null: none). */
+export function medianSubmission(s: Statements, sessionId: number): bigint | null {
+  const count = Number((s.completionCount.get({ session: sessionId }) as Row)[0]);
+  const row = s.medianSubmitted.get({ session: sessionId, skip: Math.floor(count / 2) }) as Row | undefined;
+  return row ? (row[0] as bigint) : null;
 }
 
 export function readFlows(s: Statements, base: bigint, sessionId: number): FlowInfo[] {

@@ -10,7 +10,7 @@ import type { Db } from '../db/connection.js';
 import { AckscopeError } from '../core/errors.js';
 import { FrameWriter, type SessionCounters } from '../db/frame-writer.js';
 import { PacketCopyFilter } from '../capture/pcap/copies.js';
-import type { CaptureRecord } from '../capture/pcap/frame.js';
+import type { CaptureRecord, FileDrops } from '../capture/pcap/frame.js';
 import { PcapngWriter } from '../capture/pcap/pcapng-writer.js';
 import { AutoCaptureReader } from '../capture/pcap/reader.js';
 
@@ -44,6 +44,8 @@ export interface ImportResult {
   duplicateCopies: number;
   firstNs: bigint | null;
   lastNs: bigint | null;
+  /** Losses the file records (pcapng statistics blocks, epb_dropcount); null: none recorded. */
+  drops: FileDrops | null;
 }
 
 export async function importCapture(
@@ -109,7 +111,7 @@ export async function importCapture(
     const counters = writer.finish();
     pcapng?.close();
     db.pragma('wal_checkpoint(PASSIVE)');
-    return { format: reader.format, bytes, counters, duplicateCopies: copies.duplicates, firstNs, lastNs };
+    return { format: reader.format, bytes, counters, duplicateCopies: copies.duplicates, firstNs, lastNs, drops: reader.drops };
   } catch (err) {
     try {
       pcapng?.close();

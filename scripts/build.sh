@@ -30,6 +30,19 @@ if [ -f sender/c/Makefile ] && [ "${ACKSCOPE_BUILD_C:-1}" = 1 ]; then
   if command -v x86_64-w64-mingw32-gcc >/dev/null; then make -s -C sender/c winsock; fi
 fi
 
+# The kernel tracer (tracer/): eBPF CO-RE object + libbpf loader. Needs the running kernel's
+# BTF (vmlinux.h is generated from it); without BTF the tracer reports so at run time.
+if [ -f tracer/Makefile ] && [ "${ACKSCOPE_BUILD_TRACER:-1}" = 1 ]; then
+  if [ ! -r "${ACKSCOPE_TRACER_BTF:-/sys/kernel/btf/vmlinux}" ]; then
+    say "tracer skipped: this kernel has no BTF (/sys/kernel/btf/vmlinux); ackscope trace will say so"
+  elif ! command -v clang >/dev/null || ! command -v bpftool >/dev/null; then
+    say "tracer skipped: clang or bpftool missing (scripts/setup.sh installs them)"
+  elif newer_than tracer/build/ackscope-tracer tracer/Makefile tracer/bpf tracer/src; then
+    say "kernel tracer (clang -target bpf, bpftool gen skeleton)"
+    make -s -C tracer
+  fi
+fi
+
 # The web page (service/web/src) as one browser bundle, ECharts included: no CDN at run time.
 if newer_than dist/web/main.js service/web/src package-lock.json; then
   say "web page (esbuild)"

@@ -17,7 +17,8 @@ say() { echo "[setup] $*" >&2; }
 
 # ---- Debian packages -------------------------------------------------------
 # libpcap-dev: headers for the capture addon; g++/make/python3: node-gyp.
-packages=(libpcap-dev g++ make python3 pkg-config)
+# clang/llvm/libbpf-dev/bpftool: the kernel tracer (tracer/, eBPF CO-RE + libbpf loader).
+packages=(libpcap-dev g++ make python3 pkg-config clang llvm libbpf-dev bpftool)
 if [ "$want_test" = 1 ]; then
   # tcpdump/tshark: reference decoders in tests and benches; iproute2: the netns rig.
   packages+=(tcpdump tshark iproute2)

@@ -13,7 +13,7 @@ export interface InstrumentOptions {
    */
   destination?: DestinationSpec;
   /**
-   * Called with each record as it is made (after the reporter got it), and completedNs −
+   * Called with each record as it is made (after the destination got it), and completedNs −
    * submittedNs. Records are made in blocks of BLOCK_ROWS completions, and on flush/close.
    */
   onRecord?: (record: CompletionRecord, latencyNs: number) => void;
@@ -44,7 +44,7 @@ export interface Instrumented {
   readonly stats: InstrumentStats;
   /** Writes several buffers as ONE call (cork, writes, uncork → one writev): one record. */
   writev(buffers: readonly (Uint8Array | string)[], callback?: (err?: Error | null) => void): boolean;
-  /** Delivers the records still buffered; resolves when the reporter has them all. */
+  /** Delivers the records still buffered; resolves when the destination has them all. */
   flush(): Promise<void>;
   /** Puts the socket's own write/uncork/end back (records already made are kept). */
   restore(): void;
@@ -119,128 +119,327 @@ class PendingWrite {
  * - tcpInfo: TCP_INFO read at completion, as stream offsets (capture/native), per
  *   TcpInfoPolicy (`tcpInfoFrom` marks a reading shared within a burst).
  * Completions are kept in typed columns and made into records a block at a time
- * (sender/completion-block.ts); records are flushed to the reporter automatically when
+ * (sender/completion-block.ts); records are flushed to the destination automatically when
  * the socket closes.
  */
 export function instrument(socket: Socket, options: InstrumentOptions = {}): Instrumented {
-  const marked = socket as Socket & { [INSTRUMENTED]?: true };
-  if (marked[INSTRUMENTED]) {
-    throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'socket: already instrumented (every write would be recorded twice)', {
-      field: 'socket',
-    });
-  }
-  marked[INSTRUMENTED] = true;
-  const memory = options.destination === undefined ? new MemoryDestination() : undefined;
-  const { reporter, close } = memory ? { reporter: memory as CompletionDestination, close: () => {} } : destinationFor(options.destination!);
-  const api = options.api ?? 'node:socket.write';
-  const policy = tcpInfoPolicy(options.tcpInfo);
-  const onRecord = options.onRecord;
-  const stats: InstrumentStats = { records: 0, errors: 0, unattributable: 0 };
+  return new SocketInstrumentation(socket, options);
+}
+
+/**
+ * The state of one instrumented socket and the write/uncork/end that replace the
+ * socket's own. Fields are grouped by what they track: the socket's own methods, the
+ * stream position, the in-order write queue, the TCP_INFO burst reading and the
+ * completion columns.
+ */
+class SocketInstrumentation implements Instrumented {
+  readonly socket: Socket;
+  readonly stats: InstrumentStats = { records: 0, errors: 0, unattributable: 0 };
+
+  // Where records go; `memory` is set (and is the destination) when none was given.
+  private readonly memory: MemoryDestination | undefined;
+  private readonly destination: CompletionDestination;
+  private readonly closeDestination: () => void;
+  private readonly api: string;
+  private readonly policy: TcpInfoPolicy;
+  private readonly onRecord: InstrumentOptions['onRecord'];
+
+  // The socket's methods: `own*` were the socket's own properties (put back by restore();
+  // undefined: inherited, so restore() deletes ours); `original*` are what we call.
+  private readonly ownWrite: Socket['write'] | undefined;
+  private readonly ownUncork: Socket['uncork'] | undefined;
+  private readonly ownEnd: Socket['end'] | undefined;
+  private readonly ownConnect: Socket['connect'] | undefined;
+  private readonly originalWrite: Socket['write'];
+  private readonly originalUncork: Socket['uncork'];
+  private readonly originalEnd: Socket['end'];
+
+  // Stream position: the next call's writeId and offset, the corked group being
+  // gathered (one record at uncork), and the 4-tuple once known.
+  private nextWriteId = 0;
+  private offset: number;
+  private group: PendingWrite | null = null;
+  private flow: FlowAddress | undefined;
+
+  // Node calls write callbacks in write order, so plain writes share ONE callback and a
+  // queue instead of a closure each: Node then batches the callbacks of synchronous
+  // writes into one tick (a closure per write cost ~7% of the plain write rate). A write
+  // Node refuses at once (after end() or destroy()) is called back out of turn: it gets
+  // its own closure.
+  private readonly queued: (PendingWrite | undefined)[] = [];
+  private readonly queuedCallbacks: (WriteCallback | undefined)[] = [];
+  private queueHead = 0;
+
   // TCP_INFO is read into one reused array: the object form costs ~2 µs a call, most of
   // it building the object in C++; this form ~0.4 µs (the getsockopt itself).
-  const tcpSlots = new Float64Array(TCP_INFO_SLOTS.length);
-
-  const ownWrite = Object.prototype.hasOwnProperty.call(socket, 'write') ? socket.write : undefined;
-  const ownUncork = Object.prototype.hasOwnProperty.call(socket, 'uncork') ? socket.uncork : undefined;
-  const ownEnd = Object.prototype.hasOwnProperty.call(socket, 'end') ? socket.end : undefined;
-  const originalWrite = socket.write;
-  const originalUncork = socket.uncork;
-  const originalEnd = socket.end;
-
+  private readonly tcpSlots = new Float64Array(TCP_INFO_SLOTS.length);
+  // Hand-offs to the kernel so far (write calls and uncorked groups).
+  private handed = 0;
   // The burst's TCP_INFO reading (in tcpSlots): which write's completion took it, the
   // hand-offs made before it (writes handed later cannot share it), and whether the
   // burst is still on.
-  let readingWriteId = -1;
-  let readingHanded = 0;
-  let readingLive = false;
-  let burstEndQueued = false;
-  const endBurst = () => {
-    readingLive = false;
-    burstEndQueued = false;
-  };
-  let handed = 0;
+  private readingWriteId = -1;
+  private readingHanded = 0;
+  private readingLive = false;
+  private burstEndQueued = false;
 
-  let nextWriteId = 0;
-  let offset = options.startOffset ?? socket.bytesWritten ?? 0;
-  let group: PendingWrite | null = null;
-  let flow: FlowAddress | undefined;
-
-  /** The 4-tuple, read once the socket is connected and kept (a destroyed socket forgets it). */
-  const knownFlow = (): FlowAddress | undefined => {
-    if (flow) return flow;
-    const { localAddress, localPort, remoteAddress, remotePort } = socket;
-    if (localAddress && localPort !== undefined && remoteAddress && remotePort !== undefined) {
-      flow = { srcAddr: localAddress, srcPort: localPort, dstAddr: remoteAddress, dstPort: remotePort };
-    }
-    return flow;
-  };
-  knownFlow();
-  socket.once('connect', knownFlow);
-
-  // Kept in memory (no reporter), full blocks wait as columns until the records are
+  // Kept in memory (no destination given), full blocks wait as columns until the records are
   // asked for: objects made during the run are copied by every scavenge (GC was 12% of
-  // the instrumented run's CPU vs 2% plain). A reporter gets each block as it fills.
-  const waitingBlocks: CompletionBlock[] = [];
-  let block = new CompletionBlock();
-  let blockFlow: FlowAddress | undefined;
-  const emit = (record: CompletionRecord, latencyNs: number) => {
-    reporter.add(record);
-    if (onRecord) onRecord(record, latencyNs);
+  // the instrumented run's CPU vs 2% plain). A destination gets each block as it fills.
+  private readonly waitingBlocks: CompletionBlock[] = [];
+  private block = new CompletionBlock();
+  private blockFlow: FlowAddress | undefined;
+
+  /** Set when the socket closed: the final flush, which flush() then awaits. */
+  private flushing: Promise<void> | undefined;
+
+  // Callbacks made once per socket, never per write.
+  private readonly onQueuedWriteDone = (err?: Error | null): void => this.completeQueued(err);
+  private readonly endBurst = (): void => {
+    this.readingLive = false;
+    this.burstEndQueued = false;
   };
-  /** Makes the records of the completions so far and hands them to the reporter. */
-  const drainBlock = () => {
-    for (const waiting of waitingBlocks.splice(0)) waiting.drain(blockFlow!, api, emit);
-    if (block.count > 0) block.drain(blockFlow!, api, emit);
-  };
-  const blockFilled = () => {
-    if (memory && !onRecord) {
-      waitingBlocks.push(block);
-      block = new CompletionBlock();
-    } else {
-      drainBlock();
-    }
+  private readonly emit = (record: CompletionRecord, latencyNs: number): void => {
+    this.destination.add(record);
+    if (this.onRecord) this.onRecord(record, latencyNs);
   };
 
-  const complete = (pending: PendingWrite, err: Error | null | undefined, completedNs: bigint) => {
+  constructor(socket: Socket, options: InstrumentOptions) {
+    const marked = socket as Socket & { [INSTRUMENTED]?: true };
+    if (marked[INSTRUMENTED]) {
+      throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'socket: already instrumented (every write would be recorded twice)', {
+        field: 'socket',
+      });
+    }
+    marked[INSTRUMENTED] = true;
+    this.socket = socket;
+    this.memory = options.destination === undefined ? new MemoryDestination() : undefined;
+    const { reporter, close } = this.memory
+      ? { reporter: this.memory as CompletionDestination, close: () => {} }
+      : destinationFor(options.destination!);
+    this.destination = reporter;
+    this.closeDestination = close;
+    this.api = options.api ?? 'node:socket.write';
+    this.policy = tcpInfoPolicy(options.tcpInfo);
+    this.onRecord = options.onRecord;
+    this.offset = options.startOffset ?? socket.bytesWritten ?? 0;
+
+    const own = (name: 'write' | 'uncork' | 'end') => (Object.prototype.hasOwnProperty.call(socket, name) ? socket[name] : undefined);
+    this.ownWrite = own('write') as Socket['write'] | undefined;
+    this.ownUncork = own('uncork') as Socket['uncork'] | undefined;
+    this.ownEnd = own('end') as Socket['end'] | undefined;
+    this.originalWrite = socket.write;
+    this.originalUncork = socket.uncork;
+    this.originalEnd = socket.end;
+
+    this.knownFlow();
+    socket.once('connect', () => this.knownFlow());
+    const write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => this.onWrite(chunk, encoding, callback)) as Socket['write'];
+    socket.write = write;
+    // Socket.prototype.connect() puts the prototype's write back on the socket (Node's net.js):
+    // a socket instrumented before it connects would lose its instrumentation there.
+    this.ownConnect = Object.prototype.hasOwnProperty.call(socket, 'connect') ? socket.connect : undefined;
+    const connect = socket.connect;
+    socket.connect = ((...args: unknown[]) => {
+      const result = (connect as (...a: unknown[]) => Socket).apply(socket, args);
+      if (socket.write !== write && (socket as Socket & { [INSTRUMENTED]?: true })[INSTRUMENTED]) socket.write = write;
+      return result;
+    }) as Socket['connect'];
+    socket.uncork = () => this.onUncork();
+    socket.end = ((...args: unknown[]) => this.onEnd(args)) as Socket['end'];
+    socket.once('close', () => this.onClose());
+  }
+
+  // --- Instrumented -------------------------------------------------------------------
+
+  get records(): CompletionRecord[] {
+    if (!this.memory) return [];
+    this.drainBlocks();
+    return this.memory.records;
+  }
+
+  writev(buffers: readonly (Uint8Array | string)[], callback?: WriteCallback): boolean {
+    if (buffers.length === 0) throw new TypeError('writev needs at least one buffer');
+    const socket = this.socket;
+    socket.cork();
+    let ret = true;
+    for (let i = 0; i < buffers.length; i++) {
+      ret = socket.write(buffers[i], i === buffers.length - 1 ? callback : undefined);
+    }
+    socket.uncork();
+    return ret;
+  }
+
+  async flush(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    else await this.deliver();
+  }
+
+  restore(): void {
+    delete (this.socket as Socket & { [INSTRUMENTED]?: true })[INSTRUMENTED];
+    restoreProperty(this.socket, 'write', this.ownWrite);
+    restoreProperty(this.socket, 'uncork', this.ownUncork);
+    restoreProperty(this.socket, 'end', this.ownEnd);
+    restoreProperty(this.socket, 'connect', this.ownConnect);
+  }
+
+  // --- the socket's write, uncork, end --------------------------------------------------
+
+  private onWrite(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    let cb = callback as WriteCallback | undefined;
+    let enc = encoding as BufferEncoding | undefined;
+    if (typeof encoding === 'function') {
+      cb = encoding as WriteCallback;
+      enc = undefined;
+    }
+    const length =
+      typeof chunk === 'string' ? Buffer.byteLength(chunk, enc ?? 'utf8') : ((chunk as Uint8Array)?.byteLength ?? 0);
+    if (this.socket.writableCorked > 0) return this.writeCorked(chunk, enc, cb, length);
+
+    const socket = this.socket;
+    const pending = new PendingWrite(this.nextWriteId++, this.offset);
+    pending.length = length;
+    pending.buffers = 1;
+    pending.queuedAhead = socket.writableLength;
+    pending.handedSeq = this.handed++;
+    this.offset += length;
+    let ret: boolean;
+    // false once ended, destroyed or errored: Node may then call back out of turn
+    const inTurn = socket.writable;
+    if (inTurn) {
+      this.queued.push(pending);
+      this.queuedCallbacks.push(cb);
+    }
+    try {
+      pending.submittedNs = realtimeNs();
+      ret = this.originalWrite.call(
+        socket,
+        chunk as string,
+        enc as BufferEncoding,
+        inTurn ? this.onQueuedWriteDone : this.outOfTurnCallback(pending, cb),
+      );
+    } catch (err) {
+      // write() refused the argument synchronously: no call happened, no id is used
+      if (inTurn) {
+        this.queued.pop();
+        this.queuedCallbacks.pop();
+      }
+      this.nextWriteId--;
+      this.handed--;
+      this.offset -= length;
+      throw err;
+    }
+    pending.writeReturned = ret ? 1 : 0;
+    return ret;
+  }
+
+  /**
+   * The callback of a write Node may call back out of turn: a closure of its own, made
+   * here so that onWrite itself captures nothing (no context allocated per write).
+   */
+  private outOfTurnCallback(pending: PendingWrite, cb: WriteCallback | undefined): WriteCallback {
+    return (err?: Error | null) => {
+      const completedNs = realtimeNs();
+      this.complete(pending, err, completedNs);
+      if (cb) cb(err);
+    };
+  }
+
+  /** A write while corked: part of a group Node sends as one writev at uncork(). */
+  private writeCorked(chunk: unknown, enc: BufferEncoding | undefined, cb: WriteCallback | undefined, length: number): boolean {
+    const opensGroup = this.group === null;
+    const member = this.group ?? new PendingWrite(this.nextWriteId, this.offset);
+    // provisional: replaced at uncork(), kept if the socket dies while corked
+    if (opensGroup) member.submittedNs = realtimeNs();
+    const ret = this.originalWrite.call(this.socket, chunk as string, enc as BufferEncoding, (err?: Error | null) => {
+      if (!member.done) this.complete(member, err, realtimeNs());
+      if (cb) cb(err);
+    });
+    // counted only once write() accepted the argument (it throws on a bad one)
+    if (opensGroup) {
+      this.group = member;
+      this.nextWriteId++;
+    }
+    member.length += length;
+    member.buffers++;
+    this.offset += length;
+    member.writeReturned = ret ? 1 : 0;
+    return ret;
+  }
+
+  private onUncork(): void {
+    const socket = this.socket;
+    const group = this.group;
+    if (group && socket.writableCorked === 1) {
+      this.group = null;
+      group.queuedAhead = Math.max(0, socket.writableLength - group.length);
+      group.submittedNs = realtimeNs();
+      group.handedSeq = this.handed++;
+    }
+    this.originalUncork.call(socket);
+  }
+
+  // end(data) writes through the stream's internals, not this.write: route it through ours.
+  private onEnd(args: unknown[]): Socket {
+    const [data, encoding, cb] = args;
+    if (data !== undefined && data !== null && typeof data !== 'function') {
+      const callback = typeof encoding === 'function' ? encoding : cb;
+      const enc = typeof encoding === 'string' ? encoding : undefined;
+      this.onWrite(data, enc);
+      return (this.originalEnd as (cb?: () => void) => Socket).call(this.socket, callback as (() => void) | undefined);
+    }
+    return (this.originalEnd as (...a: unknown[]) => Socket).apply(this.socket, args);
+  }
+
+  private onClose(): void {
+    this.flushing = this.deliver().finally(this.closeDestination);
+    this.flushing.catch(() => {}); // surfaced by flush()
+  }
+
+  // --- completions ----------------------------------------------------------------------
+
+  /** Completes the oldest in-order write (the queue's head) and calls its callback. */
+  private completeQueued(err: Error | null | undefined): void {
+    const completedNs = realtimeNs(); // first thing: the moment Node reported completion
+    const queued = this.queued;
+    const callbacks = this.queuedCallbacks;
+    const head = this.queueHead;
+    const pending = queued[head]!;
+    const cb = callbacks[head];
+    queued[head] = undefined;
+    callbacks[head] = undefined;
+    this.queueHead = head + 1;
+    if (this.queueHead === queued.length || this.queueHead >= 4096) {
+      queued.splice(0, this.queueHead);
+      callbacks.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    this.complete(pending, err, completedNs);
+    if (cb) cb(err);
+  }
+
+  /** Records one completion in the current block (a row, no record object yet). */
+  private complete(pending: PendingWrite, err: Error | null | undefined, completedNs: bigint): void {
     pending.done = true;
+    const stats = this.stats;
     stats.records++;
-    const f = knownFlow();
-    if (!f) {
+    const flow = this.knownFlow();
+    if (!flow) {
       stats.unattributable++;
       return;
     }
-    blockFlow = f;
+    this.blockFlow = flow;
     const failed = err !== null && err !== undefined;
     if (failed) stats.errors++;
     let tcp: Float64Array | null = null;
     let tcpFrom = -1;
-    if (
-      policy === 'burst' &&
-      readingLive &&
-      !failed &&
-      pending.handedSeq < readingHanded &&
-      tcpSlots[0] + tcpSlots[2] >= pending.offsetStart + pending.length // the reading saw its bytes (sent + not sent)
-    ) {
-      tcp = tcpSlots;
-      tcpFrom = readingWriteId;
-    } else if (policy !== 'off') {
-      readingLive = false;
-      try {
-        socketTcpInfoInto(socket, tcpSlots);
-        tcp = tcpSlots;
-      } catch {
-        tcp = null; // socket already closed (after an error): no kernel state left to read
-      }
-      if (policy === 'burst' && tcp !== null) {
-        readingWriteId = pending.writeId;
-        readingHanded = handed;
-        readingLive = true;
-        if (!burstEndQueued) {
-          burstEndQueued = true;
-          queueMicrotask(endBurst); // the burst ends at the next microtask checkpoint
-        }
-      }
+    if (this.policy === 'burst' && !failed && this.readingCovers(pending)) {
+      tcp = this.tcpSlots;
+      tcpFrom = this.readingWriteId;
+    } else if (this.policy !== 'off' && this.readTcpInfo(pending.writeId)) {
+      tcp = this.tcpSlots;
     }
+    const block = this.block;
     block.add(
       pending.writeId,
       pending.offsetStart,
@@ -254,176 +453,75 @@ export function instrument(socket: Socket, options: InstrumentOptions = {}): Ins
       tcp,
       tcpFrom,
     );
-    if (block.full) blockFilled();
-  };
+    if (block.full) this.blockFilled();
+  }
 
-  // Node calls write callbacks in write order, so plain writes share ONE callback and a
-  // queue instead of a closure each: Node then batches the callbacks of synchronous
-  // writes into one tick (a closure per write cost ~7% of the plain write rate). A write
-  // Node refuses at once (after end() or destroy()) is called back out of turn: it gets
-  // its own closure.
-  const queued: (PendingWrite | undefined)[] = [];
-  const queuedCallbacks: (WriteCallback | undefined)[] = [];
-  let queueHead = 0;
-  const onQueuedWriteDone = (err?: Error | null) => {
-    const completedNs = realtimeNs(); // first thing: the moment Node reported completion
-    const pending = queued[queueHead]!;
-    const cb = queuedCallbacks[queueHead];
-    queued[queueHead] = undefined;
-    queuedCallbacks[queueHead] = undefined;
-    queueHead++;
-    if (queueHead === queued.length || queueHead >= 4096) {
-      queued.splice(0, queueHead);
-      queuedCallbacks.splice(0, queueHead);
-      queueHead = 0;
-    }
-    complete(pending, err, completedNs);
-    if (cb) cb(err);
-  };
+  /** Whether this completion may share the burst's reading: handed before it, bytes seen. */
+  private readingCovers(pending: PendingWrite): boolean {
+    return (
+      this.readingLive &&
+      pending.handedSeq < this.readingHanded &&
+      this.tcpSlots[0] + this.tcpSlots[2] >= pending.offsetStart + pending.length // the reading saw its bytes (sent + not sent)
+    );
+  }
 
-  function write(this: Socket, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    let cb = callback as WriteCallback | undefined;
-    let enc = encoding as BufferEncoding | undefined;
-    if (typeof encoding === 'function') {
-      cb = encoding as WriteCallback;
-      enc = undefined;
-    }
-    const length =
-      typeof chunk === 'string' ? Buffer.byteLength(chunk, enc ?? 'utf8') : ((chunk as Uint8Array)?.byteLength ?? 0);
-
-    if (socket.writableCorked > 0) {
-      // Part of a corked group: Node sends the group as one writev at uncork().
-      const opensGroup = group === null;
-      const member = group ?? new PendingWrite(nextWriteId, offset);
-      // provisional: replaced at uncork(), kept if the socket dies while corked
-      if (opensGroup) member.submittedNs = realtimeNs();
-      const ret = originalWrite.call(socket, chunk as string, enc as BufferEncoding, (err?: Error | null) => {
-        if (!member.done) complete(member, err, realtimeNs());
-        if (cb) cb(err);
-      });
-      // counted only once write() accepted the argument (it throws on a bad one)
-      if (opensGroup) {
-        group = member;
-        nextWriteId++;
-      }
-      member.length += length;
-      member.buffers++;
-      offset += length;
-      member.writeReturned = ret ? 1 : 0;
-      return ret;
-    }
-
-    const pending = new PendingWrite(nextWriteId++, offset);
-    pending.length = length;
-    pending.buffers = 1;
-    pending.queuedAhead = socket.writableLength;
-    pending.handedSeq = handed++;
-    offset += length;
-    let ret: boolean;
-    // false once ended, destroyed or errored: Node may then call back out of turn
-    const inTurn = socket.writable;
-    if (inTurn) {
-      queued.push(pending);
-      queuedCallbacks.push(cb);
-    }
+  /** Reads TCP_INFO into tcpSlots (false: the socket is gone); under 'burst' it opens a burst. */
+  private readTcpInfo(writeId: number): boolean {
+    this.readingLive = false;
     try {
-      pending.submittedNs = realtimeNs();
-      ret = originalWrite.call(
-        socket,
-        chunk as string,
-        enc as BufferEncoding,
-        inTurn
-          ? onQueuedWriteDone
-          : (err?: Error | null) => {
-              const completedNs = realtimeNs();
-              complete(pending, err, completedNs);
-              if (cb) cb(err);
-            },
-      );
-    } catch (err) {
-      // write() refused the argument synchronously: no call happened, no id is used
-      if (inTurn) {
-        queued.pop();
-        queuedCallbacks.pop();
+      socketTcpInfoInto(this.socket, this.tcpSlots);
+    } catch {
+      return false; // socket already closed (after an error): no kernel state left to read
+    }
+    if (this.policy === 'burst') {
+      this.readingWriteId = writeId;
+      this.readingHanded = this.handed;
+      this.readingLive = true;
+      if (!this.burstEndQueued) {
+        this.burstEndQueued = true;
+        queueMicrotask(this.endBurst); // the burst ends at the next microtask checkpoint
       }
-      nextWriteId--;
-      handed--;
-      offset -= length;
-      throw err;
     }
-    pending.writeReturned = ret ? 1 : 0;
-    return ret;
+    return true;
   }
 
-  function uncork(this: Socket): void {
-    if (group && socket.writableCorked === 1) {
-      const g = group;
-      group = null;
-      g.queuedAhead = Math.max(0, socket.writableLength - g.length);
-      g.submittedNs = realtimeNs();
-      g.handedSeq = handed++;
+  /** The 4-tuple, read once the socket is connected and kept (a destroyed socket forgets it). */
+  private knownFlow(): FlowAddress | undefined {
+    if (this.flow) return this.flow;
+    // Not while connecting: Node caches the local address it reads then (0.0.0.0:0).
+    if (this.socket.connecting) return undefined;
+    const { localAddress, localPort, remoteAddress, remotePort } = this.socket;
+    if (localAddress && localPort !== undefined && remoteAddress && remotePort !== undefined) {
+      this.flow = { srcAddr: localAddress, srcPort: localPort, dstAddr: remoteAddress, dstPort: remotePort };
     }
-    originalUncork.call(socket);
+    return this.flow;
   }
 
-  // end(data) writes through the stream's internals, not this.write: route it through ours.
-  function end(this: Socket, ...args: unknown[]): Socket {
-    const [data, encoding, cb] = args;
-    if (data !== undefined && data !== null && typeof data !== 'function') {
-      const callback = typeof encoding === 'function' ? encoding : cb;
-      const enc = typeof encoding === 'string' ? encoding : undefined;
-      write.call(socket, data, enc);
-      return (originalEnd as (cb?: () => void) => Socket).call(socket, callback as (() => void) | undefined);
+  // --- records --------------------------------------------------------------------------
+
+  private blockFilled(): void {
+    if (this.memory && !this.onRecord) {
+      this.waitingBlocks.push(this.block);
+      this.block = new CompletionBlock();
+    } else {
+      this.drainBlocks();
     }
-    return (originalEnd as (...a: unknown[]) => Socket).apply(socket, args);
   }
 
-  socket.write = write as Socket['write'];
-  socket.uncork = uncork;
-  socket.end = end as Socket['end'];
+  /** Makes the records of the completions so far and hands them to the destination. */
+  private drainBlocks(): void {
+    for (const waiting of this.waitingBlocks.splice(0)) waiting.drain(this.blockFlow!, this.api, this.emit);
+    if (this.block.count > 0) this.block.drain(this.blockFlow!, this.api, this.emit);
+  }
 
-  let flushing: Promise<void> | undefined;
-  const flush = async () => {
-    drainBlock();
-    await reporter.flush();
-  };
-  socket.once('close', () => {
-    flushing = flush().finally(close);
-    flushing.catch(() => {}); // surfaced by flush() below
-  });
-
-  return {
-    socket,
-    get records() {
-      if (!memory) return [];
-      drainBlock();
-      return memory.records;
-    },
-    stats,
-    writev(buffers, callback) {
-      if (buffers.length === 0) throw new TypeError('writev needs at least one buffer');
-      socket.cork();
-      let ret = true;
-      for (let i = 0; i < buffers.length; i++) {
-        ret = socket.write(buffers[i], i === buffers.length - 1 ? callback : undefined);
-      }
-      socket.uncork();
-      return ret;
-    },
-    async flush() {
-      if (flushing) await flushing;
-      else await flush();
-    },
-    restore() {
-      delete marked[INSTRUMENTED];
-      restoreProperty(socket, 'write', ownWrite);
-      restoreProperty(socket, 'uncork', ownUncork);
-      restoreProperty(socket, 'end', ownEnd);
-    },
-  };
+  /** Delivers the records still buffered; resolves when the destination has them all. */
+  private async deliver(): Promise<void> {
+    this.drainBlocks();
+    await this.destination.flush();
+  }
 }
 
-function restoreProperty(socket: Socket, name: 'write' | 'uncork' | 'end', own: unknown): void {
+function restoreProperty(socket: Socket, name: 'write' | 'uncork' | 'end' | 'connect', own: unknown): void {
   if (own === undefined) delete (socket as unknown as Record<string, unknown>)[name];
   else (socket as unknown as Record<string, unknown>)[name] = own;
 }

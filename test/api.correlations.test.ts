@@ -233,6 +233,82 @@ test('unknown stages name their reason; mid-stream capture aligned by tags; 64-b
   }
 });
 
+test('a partial completion is staged on the bytes it reported, its submitted range kept for the partial verdict', async () => {
+  const { app, close } = await testApp();
+  try {
+    const s = new SyntheticSession(app.db, 'partial');
+    const f = s.flow({ a: A, b: B, firstUs: 0 });
+    // send(65536) returns 4608 at 100 µs; those 4608 bytes left and were acked inside the
+    // call; the rest of the buffer (which the call never accepted) left at 200 µs
+    f.segment(20, 0, 4608).ack(50, 4608).segment(200, 4608, 65536 - 4608).ack(300, 65536);
+    s.completion({ src: A, dst: B, writeId: 0, start: 0, end: 65536, submittedUs: 10, completedUs: 100, bytesReported: 4608, tcpInfo: { bytesSent: 4608, bytesAcked: 4608 } });
+    s.finish();
+    const [row] = await allCorrelations(app, s.id);
+    assert.equal(row.stage, 'acked', 'the 4608 bytes the call accepted were acked before it returned');
+    assert.equal(row.ackedNs, ns(50));
+    assert.equal(row.lastWireNs, ns(20));
+    assert.deepEqual([row.tcpInfo?.stage, row.tcpInfo?.agrees], ['acked', true]);
+    const full = row as unknown as { offsetStart: number; offsetEnd: number };
+    assert.deepEqual([full.offsetStart, full.offsetEnd, row.bytesReported], [0, 65536, 4608], 'the submitted range is kept');
+    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    assert.equal(sum.overall.partial.verdict, 'found');
+    assert.deepEqual(sum.overall.partial.examples, [{ writeId: 0, length: 65536, bytesReported: 4608, status: 'ok' }]);
+  } finally {
+    await close();
+  }
+});
+
+test('one completion far from the capture is refused at ingest; let in on purpose, it is unknown alone; it can be deleted', async () => {
+  const { app, close } = await testApp();
+  try {
+    const s = new SyntheticSession(app.db, 'poison');
+    const f = s.flow({ a: A, b: B, firstUs: 0 });
+    f.segment(50, 0, 1000).ack(80, 1000).segment(150, 1000, 1000).ack(180, 2000);
+    s.finish();
+    const flow = { srcAddr: A[0], srcPort: A[1], dstAddr: B[0], dstPort: B[1] };
+    const rec = (writeId: number, start: number, submittedNs: string, completedNs: string) => ({
+      flow, writeId, offsetStart: start, offsetEnd: start + 1000, submittedNs, completedNs, bytesReported: 1000, api: 'posix:send', buffers: 1, status: 'ok',
+    });
+    const good = rec(0, 0, ns(10), ns(100));
+    const bad = rec(1, 1000, '1', ns(170));
+    const refused = await app.inject({ method: 'POST', url: `/sessions/${s.id}/completions`, payload: [good, bad] });
+    assert.equal(refused.statusCode, 400, refused.body);
+    const err = refused.json().error;
+    assert.equal(err.code, 'ACKSCOPE_ERR_COMPLETION_INVALID');
+    assert.match(err.message, /^record 1: submittedNs: /, 'names the record and the field');
+    assert.ok(err.message.includes(ns(50)) && err.message.includes(ns(180)), `names the session's time span: ${err.message}`);
+    assert.match(err.message, /allowFarFromCapture/, 'names the way out for a session without a capture');
+    const none = (await app.inject({ url: `/sessions/${s.id}/completions` })).json();
+    assert.equal(none.items.length, 0, 'all or nothing');
+
+    // let in on purpose: the correlation still answers, the bad row alone is unknown
+    const forced = await app.inject({ method: 'POST', url: `/sessions/${s.id}/completions?allowFarFromCapture=true`, payload: [good, bad] });
+    assert.equal(forced.statusCode, 200, forced.body);
+    const rows = await allCorrelations(app, s.id, '&sort=writeId');
+    assert.deepEqual(rows.map((r) => [r.writeId, r.stage, r.reason]), [[0, 'acked', null], [1, 'unknown', 'time-out-of-range']]);
+    for (const url of ['summary', 'export/timeline.json', 'export/timeline.csv', 'export/trace.json']) {
+      const res = await app.inject({ url: `/sessions/${s.id}/${url}` });
+      assert.equal(res.statusCode, 200, `${url}: ${res.body.slice(0, 300)}`);
+    }
+    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    assert.deepEqual(sum.overall.unknownReasons, { 'time-out-of-range': 1 });
+
+    // and it can be removed
+    const listed = (await app.inject({ url: `/sessions/${s.id}/completions` })).json().items as { id: number; writeId: number }[];
+    const badId = listed.find((c) => c.writeId === 1)!.id;
+    const del = await app.inject({ method: 'DELETE', url: `/sessions/${s.id}/completions/${badId}` });
+    assert.equal(del.statusCode, 204, del.body);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${s.id}/completions/${badId}` })).statusCode, 404);
+    assert.deepEqual((await allCorrelations(app, s.id)).map((r) => [r.writeId, r.stage]), [[0, 'acked']]);
+    const again = await app.inject({ method: 'POST', url: `/sessions/${s.id}/completions`, payload: [rec(1, 1000, ns(110), ns(170))] });
+    assert.equal(again.statusCode, 200, again.body);
+    assert.deepEqual((await allCorrelations(app, s.id, '&sort=writeId')).map((r) => [r.writeId, r.stage]), [[0, 'acked'], [1, 'wire']],
+      'a new row after the delete is seen (the cache does not serve the old result)');
+  } finally {
+    await close();
+  }
+});
+
 test('clock uncertainty: a stage decided by less than the claimed clock error is marked uncertain', async () => {
   const { app, close } = await testApp();
   try {

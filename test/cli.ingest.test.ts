@@ -102,6 +102,22 @@ test('ingest of a file with a bad record fails with the service code, naming the
   assert.equal((list.json() as { items: unknown[] }).items.length, 0);
 });
 
+test('ingest of a record far from the session\'s time is refused, and taken with --allow-far-from-capture', async () => {
+  const id = await newSession('far');
+  const near = join(ctx.dir, 'near.ndjson');
+  writeFileSync(near, `${JSON.stringify(records[0])}\n`);
+  assert.equal((await ackscope('ingest', near, '--session', String(id), '--url', url)).code, 0);
+  const far = join(ctx.dir, 'far.ndjson');
+  writeFileSync(far, `${JSON.stringify({ ...records[1], submittedNs: '1' })}\n`);
+  const refused = await ackscope('ingest', far, '--session', String(id), '--url', url);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /ACKSCOPE_ERR_COMPLETION_INVALID: record 0: submittedNs: 1 is \d+ days before the session's time span/);
+  const taken = await ackscope('ingest', far, '--session', String(id), '--url', url, '--allow-far-from-capture');
+  assert.equal(taken.code, 0, taken.stderr);
+  const list = await ctx.app.inject({ method: 'GET', url: `/sessions/${id}/completions` });
+  assert.equal((list.json() as { items: unknown[] }).items.length, 2);
+});
+
 test('ingest names the problem: unknown session, bad session id, missing file, no service', async () => {
   const unknown = await ackscope('ingest', file, '--session', '999999', '--url', url);
   assert.equal(unknown.code, 1);

@@ -2,12 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyCompletion, tcpInfoStage } from '../correlate/classify.js';
 import type { CompletionEvidence } from '../correlate/types.js';
+import { evidenceFor, type FlowSide } from '../correlate/evidence.js';
 import { nearestRank, spread } from '../correlate/percentiles.js';
 import { FlowIndex } from '../correlate/flowmatch.js';
 import { canonicalAddress } from '../core/completion.js';
 import { partialCompletions } from '../correlate/partial.js';
 import { decodeCursor, encodeCursor, page, sortRecords } from '../correlate/listing.js';
 import { csvLine } from '../correlate/csv.js';
+import { NO_KERNEL_WITNESS } from '../correlate/ladder.js';
 
 /** A write [1000, 2000) submitted at 100 and completed at 200 (ns), capture watching 0..10000 from the SYN. */
 function evidence(over: Partial<CompletionEvidence> = {}): CompletionEvidence {
@@ -191,6 +193,7 @@ test('listing: sort with nulls last, cursor pages cover every record once', () =
     srcAddr: 'a', srcPort: 1, dstAddr: 'b', dstPort: 2,
     writeId: i, api: 'x', status: 'ok', buffers: 1, offsetStart: 0, offsetEnd: 1, bytesReported: 1,
     submittedNs: 0, completedNs: i, tcpBytesSent: null, tcpBytesAcked: null,
+    ...NO_KERNEL_WITNESS,
   }));
   for (const order of ['asc', 'desc'] as const) {
     const sorted = sortRecords(records, 'decidingGap', order);
@@ -208,4 +211,65 @@ test('listing: sort with nulls last, cursor pages cover every record once', () =
 
 test('csv quoting', () => {
   assert.equal(csvLine(['a', 'b,c', 'say "hi"', null, 3, true]), 'a,"b,c","say ""hi""",,3,true\r\n');
+});
+
+test('issue 12 counter-example: a drop turns the ACK into a window, and the window still carries the doubt', () => {
+  // pcap_dropped=1, clock uncertainty 1 ms, the covering ACK 100 ns before the completion
+  const seen = { completedNs: 1000, firstWire: { tsNs: 120, seqOff: 1000 }, lastWire: { tsNs: 120, seqOff: 1000 }, ackNs: 900 };
+  const withoutDrop = classifyCompletion(evidence({ ...seen, clockUncertaintyNs: 1_000_000 }));
+  assert.deepEqual([withoutDrop.stage, withoutDrop.decidingGapNs, withoutDrop.uncertain], ['acked', 100, true]);
+  const withDrop = classifyCompletion(evidence({ ...seen, clockUncertaintyNs: 1_000_000, kernelDrops: 1 }));
+  assert.equal(withDrop.stage, 'acked', 'an ACK seen before the completion holds whatever was dropped');
+  assert.equal(withDrop.ackedNs, null, 'an earlier ACK may have been dropped: not an exact observation');
+  assert.equal(withDrop.decidingEvent, 'ack');
+  assert.equal(withDrop.decidingGapNs, 100, 'measured to the window edge nearest the completion');
+  assert.equal(withDrop.uncertain, true);
+  assert.equal(withDrop.nearBoundary, false);
+  assert.deepEqual([withDrop.decidingEarliestNs, withDrop.decidingLatestNs, withDrop.decidingDoubt], [100, 900, 'kernel-drops'],
+    'the ACK happened between the send call (100) and the captured ACK (900, 100 ns before the completion)');
+  assert.equal(classifyCompletion(evidence({ ...seen, kernelDrops: 1, nearMarginNs: 101 })).nearBoundary, true);
+});
+
+test('a window decides a stage only with its doubt attached (capture hole right before the completion)', () => {
+  // the last byte was never captured; a later frame, 30 ns before the completion, passed it
+  const hole = classifyCompletion(
+    evidence({ firstWire: { tsNs: 150, seqOff: 1000 }, lastWire: { tsNs: 170, seqOff: 2500 }, ackNs: 900, clockUncertaintyNs: 50 }),
+  );
+  assert.equal(hole.stage, 'wire');
+  assert.equal(hole.lastWireNs, null);
+  assert.deepEqual([hole.decidingEvent, hole.decidingGapNs, hole.decidingEarliestNs, hole.decidingLatestNs, hole.decidingDoubt],
+    ['last-wire', 30, 150, 170, 'bytes-not-captured'], 'after the first byte left (150), by the later frame (170)');
+  assert.equal(hole.uncertain, true, 'a 50 ns clock error exceeds the 30 ns to the window edge');
+  // exact observations carry a zero-width window and no doubt
+  const exactWire = classifyCompletion(evidence({ firstWire: { tsNs: 150, seqOff: 1000 }, lastWire: { tsNs: 180, seqOff: 1000 }, ackNs: 900 }));
+  assert.deepEqual([exactWire.decidingEarliestNs, exactWire.decidingLatestNs, exactWire.decidingDoubt], [180, 180, null]);
+});
+
+test('when a drop could hide the deciding event the stage is unknown (kernel-drops), with the window', () => {
+  // last byte seen at 180 (before completion at 200), an ACK seen only at 400: with a drop,
+  // an earlier ACK may have been lost, so "not acked yet" is not known
+  const ev = evidence({ kernelDrops: 1, firstWire: { tsNs: 150, seqOff: 1000 }, lastWire: { tsNs: 180, seqOff: 1000 }, ackNs: 400 });
+  const k = classifyCompletion(ev);
+  assert.deepEqual([k.stage, k.reason, k.decidingEvent, k.decidingDoubt], ['unknown', 'kernel-drops', 'ack', 'kernel-drops']);
+  assert.deepEqual([k.decidingEarliestNs, k.decidingLatestNs], [100, 400], 'the ACK came after the send call (100) and by 400');
+  assert.equal(k.decidingGapNs, null, 'the completion lies inside the window: no gap');
+});
+
+test('mid-stream: TCP info counters are shifted into the capture\'s offsets with the write (the tag told the shift)', () => {
+  // the capture began 1,000,000 sender bytes into the stream: capture offset = sender offset − 1,000,000
+  const shift = 1_000_000;
+  const lookup = (tsNs: number) => ({ find: () => ({ tsNs, seqOff: 0 }), queries: 0 });
+  const side: FlowSide = {
+    flowId: 1, dataDir: 0, ackDir: 1, shift,
+    coverage: { dataLowOff: 0, dataLowNs: 50, ackLowOff: 0, ackLowNs: 60 },
+    sent: lookup(150), acked: lookup(400),
+    sacks: { ts: [], left: [], right: [] }, retransmits: { seq: [], len: [], maxLen: 0 },
+  };
+  const facts = { captureStartNs: 0, captureEndNs: 10_000, kernelDrops: 0, clockUncertaintyNs: 0, nearMarginNs: 5 };
+  // write [1,001,000, 1,002,000) in sender offsets; the kernel says all sent, none of it acked
+  const ev = evidenceFor(side, 1_001_000, 1_002_000, 100, 200, 1_002_000, 1_001_000, facts);
+  assert.deepEqual([ev.offsetStart, ev.offsetEnd], [1000, 2000]);
+  const k = classifyCompletion(ev);
+  assert.equal(k.stage, 'wire');
+  assert.deepEqual([k.tcpInfoStage, k.tcpInfoAgrees], ['wire', true], 'kernel counters compared in the same offsets as the write');
 });

@@ -1,8 +1,9 @@
 // End to end on a live loopback capture (root, libpcap): the service captures `lo`,
 // `ackscope send --tag` writes to a sink and posts its completions, and the correlation
-// must account for every completion with evidence that hangs together. Stages are
-// measured, not assumed (docs/design-notes.md: on lo a completion can already be acked), so the
-// assertions are about consistency, not about which stage wins.
+// must account for every completion. Stages are measured, not assumed (docs/design-notes.md:
+// on lo a completion can already be acked): each is checked against an independent
+// witness, tcpdump's capture of the same traffic decoded by tshark, and the sender's own
+// completion time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,6 +11,7 @@ import { promisify } from 'node:util';
 import { testApp } from './helpers/app.js';
 import { startReceiver } from '../sender/receiver.js';
 import { nativeAvailable } from '../capture/native/index.js';
+import { assertAgreesWithWire, compareWithWire, startTcpdump, wireComparisonLine, wireEvents, type CorrelationJson } from './helpers/wire.js';
 
 const run = promisify(execFile);
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -17,8 +19,10 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 test('live loopback: ackscope send --tag, captured on lo, correlated', async () => {
   assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh)');
   assert.equal(process.getuid?.(), 0, 'live capture needs root');
-  const { app, close } = await testApp();
+  const { app, dir, close } = await testApp();
   const sink = await startReceiver({ port: 0, host: '127.0.0.1' });
+  const pcap = `${dir}/witness.pcap`;
+  const dump = await startTcpdump('lo', pcap, `tcp port ${sink.port}`, undefined, { nanoseconds: true });
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -41,6 +45,7 @@ test('live loopback: ackscope send --tag, captured on lo, correlated', async () 
     assert.equal(JSON.parse(stdout.trim().split('\n').pop()!).sessionId, id);
     const stopped = await app.inject({ method: 'POST', url: `/sessions/${id}/stop` });
     assert.equal(stopped.statusCode, 200, stopped.body);
+    assert.equal(await dump.stop(), 0, 'tcpdump (the witness) dropped nothing');
 
     const summary = (await app.inject({ url: `/sessions/${id}/summary` })).json() as Json;
     assert.equal(summary.overall.completions, count);
@@ -64,19 +69,20 @@ test('live loopback: ackscope send --tag, captured on lo, correlated', async () 
     } while (cursor);
     assert.equal(items.length, count);
     for (const r of items) {
-      const first = BigInt(r.firstWireNs);
-      const last = BigInt(r.lastWireNs);
-      const acked = BigInt(r.ackedNs);
-      const completed = BigInt(r.completedNs);
-      assert.ok(first <= last && last <= acked, `write ${r.writeId}: first ≤ last wire ≤ ack`);
-      assert.ok(BigInt(r.submittedNs) <= first, `write ${r.writeId}: nothing leaves before the send call`);
-      const expected = acked <= completed ? 'acked' : last <= completed ? 'wire' : first <= completed ? 'partial-wire' : 'queued';
-      assert.equal(r.stage, expected, `write ${r.writeId}`);
+      // the evidence hangs together (ackscope's own times)...
+      assert.ok(BigInt(r.firstWireNs) <= BigInt(r.lastWireNs) && BigInt(r.lastWireNs) <= BigInt(r.ackedNs), `write ${r.writeId}: first ≤ last wire ≤ ack`);
+      assert.ok(BigInt(r.submittedNs) <= BigInt(r.firstWireNs), `write ${r.writeId}: nothing leaves before the send call`);
     }
+    // ...and the stage is the one tcpdump's frames give at the sender's completion time
+    const wire = await wireEvents(pcap, items[0].flow.srcPort);
+    const c = compareWithWire(items as CorrelationJson[], wire);
+    assertAgreesWithWire(c, count);
+    console.log(`# live lo: ${wireComparisonLine(c)}`);
     const trace = (await app.inject({ url: `/sessions/${id}/export/trace.json` })).json() as Json;
     const slices = (trace.traceEvents as Json[]).filter((e) => e.ph === 'X');
     assert.equal(slices.length, count);
   } finally {
+    await dump.stop();
     await sink.close();
     await close();
   }

@@ -9,7 +9,7 @@ import { AutoCaptureReader } from '../capture/pcap/reader.js';
 import { PacketCopyFilter } from '../capture/pcap/copies.js';
 import { PcapngWriter } from '../capture/pcap/pcapng-writer.js';
 import type { CaptureRecord } from '../capture/pcap/frame.js';
-import { concat, ipv4Tcp, pcapFile, PcapngBuilder } from './helpers/packets.js';
+import { concat, hex, ipv4Tcp, pcapFile, PcapngBuilder } from './helpers/packets.js';
 import { testApp } from './helpers/app.js';
 
 interface Seen {
@@ -282,4 +282,70 @@ test('damaged files (seeded random byte flips, random chunking) are read or refu
     }
   }
   assert.ok(read > 0 && refused > 0, `read ${read}, refused ${refused}`);
+});
+
+test('pcapng drop counts are read: statistics blocks (last per interface), epb_dropcount, the obsolete block\'s drops', () => {
+  for (const le of [true, false]) {
+    const b = new PcapngBuilder(le).section().iface(101).iface(101).iface(101);
+    const u64 = (code: number, n: bigint) => ({ code, value: b.u64Value(n) });
+    b.epb(0, 1n, P1).isb(0, 2n, [u64(5, 10n), u64(7, 4n)]).isb(0, 3n, [u64(4, 99n), u64(5, 30n), u64(7, 6n)]); // cumulative: the last one counts
+    b.epb(1, 4n, P1, [u64(4, 3n)]).epb(1, 5n, P1, [u64(4, 2n)]); // lost between packets, no statistics block
+    b.obsoletePacket(2, 6n, P1, 5).obsoletePacket(2, 7n, P1, 0xffff); // 0xffff: not known
+    const reader = new AutoCaptureReader();
+    reader.push(b.bytes(), () => {});
+    reader.end(() => {});
+    // interface 0: 30 by the interface, 6 by the OS; 1: 5 between packets; 2: 5
+    assert.deepEqual(reader.drops, { osDropped: 6 + 5 + 5, ifDropped: 30 }, le ? 'little-endian' : 'big-endian');
+  }
+  const none = new AutoCaptureReader();
+  none.push(pcapFile({ le: true, ns: false, linkType: 101, records: [{ sec: 1, frac: 0, data: P1 }] }), () => {});
+  assert.equal(none.drops, null, 'a pcap file records no drops');
+});
+
+test('an Npcap-like pcapng whose statistics block says 500 drops: the session shows them and the correlation reasons with them', async () => {
+  const t = await testApp();
+  try {
+    const eth = (ip: Uint8Array) => concat(hex('020000000002 020000000001 0800'), ip);
+    const b = new PcapngBuilder(true).section().iface(1, [{ code: 9, value: Uint8Array.of(6) }]); // Ethernet, µs
+    const us = (n: number) => 1_764_061_234_000_000n + BigInt(n);
+    const c = { src: '192.168.1.10', dst: '192.168.1.20', sport: 50000, dport: 443 };
+    const s = { src: c.dst, dst: c.src, sport: c.dport, dport: c.sport };
+    b.epb(0, us(0), eth(ipv4Tcp({ ...c, seq: 999, flags: 'S' })));
+    b.epb(0, us(10), eth(ipv4Tcp({ ...s, seq: 4999, ack: 1000, flags: 'SA' })));
+    b.epb(0, us(20), eth(ipv4Tcp({ ...c, seq: 1000, ack: 5000, flags: 'A' })));
+    b.epb(0, us(100), eth(ipv4Tcp({ ...c, seq: 1000, ack: 5000, flags: 'PA', payload: new Uint8Array(1000) })));
+    b.epb(0, us(200), eth(ipv4Tcp({ ...s, seq: 5000, ack: 2000, flags: 'A' })));
+    b.epb(0, us(300), eth(ipv4Tcp({ ...c, seq: 2000, ack: 5000, flags: 'PA', payload: new Uint8Array(1000) })));
+    b.epb(0, us(400), eth(ipv4Tcp({ ...s, seq: 5000, ack: 3000, flags: 'A' })));
+    b.isb(0, us(500), [
+      { code: 2, value: b.u64Value(us(0)) }, // isb_starttime
+      { code: 3, value: b.u64Value(us(500)) }, // isb_endtime
+      { code: 4, value: b.u64Value(507n) }, // isb_ifrecv
+      { code: 5, value: b.u64Value(500n) }, // isb_ifdrop
+    ]);
+    const session = (await t.app.inject({ method: 'POST', url: '/sessions', payload: { name: 'npcap', kind: 'import' } })).json();
+    const res = await t.app.inject({ method: 'POST', url: `/sessions/${session.id}/import`, payload: Buffer.from(b.bytes()) });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().session.drops, { received: null, dropped: 0, ifDropped: 500 });
+
+    const flow = { srcAddr: c.src, srcPort: c.sport, dstAddr: c.dst, dstPort: c.dport };
+    const ns = (u: number) => (us(u) * 1000n).toString();
+    const rec = (writeId: number, start: number, submittedUs: number, completedUs: number) => ({
+      flow, writeId, offsetStart: start, offsetEnd: start + 1000, submittedNs: ns(submittedUs), completedNs: ns(completedUs),
+      bytesReported: 1000, api: 'winsock:WSASend', buffers: 1, status: 'ok',
+    });
+    // write 0: its ACK was seen before it completed (acked whatever was lost, but only a window);
+    // write 1: completed between its bytes leaving and the ACK seen at 400: with 500 packets
+    // lost, an earlier ACK may have been among them
+    const posted = await t.app.inject({ method: 'POST', url: `/sessions/${session.id}/completions`, payload: [rec(0, 0, 90, 250), rec(1, 1000, 290, 350)] });
+    assert.equal(posted.statusCode, 200, posted.body);
+    const items = (await t.app.inject({ url: `/sessions/${session.id}/correlations?sort=writeId` })).json().items;
+    assert.deepEqual(items.map((r: { stage: string; reason: string | null }) => [r.stage, r.reason]), [['acked', null], ['unknown', 'kernel-drops']]);
+    assert.equal(items[0].decidingWindow.doubt, 'kernel-drops');
+    const summary = (await t.app.inject({ url: `/sessions/${session.id}/summary` })).json();
+    assert.deepEqual(summary.capture.drops, { received: null, dropped: 0, ifDropped: 500 });
+    assert.equal(summary.overall.decidedFromWindow, 1, 'the acked write counts as decided from a window');
+  } finally {
+    await t.close();
+  }
 });

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -195,6 +195,29 @@ test('sink: --pause-after-bytes with --pause-ms fills the window, then reads on:
     assert.equal(sink.stats.bytes, count * 65536);
   } finally {
     await sink.close();
+  }
+});
+
+test('sender: a socket instrumented before it connects records the writes made while connecting', async () => {
+  const ends: { bytes: number }[] = [];
+  const receiver = await startReceiver({ port: 0, onConnectionEnd: (e) => ends.push(e) });
+  try {
+    const socket = new Socket();
+    const probe = instrument(socket); // before connect(): Node's connect() resets socket.write
+    socket.connect(receiver.port, '127.0.0.1');
+    for (let i = 0; i < 5; i++) socket.write(Buffer.alloc(1000 + i)); // queued while connecting
+    socket.end(Buffer.alloc(7));
+    await once(socket, 'close');
+    while (ends.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await probe.flush();
+    const records = probe.records;
+    assert.equal(probe.stats.unattributable, 0, 'every record has its flow');
+    assert.ok(records.length >= 1);
+    assert.equal(records[0].offsetStart, 0);
+    assert.equal(records.at(-1)!.offsetEnd, ends[0].bytes, 'the records cover every byte the receiver read');
+    for (let i = 1; i < records.length; i++) assert.equal(records[i].offsetStart, records[i - 1].offsetEnd);
+  } finally {
+    await receiver.close();
   }
 });
 

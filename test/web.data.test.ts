@@ -5,15 +5,17 @@ import { thinWrites, timelineColumns } from '../service/web/timeline.js';
 import { SequenceBuilder, thinByBucket, thinSegments } from '../service/web/sequence.js';
 import { STAGE_NAMES } from '../service/web/src/shapes.js';
 import type { CorrelationRecord } from '../correlate/types.js';
+import { NO_KERNEL_WITNESS } from '../correlate/ladder.js';
 
 function record(i: number, over: Partial<CorrelationRecord> = {}): CorrelationRecord {
   return {
+    ...NO_KERNEL_WITNESS,
     completionId: i + 1, flowId: 1, dataDir: 0, srcAddr: '127.0.0.1', srcPort: 40000, dstAddr: '127.0.0.1', dstPort: 7000,
     writeId: i, api: 'node:socket.write', status: 'ok', buffers: 1, offsetStart: i * 100, offsetEnd: i * 100 + 100,
     bytesReported: 100, submittedNs: 1000 + i * 1000, completedNs: 1500 + i * 1000, tcpBytesSent: null, tcpBytesAcked: null,
     stage: 'wire', reason: null, firstWireNs: 1200 + i * 1000, lastWireNs: 1300 + i * 1000, ackedNs: null, sackedNs: null,
     retransmitted: false, submitToCompleteNs: 500, lastWireMinusCompleteNs: -200, ackedMinusCompleteNs: null,
-    decidingGapNs: 200, decidingEvent: 'last-wire', nearBoundary: false, uncertain: false, tcpInfoStage: null, tcpInfoAgrees: null,
+    decidingGapNs: 200, decidingEvent: 'last-wire', decidingEarliestNs: 1300 + i * 1000, decidingLatestNs: 1300 + i * 1000, decidingDoubt: null, nearBoundary: false, uncertain: false, tcpInfoStage: null, tcpInfoAgrees: null,
     ...over,
   };
 }

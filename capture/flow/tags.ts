@@ -1,6 +1,10 @@
 /**
  * Finding write tags (capture/decode/tag.ts) on the wire, per flow and direction.
  * The first header is due at offset 0, each next one at offset + length of the previous.
+ * A direction whose SYN the capture missed (it started mid-stream) has no offset 0 to
+ * look at: its first-transmission bytes are searched for the first whole header (within
+ * SEARCH_LIMIT_BYTES), whose claimed offset aligns the sender's offsets with the
+ * capture's, and the walk goes on from there.
  * Only first-transmission bytes are looked at. A header may be split across two
  * segments. A direction whose offset 0 carries no header is untagged (no row); after
  * that, a due header that is absent is recorded as a row with writeId null and the
@@ -31,6 +35,15 @@ const WAITING_FIRST = 0;
 const TRACKING = 1;
 const OFF = 2;
 
+/**
+ * How many first-transmission bytes of a mid-stream direction are searched for a first
+ * header before giving up: a tagged write of up to this size shows its header within it
+ * (ackscope send's sizes go to a few hundred KiB); an untagged stream costs one native
+ * byte search over this much and no more.
+ */
+export const SEARCH_LIMIT_BYTES = 8 * 1024 * 1024;
+const MAGIC_BYTES = Buffer.from(TAG_PREFIX);
+
 export class TagScanner {
   private state = WAITING_FIRST;
   /** Stream offset where the next header is due. */
@@ -39,6 +52,8 @@ export class TagScanner {
   private partial: Uint8Array | null = null;
   private partialLen = 0;
   private readonly found: WriteTag = { writeId: 0, length: 0, offset: 0 };
+  /** Mid-stream: bytes searched for a first header so far. */
+  private searched = 0;
 
   get active(): boolean {
     return this.state !== OFF;
@@ -59,8 +74,10 @@ export class TagScanner {
     captured: number,
     tsNs: bigint,
     sink: TagSink,
+    midStream = false,
   ): void {
     const capturedEnd = start + captured;
+    if (this.state === WAITING_FIRST && midStream && !this.seekFirst(start, sentBefore, view, payloadAt, captured)) return;
     while (this.state !== OFF && this.due < end) {
       const headerAt = this.due;
       if (this.partialLen > 0) {
@@ -97,6 +114,29 @@ export class TagScanner {
       const ok = decodeTag(view, payloadAt + rel, this.found);
       this.record(flow, dir, headerAt, ok, tsNs, sink);
     }
+  }
+
+  /**
+   * Mid-stream: looks for the first whole header among the segment's first-transmission
+   * captured bytes and makes it due. A header split across segments is passed over (the
+   * next write's is whole); so is a match whose reserved bytes are not zero or whose
+   * length is shorter than a header (payload that merely looks like one).
+   */
+  private seekFirst(start: number, sentBefore: number, view: DataView, payloadAt: number, captured: number): boolean {
+    const from = Math.max(start, sentBefore) - start;
+    if (from >= captured) return false;
+    const bytes = Buffer.from(view.buffer, view.byteOffset + payloadAt, captured);
+    let at = bytes.indexOf(MAGIC_BYTES, from);
+    while (at >= 0 && at + TAG_BYTES <= captured) {
+      if (bytes[at + 5] === 0 && bytes[at + 6] === 0 && bytes[at + 7] === 0 && decodeTag(view, payloadAt + at, this.found) && this.found.length >= TAG_BYTES) {
+        this.due = start + at;
+        return true;
+      }
+      at = bytes.indexOf(MAGIC_BYTES, at + 1);
+    }
+    this.searched += captured - from;
+    if (this.searched >= SEARCH_LIMIT_BYTES) this.stop();
+    return false;
   }
 
   private record(flow: TagFlow, dir: number, at: number, ok: boolean, tsNs: bigint, sink: TagSink): void {

@@ -281,8 +281,10 @@ export class FlowTracker {
     if (f.payloadLen > 0 && end > sentBefore) {
       flow.sentMax[dir] = end;
       sentAdvanced = true;
-      if (this.tagSink !== null && flow.synSeen[dir]) {
-        flow.tags[dir].scan(flow, dir, seqOff, end, sentBefore, view, f.payloadAt, f.payloadCaptured, tsNs, this.tagSink);
+      if (this.tagSink !== null && flow.tags[dir].active) {
+        // without the SYN the capture began mid-stream: the scanner searches for a first header
+        const midStream = !flow.synSeen[dir];
+        flow.tags[dir].scan(flow, dir, seqOff, end, sentBefore, view, f.payloadAt, f.payloadCaptured, tsNs, this.tagSink, midStream);
       }
     }
     if (end > flow.highWater[dir] && (f.payloadLen > 0 || end - flow.highWater[dir] < MAX_REFERENCE_JUMP)) {

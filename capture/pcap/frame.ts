@@ -46,4 +46,17 @@ export interface CaptureReader {
   end(sink: RecordSink): void;
   /** Bytes consumed so far (whole records). */
   readonly bytesRead: number;
+  /** Packets the capturing system said it lost, as far as read; null: the file records none. */
+  readonly drops: FileDrops | null;
+}
+
+/**
+ * Packets a capture file says were lost before they reached it, in libpcap's two
+ * counters (so a session shows imported drops as it shows a live capture's).
+ */
+export interface FileDrops {
+  /** Lost by the operating system (libpcap ps_drop): isb_osdrop, and losses counted between packets. */
+  osDropped: number;
+  /** Lost by the interface or driver (libpcap ps_ifdrop): isb_ifdrop. */
+  ifDropped: number;
 }

@@ -16,6 +16,8 @@ export const MAX_RECORD_BYTES = 262144;
 
 export class PcapReader implements CaptureReader {
   readonly format = 'pcap' as const;
+  /** A classic pcap file has no place for drop counts. */
+  readonly drops = null;
   private readonly joiner = new ChunkJoiner();
   private readonly record = new CaptureRecord();
   private headerRead = false;

@@ -2,18 +2,20 @@
  * Streaming pcapng reader (after libpcap's sf-pcapng.c): section header, interface
  * description, enhanced, simple and obsolete packet blocks; several sections, each with
  * its own byte order and interfaces; if_tsresol (base 10 and base 2) and if_tsoffset per
- * interface; epb_flags direction and epb_packetid. Every other block type (name
- * resolution, interface statistics, decryption secrets, custom, Windows' type 9,
- * unknown) is skipped, not refused.
+ * interface; epb_flags direction and epb_packetid; drop counts (interface statistics
+ * blocks' isb_ifdrop and isb_osdrop, epb_dropcount, the obsolete packet block's drops
+ * count). Every other block type (name resolution, decryption secrets, custom, Windows'
+ * type 9, unknown) is skipped, not refused.
  */
 import { BoundedCursor, ChunkJoiner } from './cursor.js';
-import { CaptureRecord, captureFileError, type CaptureReader, type RecordSink } from './frame.js';
+import { CaptureRecord, captureFileError, type CaptureReader, type FileDrops, type RecordSink } from './frame.js';
 import { WholeSecondsNs } from './seconds.js';
 
 export const BT_SECTION_HEADER = 0x0a0d0d0a;
 export const BT_INTERFACE_DESCRIPTION = 1;
 export const BT_PACKET_OBSOLETE = 2;
 export const BT_SIMPLE_PACKET = 3;
+export const BT_INTERFACE_STATISTICS = 5;
 export const BT_ENHANCED_PACKET = 6;
 export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 /** Larger blocks mean a corrupt length (libpcap's limit is the same order). */
@@ -23,7 +25,32 @@ const OPT_END = 0;
 const IF_TSRESOL = 9;
 const IF_TSOFFSET = 14;
 const EPB_FLAGS = 2;
+const EPB_DROPCOUNT = 4;
 const EPB_PACKETID = 5;
+const ISB_IFDROP = 5;
+const ISB_OSDROP = 7;
+/** The obsolete packet block's drops count when the system could not tell. */
+const DROPS_UNKNOWN = 0xffff;
+
+/**
+ * One interface's losses. Statistics blocks hold counters since the capture began (the
+ * last block is the total); epb_dropcount and the obsolete block count losses between
+ * two packets (summed). Both may describe the same losses, so the larger is kept.
+ */
+class InterfaceDrops {
+  statIf: number | null = null;
+  statOs: number | null = null;
+  between = 0;
+  get recorded(): boolean {
+    return this.statIf !== null || this.statOs !== null || this.between > 0;
+  }
+  get ifDropped(): number {
+    return this.statIf ?? 0;
+  }
+  get osDropped(): number {
+    return Math.max(this.statOs ?? 0, this.between - this.ifDropped);
+  }
+}
 
 /** Per-interface time conversion, set up once from the IDB (STYLE.md: convert once). */
 class InterfaceClock {
@@ -78,6 +105,19 @@ export class PcapngReader implements CaptureReader {
   private interfaces: InterfaceClock[] = [];
   private consumed = 0;
   private lastTsNs = 0n;
+  /** Losses of every interface of every section read so far. */
+  private readonly interfaceDrops: InterfaceDrops[] = [];
+  /** This section's interfaces' entries in interfaceDrops. */
+  private sectionDrops: InterfaceDrops[] = [];
+
+  get drops(): FileDrops | null {
+    const recorded = this.interfaceDrops.filter((d) => d.recorded);
+    if (recorded.length === 0) return null;
+    return {
+      osDropped: recorded.reduce((n, d) => n + d.osDropped, 0),
+      ifDropped: recorded.reduce((n, d) => n + d.ifDropped, 0),
+    };
+  }
 
   get bytesRead(): number {
     return this.consumed;
@@ -145,8 +185,11 @@ export class PcapngReader implements CaptureReader {
         case BT_PACKET_OBSOLETE:
           this.readObsoletePacket(cursor, blockOffset, sink);
           break;
+        case BT_INTERFACE_STATISTICS:
+          this.readStatistics(cursor);
+          break;
         default:
-          break; // statistics, name resolution, custom, type 9, unknown: not packets
+          break; // name resolution, custom, type 9, unknown: not packets
       }
       pos += totalLen;
     }
@@ -171,6 +214,7 @@ export class PcapngReader implements CaptureReader {
     c.take(8, 'section length');
     this.sawSection = true;
     this.interfaces = [];
+    this.sectionDrops = [];
   }
 
   private readInterface(c: BoundedCursor): void {
@@ -192,6 +236,29 @@ export class PcapngReader implements CaptureReader {
       c.take(padTo4(len), `interface option ${code} value`);
     }
     this.interfaces.push(new InterfaceClock(linkType, snaplen, tsresol, offsetSec));
+    const drops = new InterfaceDrops();
+    this.sectionDrops.push(drops);
+    this.interfaceDrops.push(drops);
+  }
+
+  /** An interface statistics block: its drop counters (cumulative; the last one wins). */
+  private readStatistics(c: BoundedCursor): void {
+    const idAt = c.fileOffset;
+    const id = c.u32('interface id');
+    this.interfaceOf(id, idAt);
+    c.u32('timestamp (high)');
+    c.u32('timestamp (low)');
+    const drops = this.sectionDrops[id];
+    while (c.remaining >= 4) {
+      const code = c.u16('option code');
+      const len = c.u16('option length');
+      if (code === OPT_END) break;
+      const valueAt = c.pos;
+      c.take(padTo4(len), `statistics option ${code} value`);
+      if (len < 8) continue;
+      if (code === ISB_IFDROP) drops.statIf = Number(c.view.getBigUint64(valueAt, c.littleEndian));
+      if (code === ISB_OSDROP) drops.statOs = Number(c.view.getBigUint64(valueAt, c.littleEndian));
+    }
   }
 
   private interfaceOf(id: number, at: number): InterfaceClock {
@@ -220,6 +287,7 @@ export class PcapngReader implements CaptureReader {
       c.take(padTo4(len), `packet option ${code} value`);
       if (code === EPB_FLAGS && len >= 4) rec.direction = c.view.getUint32(valueAt, c.littleEndian) & 0x3;
       if (code === EPB_PACKETID && len >= 8) rec.packetId = c.view.getBigUint64(valueAt, c.littleEndian);
+      if (code === EPB_DROPCOUNT && len >= 8) this.sectionDrops[id].between += Number(c.view.getBigUint64(valueAt, c.littleEndian));
     }
     this.lastTsNs = rec.tsNs;
     sink(rec);
@@ -240,7 +308,8 @@ export class PcapngReader implements CaptureReader {
     const idAt = c.fileOffset;
     const id = c.u16('interface id');
     const iface = this.interfaceOf(id, idAt);
-    c.u16('drops count');
+    const drops = c.u16('drops count');
+    if (drops !== DROPS_UNKNOWN) this.sectionDrops[id].between += drops;
     const high = c.u32('timestamp (high)');
     const low = c.u32('timestamp (low)');
     const caplen = c.u32('captured length');

@@ -1,7 +1,7 @@
 /**
  * A capture-file reader that chooses pcap or pcapng from the file's first four bytes.
  */
-import { captureFileError, type CaptureReader, type RecordSink } from './frame.js';
+import { captureFileError, type CaptureReader, type FileDrops, type RecordSink } from './frame.js';
 import { PcapReader, PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US } from './pcap-reader.js';
 import { BT_SECTION_HEADER, PcapngReader } from './pcapng-reader.js';
 
@@ -30,6 +30,10 @@ export class AutoCaptureReader implements CaptureReader {
 
   get bytesRead(): number {
     return this.inner?.bytesRead ?? 0;
+  }
+
+  get drops(): FileDrops | null {
+    return this.inner?.drops ?? null;
   }
 
   push(chunk: Uint8Array, sink: RecordSink): void {

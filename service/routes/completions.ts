@@ -4,10 +4,10 @@ import { Type } from 'typebox';
 import { AckscopeError, isAckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { Completion, CompletionIngestReply, CompletionListQuery, type CompletionT } from '../schemas/completion.js';
-import { canonicalAddress, invalidRecord, parseCompletion, type CompletionRow } from '../../core/completion.js';
+import { canonicalAddress, checkNearSession, invalidRecord, parseCompletion, type CompletionRow } from '../../core/completion.js';
 import { parseCompletionLine } from '../../core/completion-line.js';
 import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
-import { listCompletions, storeCompletions, type StoredCompletion } from '../../db/completions.js';
+import { deleteCompletion, listCompletions, sessionTimeSpan, storeCompletions, type StoredCompletion } from '../../db/completions.js';
 import { requireSession } from './sessions.js';
 
 export const NDJSON = 'application/x-ndjson';
@@ -147,14 +147,23 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           'Each record is one send call (docs/completions.md). All or nothing: one bad record (400 naming its index ' +
           'and field) or one conflicting duplicate (409 naming its index and writeId) stores nothing. Records are ' +
-          'idempotent by (flow, writeId): posting the same record again stores it once.',
+          'idempotent by (flow, writeId): posting the same record again stores it once. A record whose ' +
+          'submittedNs or completedNs lies more than 52 days outside the session\'s time span (its capture; a live ' +
+          'session\'s run; else the completions already stored) is refused with 400 naming the field and the span: a ' +
+          'wrong clock. allowFarFromCapture=true skips that check, for a session that truly has no capture; the ' +
+          'correlation then marks such a record unknown (time-out-of-range) and classifies the rest.',
         params: IdParams,
+        querystring: Type.Object({
+          allowFarFromCapture: Type.Optional(
+            Type.Boolean({ description: "accept records far from the session's time span (a session with no capture)" }),
+          ),
+        }),
         response: { 200: CompletionIngestReply, ...errorResponses, 413: Type.Ref('ErrorReply'), 415: Type.Ref('ErrorReply') },
       },
     },
     async (req, reply) => {
       const sessionId = req.params.id;
-      requireSession(app.db, sessionId);
+      const session = requireSession(app.db, sessionId);
       const maxBytes = app.config.maxIngestBytes;
       const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 
@@ -189,9 +198,39 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         rows = body.map((value, index) => parseCompletion(value, index, addressCache));
       }
 
+      if (req.query.allowFarFromCapture !== true) {
+        const span = sessionTimeSpan(app.db, session);
+        if (span) checkNearSession(rows, span, 'post with ?allowFarFromCapture=true.');
+      }
       const result = storeCompletions(app.db, sessionId, rows);
       req.log.info({ sessionId, received: rows.length, ...result }, 'completions stored');
       return { received: rows.length, ...result };
+    },
+  );
+
+  app.delete(
+    '/sessions/:id/completions/:completionId',
+    {
+      schema: {
+        tags: ['completions'],
+        summary: 'Remove one completion (e.g. one posted with a wrong clock); its id is in the list',
+        params: Type.Object({
+          id: Type.Integer({ minimum: 1, description: 'session id' }),
+          completionId: Type.Integer({ minimum: 1, description: 'the completion\'s id (GET /sessions/:id/completions)' }),
+        }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      requireSession(app.db, req.params.id);
+      if (!deleteCompletion(app.db, req.params.id, req.params.completionId)) {
+        throw new AckscopeError(
+          'ACKSCOPE_ERR_NOT_FOUND',
+          `session ${req.params.id} has no completion ${req.params.completionId}`,
+          { completionId: req.params.completionId },
+        );
+      }
+      return reply.code(204).send(null);
     },
   );
 

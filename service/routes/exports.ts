@@ -15,7 +15,8 @@ const CSV_COLUMNS = [
   'completionId', 'flowId', 'writeId', 'api', 'status', 'srcAddr', 'srcPort', 'dstAddr', 'dstPort',
   'offsetStart', 'offsetEnd', 'bytesReported', 'submittedNs', 'completedNs', 'firstWireNs', 'lastWireNs',
   'ackedNs', 'sackedNs', 'stage', 'reason', 'submitToCompleteNs', 'lastWireMinusCompleteNs',
-  'ackedMinusCompleteNs', 'retransmitted', 'decidingGapNs', 'decidingEvent', 'nearBoundary', 'uncertain',
+  'ackedMinusCompleteNs', 'retransmitted', 'decidingGapNs', 'decidingEvent',
+  'decidingEarliestNs', 'decidingLatestNs', 'decidingDoubt', 'nearBoundary', 'uncertain',
   'tcpBytesSent', 'tcpBytesAcked', 'tcpInfoStage', 'tcpInfoAgrees',
 ] as const;
 
@@ -26,7 +27,7 @@ function csvRow(c: SessionCorrelation, r: CorrelationRecord): string {
     r.offsetStart, r.offsetEnd, r.bytesReported, abs(r.submittedNs), abs(r.completedNs), abs(r.firstWireNs),
     abs(r.lastWireNs), abs(r.ackedNs), abs(r.sackedNs), r.stage, r.reason, r.submitToCompleteNs,
     r.lastWireMinusCompleteNs, r.ackedMinusCompleteNs, r.retransmitted, r.decidingGapNs, r.decidingEvent,
-    r.nearBoundary, r.uncertain, r.tcpBytesSent, r.tcpBytesAcked, r.tcpInfoStage, r.tcpInfoAgrees,
+    abs(r.decidingEarliestNs), abs(r.decidingLatestNs), r.decidingDoubt, r.nearBoundary, r.uncertain, r.tcpBytesSent, r.tcpBytesAcked, r.tcpInfoStage, r.tcpInfoAgrees,
   ]);
 }
 

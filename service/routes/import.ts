@@ -90,6 +90,9 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
           stopped_ns: result.lastNs,
           capture_file: relative(app.config.dataDir, captureFile),
           source_file: req.query.filename ?? null,
+          // the file's own drop counts, as libpcap's counters of a live capture
+          pcap_dropped: result.drops?.osDropped ?? null,
+          pcap_if_dropped: result.drops?.ifDropped ?? null,
         });
         const c = result.counters;
         log.info({ format: result.format, bytes: result.bytes, frames: c.frames, tcp: c.tcp, flows: c.flows }, 'capture imported');

@@ -26,10 +26,13 @@ export const Completion = Type.Object(
     flow: Flow,
     writeId: Type.Integer(),
     offsetStart: Type.Integer(),
-    offsetEnd: Type.Integer({ description: 'exclusive' }),
+    offsetEnd: Type.Integer({ description: 'exclusive; the end of the submitted range (see bytesReported)' }),
     submittedNs: NsString,
     completedNs: NsString,
-    bytesReported: Type.Integer(),
+    bytesReported: Type.Integer({
+      description:
+        'what the call reported it transferred; fewer than offsetEnd − offsetStart is a partial completion: its stage is decided on [offsetStart, offsetStart + bytesReported), the bytes it accepted, while offsetStart/offsetEnd keep the submitted range',
+    }),
     api: Type.String(),
     buffers: Type.Integer(),
     status: Type.String(),

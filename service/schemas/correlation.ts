@@ -23,8 +23,11 @@ export const Correlation = Type.Object(
     buffers: Type.Integer(),
     flow: Type.Object({ srcAddr: Type.String(), srcPort: Type.Integer(), dstAddr: Type.String(), dstPort: Type.Integer() }),
     offsetStart: Type.Integer(),
-    offsetEnd: Type.Integer({ description: 'exclusive' }),
-    bytesReported: Type.Integer(),
+    offsetEnd: Type.Integer({ description: 'exclusive; the end of the submitted range (see bytesReported)' }),
+    bytesReported: Type.Integer({
+      description:
+        'what the call reported it transferred; fewer than offsetEnd − offsetStart is a partial completion: its stage is decided on [offsetStart, offsetStart + bytesReported), the bytes it accepted, while offsetStart/offsetEnd keep the submitted range',
+    }),
     submittedNs: NsString,
     completedNs: NsString,
     firstWireNs: Nullable(NsString),
@@ -39,8 +42,27 @@ export const Correlation = Type.Object(
       ackedMinusCompleteNs: Nullable(NsGap),
     }),
     retransmitted: Type.Boolean(),
-    decidingGapNs: Nullable(NsGap),
+    decidingGapNs: Nullable(
+      Type.String({
+        pattern: '^-?[0-9]+$',
+        description:
+          'distance from the completion to the nearest deciding event; an event known only within a window counts at the window edge nearest the completion',
+      }),
+    ),
     decidingEvent: Nullable(Type.String()),
+    decidingWindow: Nullable(
+      Type.Object(
+        {
+          earliestNs: NsString,
+          latestNs: Nullable(NsString),
+          doubt: Nullable(ReasonSchema),
+        },
+        {
+          description:
+            'when the deciding event happened: exactly (earliest = latest, doubt null) or only within a window, with why (kernel drops, a capture hole, a late capture); latest null: unbounded',
+        },
+      ),
+    ),
     nearBoundary: Type.Boolean(),
     uncertain: Type.Boolean({ description: "the session's clock uncertainty exceeds the deciding gap" }),
     tcpInfo: Nullable(
@@ -50,6 +72,25 @@ export const Correlation = Type.Object(
         stage: Type.String(),
         agrees: Nullable(Type.Boolean()),
       }),
+    ),
+    decidedBy: Type.Union([Type.Literal('capture'), Type.Literal('kernel'), Type.Literal('both')], {
+      description: 'which witness decided the stage: the capture, the kernel tracer, or both (socket/qdisc: the capture said queued, the kernel said where)',
+    }),
+    kernel: Nullable(
+      Type.Object(
+        {
+          stage: Nullable(Type.String({ description: 'the stage by the kernel moments alone (socket, qdisc, wire, acked)' })),
+          qdiscInNs: Nullable(NsString),
+          qdiscOutNs: Nullable(NsString),
+          driverNs: Nullable(NsString),
+          ackArrivedNs: Nullable(NsString),
+          ackProcessedNs: Nullable(NsString),
+          retransmitted: Type.Boolean(),
+          driverMinusWireNs: Nullable(NsGap),
+          ackArrivedMinusCaptureNs: Nullable(NsGap),
+        },
+        { description: "the kernel tracer's moments of the write's last byte; null: not seen" },
+      ),
     ),
   },
   { $id: 'Correlation', description: 'one completion joined with the capture' },
@@ -87,12 +128,30 @@ export function correlationToApi(c: SessionCorrelation, r: CorrelationRecord): C
     retransmitted: r.retransmitted,
     decidingGapNs: gap(r.decidingGapNs),
     decidingEvent: r.decidingEvent,
+    decidingWindow:
+      r.decidingEarliestNs === null
+        ? null
+        : { earliestNs: absoluteNs(c, r.decidingEarliestNs), latestNs: abs(r.decidingLatestNs), doubt: r.decidingDoubt },
     nearBoundary: r.nearBoundary,
     uncertain: r.uncertain,
     tcpInfo:
       r.tcpInfoStage === null || r.tcpBytesSent === null || r.tcpBytesAcked === null
         ? null
         : { bytesSent: r.tcpBytesSent, bytesAcked: r.tcpBytesAcked, stage: r.tcpInfoStage, agrees: r.tcpInfoAgrees },
+    decidedBy: r.decidedBy,
+    kernel: r.kernel
+      ? {
+          stage: r.kernelStage,
+          qdiscInNs: abs(r.kernel.qdiscInNs),
+          qdiscOutNs: abs(r.kernel.qdiscOutNs),
+          driverNs: abs(r.kernel.driverNs),
+          ackArrivedNs: abs(r.kernel.ackArrivedNs),
+          ackProcessedNs: abs(r.kernel.ackProcessedNs),
+          retransmitted: r.kernel.retransmitted,
+          driverMinusWireNs: gap(r.driverMinusWireNs),
+          ackArrivedMinusCaptureNs: gap(r.ackArrivedMinusCaptureNs),
+        }
+      : null,
   };
 }
 
@@ -126,6 +185,9 @@ const GroupSchema = {
   unknownReasons: Type.Record(Type.String(), Type.Integer()),
   uncertain: Type.Integer(),
   nearBoundary: Type.Integer(),
+  decidedFromWindow: Type.Integer({
+    description: 'stages decided from an event the capture could only bound (kernel drops, a hole, a late start): see decidingWindow',
+  }),
   gaps: Type.Object({
     submitToComplete: SpreadSchema,
     lastWireMinusComplete: SpreadSchema,
@@ -142,6 +204,17 @@ const GroupSchema = {
       Type.Object({ writeId: Type.Integer(), length: Type.Integer(), bytesReported: Type.Integer(), status: Type.String() }),
     ),
   }),
+  kernel: Type.Object(
+    {
+      witnessed: Type.Integer({ description: 'completions with a kernel witness' }),
+      compared: Type.Integer(),
+      agree: Type.Integer({ description: 'the kernel and capture stages agree (socket/qdisc = queued)' }),
+      decidedByKernel: Type.Integer({ description: 'stages only the kernel could decide' }),
+      driverMinusWire: SpreadSchema,
+      ackArrivedMinusCapture: SpreadSchema,
+    },
+    { description: 'the kernel tracer beside the capture' },
+  ),
 };
 
 export const Summary = Type.Object(
@@ -186,6 +259,7 @@ function groupToApi(g: GroupSummary) {
     unknownReasons: g.unknownReasons as Record<string, number>,
     uncertain: g.uncertain,
     nearBoundary: g.nearBoundary,
+    decidedFromWindow: g.decidedFromWindow,
     gaps: {
       submitToComplete: spreadToApi(g.gaps.submitToComplete),
       lastWireMinusComplete: spreadToApi(g.gaps.lastWireMinusComplete),
@@ -195,6 +269,11 @@ function groupToApi(g: GroupSummary) {
     sackedBeforeAck: g.sackedBeforeAck,
     tcpInfo: g.tcpInfo,
     partial: g.partial,
+    kernel: {
+      ...g.kernel,
+      driverMinusWire: spreadToApi(g.kernel.driverMinusWire),
+      ackArrivedMinusCapture: spreadToApi(g.kernel.ackArrivedMinusCapture),
+    },
   };
 }
 

@@ -192,10 +192,19 @@ export class PcapngBuilder {
     return this.block(3, (b) => b.u32(wirelen ?? data.length).raw(data).pad4());
   }
 
-  obsoletePacket(ifId: number, ts: bigint, data: Uint8Array): this {
+  /** Obsolete packet block (type 2); `drops`: packets lost since the previous one (0xffff: unknown). */
+  obsoletePacket(ifId: number, ts: bigint, data: Uint8Array, drops = 0): this {
     return this.block(2, (b) => {
-      b.u16(ifId).u16(0).u32(Number(ts >> 32n)).u32(Number(ts & 0xffffffffn)).u32(data.length).u32(data.length);
+      b.u16(ifId).u16(drops).u32(Number(ts >> 32n)).u32(Number(ts & 0xffffffffn)).u32(data.length).u32(data.length);
       b.raw(data).pad4();
+    });
+  }
+
+  /** Interface statistics block (type 5): interface id, timestamp, options (isb_ifdrop 5, isb_osdrop 7, ...). */
+  isb(ifId: number, ts: bigint, options: NgOption[]): this {
+    return this.block(5, (b) => {
+      b.u32(ifId).u32(Number(ts >> 32n)).u32(Number(ts & 0xffffffffn));
+      this.options(b, options);
     });
   }
 

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { withRig } from '../experiment/rig.js';
+import { collectTrace, TraceFeed } from '../tracer/index.js';
+import { testApp } from './helpers/app.js';
+import type { CorrelationT } from '../service/schemas/correlation.js';
+
+/**
+ * The ladder behind the rig's 20 Mbit/s tbf bottleneck, as root: an unchanged Python
+ * client in the sender's namespace, traced by the kernel tracer. The first write of an
+ * idle connection is passed down at once and waits in the tbf queue when the call returns
+ * (`qdisc`); writes that block on a full send buffer return as soon as their bytes are
+ * copied in, long before TCP passes them down (`socket`). Witness: the receiver's own byte
+ * count for the tiling; the kernel's moments are the tracer's.
+ */
+const CLIENT = `
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"a" * 16384)
+for i in range(64):
+    s.sendall(b"b" * 16384)
+s.close()
+`;
+
+test('trace behind tbf: writes waiting in the tbf queue are qdisc, writes blocked on the send buffer are socket', async () => {
+  assert.equal(process.getuid?.(), 0, 'the rig and the tracer need root');
+  await withRig({ bottleneck: { rateBps: 20e6, limitBytes: 200_000 } }, async (rig) => {
+    const port = 5002;
+    const receiverJs = `const net=require('net');let n=0;net.createServer(c=>{c.on('data',d=>n+=d.length);c.on('end',()=>{console.log(n);process.exit(0)})}).listen(${port},'${rig.receiver.addr}',()=>console.log('listening'))`;
+    const receiver = rig.spawn('receiver', process.execPath, ['-e', receiverJs]);
+    const lines = createInterface({ input: receiver.stdout! });
+    const next = () => once(lines, 'line').then(([l]) => String(l));
+    assert.equal(await next(), 'listening');
+    const received = next().then(Number);
+
+    const cmd = rig.command('sender', 'python3', ['-c', CLIENT, rig.receiver.addr, String(port)]);
+    const { events, result } = await collectTrace({ command: [cmd.file, ...cmd.args] }, { commandStdio: 'ignore', lingerMs: 500 });
+    assert.equal(result.exit?.exitCode, 0, result.stderr);
+    const bytes = await received;
+
+    const feed = new TraceFeed();
+    for (const e of events) feed.add(e);
+    const taken = feed.take();
+    assert.equal(taken.lost, 0, 'no event lost');
+    const { app, close } = await testApp();
+    try {
+      const session = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'tbf', kind: 'import' } })).json().id;
+      const posted = await app.inject({ method: 'POST', url: `/sessions/${session}/completions`, payload: taken.records });
+      assert.equal(posted.statusCode, 200, posted.body);
+      const witnessed = await app.inject({ method: 'POST', url: `/sessions/${session}/kernel-witness`, payload: { witnesses: taken.witnesses.map(({ flow, writeId, byte, qdiscInNs, qdiscOutNs, driverNs, ackArrivedNs, ackProcessedNs, retransmitted }) => ({ flow, writeId, byte, qdiscInNs, qdiscOutNs, driverNs, ackArrivedNs, ackProcessedNs, retransmitted })) } });
+      assert.equal(witnessed.statusCode, 200, witnessed.body);
+      const items = (await app.inject({ url: `/sessions/${session}/correlations?limit=1000` })).json().items as CorrelationT[];
+      items.sort((a, b) => a.writeId - b.writeId);
+      assert.equal(items.at(-1)!.offsetEnd, bytes, 'the traced calls tile what the receiver read');
+      assert.equal(bytes, 65 * 16384);
+      const stages = items.map((c) => c.stage);
+      assert.ok(items.every((c) => c.decidedBy === 'kernel'), 'no capture here: the kernel witness decides');
+      assert.equal(stages[0], 'qdisc', `the first write waits in tbf when its call returns (stages: ${stages.join(' ')})`);
+      assert.ok(stages.filter((s) => s === 'socket').length >= 10, `writes blocked on the send buffer return before TCP passes them down (stages: ${stages.join(' ')})`);
+      const first = items[0].kernel!;
+      assert.ok(BigInt(first.qdiscInNs!) <= BigInt(items[0].completedNs) && BigInt(items[0].completedNs) < BigInt(first.driverNs!));
+    } finally {
+      await close();
+    }
+  });
+});

@@ -1,0 +1,6 @@
+/** The kernel tracer: run it, parse its events, join its moments to its calls. */
+export * from './errors.js';
+export * from './events.js';
+export * from './join.js';
+export * from './run.js';
+export * from './feed.js';
