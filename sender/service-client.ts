@@ -27,6 +27,11 @@ export class ServiceClient {
     return (await this.call('GET', `/sessions/${id}`)) as { id: number; name: string; state: string };
   }
 
+  /** Any JSON route: `value` sent as the body (when given), the reply parsed. */
+  async json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, value?: unknown): Promise<T> {
+    return (await this.call(method, path, value === undefined ? undefined : JSON.stringify(value), value === undefined ? undefined : 'application/json')) as T;
+  }
+
   /** Posts records as NDJSON (the fast path of the ingest route). */
   async postCompletions(sessionId: number, records: readonly CompletionRecord[]): Promise<IngestResult> {
     let body = '';

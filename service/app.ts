@@ -12,7 +12,7 @@ import { ErrorReply } from './schemas/common.js';
 import { Session } from './schemas/session.js';
 import { healthRoutes } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
-import { kernelWitnessRoutes } from './routes/kernel-witness.js';
+import { traceRoutes } from './routes/trace.js';
 import { completionRoutes } from './routes/completions.js';
 import { captureRoutes } from './routes/capture.js';
 import { correlationRoutes } from './routes/correlations.js';
@@ -46,7 +46,7 @@ export interface BuildOptions extends Partial<Config> {
 export type App = FastifyInstance;
 
 /** Each API area is one plugin with its schemas beside it; add an area with one line here. */
-const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, kernelWitnessRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
+const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, traceRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes

@@ -131,7 +131,7 @@ test('every stage on a synthetic flow with known answers', async () => {
     assert.equal(sum.overall.completions, 11);
     assert.deepEqual(
       Object.fromEntries(Object.entries(sum.overall.stages).map(([k, v]) => [k, (v as { count: number }).count])),
-      { queued: 2, 'partial-wire': 1, wire: 4, acked: 4, unknown: 0 },
+      { socket: 0, qdisc: 0, queued: 2, 'partial-wire': 1, wire: 4, acked: 4, unknown: 0 },
     );
     assert.equal(sum.overall.stages.wire.share, 4 / 11);
     assert.equal(sum.overall.retransmitted, 2);
@@ -445,7 +445,7 @@ test('the API schema names exactly the stages and reasons the classification use
   const literals = (schema: unknown) => (schema as { enum: string[] }).enum;
   assert.deepEqual(literals(StageSchema), [...STAGES]);
   assert.deepEqual(literals(ReasonSchema), [...UNKNOWN_REASONS]);
-  assert.deepEqual([...STAGES], ['queued', 'partial-wire', 'wire', 'acked', 'unknown'], 'docs/design-notes.md names');
+  assert.deepEqual([...STAGES], ['socket', 'qdisc', 'queued', 'partial-wire', 'wire', 'acked', 'unknown'], 'the ladder of docs/design-notes.md');
 });
 
 test('consecutive writes sharing frames reuse the last look-up instead of asking SQLite again', async () => {

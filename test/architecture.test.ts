@@ -14,7 +14,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   correlate: ['core'],
   tracer: ['core'],
   db: ['core', 'capture', 'correlate'],
-  recording: ['core', 'capture', 'db'],
+  recording: ['core', 'capture', 'tracer', 'db'],
   analysis: ['core', 'correlate', 'db'],
   fixtures: ['core', 'capture', 'correlate', 'db'],
   sender: ['core', 'capture'],

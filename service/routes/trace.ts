@@ -5,6 +5,7 @@ import { AckscopeError } from '../../core/errors.js';
 import { getTraceStats, storeKernelWitnesses, storeTraceStats } from '../../db/kernel-witness.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { requireSession } from './sessions.js';
+import { TraceManager } from '../../recording/trace.js';
 
 const NsOrNull = Type.Union([Type.String({ pattern: '^[0-9]{1,19}$' }), Type.Null()]);
 
@@ -34,7 +35,55 @@ const TraceStatsSchema = Type.Object({
 });
 
 /** The kernel tracer's witness of completions already posted, and what the tracer said about itself. */
-export const kernelWitnessRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const traceRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const traces = new TraceManager({ db: app.db, log: app.log.child({ component: 'trace' }) });
+  app.sessionDeleteHooks.push((id) => traces.stop(id));
+  app.addHook('onClose', async () => {
+    await traces.stopAll();
+  });
+
+  app.post(
+    '/sessions/:id/trace',
+    {
+      schema: {
+        tags: ['capture'],
+        summary: 'Trace a running process (or a cgroup) with the kernel tracer into this live session: every send call becomes a completion with its kernel witness',
+        params: IdParams,
+        body: Type.Union([
+          Type.Object({ pid: Type.Integer({ minimum: 1 }), followChildren: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+          Type.Object({ cgroup: Type.String({ minLength: 1, maxLength: 4096, pattern: '^/sys/fs/cgroup/' }) }, { additionalProperties: false }),
+        ]),
+        response: { 202: Type.Object({ tracing: Type.Boolean() }), ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const session = requireSession(app.db, req.params.id);
+      if (session.kind !== 'live') {
+        throw new AckscopeError('ACKSCOPE_ERR_SESSION_KIND', `session ${session.id} is an import session: trace into a live session`, { id: session.id });
+      }
+      traces.start(session.id, req.body);
+      reply.code(202);
+      return { tracing: true };
+    },
+  );
+
+  app.post(
+    '/sessions/:id/trace/stop',
+    {
+      schema: {
+        tags: ['capture'],
+        summary: "Detach the kernel tracer from the session's process (the process goes on); its last records are stored first",
+        params: IdParams,
+        response: { 200: Type.Object({ tracing: Type.Boolean() }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      requireSession(app.db, req.params.id);
+      await traces.stop(req.params.id);
+      return { tracing: false };
+    },
+  );
+
   app.post(
     '/sessions/:id/kernel-witness',
     {
