@@ -48,6 +48,14 @@ test('hover lines: the record, each moment after submit, the deciding gap and it
     'deciding gap 500 ns to last-wire',
     'flags near-boundary',
   ]);
+  // with the kernel tracer's witness: its moments after the send call, and who decided
+  const traced = { ...data, stage: [STAGE_NAMES.indexOf('qdisc')], decidedBy: ['kernel'], kernelUs: [[11.5, null, 13, null, null]] };
+  const tracedLines = writeHoverLines(traced, 0, STAGE_NAMES, WRITE_FLAGS);
+  assert.equal(tracedLines[0], 'write 4: qdisc');
+  assert.deepEqual(tracedLines.slice(8), [
+    'kernel: qdisc in 1.50 µs, qdisc out not seen, driver 3.00 µs, ACK arrived not seen, ACK processed not seen',
+    'decided by the kernel',
+  ]);
   const unknown = { ...data, stage: [STAGE_NAMES.indexOf('unknown')], reason: ['kernel-drops'], decidingGapNs: [null], flags: [0] };
   const lines = writeHoverLines(unknown, 0, STAGE_NAMES, WRITE_FLAGS);
   assert.equal(lines[0], 'write 4: unknown (kernel-drops)');

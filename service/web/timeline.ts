@@ -3,7 +3,7 @@
  * thinned when there are more writes than a chart draws smoothly.
  */
 import type { CorrelationRecord } from '../../correlate/types.js';
-import { STAGE_NAMES, WRITE_FLAGS, type TimelineData, type WriteFlag } from './src/shapes.js';
+import { KERNEL_MOMENTS, STAGE_NAMES, WRITE_FLAGS, type TimelineData, type WriteFlag } from './src/shapes.js';
 
 /** Writes drawn per flow before thinning (a canvas chart of 20k bars still zooms smoothly). */
 export const MAX_TIMELINE_WRITES = 20_000;
@@ -92,6 +92,11 @@ export function timelineColumns(
     decidingEvent: rows.map((r) => r.decidingEvent),
     reason: rows.map((r) => r.reason),
     flags: rows.map(writeFlagBits),
+    decidedBy: rows.map((r) => r.decidedBy),
+    kernelUs: rows.map((r) => {
+      const k = r.kernel;
+      return k === null ? null : KERNEL_MOMENTS.map((m) => toUsOrNull(k[m.key], b));
+    }),
   };
 }
 

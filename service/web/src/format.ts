@@ -1,6 +1,7 @@
 /** Pure formatting for the page (no DOM): nanosecond strings, shares, byte counts. */
 
 export { STAGE_COLORS } from '../../../core/stages.js';
+import { KERNEL_MOMENTS } from './shapes.js';
 
 /** Marker colours: apart from every stage colour. */
 export const EVENT_COLORS = { firstWire: '#3b6fd8', lastWire: '#8e44ad', ack: '#1b1b1b', retransmit: '#d62728' } as const;
@@ -83,6 +84,7 @@ export function writeHoverLines(
     writeId: number[]; offsetStart: number[]; offsetEnd: number[]; submittedUs: number[]; completedUs: number[];
     firstWireUs: (number | null)[]; lastWireUs: (number | null)[]; ackedUs: (number | null)[]; stage: number[];
     decidingGapNs: (number | null)[]; decidingEvent: (string | null)[]; reason: (string | null)[]; flags: number[];
+    decidedBy?: string[]; kernelUs?: ((number | null)[] | null)[];
   },
   i: number,
   stageNames: readonly string[],
@@ -94,6 +96,8 @@ export function writeHoverLines(
   const reason = data.reason[i];
   const gap = data.decidingGapNs[i];
   const flags = flagNames(data.flags[i], flagNamesList);
+  const kernel = data.kernelUs?.[i] ?? null;
+  const decidedBy = data.decidedBy?.[i];
   return [
     `write ${data.writeId[i]}: ${stage}${reason ? ` (${reason})` : ''}`,
     `bytes ${data.offsetStart[i]}–${data.offsetEnd[i]} (${formatBytes(data.offsetEnd[i] - data.offsetStart[i])})`,
@@ -103,6 +107,10 @@ export function writeHoverLines(
     `ACK ${since(data.ackedUs[i])}`,
     `deciding gap ${gap === null ? '–' : `${formatNs(gap)}${data.decidingEvent[i] ? ` to ${data.decidingEvent[i]}` : ''}`}`,
     `flags ${flags.length > 0 ? flags.join(', ') : 'none'}`,
+    ...(kernel === null
+      ? []
+      : [`kernel: ${KERNEL_MOMENTS.map((m, k) => `${m.label} ${kernel[k] === null ? 'not seen' : formatUs(kernel[k]! - sub)}`).join(', ')}`]),
+    ...(decidedBy && decidedBy !== 'capture' ? [`decided by ${decidedBy === 'both' ? 'the capture and the kernel' : 'the kernel'}`] : []),
   ];
 }
 

@@ -48,7 +48,20 @@ export interface TimelineData {
   reason: (string | null)[];
   /** Bits of WRITE_FLAGS. */
   flags: number[];
+  /** Which witness decided the stage: capture, kernel or both. */
+  decidedBy: string[];
+  /** The kernel tracer's moments of the last byte (µs after baseNs, KERNEL_MOMENTS order); null: no kernel witness. */
+  kernelUs: ((number | null)[] | null)[];
 }
+
+/** The kernel tracer's moments of a write's last byte, in the order of the ladder. */
+export const KERNEL_MOMENTS = [
+  { key: 'qdiscInNs', label: 'qdisc in' },
+  { key: 'qdiscOutNs', label: 'qdisc out' },
+  { key: 'driverNs', label: 'driver' },
+  { key: 'ackArrivedNs', label: 'ACK arrived' },
+  { key: 'ackProcessedNs', label: 'ACK processed' },
+] as const;
 
 /** Flags of a write, one bit each in TimelineData.flags (bit i = WRITE_FLAGS[i]). */
 export const WRITE_FLAGS = ['near-boundary', 'uncertain', 'retransmitted', 'partial', 'failed'] as const;
