@@ -278,7 +278,7 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     await page().fill('#new-name', 'live from the page');
     await page().fill('#new-filter', `tcp port ${receiver.port}`);
     await page().click('#new-session details summary'); // the advanced options, opened by keyboard or mouse
-    await page().fill('#new-snaplen', '65535');
+    await page().fill('#new-snaplen', '262144');
     await page().fill('#new-buffer', '4096');
     await page().click('#create-start');
     await page().waitForFunction(() => document.body.dataset.view === 'session' && document.querySelector('#live')?.getAttribute('data-state') === 'capturing');
@@ -287,7 +287,7 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     assert.equal(session.state, 'capturing');
     assert.equal(session.interface, 'lo');
     assert.equal(session.filter, `tcp port ${receiver.port}`);
-    assert.equal(session.snaplen, 65535);
+    assert.equal(session.snaplen, 262144);
     assert.equal(session.bufferSize, 4096 * 1024, 'the buffer is asked in KiB');
     await page().waitForFunction(() => document.querySelector<HTMLElement>('#live')?.dataset.ticks !== undefined);
     await page().evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
@@ -342,7 +342,9 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     await page().click('#stop-button');
     await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
     await ready();
-    assert.equal((await (await fetch(`${url}/sessions/${liveId}`)).json()).state, 'stopped');
+    const stopped = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
+    assert.equal(stopped.state, 'stopped');
+    t.diagnostic(`libpcap drops: ${JSON.stringify(stopped.drops)}`);
     const legend = await page().locator('#stage-legend').textContent();
     for (const stage of STAGE_NAMES) assert.ok(legend!.includes(stage), `legend has ${stage}`);
     await shot(t, '4-session');

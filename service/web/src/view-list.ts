@@ -123,6 +123,8 @@ function newSessionForm(): HTMLElement {
       {},
       h('summary', {}, 'advanced'),
       h('div', { class: 'field' }, h('label', { for: 'new-snaplen' }, 'snap length (bytes)'), snaplen),
+      // seen here: snap length 65535 on lo lost frames (kernel drops) that 262144 kept; GSO frames exceed 64 KiB
+      h('p', { class: 'small muted' }, 'Keep it at or above the largest frame: on lo and with GSO/TSO a frame can exceed 64 KiB, and a smaller snap length lost frames here.'),
       h('div', { class: 'field' }, h('label', { for: 'new-buffer' }, 'capture buffer (KiB)'), buffer),
     ),
     h('div', { class: 'actions' }, startNow, createOnly),
