@@ -60,6 +60,12 @@ export interface SessionCorrelation {
   captureStartNs: number | null;
   captureEndNs: number | null;
   kernelDrops: number;
+  /**
+   * Per `${flowId}/${dataDir}` of a matched completion: what to subtract from a completion's
+   * offsets to get the capture's (0 with the SYN captured; from write tags otherwise; null:
+   * not alignable). The web page uses it to find the frames that carried a write.
+   */
+  offsetShifts: Map<string, number | null>;
   fingerprint: string;
   /** queries: per-completion SQLite look-ups (first transmission, ACK) that the memory of the last answer could not spare. */
   stats: { elapsedMs: number; queries: number; completions: number };
@@ -218,6 +224,7 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
       captureStartNs,
       captureEndNs,
       kernelDrops,
+      offsetShifts: new Map([...sides].map(([key, side]) => [key, side.shift])),
       fingerprint,
       stats: { elapsedMs: 0, queries, completions: records.length },
     };

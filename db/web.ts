@@ -1,5 +1,5 @@
 import type { Db } from './connection.js';
-import { frameIdRange } from './frames.js';
+import { frameIdRange, type FrameRow } from './frames.js';
 
 /** The columns of a frame this graph reads (sequenceFrames below), time already relative to the base. */
 export interface SequenceFrame {
@@ -41,4 +41,56 @@ export function* sequenceFrames(db: Db, sessionId: number, flowId: number, baseN
     )
     .iterate({ base: baseNs, first, last, flow: flowId }) as IterableIterator<SequenceFrame>;
   yield* rows;
+}
+
+/**
+ * The frames that carried a write's bytes [start, end) in direction `dir` of a flow
+ * (first transmissions and retransmissions, capture order), and the first frame of the
+ * other direction whose cumulative ACK covered `end` (null: none captured). A scan of the
+ * flow's frames in the session's id range: one click, not a hot path.
+ */
+export function writeFrames(
+  db: Db,
+  sessionId: number,
+  flowId: number,
+  dir: 0 | 1,
+  start: number,
+  end: number,
+): { data: FrameRow[]; ack: FrameRow | null } {
+  const { first, last } = frameIdRange(sessionId);
+  const data = db
+    .prepare(
+      `SELECT * FROM frames WHERE id BETWEEN @first AND @last AND flow_id = @flow AND dir = @dir
+          AND payload_len > 0 AND seq_off < @end AND seq_off + payload_len > @start
+        ORDER BY id`,
+    )
+    .safeIntegers(true)
+    .all({ first, last, flow: flowId, dir, start, end }) as Record<string, unknown>[];
+  // acked_max only grows along a direction and ack_advanced marks each rise, so the lowest
+  // acked_max ≥ end is the first ACK that covered it (the frames_first_ack index).
+  const ack = db
+    .prepare(
+      `SELECT * FROM frames WHERE flow_id = @flow AND dir = @dir AND ack_advanced = 1 AND acked_max >= @end
+          AND id BETWEEN @first AND @last
+        ORDER BY acked_max LIMIT 1`,
+    )
+    .safeIntegers(true)
+    .get({ first, last, flow: flowId, dir: 1 - dir, end }) as Record<string, unknown> | undefined;
+  return { data: data.map(frameRow), ack: ack ? frameRow(ack) : null };
+}
+
+/** The session's flow with most frames (the one a live view follows), or null before any. */
+export function busiestFlowId(db: Db, sessionId: number): number | null {
+  const row = db.prepare('SELECT id FROM flows WHERE session_id = ? ORDER BY frames DESC, id LIMIT 1').get(sessionId) as
+    | { id: number }
+    | undefined;
+  return row ? Number(row.id) : null;
+}
+
+function frameRow(raw: Record<string, unknown>): FrameRow {
+  for (const key of Object.keys(raw)) {
+    const v = raw[key];
+    if (typeof v === 'bigint' && key !== 'id' && key !== 'ts_ns') raw[key] = Number(v);
+  }
+  return raw as unknown as FrameRow;
 }

@@ -26,6 +26,8 @@ if [ "$want_test" = 1 ]; then
   packages+=(gcc-mingw-w64-x86-64)
   # docker-compose (Debian's, v1): validates docker/compose.yml; no Docker engine runs here.
   packages+=(docker-compose)
+  # chromium: the web page's browser tests and bench, driven by playwright-core (fixtures/browser.ts).
+  packages+=(chromium)
 fi
 if [ -n "${ACKSCOPE_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

@@ -32,6 +32,16 @@ test('timeline columns: one flow, submission order, µs after the base, stage in
   assert.deepEqual(t.ackedUs, [null, 2.9]);
   assert.deepEqual(t.stage.map((s) => STAGE_NAMES[s]), ['wire', 'acked']);
   assert.deepEqual(timelineColumns(9, records, null, { baseNs: '0', baseRelNs: 0 }).writeId, [3]);
+  assert.deepEqual(t.decidedBy, ['capture', 'capture']);
+  assert.deepEqual(t.kernelUs, [null, null], 'no kernel witness');
+  const traced = record(0, {
+    stage: 'qdisc',
+    decidedBy: 'kernel',
+    kernel: { qdiscInNs: 1250, qdiscOutNs: null, driverNs: 1600, ackArrivedNs: null, ackProcessedNs: null, retransmitted: false },
+  });
+  const k = timelineColumns(9, [traced], 1, { baseNs: '1764061234000000500', baseRelNs: 500 });
+  assert.deepEqual(k.kernelUs, [[0.75, null, 1.1, null, null]], 'the kernel moments, µs after the base, ladder order');
+  assert.deepEqual(k.stage.map((s) => STAGE_NAMES[s]), ['qdisc']);
 });
 
 test('thinning writes keeps at most max, in order, and keeps the slowest write', () => {

@@ -3,12 +3,14 @@
 // traffic (tcpdump capture imported through the API, the sender's completions posted).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testApp } from './helpers/app.js';
 import { startTcpdump } from './helpers/wire.js';
-import { Chromium, ensureChromium } from '../fixtures/chromium.js';
-import { runWorkload, startReceiver, type CompletionRecord } from '../sender/index.js';
+import { HeadlessChromium, chromiumMissing, type WatchedPage } from '../fixtures/browser.js';
+import { runWorkload, startReceiver, type CompletionRecord, type Receiver } from '../sender/index.js';
 import { nativeAvailable } from '../capture/native/index.js';
 import { STAGE_NAMES } from '../service/web/src/shapes.js';
 import type { App } from '../service/app.js';
@@ -90,18 +92,20 @@ test('GET / is the page; /ui/ serves the bundle and nothing else; none of it is 
   }
 });
 
-describe('web page on a captured session (root: tcpdump on lo)', () => {
+describe('the page’s data routes on a captured session (root: tcpdump on lo)', () => {
   let app: App;
   let close: () => Promise<void>;
   let dir: string;
   let sessionId: number;
   let flowId: number;
+  let capturedFile: string;
 
   before(async () => {
     assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh): the sender reads CLOCK_REALTIME through it');
     assert.equal(process.getuid?.(), 0, 'tcpdump on lo needs root');
     ({ app, close, dir } = await testApp());
     const { file, records } = await capturedWrites(dir);
+    capturedFile = file;
     sessionId = await importedSession(app, file, records);
     const flows = (await app.inject({ url: `/sessions/${sessionId}/flows` })).json().items as Json[];
     assert.equal(flows.length, 1, 'one connection');
@@ -167,78 +171,422 @@ describe('web page on a captured session (root: tcpdump on lo)', () => {
     assert.deepEqual(unmatched.stage.map((i: number) => STAGE_NAMES[i]), ['unknown', 'unknown']);
   });
 
-  test('headless Chromium renders the session list and the session with its charts', async (t) => {
-    const missing = ensureChromium();
-    assert.equal(missing, null, missing ?? '');
+  test('a write’s frames: the segments tshark sees carrying its bytes, and the first ACK covering its end', async () => {
+    // the witness: tshark's own dissection of the tcpdump file (relative seq: first payload byte is 1)
+    const fields = tshark(capturedFile, 'tcp', ['frame.number', 'tcp.srcport', 'tcp.seq', 'tcp.len', 'tcp.ack', 'tcp.flags.ack']);
+    const correlations = (await app.inject({ url: `/sessions/${sessionId}/correlations?limit=1000&sort=writeId` })).json().items as Json[];
+    const senderPort = correlations[0].flow.srcPort as number;
+    const timeline = (await app.inject({ url: `/ui/data/sessions/${sessionId}/timeline?flow=${flowId}` })).json() as Json;
+    for (const writeId of [0, 7, 75, WRITES - 1]) {
+      const c = correlations[writeId];
+      const start = c.offsetStart as number;
+      const end = c.offsetEnd as number;
+      const data = fields
+        .filter((f) => Number(f[1]) === senderPort && Number(f[3]) > 0)
+        .filter((f) => Number(f[2]) - 1 < end && Number(f[2]) - 1 + Number(f[3]) > start)
+        .map((f) => Number(f[0]));
+      const ack = fields.find((f) => Number(f[1]) !== senderPort && f[5] === '1' && Number(f[4]) - 1 >= end);
+      const i = timeline.writeId.indexOf(writeId);
+      assert.equal(timeline.completionId[i], c.completionId, 'the timeline carries each write’s completion id');
+      const detail = (await app.inject({ url: `/ui/data/sessions/${sessionId}/writes/${c.completionId}` })).json() as Json;
+      assert.equal(detail.correlation.writeId, writeId);
+      assert.equal(detail.correlation.stage, c.stage);
+      assert.deepEqual(detail.frames.map((f: Json) => f.frameNo), data, `write ${writeId}: the data frames tshark numbers`);
+      assert.ok(data.length > 0);
+      assert.equal(detail.ack?.frameNo, ack ? Number(ack[0]) : undefined, `write ${writeId}: the covering ACK`);
+    }
+    const missing = await app.inject({ url: `/ui/data/sessions/${sessionId}/writes/999999` });
+    assert.equal(missing.statusCode, 404);
+  });
+});
+
+/** tshark's fields of the frames matching `filter`, one array per frame. */
+function tshark(file: string, filter: string, fieldNames: string[]): string[][] {
+  const out = execFileSync('tshark', ['-r', file, '-o', 'tcp.relative_sequence_numbers:TRUE', '-Y', filter, '-T', 'fields', ...fieldNames.flatMap((f) => ['-e', f])], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return out.split('\n').filter(Boolean).map((line) => line.split('\t'));
+}
+
+describe('the workbench in a real browser (root: live capture on lo, playwright-core + Debian chromium)', () => {
+  let app: App;
+  let close: () => Promise<void>;
+  let url: string;
+  let browser: HeadlessChromium;
+  let watched: WatchedPage;
+  let receiver: Receiver;
+  /** Screenshots are kept (printed) for people to look at: outside the app's temp folder, which is removed. */
+  const shots = mkdtempSync(join(tmpdir(), 'ackscope-web-shots-'));
+  let liveId: number;
+  let importedId: number;
+  let sent: CompletionRecord[] = [];
+
+  before(async () => {
+    assert.equal(chromiumMissing(), null);
+    assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh)');
+    assert.equal(process.getuid?.(), 0, 'a live capture on lo needs root');
+    ({ app, close } = await testApp());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    receiver = await startReceiver({ port: 0, host: '127.0.0.1', pauseAfterBytes: 1_500_000, pauseMs: 150 });
+    browser = await HeadlessChromium.launch();
+    watched = await browser.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await receiver?.close();
+    await close?.();
+  });
+
+  const page = () => watched.page;
+  const ready = () => page().waitForFunction(() => document.body.dataset.ready === 'true');
+  async function shot(t: { diagnostic: (m: string) => void }, name: string): Promise<void> {
+    const file = join(shots, `${name}.png`);
+    await page().screenshot({ path: file, fullPage: true });
+    t.diagnostic(`screenshot: ${file}`);
+    console.log(`screenshot: ${file}`);
+  }
+  /** Takes the console errors a step expects (a refused request is logged by Chromium), and only those. */
+  function expectRefusals(pattern: RegExp, count: number): void {
+    const matching = watched.errors.filter((e) => pattern.test(e));
+    assert.equal(matching.length, count, `expected ${count} refusals logged, got: ${watched.errors.join(' | ')}`);
+    watched.errors.splice(0, watched.errors.length, ...watched.errors.filter((e) => !pattern.test(e)));
+  }
+
+  test('a filter that does not compile: libpcap’s error inline, no session left behind', async (t) => {
+    await page().goto(`${url}/#/`);
+    await ready();
+    await page().waitForFunction(() => document.querySelectorAll('#new-interface option[value="lo"]').length === 1);
+    const loLabel = await page().locator('#new-interface option[value="lo"]').textContent();
+    assert.match(loLabel!, /127\.0\.0\.1/, 'the interface picker shows the addresses');
+    await page().fill('#new-name', 'typo');
+    await page().selectOption('#new-interface', 'lo');
+    await page().fill('#new-filter', 'tcp port');
+    await page().click('#create-start');
+    await page().waitForFunction(() => (document.querySelector('#filter-error')?.textContent ?? '') !== '');
+    const message = await page().locator('#filter-error').textContent();
+    assert.match(message!, /does not compile/i, message!);
+    assert.equal(await page().evaluate(() => document.body.dataset.view), 'list', 'stays on the form');
+    const sessions = (await (await fetch(`${url}/sessions`)).json()) as Json;
+    assert.deepEqual(sessions.items, [], 'the refused session was deleted again');
+    expectRefusals(/status of 400.*\/sessions\/\d+\/start/, 1);
+    await shot(t, '1-bad-filter');
+  });
+
+  test('create a live session on lo from the page, start it, watch the counts move without reloading', async (t) => {
+    await page().fill('#new-name', 'live from the page');
+    await page().fill('#new-filter', `tcp port ${receiver.port}`);
+    await page().click('#new-session details summary'); // the advanced options, opened by keyboard or mouse
+    await page().fill('#new-snaplen', '262144');
+    await page().fill('#new-buffer', '4096');
+    await page().click('#create-start');
+    await page().waitForFunction(() => document.body.dataset.view === 'session' && document.querySelector('#live')?.getAttribute('data-state') === 'capturing');
+    liveId = Number(/#\/sessions\/(\d+)/.exec(page().url())![1]);
+    const session = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
+    assert.equal(session.state, 'capturing');
+    assert.equal(session.interface, 'lo');
+    assert.equal(session.filter, `tcp port ${receiver.port}`);
+    assert.equal(session.snaplen, 262144);
+    assert.equal(session.bufferSize, 4096 * 1024, 'the buffer is asked in KiB');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#live')?.dataset.ticks !== undefined);
+    await page().evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    const framesShown = () => page().evaluate(() => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames));
+    const before = await framesShown();
+
+    // a second tab on the list: the running session is marked
+    const listTab = await browser.newPage();
+    await listTab.page.goto(`${url}/#/`);
+    await listTab.page.waitForFunction(() => document.body.dataset.ready === 'true');
+    const row = listTab.page.locator(`#session-list tr[data-session="${liveId}"]`);
+    assert.equal(await row.getAttribute('data-state'), 'capturing');
+    assert.match((await row.locator('.state').textContent())!, /● capturing/);
+
+    const half = (count: number) =>
+      runWorkload({
+        host: '127.0.0.1',
+        port: receiver.port,
+        count,
+        sizes: [1024, 16384, 100_000],
+        mode: 'overlapped',
+        window: 8,
+        tag: true,
+        destination: { url, session: liveId },
+      });
+    const first = await half(100);
+    assert.equal(first.summary.completed, 100);
+    await page().waitForFunction((n) => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames) > n, before);
+    const middle = await framesShown();
+    await listTab.page.waitForFunction(
+      (id) => Number(document.querySelector(`#session-list tr[data-session="${id}"] td:nth-child(6)`)?.textContent?.replace(/,/g, '')) > 0,
+      liveId,
+    );
+    await listTab.page.screenshot({ path: join(shots, '2-list-running.png'), fullPage: true });
+    t.diagnostic(`screenshot: ${join(shots, '2-list-running.png')}`);
+    await listTab.page.close();
+    assert.deepEqual(listTab.errors, []);
+    const second = await half(100);
+    assert.equal(second.summary.completed, 100);
+    sent = [...first.records, ...second.records];
+    await page().waitForFunction((n) => Number(document.querySelector<HTMLElement>('#live')!.dataset.frames) > n, middle);
+    await page().waitForFunction(() => Number(document.querySelector('#live-completions')?.textContent?.replace(/,/g, '')) === 200);
+    assert.ok(await page().evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded === true), 'the same document: no reload');
+    await page().waitForFunction(() => Number(document.querySelector<HTMLElement>('#live')?.dataset.segments) > 0);
+    assert.ok(before < middle, `the count moved (${before} → ${middle} → …)`);
+    await shot(t, '3-live');
+  });
+
+  let writeId = 0;
+  let detailFrames: number[] = [];
+  test('stop, then hover and click a write: its correlation, its frames (checked against GET /frames and tshark)', async (t) => {
+    await page().click('#stop-button');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
+    await ready();
+    const stopped = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
+    assert.equal(stopped.state, 'stopped');
+    t.diagnostic(`libpcap drops: ${JSON.stringify(stopped.drops)}`);
+    const legend = await page().locator('#stage-legend').textContent();
+    for (const stage of STAGE_NAMES) assert.ok(legend!.includes(stage), `legend has ${stage}`);
+    await shot(t, '4-session');
+
+    const correlations = (await (await fetch(`${url}/sessions/${liveId}/correlations?limit=1000&sort=writeId`)).json()).items as Json[];
+    assert.equal(correlations.length, 200);
+    // two runs, two connections: the write ids restart per flow; the charts show the chosen one
+    const shownFlow = Number(await page().inputValue('#flow-select'));
+    // a write in the middle of the run that the capture saw (one of the larger ones)
+    const c = correlations.find((r) => r.flowId === shownFlow && r.writeId >= 60 && r.offsetEnd - r.offsetStart === 100_000)!;
+    assert.ok(c, `flow ${shownFlow} has a 100 kB write after the 60th`);
+    writeId = c.writeId;
+    await page().locator('#timeline-chart').scrollIntoViewIfNeeded();
+    const points = await page().evaluate(
+      (w) => (window as unknown as { ackscopePage: { writePoints(w: number): [number, number][] | null } }).ackscopePage.writePoints(w),
+      writeId,
+    );
+    assert.ok(points, 'the write is drawn');
+    // a real mouse over the bar (a bar can be 2 px high: try points along it until the tooltip names it)
+    const tooltip = page().locator('.timeline-tooltip');
+    let point: [number, number] | null = null;
+    for (const p of points) {
+      await page().mouse.move(p[0] - 20, p[1]);
+      await page().mouse.move(p[0], p[1], { steps: 4 });
+      const named = await page()
+        .waitForFunction(
+          (w) => {
+            const text = document.querySelector('.timeline-tooltip')?.textContent ?? '';
+            return text.includes(`write ${w}:`) && text.includes('deciding gap'); // the bar, not a marker on it
+          },
+          writeId,
+          { timeout: 3000 },
+        )
+        .then(() => true, () => false);
+      if (named) {
+        point = p;
+        break;
+      }
+    }
+    if (!point) await shot(t, '5-hover-failed');
+    assert.ok(point, `hovering write ${writeId} shows its tooltip (points ${JSON.stringify(points)}; tooltip: ${await tooltip.textContent()})`);
+    const hover = (await tooltip.textContent())!;
+    assert.ok(hover.includes(`write ${writeId}: ${c.stage}`), hover);
+    assert.ok(hover.includes(`bytes ${c.offsetStart}–${c.offsetEnd}`), hover);
+    assert.match(hover, /deciding gap/);
+    assert.match(hover, /flags /);
+    await shot(t, '5-hover');
+
+    await page().mouse.click(point[0], point[1]);
+    await page().waitForFunction((w) => document.querySelector<HTMLElement>('#write-detail')?.dataset.writeId === String(w), writeId);
+    const rows = await page().$$eval('#write-frames tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+    );
+    // the witness: every frame of the flow from the public API; a data frame of the write
+    // carries some of its bytes, the ACK is the first of the other side reaching its end
+    const all: Json[] = [];
+    for (let cursor: string | null = ''; cursor !== null; ) {
+      const page_ = (await (await fetch(`${url}/sessions/${liveId}/frames?flowId=${c.flowId}&limit=10000${cursor ? `&cursor=${cursor}` : ''}`)).json()) as Json;
+      all.push(...page_.items);
+      cursor = page_.nextCursor;
+    }
+    const dataDir = all[0].dir; // the sender sent the SYN: side a
+    const carrying = all.filter((f) => f.dir === dataDir && f.payloadLen > 0 && f.seqOff < c.offsetEnd && f.seqOff + f.payloadLen > c.offsetStart);
+    const covering = all.find((f) => f.dir !== dataDir && f.ackOff !== null && f.ackOff >= c.offsetEnd);
+    const dataRows = rows.filter((r) => r[1] === 'data');
+    assert.deepEqual(dataRows.map((r) => Number(r[0])), carrying.map((f) => f.frameNo), 'the page lists the frames that carried the write');
+    assert.deepEqual(dataRows.map((r) => r[3]), carrying.map((f) => `${f.seqOff}–${f.seqOff + f.payloadLen}`), 'their seq ranges');
+    assert.deepEqual(dataRows.map((r) => r[6]), carrying.map((f) => f.flags), 'their flags');
+    assert.deepEqual(dataRows.map((r) => r[7] === 'retransmission'), carrying.map((f) => f.retransmit), 'retransmissions marked');
+    const ackRow = rows.find((r) => r[1] === 'covering ACK');
+    assert.ok(covering, 'the capture saw the ACK');
+    assert.equal(Number(ackRow?.[0]), covering.frameNo, 'and the covering ACK');
+    detailFrames = [...carrying.map((f) => f.frameNo as number), covering.frameNo as number];
+
+    const highlighted = await page().evaluate(() => (window as unknown as { ackscopePage: { selectedOnSequence(): [number, number] } }).ackscopePage.selectedOnSequence());
+    assert.deepEqual(highlighted, [carrying.length, 1], 'its segments and the ACK are drawn highlighted on the time-sequence graph');
+    const framed = await page().evaluate(() => (window as unknown as { ackscopePage: { selectedOnTimeline(): number[] } }).ackscopePage.selectedOnTimeline());
+    assert.deepEqual(framed, [writeId], 'and the write is framed on the timeline');
+
+    // the filter selects exactly those frames in the exported pcapng, as tshark numbers them
+    const filter = (await page().locator('#wireshark-filter').textContent())!;
+    const pcapng = join(shots, `session-${liveId}.pcapng`);
+    writeFileSync(pcapng, Buffer.from(await (await fetch(`${url}/sessions/${liveId}/export/capture.pcapng`)).arrayBuffer()));
+    const selected = tshark(pcapng, filter, ['frame.number', 'tcp.seq', 'tcp.len', 'tcp.ack']);
+    assert.deepEqual(selected.map((f) => Number(f[0])), detailFrames, `tshark -Y '${filter}' selects the listed frames`);
+    for (const f of selected.slice(0, -1)) {
+      const api_ = carrying.find((x) => x.frameNo === Number(f[0]))!;
+      assert.equal(Number(f[1]) - 1, api_.seqOff, 'tshark’s relative seq is the stream offset + 1');
+      assert.equal(Number(f[2]), api_.payloadLen);
+    }
+    assert.equal(Number(selected[selected.length - 1][3]) - 1, covering.ackOff);
+    await page().locator('#write-detail').scrollIntoViewIfNeeded();
+    await shot(t, '6-write-frames');
+
+    // the keyboard way: type a write id
+    await page().fill('#write-pick', '0');
+    await page().press('#write-pick', 'Enter');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#write-detail')?.dataset.writeId === '0');
+  });
+
+  test('import: a dropped file that is not a capture is refused in words; a capture chosen with the file picker becomes a session', async (t) => {
+    await page().goto(`${url}/#/`);
+    await ready();
+    // dropped on the box (a real drop event carrying a File), not picked
+    const dataTransfer = await page().evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['this is not a capture file, just text\n'.repeat(10)], 'notes.pcap', { type: 'application/octet-stream' }));
+      return dt;
+    });
+    await page().dispatchEvent('#import-drop', 'dragover', { dataTransfer });
+    await page().dispatchEvent('#import-drop', 'drop', { dataTransfer });
+    await page().waitForFunction(() => /was not imported/.test(document.querySelector('#import-status')?.textContent ?? ''));
+    const refusal = (await page().locator('#import-status').textContent())!;
+    assert.match(refusal, /notes\.pcap was not imported\. This is not a capture file the service can read/, refusal);
+    expectRefusals(/status of 400.*\/import/, 1);
+    await shot(t, '7-import-refused');
+    const names = ((await (await fetch(`${url}/sessions`)).json()).items as Json[]).map((s) => s.name);
+    assert.ok(!names.includes('notes.pcap'), 'the refused file left no session');
+
+    const pcapng = join(shots, `session-${liveId}.pcapng`);
+    // every text the status line shows, kept across the navigation that follows the upload
+    await page().evaluate(() => {
+      const seen: string[] = ((window as unknown as { importStatus: string[] }).importStatus = []);
+      const status = document.querySelector('#import-status')!;
+      new MutationObserver(() => seen.push(status.textContent ?? '')).observe(status, { childList: true, characterData: true, subtree: true });
+    });
+    await page().setInputFiles('#import-file', pcapng);
+    await page().waitForFunction(() => document.body.dataset.view === 'session' && document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
+    importedId = Number(/#\/sessions\/(\d+)/.exec(page().url())![1]);
+    const statuses = await page().evaluate(() => (window as unknown as { importStatus: string[] }).importStatus);
+    assert.ok(
+      statuses.some((text) => new RegExp(`^uploading session-${liveId}\\.pcapng: .+ of .+ \\(100%\\)$`).test(text)),
+      `upload progress shown (${statuses.join(' | ')})`,
+    );
+    const imported = (await (await fetch(`${url}/sessions/${importedId}`)).json()) as Json;
+    const live = (await (await fetch(`${url}/sessions/${liveId}`)).json()) as Json;
+    assert.equal(imported.kind, 'import');
+    assert.equal(imported.sourceFile, `session-${liveId}.pcapng`);
+    assert.equal(imported.counts.frames, live.counts.frames, 'every frame of the exported capture imported');
+    // the same completions posted to the copy: the compare view must then show two equal sessions
+    const posted = await fetch(`${url}/sessions/${importedId}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sent) });
+    assert.ok(posted.status < 300, await posted.text());
+    await shot(t, '8-imported');
+  });
+
+  test('compare two sessions side by side; delete one with a confirmation', async (t) => {
+    await page().goto(`${url}/#/`);
+    await ready();
+    await page().check(`#session-list tr[data-session="${liveId}"] input.compare-pick`);
+    await page().check(`#session-list tr[data-session="${importedId}"] input.compare-pick`);
+    await page().click('#compare-button');
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#compare-chart')?.dataset.drawn === 'true');
+    const rows = await page().$$eval('#compare-table tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-session')));
+    assert.deepEqual(rows.map(Number).sort(), [liveId, importedId].sort());
+    // each row says what that session's own summary says (the copy may differ at the edges:
+    // a live capture watched until its stop, the file only until its last frame)
+    for (const id of [liveId, importedId]) {
+      const summary = (await (await fetch(`${url}/sessions/${id}/summary`)).json()) as Json;
+      const row = await page().$$eval(`#compare-table tr[data-session="${id}"] td`, (tds) => tds.map((td) => td.textContent));
+      assert.equal(row[1], String(summary.overall.completions));
+      STAGE_NAMES.forEach((stage, i) => {
+        const share = summary.overall.stages[stage]?.share ?? 0;
+        assert.equal(row[2 + i], share === 0 ? '0%' : share < 0.001 ? '<0.1%' : `${(share * 100).toFixed(1)}%`, `${id} ${stage}`);
+      });
+    }
+    await shot(t, '9-compare');
+
+    await page().goto(`${url}/#/sessions/${importedId}`);
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true');
+    // cancelled: nothing happens
+    page().once('dialog', (d) => void d.dismiss());
+    await page().click('#delete-button');
+    await page().waitForFunction(() => !(document.querySelector<HTMLButtonElement>('#delete-button')?.disabled ?? true));
+    assert.equal((await fetch(`${url}/sessions/${importedId}`)).status, 200, 'kept when the confirmation is cancelled');
+    assert.equal(await page().evaluate(() => document.body.dataset.view), 'session');
+    page().once('dialog', (d) => void d.accept());
+    await page().click('#delete-button');
+    await page().waitForFunction(() => document.body.dataset.view === 'list' && document.body.dataset.ready === 'true');
+    assert.equal((await fetch(`${url}/sessions/${importedId}`)).status, 404, 'deleted');
+    assert.deepEqual(watched.errors, [], 'no console errors in any step');
+  });
+});
+
+describe('with a bearer token required (the ops branch’s ACKSCOPE_TOKEN, stood in for by an onRequest hook)', () => {
+  const TOKEN = 'page-test-token';
+  /** The page's shell (HTML, bundle) holds no data and must load before any header can be sent. */
+  const OPEN = new Set(['/', '/healthz', '/ui/main.js', '/ui/main.css', '/ui/main.js.map', '/ui/main.css.map']);
+
+  test('the page asks for the token once on a 401, keeps it for the tab, sends it on every call and on uploads', async (t) => {
+    const { app, close } = await testApp();
+    const refused: string[] = [];
+    const authorized: string[] = [];
+    app.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?')[0];
+      if (OPEN.has(path)) return;
+      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+        refused.push(`${req.method} ${path}`);
+        return reply.code(401).send({ error: { code: 'ACKSCOPE_ERR_UNAUTHORIZED', message: 'this service needs a bearer token (ACKSCOPE_TOKEN)' } });
+      }
+      authorized.push(`${req.method} ${path}`);
+    });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const browser = Chromium.launch();
+    const browser = await HeadlessChromium.launch();
     try {
-      const page = await browser.newPage(1400, 1000);
+      const { page, errors } = await browser.newPage();
       await page.goto(`${url}/#/`);
-      assert.ok(await page.waitFor(`document.body.dataset.ready === 'true'`), 'the list rendered');
-      const row = await page.evaluate<string[]>(
-        `[...document.querySelectorAll('#session-list tr[data-session="${sessionId}"] td')].map((td) => td.textContent)`,
-      );
-      assert.equal(row[0], String(sessionId));
-      assert.equal(row[1], 'web page');
-      assert.equal(row[3], 'stopped');
-      assert.equal(row[7], String(WRITES), 'completions column');
+      const dialog = page.locator('dialog.token-dialog');
+      await dialog.waitFor({ state: 'visible' });
+      assert.match((await dialog.textContent())!, /needs a bearer token/);
+      await page.screenshot({ path: join(mkdtempSync(join(tmpdir(), 'ackscope-web-shots-token-')), 'token-form.png') });
+      await page.fill('#token-input', TOKEN);
+      await page.press('#token-input', 'Enter');
+      await page.waitForFunction(() => document.body.dataset.ready === 'true' && document.querySelector('#sessions') !== null);
+      assert.equal(await dialog.count(), 0, 'the form is gone');
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('ackscope-token')), TOKEN);
+      assert.ok(authorized.includes('GET /ui/data/sessions'), 'the refused call was retried with the token');
+      const refusedBefore = refused.length;
+      assert.ok(refusedBefore >= 1 && refusedBefore <= 2, `the first calls were refused once each (${refused.join(', ')})`);
 
-      await page.evaluate(`document.querySelector('#session-list a[href="#/sessions/${sessionId}"]').click()`);
-      assert.ok(
-        await page.waitFor(`document.body.dataset.view === 'session' && document.querySelector('#flow-charts')?.dataset.drawn === 'true'`),
-        'the session view and its charts rendered',
-      );
-      const legend = await page.evaluate<string>(`document.querySelector('#stage-legend').textContent`);
-      for (const stage of STAGE_NAMES) assert.ok(legend.includes(stage), `legend has ${stage}`);
-      const charts = await page.evaluate<Json>(`(() => {
-        const inked = (box) => {
-          let n = 0;
-          for (const c of box.querySelectorAll('canvas')) {
-            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 0 && (px[i] < 200 || px[i + 1] < 200 || px[i + 2] < 200)) n++;
-          }
-          return n;
-        };
-        const tl = document.querySelector('#timeline-chart');
-        const sq = document.querySelector('#sequence-chart');
-        return {
-          timelineCanvases: tl.querySelectorAll('canvas').length, timelineWrites: tl.dataset.writes, timelineInk: inked(tl),
-          sequenceCanvases: sq.querySelectorAll('canvas').length, sequenceSegments: Number(sq.dataset.segments), sequenceInk: inked(sq),
-          exports: [...document.querySelectorAll('#exports a')].map((a) => a.getAttribute('href')),
-          summaryRows: document.querySelectorAll('#summary table.summary tbody tr').length,
-          text: document.querySelector('#exports').textContent,
-        };
-      })()`);
-      assert.ok(charts.timelineCanvases >= 1, 'the timeline is drawn on a canvas');
-      assert.equal(charts.timelineWrites, String(WRITES));
-      assert.ok(charts.timelineInk > 2000, `the timeline canvas has marks (${charts.timelineInk} px)`);
-      assert.ok(charts.sequenceCanvases >= 1);
-      assert.ok(charts.sequenceSegments > 0);
-      assert.ok(charts.sequenceInk > 2000, `the time-sequence canvas has marks (${charts.sequenceInk} px)`);
-      for (const name of ['capture.pcapng', 'timeline.json', 'timeline.csv', 'trace.json']) {
-        assert.ok((charts.exports as string[]).includes(`/sessions/${sessionId}/export/${name}`), name);
-      }
-      assert.match(charts.text, /ui\.perfetto\.dev/);
-      assert.ok(charts.summaryRows >= 3, 'overall, per flow and per api rows');
-      for (const href of charts.exports as string[]) {
-        const res = await fetch(`${url}${href}`);
-        assert.equal(res.status, 200, `${href} works`);
-        assert.ok((await res.arrayBuffer()).byteLength > 0, `${href} has content`); // read whole: frees the connection
-      }
-      assert.deepEqual(page.errors, [], 'no errors in the page');
+      // an upload (XMLHttpRequest) carries it too
+      const pcap = Buffer.alloc(24);
+      pcap.writeUInt32LE(0xa1b2c3d4, 0);
+      pcap.writeUInt16LE(2, 4);
+      pcap.writeUInt16LE(4, 6);
+      pcap.writeUInt32LE(65535, 16);
+      pcap.writeUInt32LE(1, 20);
+      await page.setInputFiles('#import-file', { name: 'empty.pcap', mimeType: 'application/octet-stream', buffer: pcap });
+      await page.waitForFunction(() => document.body.dataset.view === 'session' && document.body.dataset.ready === 'true');
+      assert.ok(authorized.some((r) => /^POST \/sessions\/\d+\/import$/.test(r)), 'the upload was authorized');
 
-      const png = await page.screenshot();
-      assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
-      // kept only when asked for (to look at it): ACKSCOPE_SCREENSHOT_DIR=/tmp
-      if (process.env.ACKSCOPE_SCREENSHOT_DIR) {
-        const shot = join(process.env.ACKSCOPE_SCREENSHOT_DIR, `ackscope-web-session-${sessionId}.png`);
-        writeFileSync(shot, png);
-        t.diagnostic(`screenshot: ${shot}`);
-      }
+      // a reload in the same tab asks nothing: the token is kept for the tab
+      await page.reload();
+      await page.waitForFunction(() => document.body.dataset.ready === 'true');
+      assert.equal(await dialog.count(), 0);
+      assert.equal(refused.length, refusedBefore, 'no call refused once the tab holds the token');
+      const unexpected = errors.filter((e) => !/status of 401/.test(e));
+      assert.deepEqual(unexpected, [], 'no console errors but the logged 401s');
+      t.diagnostic(`refused before the token: ${refused.join(', ')}`);
     } finally {
       await browser.close();
+      await close();
     }
   });
 });

@@ -7,11 +7,13 @@ import { IdParams } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
 import { listSessions } from '../../db/sessions.js';
 import { listFlows } from '../../db/frames.js';
-import { completionCounts, sequenceFrames } from '../../db/web.js';
+import { busiestFlowId, completionCounts, sequenceFrames, writeFrames } from '../../db/web.js';
 import { absoluteNs, getCorrelation } from '../../analysis/correlation.js';
 import { timelineColumns, MAX_TIMELINE_WRITES } from '../web/timeline.js';
 import { SequenceBuilder, MAX_SEQUENCE_POINTS } from '../web/sequence.js';
-import type { SessionListItem } from '../web/src/shapes.js';
+import type { LiveData, SessionListItem, WriteDetail } from '../web/src/shapes.js';
+import { frameToApi } from '../schemas/frames.js';
+import { correlationToApi } from '../schemas/correlation.js';
 import { requireSession } from './sessions.js';
 
 /**
@@ -131,6 +133,48 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
       for (const frame of sequenceFrames(app.db, sessionId, flowId, flow.first_ns)) builder.add(frame);
       reply.header('cache-control', 'no-cache');
       return builder.result(sessionId, flowId, req.query.max);
+    },
+  );
+
+  app.get('/ui/data/sessions/:id/live', { schema: { ...hidden, params: IdParams } }, async (req, reply): Promise<LiveData> => {
+    const s = sessionToApi(requireSession(app.db, req.params.id));
+    const flows = app.db.prepare('SELECT count(*) AS n FROM flows WHERE session_id = ?').get(s.id) as { n: number };
+    reply.header('cache-control', 'no-cache');
+    return {
+      sessionId: s.id,
+      state: s.state,
+      failureReason: s.failureReason,
+      frames: s.counts.frames,
+      tcp: s.counts.tcp,
+      completions: completionCounts(app.db, [s.id]).get(s.id) ?? 0,
+      drops: s.drops,
+      flows: Number(flows.n),
+      busiestFlowId: busiestFlowId(app.db, s.id),
+    };
+  });
+
+  app.get(
+    '/ui/data/sessions/:id/writes/:completionId',
+    { schema: { ...hidden, params: Type.Object({ id: Type.Integer({ minimum: 1 }), completionId: Type.Integer({ minimum: 1 }) }) } },
+    async (req, reply): Promise<WriteDetail> => {
+      const c = getCorrelation(app.db, req.params.id);
+      const record = c.records.find((r) => r.completionId === req.params.completionId);
+      if (!record) {
+        throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${c.session.id} has no completion ${req.params.completionId}`);
+      }
+      // the capture's offsets: the completion's minus the flow side's shift (null: not alignable, nothing to show)
+      const shift = record.flowId === null ? null : (c.offsetShifts.get(`${record.flowId}/${record.dataDir}`) ?? null);
+      const found =
+        record.flowId === null || record.dataDir === null || shift === null
+          ? { data: [], ack: null }
+          : writeFrames(app.db, c.session.id, record.flowId, record.dataDir, record.offsetStart - shift, record.offsetEnd - shift);
+      reply.header('cache-control', 'no-cache');
+      return {
+        sessionId: c.session.id,
+        correlation: correlationToApi(c, record),
+        frames: found.data.map(frameToApi),
+        ack: found.ack ? frameToApi(found.ack) : null,
+      };
     },
   );
 };

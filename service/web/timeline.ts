@@ -3,7 +3,7 @@
  * thinned when there are more writes than a chart draws smoothly.
  */
 import type { CorrelationRecord } from '../../correlate/types.js';
-import { STAGE_NAMES, type TimelineData } from './src/shapes.js';
+import { KERNEL_MOMENTS, STAGE_NAMES, WRITE_FLAGS, type TimelineData, type WriteFlag } from './src/shapes.js';
 
 /** Writes drawn per flow before thinning (a canvas chart of 20k bars still zooms smoothly). */
 export const MAX_TIMELINE_WRITES = 20_000;
@@ -87,5 +87,28 @@ export function timelineColumns(
     lastWireUs: rows.map((r) => toUsOrNull(r.lastWireNs, b)),
     ackedUs: rows.map((r) => toUsOrNull(r.ackedNs, b)),
     stage: rows.map((r) => STAGE_NAMES.indexOf(r.stage)),
+    completionId: rows.map((r) => r.completionId),
+    decidingGapNs: rows.map((r) => r.decidingGapNs),
+    decidingEvent: rows.map((r) => r.decidingEvent),
+    reason: rows.map((r) => r.reason),
+    flags: rows.map(writeFlagBits),
+    decidedBy: rows.map((r) => r.decidedBy),
+    kernelUs: rows.map((r) => {
+      const k = r.kernel;
+      return k === null ? null : KERNEL_MOMENTS.map((m) => toUsOrNull(k[m.key], b));
+    }),
   };
+}
+
+const bit = (flag: WriteFlag) => 1 << WRITE_FLAGS.indexOf(flag);
+
+/** A record's flags as WRITE_FLAGS bits. */
+export function writeFlagBits(r: CorrelationRecord): number {
+  return (
+    (r.nearBoundary ? bit('near-boundary') : 0) |
+    (r.uncertain ? bit('uncertain') : 0) |
+    (r.retransmitted ? bit('retransmitted') : 0) |
+    (r.bytesReported < r.offsetEnd - r.offsetStart ? bit('partial') : 0) |
+    (r.status !== 'ok' ? bit('failed') : 0)
+  );
 }

@@ -12,7 +12,7 @@
  *   to the bytes.
  */
 import * as echarts from 'echarts/core';
-import { CustomChart, LineChart, ScatterChart } from 'echarts/charts';
+import { BarChart, CustomChart, LineChart, ScatterChart } from 'echarts/charts';
 import {
   DataZoomComponent,
   GridComponent,
@@ -23,7 +23,7 @@ import {
 } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import type { ComposeOption } from 'echarts/core';
-import type { CustomSeriesOption, LineSeriesOption, ScatterSeriesOption } from 'echarts/charts';
+import type { BarSeriesOption, CustomSeriesOption, LineSeriesOption, ScatterSeriesOption } from 'echarts/charts';
 import type {
   DataZoomComponentOption,
   GridComponentOption,
@@ -32,10 +32,11 @@ import type {
   ToolboxComponentOption,
   TooltipComponentOption,
 } from 'echarts/components';
-import { EVENT_COLORS, STAGE_COLORS, formatUs } from './format.js';
-import { STAGE_NAMES, type SequenceData, type TimelineData } from './shapes.js';
+import { EVENT_COLORS, STAGE_COLORS, formatNs, formatShare, formatUs, usBetween, writeHoverLines, type CompareRow } from './format.js';
+import { STAGE_NAMES, WRITE_FLAGS, type FrameItem, type SequenceData, type TimelineData } from './shapes.js';
 
 echarts.use([
+  BarChart,
   CustomChart,
   LineChart,
   ScatterChart,
@@ -50,6 +51,7 @@ echarts.use([
 export { echarts };
 
 export type ChartOption = ComposeOption<
+  | BarSeriesOption
   | CustomSeriesOption
   | LineSeriesOption
   | ScatterSeriesOption
@@ -67,7 +69,7 @@ type CustomRender = NonNullable<CustomSeriesOption['renderItem']>;
 const renderWriteBar: CustomRender = (params, api) => {
   const start = api.coord([api.value(0), api.value(2)]);
   const end = api.coord([api.value(1), api.value(2)]);
-  const rowHeight = Math.max(1, Math.min(12, (api.size?.([0, 1]) as number[])[1] * 0.7));
+  const rowHeight = Math.max(2, Math.min(12, (api.size?.([0, 1]) as number[])[1] * 0.7));
   const width = Math.max(1, end[0] - start[0]);
   return {
     type: 'rect',
@@ -83,9 +85,24 @@ const renderSegment: CustomRender = (params, api) => {
   return {
     type: 'line',
     shape: { x1: from[0], y1: from[1], x2: to[0], y2: Math.min(to[1], from[1] - 1) },
-    style: { stroke: api.visual('color') as string, lineWidth: 2.5 },
+    // retransmissions dashed: told apart by more than their colour
+    style: { stroke: api.visual('color') as string, lineWidth: 2.5, lineDash: api.value(3) === 1 ? [3, 2] : undefined },
   };
 };
+
+/** The selected write's segments: a wide outlined stroke over the plain one. */
+const renderSelected: CustomRender = (params, api) => {
+  const from = api.coord([api.value(0), api.value(1)]);
+  const to = api.coord([api.value(0), api.value(2)]);
+  return {
+    type: 'line',
+    shape: { x1: from[0], y1: from[1], x2: to[0], y2: Math.min(to[1], from[1] - 4) },
+    style: { stroke: SELECTED_COLOR, lineWidth: 7, opacity: 0.85 },
+  };
+};
+
+/** The selected write on the time-sequence graph: magenta, apart from every stage and event colour. */
+export const SELECTED_COLOR = '#c2185b';
 
 const timeAxisLabel = { formatter: (v: number) => formatUs(v) };
 
@@ -145,10 +162,11 @@ export function timelineOption(data: TimelineData): ChartOption {
   return {
     animation: false,
     grid: { left: 64, right: 48, top: 44, bottom: 56 },
-    legend: { top: 4, left: 8, data: [...STAGE_NAMES, 'first wire', 'last wire', 'ACK'] },
+    legend: { top: 4, left: 8, data: [...STAGE_NAMES, 'first wire', 'last wire', 'ACK', 'selected write'] },
     toolbox,
     tooltip: {
       trigger: 'item',
+      className: 'chart-tooltip timeline-tooltip',
       formatter: (p: unknown) => timelineTooltip(data, p as { seriesType: string; data: number[]; seriesName: string }),
     },
     xAxis: {
@@ -166,23 +184,43 @@ export function timelineOption(data: TimelineData): ChartOption {
       marker('first wire', 'triangle', EVENT_COLORS.firstWire, firstWire),
       marker('last wire', 'diamond', EVENT_COLORS.lastWire, lastWire),
       marker('ACK', 'circle', EVENT_COLORS.ack, acked),
+      timelineSelectedSeries(data, null),
     ],
+  };
+}
+
+/** The selected write on the timeline: a magenta frame around its row (fixed id, replaced by setOption). */
+export function timelineSelectedSeries(data: TimelineData, i: number | null): CustomSeriesOption {
+  return {
+    id: 'timeline-selected',
+    type: 'custom',
+    name: 'selected write',
+    renderItem: (params, api) => {
+      const start = api.coord([api.value(0), api.value(2)]);
+      const end = api.coord([api.value(1), api.value(2)]);
+      const rowHeight = Math.max(6, Math.min(16, (api.size?.([0, 1]) as number[])[1] * 1.2));
+      return {
+        type: 'rect',
+        shape: { x: start[0] - 4, y: start[1] - rowHeight / 2, width: Math.max(1, end[0] - start[0]) + 8, height: rowHeight },
+        style: { fill: 'none', stroke: SELECTED_COLOR, lineWidth: 2 },
+      };
+    },
+    itemStyle: { color: SELECTED_COLOR },
+    encode: { x: [0, 1], y: 2 },
+    data: i === null ? [] : [[data.submittedUs[i], data.completedUs[i], data.writeId[i], i]],
+    z: 10,
+    silent: true,
+    clip: true,
+    animation: false,
   };
 }
 
 function timelineTooltip(data: TimelineData, p: { seriesType: string; data: number[]; seriesName: string }): string {
   if (p.seriesType !== 'custom') return `write ${p.data[1]}: ${p.seriesName} at ${formatUs(p.data[0])}`;
-  const i = p.data[3];
-  const sub = data.submittedUs[i];
-  const since = (v: number | null) => (v === null ? 'not seen' : `${formatUs(v - sub)} after submit`);
-  return [
-    `<b>write ${data.writeId[i]}</b>: ${STAGE_NAMES[data.stage[i]]}`,
-    `bytes ${data.offsetStart[i]}–${data.offsetEnd[i]}`,
-    `completed ${formatUs(data.completedUs[i] - sub)} after submit`,
-    `first wire ${since(data.firstWireUs[i])}`,
-    `last wire ${since(data.lastWireUs[i])}`,
-    `ACK ${since(data.ackedUs[i])}`,
-  ].join('<br>');
+  const lines = writeHoverLines(data, p.data[3], STAGE_NAMES, WRITE_FLAGS);
+  // text only: the lines hold no markup, escape anyway since ECharts renders the string as HTML
+  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return [`<b>${esc(lines[0])}</b>`, ...lines.slice(1).map(esc), '<i>click: its packets</i>'].join('<br>');
 }
 
 /**
@@ -190,13 +228,14 @@ function timelineTooltip(data: TimelineData, p: { seriesType: string; data: numb
  * dots at (completed, offsetEnd); `shiftUs` moves its times onto the sequence's base.
  */
 export function sequenceOption(seq: SequenceData, completions?: { data: TimelineData; shiftUs: number }): ChartOption {
-  const first: [number, number, number][] = [];
-  const again: [number, number, number][] = [];
+  const first: [number, number, number, number][] = [];
+  const again: [number, number, number, number][] = [];
   for (let i = 0; i < seq.segments.tUs.length; i++) {
-    const point: [number, number, number] = [seq.segments.tUs[i], seq.segments.seqOff[i], seq.segments.endOff[i]];
-    (seq.segments.retransmit[i] ? again : first).push(point);
+    const again_ = seq.segments.retransmit[i];
+    const point: [number, number, number, number] = [seq.segments.tUs[i], seq.segments.seqOff[i], seq.segments.endOff[i], again_ ? 1 : 0];
+    (again_ ? again : first).push(point);
   }
-  const segmentSeries = (name: string, color: string, data: [number, number, number][]): CustomSeriesOption => ({
+  const segmentSeries = (name: string, color: string, data: [number, number, number, number][]): CustomSeriesOption => ({
     type: 'custom',
     name,
     renderItem: renderSegment,
@@ -223,8 +262,9 @@ export function sequenceOption(seq: SequenceData, completions?: { data: Timeline
       sampling: 'max',
       animation: false,
     },
+    ...selectedWriteSeries(seq, null),
   ];
-  const legend: string[] = ['data', 'retransmission', 'ACK'];
+  const legend: string[] = ['data', 'retransmission', 'ACK', 'selected write', 'covering ACK'];
   if (completions) {
     const { data, shiftUs } = completions;
     STAGE_NAMES.forEach((stage, s) => {
@@ -250,7 +290,7 @@ export function sequenceOption(seq: SequenceData, completions?: { data: Timeline
     grid: { left: 80, right: 48, top: 44, bottom: 56 },
     legend: { top: 4, left: 8, data: legend },
     toolbox,
-    tooltip: { trigger: 'item', formatter: (p: unknown) => sequenceTooltip(p as { seriesName: string; data: number[] }) },
+    tooltip: { trigger: 'item', className: 'chart-tooltip', formatter: (p: unknown) => sequenceTooltip(p as { seriesName: string; data: number[] }) },
     xAxis: { type: 'value', name: 'time since flow start', nameLocation: 'middle', nameGap: 26, scale: true, axisLabel: timeAxisLabel },
     yAxis: { type: 'value', name: 'stream offset (bytes)', nameLocation: 'middle', nameGap: 66, scale: true },
     dataZoom: zoom('none'),
@@ -262,4 +302,94 @@ function sequenceTooltip(p: { seriesName: string; data: number[] }): string {
   const [t, a, b] = p.data;
   if (p.seriesName === 'data' || p.seriesName === 'retransmission') return `${p.seriesName} ${a}–${b} at ${formatUs(t)}`;
   return `${p.seriesName}: offset ${a} at ${formatUs(t)}`;
+}
+
+/**
+ * The selected write's frames on the time-sequence graph (two series with fixed ids, so
+ * `chart.setOption({ series: selectedWriteSeries(...) })` replaces only them). null: none.
+ */
+export function selectedWriteSeries(
+  seq: SequenceData,
+  picked: { frames: FrameItem[]; ack: FrameItem | null } | null,
+): [CustomSeriesOption, ScatterSeriesOption] {
+  const at = (ns: string) => usBetween(seq.baseNs, ns);
+  const data = (picked?.frames ?? []).map((f) => [at(f.tsNs), f.seqOff, f.seqOff + f.payloadLen]);
+  const ack = picked?.ack && picked.ack.ackOff !== null ? [[at(picked.ack.tsNs), picked.ack.ackOff]] : [];
+  return [
+    {
+      id: 'selected-write',
+      type: 'custom',
+      name: 'selected write',
+      renderItem: renderSelected,
+      itemStyle: { color: SELECTED_COLOR },
+      encode: { x: 0, y: [1, 2] },
+      data,
+      z: 2,
+      clip: true,
+      animation: false,
+    },
+    {
+      id: 'selected-ack',
+      type: 'scatter',
+      name: 'covering ACK',
+      symbol: 'diamond',
+      symbolSize: 16,
+      itemStyle: { color: '#fff', borderColor: SELECTED_COLOR, borderWidth: 3 },
+      data: ack,
+      z: 5,
+      animation: false,
+    },
+  ];
+}
+
+/**
+ * Sessions side by side in one chart: per session a stacked bar of stage shares (left
+ * axis, %) and its submit→complete p50 / p90 / p99 as marks on a log time axis (right).
+ */
+export function compareOption(rows: readonly CompareRow[]): ChartOption {
+  const labels = rows.map((r) => r.label);
+  const shareSeries: BarSeriesOption[] = STAGE_NAMES.map((stage) => ({
+    type: 'bar',
+    name: stage,
+    stack: 'stages',
+    barMaxWidth: 60,
+    itemStyle: { color: STAGE_COLORS[stage], borderColor: '#fff', borderWidth: 1 },
+    data: rows.map((r) => +(100 * (r.shares[stage] ?? 0)).toFixed(3)),
+    animation: false,
+  }));
+  const percentile = (name: string, symbol: string, pick: (r: CompareRow) => number | null): ScatterSeriesOption => ({
+    type: 'scatter',
+    name,
+    yAxisIndex: 1,
+    symbol,
+    symbolSize: 11,
+    itemStyle: { color: '#1d2330', borderColor: '#fff', borderWidth: 1 },
+    data: rows.map((r) => {
+      const v = pick(r);
+      return v === null || v <= 0 ? null : v;
+    }),
+    animation: false,
+  });
+  return {
+    animation: false,
+    grid: { left: 64, right: 80, top: 60, bottom: 60 },
+    legend: { top: 4, left: 8, data: [...STAGE_NAMES, 'p50', 'p90', 'p99'] },
+    tooltip: {
+      trigger: 'axis',
+      className: 'chart-tooltip',
+      formatter: (params: unknown) => {
+        const list = params as { dataIndex: number }[];
+        const r = rows[list[0]?.dataIndex ?? 0];
+        if (!r) return '';
+        const shares = STAGE_NAMES.filter((s) => (r.shares[s] ?? 0) > 0).map((s) => `${s} ${formatShare(r.shares[s])}`);
+        return [`<b>${r.label.replace(/</g, '&lt;')}</b>`, `${r.completions} completions`, ...shares, `submit→complete p50 ${formatNs(r.p50)}, p90 ${formatNs(r.p90)}, p99 ${formatNs(r.p99)}`].join('<br>');
+      },
+    },
+    xAxis: { type: 'category', data: labels, axisLabel: { interval: 0, width: 140, overflow: 'truncate' } },
+    yAxis: [
+      { type: 'value', name: 'share of completions (%)', nameLocation: 'middle', nameGap: 40, min: 0, max: 100 },
+      { type: 'log', name: 'submit → complete', nameLocation: 'middle', nameGap: 62, axisLabel: { formatter: (v: number) => formatNs(v) }, splitLine: { show: false } },
+    ],
+    series: [...shareSeries, percentile('p50', 'circle', (r) => r.p50), percentile('p90', 'triangle', (r) => r.p90), percentile('p99', 'rect', (r) => r.p99)],
+  };
 }

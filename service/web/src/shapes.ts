@@ -41,6 +41,69 @@ export interface TimelineData {
   ackedUs: (number | null)[];
   /** Index into STAGE_NAMES. */
   stage: number[];
+  /** What the hover shows besides the times: the completion's id, its deciding gap and event, why unknown, flags. */
+  completionId: number[];
+  decidingGapNs: (number | null)[];
+  decidingEvent: (string | null)[];
+  reason: (string | null)[];
+  /** Bits of WRITE_FLAGS. */
+  flags: number[];
+  /** Which witness decided the stage: capture, kernel or both. */
+  decidedBy: string[];
+  /** The kernel tracer's moments of the last byte (µs after baseNs, KERNEL_MOMENTS order); null: no kernel witness. */
+  kernelUs: ((number | null)[] | null)[];
+}
+
+/** The kernel tracer's moments of a write's last byte, in the order of the ladder. */
+export const KERNEL_MOMENTS = [
+  { key: 'qdiscInNs', label: 'qdisc in' },
+  { key: 'qdiscOutNs', label: 'qdisc out' },
+  { key: 'driverNs', label: 'driver' },
+  { key: 'ackArrivedNs', label: 'ACK arrived' },
+  { key: 'ackProcessedNs', label: 'ACK processed' },
+] as const;
+
+/** Flags of a write, one bit each in TimelineData.flags (bit i = WRITE_FLAGS[i]). */
+export const WRITE_FLAGS = ['near-boundary', 'uncertain', 'retransmitted', 'partial', 'failed'] as const;
+export type WriteFlag = (typeof WRITE_FLAGS)[number];
+
+/** One captured frame as the public API gives it (GET /sessions/:id/frames). */
+export interface FrameItem {
+  frameNo: number;
+  flowId: number;
+  dir: number;
+  tsNs: string;
+  flags: string;
+  seqRaw: number;
+  seqOff: number;
+  payloadLen: number;
+  ackOff: number | null;
+  retransmit: boolean;
+}
+
+/** A write and the frames that carried it: what clicking a write in the timeline shows. */
+export interface WriteDetail {
+  sessionId: number;
+  /** The public API's correlation of the write (GET /sessions/:id/correlations), every field. */
+  correlation: Record<string, unknown> & { completionId: number; writeId: number; flowId: number | null; offsetStart: number; offsetEnd: number; stage: string };
+  /** Frames carrying the write's bytes, capture order (retransmissions included). */
+  frames: FrameItem[];
+  /** The first ACK that covered the write's last byte; null when none was captured. */
+  ack: FrameItem | null;
+}
+
+/** A live session's figures, polled by the live view. */
+export interface LiveData {
+  sessionId: number;
+  state: string;
+  failureReason: string | null;
+  frames: number;
+  tcp: number;
+  completions: number;
+  drops: SessionListItem['drops'];
+  flows: number;
+  /** The flow the live time-sequence graph follows (most frames); null before the first. */
+  busiestFlowId: number | null;
 }
 
 export interface SequenceData {
