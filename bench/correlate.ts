@@ -1,14 +1,22 @@
 /**
  * Correlation speed: a synthetic session of 1,000,000 frames and 100,000 completions
- * (goal: correlated in ≤ 2 s on the project machine), then GET /summary latency on it.
- * Prints figures and the query plans; asserts nothing about time.
+ * (goal: correlated in ≤ 0.5 s), then GET /summary latency on it, and what a cold
+ * summary does to the service's other requests: a second process fires GET /healthz
+ * every 10 ms while the summary is computed, once with the correlation in the worker
+ * thread (the default) and once on the service's thread (ACKSCOPE_CORRELATION_WORKER=0,
+ * the way it was before), and prints the p50/p99/max of their latency (goal p99 ≤ 50 ms).
+ * Also peak RSS and the heap the correlation's records take. Prints figures and the
+ * query plans; asserts nothing about time.
  *
- *   node --import tsx bench/correlate.ts [--frames 1000000] [--completions 100000] [--flows 20]
+ *   node --expose-gc --import tsx bench/correlate.ts [--frames 1000000] [--completions 100000] [--flows 20] [--runs 3]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
 import { createSession, updateSession } from '../db/sessions.js';
 import { correlateSession, invalidateCorrelations } from '../analysis/correlation.js';
@@ -21,11 +29,13 @@ const { values } = parseArgs({
     frames: { type: 'string', default: '1000000' },
     completions: { type: 'string', default: '100000' },
     flows: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '3' },
   },
 });
 const FRAMES = Number(values.frames);
 const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
+const RUNS = Number(values.runs);
 const MSS = 1448;
 const T0 = 1_764_061_234_000_000_000n;
 
@@ -123,6 +133,50 @@ function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
   return { sessionId, insertSeconds: (performance.now() - started) / 1000 };
 }
 
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Heap in use after a full collection when --expose-gc is given (else as it is). */
+function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+/**
+ * Another process (so its timing does not depend on this event loop) that fires
+ * GET /healthz every 10 ms on a keep-alive connection until its stdin closes, then
+ * prints each request's latency in ms.
+ */
+function startHealthProbe(port: number): { stop: () => Promise<number[]> } {
+  const code = `
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const latencies = [];
+    let stopping = false, inFlight = 0;
+    const fire = () => {
+      const t = performance.now();
+      inFlight++;
+      http.get({ host: '127.0.0.1', port: ${port}, path: '/healthz', agent }, (res) => {
+        res.resume();
+        res.on('end', () => { latencies.push(performance.now() - t); inFlight--; done(); });
+      }).on('error', () => { inFlight--; done(); });
+    };
+    const timer = setInterval(fire, 10);
+    const done = () => { if (stopping && inFlight === 0) { process.stdout.write(JSON.stringify(latencies)); process.exit(0); } };
+    process.stdin.on('end', () => { stopping = true; clearInterval(timer); done(); });
+    process.stdin.resume();`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('exit', () => resolve(JSON.parse(out || '[]') as number[]));
+        child.stdin.end();
+      }),
+  };
+}
+
 async function main(): Promise<void> {
   const dir = process.env.BENCH_KEEP_DIR ?? mkdtempSync(join(tmpdir(), "ackscope-bench-correlate-"));
   try {
@@ -138,10 +192,13 @@ async function main(): Promise<void> {
 
     console.log('\ncorrelation (one read transaction, index look-ups):');
     const runs: number[] = [];
+    const heapBefore = heapUsed();
     const t0 = performance.now();
     let last = correlateSession(db, sessionId);
     const firstMs = performance.now() - t0;
-    for (let i = 0; i < 3; i++) {
+    const heapAfter = heapUsed();
+    console.log(`  heap held by the result (${last.records.length} records): ${mib(heapAfter - heapBefore)} MiB (${((heapAfter - heapBefore) / last.records.length).toFixed(0)} bytes per record)`);
+    for (let i = 0; i < RUNS; i++) {
       const t = performance.now();
       last = correlateSession(db, sessionId);
       runs.push(performance.now() - t);
@@ -150,7 +207,7 @@ async function main(): Promise<void> {
     for (const r of last.records) stages[r.stage] = (stages[r.stage] ?? 0) + 1;
     console.log(`  first run (statements prepared, pages read): ${firstMs.toFixed(0)} ms; next runs: ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
     console.log(`  ${last.records.length} completions, ${last.stats.queries} SQLite look-ups (${(last.stats.queries / last.records.length).toFixed(2)} per completion)`);
-    console.log(`  per completion: ${((Math.min(...runs) * 1000) / last.records.length).toFixed(2)} µs`);
+    if (runs.length > 0) console.log(`  per completion: ${((Math.min(...runs) * 1000) / last.records.length).toFixed(2)} µs`);
     console.log(`  stages: ${JSON.stringify(stages)}`);
     const retransmitted = last.records.filter((r) => r.retransmitted).length;
     const sacked = last.records.filter((r) => r.sackedNs !== null).length;
@@ -175,7 +232,33 @@ async function main(): Promise<void> {
       overall: { gaps: Record<string, { p50: string; p99: string }> };
     };
     console.log(`  overall gaps p50/p99: ${Object.entries(summary.overall.gaps).map(([k, v]) => `${k} ${v.p50}/${v.p99} ns`).join('; ')}`);
+    last = undefined as unknown as typeof last; // let the inline result go before the next measurements
     await app.close();
+
+    console.log('\ncold GET /summary with GET /healthz fired every 10 ms by another process:');
+    for (const inWorker of [true, false]) {
+      const probed = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false, correlationInWorker: inWorker });
+      await probed.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = probed.server.address() as AddressInfo;
+      if (inWorker) await probed.correlations.stats(); // the worker thread is started, as in a running service
+      heapUsed(); // collect the garbage of the build and the runs above now, not during the measurement
+      const probe = startHealthProbe(port);
+      await sleep(500);
+      const t = performance.now();
+      const res = await fetch(`http://127.0.0.1:${port}/sessions/${sessionId}/summary`);
+      await res.arrayBuffer();
+      const coldMs = performance.now() - t;
+      await sleep(200);
+      const latencies = await probe.stop();
+      await probed.close();
+      latencies.sort((a, b) => a - b);
+      const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(1);
+      console.log(
+        `  ${inWorker ? 'worker thread' : 'service thread (before)'}: cold summary ${coldMs.toFixed(0)} ms (HTTP ${res.status}); ` +
+          `${latencies.length} /healthz during it: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${latencies[latencies.length - 1].toFixed(1)} ms; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      );
+    }
+    console.log(`\npeak RSS of this process: ${mib(process.resourceUsage().maxRSS * 1024)} MiB`);
   } finally {
     if (!process.env.BENCH_KEEP_DIR) rmSync(dir, { recursive: true, force: true });
   }

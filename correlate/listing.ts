@@ -101,3 +101,8 @@ export function decodeCursor(text: string): Cursor | null {
     return null;
   }
 }
+
+/** The exports' order: submission time, ties by completion id. A sorted copy. */
+export function inSubmissionOrder(records: readonly CorrelationRecord[]): CorrelationRecord[] {
+  return records.slice().sort((a, b) => a.submittedNs - b.submittedNs || a.completionId - b.completionId);
+}

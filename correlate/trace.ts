@@ -42,7 +42,23 @@ export function buildTrace(
   baseNs: bigint,
   toAbsolute: (relNs: number) => string,
 ): TraceDocument {
-  const events: TraceEvent[] = [];
+  return { traceEvents: [...traceEvents(records, flows, toAbsolute)], displayTimeUnit: 'ns', otherData: traceOtherData(baseNs) };
+}
+
+export function traceOtherData(baseNs: bigint): Record<string, string> {
+  return { baseNs: baseNs.toString(), timeUnit: 'ts and dur are microseconds since baseNs (epoch ns)' };
+}
+
+/**
+ * The document's events one at a time, in buildTrace's order: a streamed export writes
+ * `{"traceEvents":[` + each JSON.stringify(event) joined by commas + `],"displayTimeUnit":"ns","otherData":…}`
+ * and gets JSON.stringify(buildTrace(…)) byte for byte without holding every event.
+ */
+export function* traceEvents(
+  records: readonly CorrelationRecord[],
+  flows: readonly TraceFlow[],
+  toAbsolute: (relNs: number) => string,
+): Generator<TraceEvent> {
   const pidOf = new Map<number | null, number>();
   flows.forEach((f, i) => pidOf.set(f.id, i + 1));
   const labels = new Map<number, string>(flows.map((f) => [pidOf.get(f.id)!, f.label]));
@@ -62,15 +78,15 @@ export function buildTrace(
 
   for (const [pid, label] of labels) {
     const writes = (byPid.get(pid) ?? []).slice().sort((a, b) => a.submittedNs - b.submittedNs || a.writeId - b.writeId);
-    events.push({ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: label } });
-    events.push({ name: 'process_sort_index', ph: 'M', ts: 0, pid, tid: 0, args: { sort_index: pid } });
+    yield { name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: label } };
+    yield { name: 'process_sort_index', ph: 'M', ts: 0, pid, tid: 0, args: { sort_index: pid } };
     const laneEnds: number[] = [];
     for (const w of writes) {
       let lane = laneEnds.findIndex((end) => end <= w.submittedNs);
       if (lane < 0) lane = laneEnds.push(0) - 1;
       laneEnds[lane] = w.completedNs;
       const tid = lane + 1;
-      events.push({
+      yield {
         name: `write ${w.writeId}`,
         cat: 'write',
         ph: 'X',
@@ -90,25 +106,22 @@ export function buildTrace(
           nearBoundary: w.nearBoundary,
           uncertain: w.uncertain,
         },
-      });
-      const instant = (name: string, at: number | null) => {
-        if (at === null) return;
-        events.push({ name, cat: 'capture', ph: 'i', s: 't', ts: us(at), pid, tid, args: { writeId: w.writeId, ns: toAbsolute(at) } });
       };
-      instant(`first wire w${w.writeId}`, w.firstWireNs);
-      instant(`last wire w${w.writeId}`, w.lastWireNs);
-      instant(`sack w${w.writeId}`, w.sackedNs);
-      instant(`ack w${w.writeId}`, w.ackedNs);
+      const instants: [string, number | null][] = [
+        [`first wire w${w.writeId}`, w.firstWireNs],
+        [`last wire w${w.writeId}`, w.lastWireNs],
+        [`sack w${w.writeId}`, w.sackedNs],
+        [`ack w${w.writeId}`, w.ackedNs],
+      ];
+      for (const [name, at] of instants) {
+        if (at === null) continue;
+        yield { name, cat: 'capture', ph: 'i', s: 't', ts: us(at), pid, tid, args: { writeId: w.writeId, ns: toAbsolute(at) } };
+      }
     }
     const lanes = Math.max(1, laneEnds.length);
     for (let lane = 0; lane < lanes; lane++) {
       const name = lanes === 1 ? 'writes' : `writes (lane ${lane + 1} of ${lanes}: overlapping writes)`;
-      events.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid: lane + 1, args: { name } });
+      yield { name: 'thread_name', ph: 'M', ts: 0, pid, tid: lane + 1, args: { name } };
     }
   }
-  return {
-    traceEvents: events,
-    displayTimeUnit: 'ns',
-    otherData: { baseNs: baseNs.toString(), timeUnit: 'ts and dur are microseconds since baseNs (epoch ns)' },
-  };
 }

@@ -22,6 +22,7 @@ import { importRoutes } from './routes/import.js';
 import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { CorrelationRunner } from '../analysis/correlation-runner.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { startRetention } from './retention.js';
@@ -38,6 +39,8 @@ declare module 'fastify' {
     sessionDir(sessionId: number): string;
     /** Run before a session's rows are deleted (e.g. stop its capture). */
     sessionDeleteHooks: SessionDeleteHook[];
+    /** Correlations, summaries and exports, answered by a worker thread (analysis/correlation-runner.ts). */
+    correlations: CorrelationRunner;
   }
 }
 
@@ -79,7 +82,10 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   app.decorate('config', config);
   app.decorate('sessionDir', (id: number) => join(config.dataDir, 'sessions', String(id)));
   app.decorate('sessionDeleteHooks', [] as SessionDeleteHook[]);
+  const correlations = new CorrelationRunner(db, { inWorker: config.correlationInWorker });
+  app.decorate('correlations', correlations);
   app.addHook('onClose', async () => {
+    await correlations.close();
     db.close();
   });
   app.addHook('onSend', async (req, reply) => {

@@ -22,6 +22,8 @@ export interface Config {
   maxDbBytes: number | null;
   /** How often retention runs, ms. */
   retentionIntervalMs: number;
+  /** Correlate in a worker thread (default); false: on the service's thread (ACKSCOPE_CORRELATION_WORKER=0). */
+  correlationInWorker: boolean;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -59,5 +61,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: optionalPositiveFromEnv(env, 'ACKSCOPE_RETENTION_DAYS'),
     maxDbBytes: optionalPositiveFromEnv(env, 'ACKSCOPE_MAX_DB_BYTES'),
     retentionIntervalMs: intFromEnv(env, 'ACKSCOPE_RETENTION_INTERVAL_MS', 10 * 60 * 1000),
+    correlationInWorker: env.ACKSCOPE_CORRELATION_WORKER !== '0',
   };
 }

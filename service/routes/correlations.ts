@@ -3,22 +3,24 @@ import { Type } from 'typebox';
 import { AckscopeError } from '../../core/errors.js';
 import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
 import { Correlation, StageSchema, Summary, correlationToApi, summaryToApi, type SummaryT } from '../schemas/correlation.js';
-import { getCorrelation, invalidateCorrelations, relativeNs, type SessionCorrelation } from '../../analysis/correlation.js';
-import { summariseSession } from '../../correlate/summary.js';
-import { SORT_KEYS, decodeCursor, encodeCursor, filterRecords, page, sortRecords, type SortKey } from '../../correlate/listing.js';
-import type { Db } from '../../db/connection.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { SORT_KEYS, decodeCursor, encodeCursor, type SortKey } from '../../correlate/listing.js';
 
-/** Summaries are cached beside the correlation they were made from (same lifetime). */
-const summaries = new WeakMap<SessionCorrelation, SummaryT>();
+/** The API summary of a session; the correlation and its summary are computed (and cached) by the correlation worker. */
+export async function sessionSummary(app: FastifyInstance, sessionId: number): Promise<SummaryT> {
+  const { head, summary } = await app.correlations.summary(sessionId);
+  return summaryToApi(head, summary);
+}
 
-export function sessionSummary(db: Db, sessionId: number): SummaryT {
-  const c = getCorrelation(db, sessionId);
-  let s = summaries.get(c);
-  if (!s) {
-    s = summaryToApi(c, summariseSession(c.records, c.flows, c.ordering));
-    summaries.set(c, s);
-  }
-  return s;
+/**
+ * Sends a reply the schema describes as JSON text, bypassing the route's compiled
+ * serializer: its first use compiles a validator for every nullable field (anyOf),
+ * which held the event loop for 0.5–0.8 s on the first summary a process served
+ * (bench/correlate.ts, cold summary with /healthz probes, load 15).
+ */
+function sendJson(reply: FastifyReply, body: unknown): string {
+  reply.type('application/json; charset=utf-8');
+  return JSON.stringify(body);
 }
 
 const ListQuery = Type.Object({
@@ -41,7 +43,7 @@ export const correlationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(Correlation);
   app.addSchema(Summary);
   // a deleted session's cached correlation would only hold memory
-  app.sessionDeleteHooks.push((id) => invalidateCorrelations(app.db, id));
+  app.sessionDeleteHooks.push((id) => app.correlations.forget(id));
 
   app.get(
     '/sessions/:id/correlations',
@@ -57,11 +59,8 @@ export const correlationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query;
-      const c = getCorrelation(app.db, req.params.id);
-      const key = (q.sort ?? 'completed') as SortKey;
-      const order = q.order ?? 'asc';
       let after = null;
       if (q.cursor !== undefined) {
         after = decodeCursor(q.cursor);
@@ -71,15 +70,14 @@ export const correlationRoutes: FastifyPluginAsyncTypebox = async (app) => {
           });
         }
       }
-      const filtered = filterRecords(c.records, {
-        flowId: q.flow,
-        stage: q.stage,
-        api: q.api,
-        fromNs: q.from === undefined ? undefined : relativeNs(c, q.from),
-        toNs: q.to === undefined ? undefined : relativeNs(c, q.to),
+      const { head: c, items, next } = await app.correlations.page(req.params.id, {
+        filter: { flowId: q.flow, stage: q.stage, api: q.api, fromEpochNs: q.from, toEpochNs: q.to },
+        key: (q.sort ?? 'completed') as SortKey,
+        order: q.order ?? 'asc',
+        limit: q.limit ?? 100,
+        after,
       });
-      const { items, next } = page(sortRecords(filtered, key, order), key, order, q.limit ?? 100, after);
-      return { items: items.map((r) => correlationToApi(c, r)), nextCursor: next ? encodeCursor(next) : null };
+      return sendJson(reply, { items: items.map((r) => correlationToApi(c, r)), nextCursor: next ? encodeCursor(next) : null });
     },
   );
 
@@ -94,6 +92,6 @@ export const correlationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref('Summary'), ...errorResponses },
       },
     },
-    async (req) => sessionSummary(app.db, req.params.id),
+    async (req, reply) => sendJson(reply, await sessionSummary(app, req.params.id)),
   );
 };

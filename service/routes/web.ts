@@ -8,7 +8,7 @@ import { sessionToApi } from '../schemas/session.js';
 import { listSessions } from '../../db/sessions.js';
 import { listFlows } from '../../db/frames.js';
 import { busiestFlowId, completionCounts, sequenceFrames, writeFrames } from '../../db/web.js';
-import { absoluteNs, getCorrelation } from '../../analysis/correlation.js';
+import { absoluteNs } from '../../analysis/correlation.js';
 import { timelineColumns, MAX_TIMELINE_WRITES } from '../web/timeline.js';
 import { SequenceBuilder, MAX_SEQUENCE_POINTS } from '../web/sequence.js';
 import type { LiveData, SessionListItem, WriteDetail } from '../web/src/shapes.js';
@@ -94,19 +94,19 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const c = getCorrelation(app.db, req.params.id);
       const flowId = req.query.flow === 0 ? null : req.query.flow;
+      // only this flow's records cross from the correlation worker
+      const { head: c, records } = await app.correlations.flowRecords(req.params.id, flowId);
       let baseRelNs: number;
       if (flowId === null) {
-        const unmatched = c.records.filter((r) => r.flowId === null);
-        baseRelNs = unmatched.reduce((lo, r) => Math.min(lo, r.submittedNs), unmatched[0]?.submittedNs ?? 0);
+        baseRelNs = records.reduce((lo, r) => Math.min(lo, r.submittedNs), records[0]?.submittedNs ?? 0);
       } else {
         const flow = c.flows.find((f) => f.id === flowId);
         if (!flow) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${c.session.id} has no flow ${flowId}`);
         baseRelNs = flow.firstNs;
       }
       reply.header('cache-control', 'no-cache');
-      return timelineColumns(c.session.id, c.records, flowId, { baseNs: absoluteNs(c, baseRelNs), baseRelNs }, req.query.max);
+      return timelineColumns(c.session.id, records, flowId, { baseNs: absoluteNs(c, baseRelNs), baseRelNs }, req.query.max);
     },
   );
 
@@ -157,8 +157,7 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/ui/data/sessions/:id/writes/:completionId',
     { schema: { ...hidden, params: Type.Object({ id: Type.Integer({ minimum: 1 }), completionId: Type.Integer({ minimum: 1 }) }) } },
     async (req, reply): Promise<WriteDetail> => {
-      const c = getCorrelation(app.db, req.params.id);
-      const record = c.records.find((r) => r.completionId === req.params.completionId);
+      const { head: c, record } = await app.correlations.record(req.params.id, req.params.completionId);
       if (!record) {
         throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${c.session.id} has no completion ${req.params.completionId}`);
       }

@@ -99,7 +99,7 @@ export type CorrelationT = Static<typeof Correlation>;
 
 const gap = (v: number | null) => (v === null ? null : String(v));
 
-export function correlationToApi(c: SessionCorrelation, r: CorrelationRecord): CorrelationT {
+export function correlationToApi(c: { baseNs: bigint }, r: CorrelationRecord): CorrelationT {
   const abs = (v: number | null) => (v === null ? null : absoluteNs(c, v));
   return {
     completionId: r.completionId,
@@ -277,7 +277,7 @@ function groupToApi(g: GroupSummary) {
   };
 }
 
-function orderingToApi(c: SessionCorrelation, o: OrderingResult): Static<typeof OrderingSchema> {
+function orderingToApi(c: { baseNs: bigint }, o: OrderingResult): Static<typeof OrderingSchema> {
   const v = o.firstViolation;
   return {
     verdict: o.verdict,
@@ -291,7 +291,8 @@ function orderingToApi(c: SessionCorrelation, o: OrderingResult): Static<typeof 
 export const endpointsLabel = (f: { aAddr: string; aPort: number; bAddr: string; bPort: number }) =>
   `${f.aAddr}:${f.aPort} <-> ${f.bAddr}:${f.bPort}`;
 
-export function summaryToApi(c: SessionCorrelation, data: SessionSummaryData): SummaryT {
+/** `c`: the correlation, its records not needed (a worker's reply carries none). */
+export function summaryToApi(c: Omit<SessionCorrelation, 'records'>, data: SessionSummaryData): SummaryT {
   const s = c.session;
   return {
     sessionId: s.id,

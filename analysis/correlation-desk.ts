@@ -1,0 +1,134 @@
+/**
+ * Answers the correlation questions of the service (protocol: correlation-protocol.ts)
+ * from one database connection: in the correlation worker on its own read-only
+ * connection, or on the service's thread when there is no file a worker could open
+ * (an in-memory database) or the worker is switched off.
+ */
+import type { Db } from '../db/connection.js';
+import { getCorrelation, invalidateCorrelations, type SessionCorrelation } from './correlation.js';
+import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
+import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
+import { traceEvents, type TraceEvent } from '../correlate/trace.js';
+import { absoluteNs, relativeNs } from '../core/time.js';
+import type { CorrelationRecord } from '../correlate/types.js';
+import type { CorrelationHead, ExportKind, ReplyBody, ToWorker } from './correlation-protocol.js';
+
+/** An open export: holds its correlation (not the cache) until finished or closed. */
+interface OpenExport {
+  batchSize: number;
+  kind: ExportKind;
+  records: CorrelationRecord[];
+  position: number;
+  events: Generator<TraceEvent> | null;
+}
+
+function headOf(c: SessionCorrelation): CorrelationHead {
+  const { records: _records, ...head } = c;
+  return head;
+}
+
+export class CorrelationDesk {
+  private runs = 0;
+  private readonly seen = new WeakSet<SessionCorrelation>();
+  /** Summaries live as long as the correlation they were made from. */
+  private readonly summaries = new WeakMap<SessionCorrelation, SessionSummaryData>();
+  private readonly submissionOrder = new WeakMap<SessionCorrelation, CorrelationRecord[]>();
+  private readonly exports = new Map<number, OpenExport>();
+  private nextExportId = 1;
+
+  constructor(private readonly db: Db) {}
+
+  /** The session's correlation, counting a fresh result as a run. */
+  private correlation(sessionId: number): SessionCorrelation {
+    const c = getCorrelation(this.db, sessionId);
+    if (!this.seen.has(c)) {
+      this.seen.add(c);
+      this.runs++;
+    }
+    return c;
+  }
+
+  private inOrder(c: SessionCorrelation): CorrelationRecord[] {
+    let sorted = this.submissionOrder.get(c);
+    if (!sorted) this.submissionOrder.set(c, (sorted = inSubmissionOrder(c.records)));
+    return sorted;
+  }
+
+  answer(m: ToWorker): ReplyBody {
+    switch (m.type) {
+      case 'summary': {
+        const c = this.correlation(m.sessionId);
+        let summary = this.summaries.get(c);
+        if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
+        return { type: 'summary', head: headOf(c), summary };
+      }
+      case 'page': {
+        const c = this.correlation(m.sessionId);
+        const { fromEpochNs, toEpochNs, ...rest } = m.filter;
+        const filter: ListFilter = {
+          ...rest,
+          fromNs: fromEpochNs === undefined ? undefined : relativeNs(c, fromEpochNs),
+          toNs: toEpochNs === undefined ? undefined : relativeNs(c, toEpochNs),
+        };
+        const { items, next } = page(sortRecords(filterRecords(c.records, filter), m.key, m.order), m.key, m.order, m.limit, m.after);
+        return { type: 'page', head: headOf(c), items, next };
+      }
+      case 'flow-records': {
+        const c = this.correlation(m.sessionId);
+        return { type: 'flow-records', head: headOf(c), records: c.records.filter((r) => r.flowId === m.flowId) };
+      }
+      case 'record': {
+        const c = this.correlation(m.sessionId);
+        return { type: 'record', head: headOf(c), record: c.records.find((r) => r.completionId === m.completionId) ?? null };
+      }
+      case 'export-open': {
+        const c = this.correlation(m.sessionId);
+        const exportId = this.nextExportId++;
+        const events =
+          m.kind === 'trace'
+            ? traceEvents(
+                c.records,
+                c.flows.map((f) => ({ id: f.id, label: `flow ${f.id}: ${f.aAddr}:${f.aPort} <-> ${f.bAddr}:${f.bPort}` })),
+                (rel) => absoluteNs(c, rel),
+              )
+            : null;
+        const records = m.kind === 'records' ? this.inOrder(c) : [];
+        this.exports.set(exportId, { batchSize: m.batchSize, kind: m.kind, records, position: 0, events });
+        return { type: 'export-open', head: headOf(c), exportId, total: c.records.length };
+      }
+      case 'export-next': {
+        const e = this.exports.get(m.exportId);
+        if (!e) return { type: 'export-next', records: [], events: [], done: true };
+        const batch = nextBatch(e);
+        if (batch.done) this.exports.delete(m.exportId);
+        return { type: 'export-next', ...batch };
+      }
+      case 'export-close':
+        this.exports.get(m.exportId)?.events?.return(undefined);
+        this.exports.delete(m.exportId);
+        return { type: 'done' };
+      case 'forget':
+        invalidateCorrelations(this.db, m.sessionId ?? undefined);
+        return { type: 'done' };
+      case 'stats':
+        return { type: 'stats', stats: { runs: this.runs, openExports: this.exports.size } };
+    }
+  }
+}
+
+function nextBatch(e: OpenExport): { records: CorrelationRecord[]; events: TraceEvent[]; done: boolean } {
+  if (e.events) {
+    const events: TraceEvent[] = [];
+    let step = e.events.next();
+    // trace events are about three per write: a batch of them is about a batch of writes
+    while (!step.done) {
+      events.push(step.value);
+      if (events.length >= e.batchSize * 3) break;
+      step = e.events.next();
+    }
+    return { records: [], events, done: step.done === true };
+  }
+  const records = e.records.slice(e.position, e.position + e.batchSize);
+  e.position += records.length;
+  return { records, events: [], done: e.position >= e.records.length };
+}

@@ -1,0 +1,53 @@
+/**
+ * The correlation worker: a thread of its own that correlates sessions, keeps the
+ * results (the cache of analysis/correlation.ts, on this thread's connection) and
+ * answers the service's questions about them (analysis/correlation-desk.ts), so a cold
+ * correlation of a million completions never stalls the service's event loop.
+ *
+ * It opens the service's database file read-only: WAL lets it read a consistent
+ * snapshot while the service (live captures, imports, ingest) writes. Messages are
+ * answered one at a time, so a second request for a session being correlated waits for
+ * the first and then finds the result in the cache: one run serves both. An export is
+ * a cursor over the cached result, advanced one batch per `export-next`, so other
+ * requests are answered between two batches of a long export.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { setPriority } from 'node:os';
+import type { MessagePort } from 'node:worker_threads';
+import { openDatabase } from '../db/connection.js';
+import { isAckscopeError } from '../core/errors.js';
+import { CorrelationDesk } from './correlation-desk.js';
+import type { FromWorker, ToWorker, WorkerInit } from './correlation-protocol.js';
+
+const WORKER_NICE = 10;
+
+const init = workerData as WorkerInit;
+// Linux keeps a nice value per thread: this one yields the CPU to the service's thread,
+// so requests are answered first on a busy machine (on others, a no-op or refused).
+try {
+  setPriority(0, WORKER_NICE);
+} catch {
+  // not permitted or not supported: run at the service's priority
+}
+const port: MessagePort = parentPort ?? failNotWorker();
+const desk = new CorrelationDesk(openDatabase(init.dbPath, { readonly: true, migrate: false }));
+
+port.on('message', (m: ToWorker) => {
+  let reply: FromWorker;
+  try {
+    reply = { id: m.id, ok: true, body: desk.answer(m) };
+  } catch (err) {
+    reply = { id: m.id, ok: false, error: errorReply(err) };
+  }
+  port.postMessage(reply);
+});
+
+function errorReply(err: unknown): Extract<FromWorker, { ok: false }>['error'] {
+  if (isAckscopeError(err)) return { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) };
+  const e = err as Error;
+  return { code: 'ACKSCOPE_ERR_INTERNAL', message: `correlation worker: ${e.message}\n${e.stack ?? ''}` };
+}
+
+function failNotWorker(): never {
+  throw new Error('analysis/correlation-worker.ts runs as a worker thread (analysis/correlation-runner.ts starts it)');
+}
