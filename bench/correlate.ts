@@ -30,12 +30,15 @@ const { values } = parseArgs({
     completions: { type: 'string', default: '100000' },
     flows: { type: 'string', default: '20' },
     runs: { type: 'string', default: '3' },
+    // false: skip every correlation on this thread, so the peak RSS is the service's with the worker
+    inline: { type: 'string', default: 'true' },
   },
 });
 const FRAMES = Number(values.frames);
 const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 const RUNS = Number(values.runs);
+const INLINE = values.inline !== 'false';
 const MSS = 1448;
 const T0 = 1_764_061_234_000_000_000n;
 
@@ -190,34 +193,41 @@ async function main(): Promise<void> {
     console.log('\nquery plans (EXPLAIN QUERY PLAN):');
     for (const [name, plan] of Object.entries(explainCorrelation(db))) console.log(`  ${name.padEnd(16)} ${plan}`);
 
-    console.log('\ncorrelation (one read transaction, index look-ups):');
-    const runs: number[] = [];
-    const heapBefore = heapUsed();
-    const t0 = performance.now();
-    let last = correlateSession(db, sessionId);
-    const firstMs = performance.now() - t0;
-    const heapAfter = heapUsed();
-    console.log(`  heap held by the result (${last.records.length} records): ${mib(heapAfter - heapBefore)} MiB (${((heapAfter - heapBefore) / last.records.length).toFixed(0)} bytes per record)`);
-    for (let i = 0; i < RUNS; i++) {
-      const t = performance.now();
-      last = correlateSession(db, sessionId);
-      runs.push(performance.now() - t);
+    if (INLINE) {
+      console.log('\ncorrelation (one read transaction, index look-ups):');
+      const runs: number[] = [];
+      const heapBefore = heapUsed();
+      const t0 = performance.now();
+      let last: ReturnType<typeof correlateSession> | undefined = correlateSession(db, sessionId);
+      const firstMs = performance.now() - t0;
+      const heapAfter = heapUsed();
+      console.log(`  heap held by the result (${last.records.length} records): ${mib(heapAfter - heapBefore)} MiB (${((heapAfter - heapBefore) / last.records.length).toFixed(0)} bytes per record)`);
+      for (let i = 0; i < RUNS; i++) {
+        const t = performance.now();
+        last = correlateSession(db, sessionId);
+        runs.push(performance.now() - t);
+      }
+      const stages: Record<string, number> = {};
+      for (const r of last.records) stages[r.stage] = (stages[r.stage] ?? 0) + 1;
+      console.log(`  first run (statements prepared, pages read): ${firstMs.toFixed(0)} ms; next runs: ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+      console.log(`  ${last.records.length} completions, ${last.stats.queries} SQLite look-ups (${(last.stats.queries / last.records.length).toFixed(2)} per completion)`);
+      if (runs.length > 0) console.log(`  per completion: ${((Math.min(...runs) * 1000) / last.records.length).toFixed(2)} µs`);
+      console.log(`  stages: ${JSON.stringify(stages)}`);
+      const retransmitted = last.records.filter((r) => r.retransmitted).length;
+      const sacked = last.records.filter((r) => r.sackedNs !== null).length;
+      console.log(`  retransmitted: ${retransmitted} completions, SACKed before ACK: ${sacked}`);
+      last = undefined; // let the inline result go before the next measurements
     }
-    const stages: Record<string, number> = {};
-    for (const r of last.records) stages[r.stage] = (stages[r.stage] ?? 0) + 1;
-    console.log(`  first run (statements prepared, pages read): ${firstMs.toFixed(0)} ms; next runs: ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    console.log(`  ${last.records.length} completions, ${last.stats.queries} SQLite look-ups (${(last.stats.queries / last.records.length).toFixed(2)} per completion)`);
-    if (runs.length > 0) console.log(`  per completion: ${((Math.min(...runs) * 1000) / last.records.length).toFixed(2)} µs`);
-    console.log(`  stages: ${JSON.stringify(stages)}`);
-    const retransmitted = last.records.filter((r) => r.retransmitted).length;
-    const sacked = last.records.filter((r) => r.sackedNs !== null).length;
-    console.log(`  retransmitted: ${retransmitted} completions, SACKed before ACK: ${sacked}`);
 
     console.log('\nGET /sessions/:id/summary:');
     invalidateCorrelations(db);
     let t = performance.now();
     let res = await app.inject({ url: `/sessions/${sessionId}/summary` });
-    console.log(`  cold (correlate + summarise): ${(performance.now() - t).toFixed(0)} ms, HTTP ${res.statusCode}, ${res.body.length} bytes`);
+    const cold = JSON.parse(res.body) as { correlation: { elapsedMs: number } };
+    console.log(
+      `  cold (correlate + summarise, in the worker): ${(performance.now() - t).toFixed(0)} ms, of which correlateSession ${cold.correlation.elapsedMs.toFixed(0)} ms; ` +
+        `HTTP ${res.statusCode}, ${res.body.length} bytes; RSS now ${mib(process.memoryUsage().rss)} MiB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    );
     const warm: number[] = [];
     for (let i = 0; i < 5; i++) {
       t = performance.now();
@@ -232,11 +242,10 @@ async function main(): Promise<void> {
       overall: { gaps: Record<string, { p50: string; p99: string }> };
     };
     console.log(`  overall gaps p50/p99: ${Object.entries(summary.overall.gaps).map(([k, v]) => `${k} ${v.p50}/${v.p99} ns`).join('; ')}`);
-    last = undefined as unknown as typeof last; // let the inline result go before the next measurements
     await app.close();
 
     console.log('\ncold GET /summary with GET /healthz fired every 10 ms by another process:');
-    for (const inWorker of [true, false]) {
+    for (const inWorker of INLINE ? [true, false] : [true]) {
       const probed = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false, correlationInWorker: inWorker });
       await probed.listen({ port: 0, host: '127.0.0.1' });
       const { port } = probed.server.address() as AddressInfo;

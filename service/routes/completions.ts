@@ -7,13 +7,12 @@ import { Completion, CompletionIngestReply, CompletionListQuery, type Completion
 import { canonicalAddress, checkNearSession, invalidRecord, parseCompletion, type CompletionRow } from '../../core/completion.js';
 import { parseCompletionLine } from '../../core/completion-line.js';
 import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
+import { JsonArraySplitter, JsonArrayShapeError } from '../json-array-elements.js';
 import { deleteCompletion, listCompletions, sessionTimeSpan, storeCompletions, type StoredCompletion } from '../../db/completions.js';
 import { requireSession } from './sessions.js';
 
 export const NDJSON = 'application/x-ndjson';
-/** Largest JSON-array body (see bodyLimit below). */
-const MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024;
-/** A single NDJSON line longer than this is not a completion record. */
+/** A single NDJSON line or array element longer than this is not a completion record. */
 const MAX_LINE_CHARS = 1 << 20;
 
 /**
@@ -22,6 +21,52 @@ const MAX_LINE_CHARS = 1 << 20;
  * rest of the body is drained, not parsed, so the client still gets the reply).
  */
 export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+  const splitter = new LineSplitter(MAX_LINE_CHARS);
+  return readCompletionBody(raw, maxBytes, {
+    push: (chunk, onText) => splitter.push(chunk, onText),
+    end: (onText) => splitter.end(onText),
+    skip: (line) => line.length === 0 || (line.length < 8 && line.trim() === ''),
+    notJson: (index, message) => `line ${index + 1} is not JSON (${message})`,
+    refusal: (err, index) =>
+      err instanceof LineTooLongError ? invalidRecord(index, 'record', `line ${index + 1} is longer than ${MAX_LINE_CHARS} characters`) : err,
+  });
+}
+
+/**
+ * Reads a JSON-array body the same way: each element's text, found as the chunks arrive
+ * (service/json-array-elements.ts), goes through the NDJSON line parser; same byte cap,
+ * same per-record limit, same all-or-nothing. Errors name the element's index.
+ */
+export function readJsonArrayCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+  const splitter = new JsonArraySplitter(MAX_LINE_CHARS);
+  return readCompletionBody(raw, maxBytes, {
+    push: (chunk, onText) => splitter.push(chunk, onText),
+    end: (onText) => splitter.end(onText),
+    skip: () => false,
+    notJson: (index, message) => `element ${index} of the array is not JSON (${message})`,
+    refusal: (err) => {
+      if (!(err instanceof JsonArrayShapeError)) return err;
+      if (err.index === null) {
+        return new AckscopeError('ACKSCOPE_ERR_VALIDATION', `body: must be a JSON array of completion records (or NDJSON with content-type ${NDJSON}): ${err.message}`, {
+          field: 'body',
+        });
+      }
+      return invalidRecord(err.index, 'record', err.message);
+    },
+  });
+}
+
+interface BodyFormat {
+  push(chunk: Buffer, onText: (text: string) => void): void;
+  end(onText: (text: string) => void): void;
+  /** Texts that are no record (NDJSON's blank lines). */
+  skip(text: string): boolean;
+  notJson(index: number, message: string): string;
+  /** The format's own errors as the API's (index: the record being read). */
+  refusal(err: unknown, index: number): unknown;
+}
+
+function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: BodyFormat): Promise<CompletionRow[]> {
   return new Promise((resolve, reject) => {
     const rows: CompletionRow[] = [];
     const addressCache = new Map<string, string>();
@@ -36,36 +81,29 @@ export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): P
       reject(err);
     };
 
-    const parseLine = (line: string) => {
-      if (line.length === 0 || (line.length < 8 && line.trim() === '')) return;
+    const parseText = (text: string) => {
+      if (format.skip(text)) return;
       const index = rows.length;
-      const scanned = parseCompletionLine(line, index, addressCache);
+      const scanned = parseCompletionLine(text, index, addressCache);
       if (scanned !== undefined) {
         rows.push(scanned);
         return;
       }
       let value: unknown;
       try {
-        value = JSON.parse(line);
+        value = JSON.parse(text);
       } catch (err) {
-        throw invalidRecord(index, 'record', `line ${index + 1} is not JSON (${(err as Error).message})`);
+        throw invalidRecord(index, 'record', format.notJson(index, (err as Error).message));
       }
       rows.push(parseCompletion(value, index, addressCache));
     };
-    const splitter = new LineSplitter(MAX_LINE_CHARS);
-    /** Runs a step of the splitter; a bad line fails the upload. */
+    /** Runs a step of the splitter; a bad record fails the upload. */
     const parsing = (step: () => void): boolean => {
       try {
         step();
         return true;
       } catch (err) {
-        fail(
-          isAckscopeError(err)
-            ? err
-            : err instanceof LineTooLongError
-              ? invalidRecord(rows.length, 'record', `line ${rows.length + 1} is longer than ${MAX_LINE_CHARS} characters`)
-              : err,
-        );
+        fail(isAckscopeError(err) ? err : format.refusal(err, rows.length));
         return false;
       }
     };
@@ -78,12 +116,12 @@ export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): P
       }
       // parsed synchronously, before the next chunk arrives: memory stays bounded by the
       // records kept, not by the upload.
-      parsing(() => splitter.push(chunk, parseLine));
+      parsing(() => format.push(chunk, parseText));
     }
     raw.on('data', onData);
     raw.on('end', () => {
       if (settled) return;
-      if (!parsing(() => splitter.end(parseLine))) return;
+      if (!parsing(() => format.end(parseText))) return;
       settled = true;
       resolve(rows);
     });
@@ -132,18 +170,18 @@ export function completionToApi(row: StoredCompletion): CompletionT {
 
 export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(Completion);
-  // NDJSON is parsed in the handler as it arrives (back-pressure, our own byte cap).
+  // Both forms are parsed in the handler as they arrive (back-pressure, our own byte
+  // cap): the JSON parser is replaced in this plugin's scope only.
   app.addContentTypeParser(NDJSON, (_req, _payload, done) => done(null));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', (_req, _payload, done) => done(null));
 
   app.post(
     '/sessions/:id/completions',
     {
-      // A JSON array is parsed as one string: V8 strings stop near 512 MiB, so arrays are
-      // capped lower; NDJSON (parsed as it arrives) takes the full maxIngestBytes.
-      bodyLimit: Math.min(app.config.maxIngestBytes, MAX_JSON_ARRAY_BYTES),
       schema: {
         tags: ['completions'],
-        summary: 'Report completions: a JSON array, or NDJSON (application/x-ndjson) streamed',
+        summary: 'Report completions: a JSON array or NDJSON (application/x-ndjson), both read as they arrive',
         description:
           'Each record is one send call (docs/completions.md). All or nothing: one bad record (400 naming its index ' +
           'and field) or one conflicting duplicate (409 naming its index and writeId) stores nothing. Records are ' +
@@ -167,35 +205,23 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const maxBytes = app.config.maxIngestBytes;
       const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 
-      let rows: CompletionRow[];
-      if (contentType === NDJSON) {
-        const declared = Number(req.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxBytes) {
-          reply.header('connection', 'close');
-          throw tooLarge(maxBytes);
-        }
-        try {
-          rows = await readNdjsonCompletions(req.raw, maxBytes);
-        } catch (err) {
-          if (isAckscopeError(err) && err.code === 'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE') reply.header('connection', 'close');
-          throw err;
-        }
-      } else if (contentType !== 'application/json') {
+      if (contentType !== NDJSON && contentType !== 'application/json') {
         throw new AckscopeError(
           'ACKSCOPE_ERR_UNSUPPORTED_MEDIA',
           `content-type ${contentType || '(none)'}: post application/json (an array) or ${NDJSON}`,
         );
-      } else {
-        const body = req.body;
-        if (!Array.isArray(body)) {
-          throw new AckscopeError(
-            'ACKSCOPE_ERR_VALIDATION',
-            `body: must be a JSON array of completion records (or NDJSON with content-type ${NDJSON})`,
-            { field: 'body' },
-          );
-        }
-        const addressCache = new Map<string, string>();
-        rows = body.map((value, index) => parseCompletion(value, index, addressCache));
+      }
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        reply.header('connection', 'close');
+        throw tooLarge(maxBytes);
+      }
+      let rows: CompletionRow[];
+      try {
+        rows = await (contentType === NDJSON ? readNdjsonCompletions : readJsonArrayCompletions)(req.raw, maxBytes);
+      } catch (err) {
+        if (isAckscopeError(err) && err.code === 'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE') reply.header('connection', 'close');
+        throw err;
       }
 
       if (req.query.allowFarFromCapture !== true) {
