@@ -267,6 +267,34 @@ async function main(): Promise<void> {
           `${latencies.length} /healthz during it: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${latencies[latencies.length - 1].toFixed(1)} ms; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       );
     }
+    console.log('\nstreamed exports (worker thread; main-thread heap sampled every 10 ms while streaming):');
+    const exporter = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false });
+    await exporter.listen({ port: 0, host: '127.0.0.1' });
+    const exportPort = (exporter.server.address() as AddressInfo).port;
+    for (const [name, state] of [['timeline.csv', 'cold'], ['timeline.csv', 'warm'], ['timeline.json', 'warm'], ['trace.json', 'warm']] as const) {
+      heapUsed();
+      const heapStart = process.memoryUsage().heapUsed;
+      let heapMax = heapStart;
+      const sampler = setInterval(() => (heapMax = Math.max(heapMax, process.memoryUsage().heapUsed)), 10);
+      const t = performance.now();
+      const res = await fetch(`http://127.0.0.1:${exportPort}/sessions/${sessionId}/export/${name}`);
+      const reader = res.body!.getReader();
+      let firstByteMs = -1;
+      let bytes = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (firstByteMs < 0) firstByteMs = performance.now() - t;
+        bytes += value.length;
+      }
+      clearInterval(sampler);
+      console.log(
+        `  ${name} (${state}): first byte ${firstByteMs.toFixed(0)} ms, all ${(bytes / 1e6).toFixed(1)} MB in ${(performance.now() - t).toFixed(0)} ms; ` +
+          `main-thread heap ${mib(heapStart)} → max ${mib(heapMax)} MiB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      );
+    }
+    await exporter.close();
+
     console.log(`\npeak RSS of this process: ${mib(process.resourceUsage().maxRSS * 1024)} MiB`);
   } finally {
     if (!process.env.BENCH_KEEP_DIR) rmSync(dir, { recursive: true, force: true });

@@ -197,3 +197,42 @@ test('a client that disconnects mid-export frees the worker', async () => {
     await close();
   }
 });
+
+test('the worker sees what the service writes after its first run (its own connection, the same WAL file)', async () => {
+  const { app, close } = await testApp();
+  try {
+    const id = buildSession(app.db, 100, 1);
+    const first = (await app.inject({ url: `/sessions/${id}/summary` })).json();
+    assert.equal(first.overall.completions, 120);
+    // more completions through the API, and more frames written by the service's connection
+    const post = await app.inject({
+      method: 'POST',
+      url: `/sessions/${id}/completions`,
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: Array.from({ length: 5 }, (_, w) =>
+        JSON.stringify({
+          flow: { srcAddr: '10.7.7.7', srcPort: 1234, dstAddr: '10.0.0.2', dstPort: 7000 },
+          writeId: w,
+          offsetStart: w * 10,
+          offsetEnd: w * 10 + 10,
+          submittedNs: String(1_764_061_234_000_000_000n + BigInt(w) * 1000n),
+          completedNs: String(1_764_061_234_000_000_000n + BigInt(w) * 1000n + 500n),
+          bytesReported: 10,
+          api: 'posix:send',
+          buffers: 1,
+          status: 'ok',
+        }),
+      ).join('\n'),
+    });
+    assert.equal(post.statusCode, 200, post.body);
+    const second = (await app.inject({ url: `/sessions/${id}/summary` })).json();
+    assert.equal(second.overall.completions, 125);
+    assert.equal(second.apis.find((a: { api: string }) => a.api === 'posix:send').completions, 50 + 5);
+    assert.equal((await app.correlations.stats()).runs, 2, 'the new completions made a new run; the first was not served again');
+    // a deleted session's result is dropped and its id refused
+    assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id}` })).statusCode, 204);
+    assert.equal((await app.inject({ url: `/sessions/${id}/summary` })).statusCode, 404);
+  } finally {
+    await close();
+  }
+});
