@@ -27,8 +27,18 @@ function headOf(c: SessionCorrelation): CorrelationHead {
   return head;
 }
 
+/**
+ * Records the cached correlations may hold together: a record takes ~540 bytes of heap
+ * at a million (docs/design-notes.md), so about 1 GiB. The cache of analysis/correlation.ts
+ * keeps four sessions whatever their size; past this budget the least recently asked
+ * are dropped first (the one just asked for always stays).
+ */
+export const CACHED_RECORDS_BUDGET = 2_000_000;
+
 export class CorrelationDesk {
   private runs = 0;
+  /** Sessions this desk correlated, least recently asked first, with their record counts. */
+  private readonly held = new Map<number, number>();
   private readonly seen = new WeakSet<SessionCorrelation>();
   /** Summaries live as long as the correlation they were made from. */
   private readonly summaries = new WeakMap<SessionCorrelation, SessionSummaryData>();
@@ -36,7 +46,10 @@ export class CorrelationDesk {
   private readonly exports = new Map<number, OpenExport>();
   private nextExportId = 1;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly recordsBudget = CACHED_RECORDS_BUDGET,
+  ) {}
 
   /** The session's correlation, counting a fresh result as a run. */
   private correlation(sessionId: number): SessionCorrelation {
@@ -44,6 +57,16 @@ export class CorrelationDesk {
     if (!this.seen.has(c)) {
       this.seen.add(c);
       this.runs++;
+    }
+    this.held.delete(sessionId);
+    this.held.set(sessionId, c.records.length);
+    let total = 0;
+    for (const n of this.held.values()) total += n;
+    for (const [id, n] of this.held) {
+      if (total <= this.recordsBudget || id === sessionId) break;
+      invalidateCorrelations(this.db, id);
+      this.held.delete(id);
+      total -= n;
     }
     return c;
   }
@@ -109,6 +132,8 @@ export class CorrelationDesk {
         return { type: 'done' };
       case 'forget':
         invalidateCorrelations(this.db, m.sessionId ?? undefined);
+        if (m.sessionId === null) this.held.clear();
+        else this.held.delete(m.sessionId);
         return { type: 'done' };
       case 'stats':
         return { type: 'stats', stats: { runs: this.runs, openExports: this.exports.size } };

@@ -11,6 +11,7 @@ import { correlateSession } from '../analysis/correlation.js';
 import { summariseSession } from '../correlate/summary.js';
 import { summaryToApi } from '../service/schemas/correlation.js';
 import { EXPORT_BATCH_ROWS } from '../analysis/correlation-runner.js';
+import { CorrelationDesk } from '../analysis/correlation-desk.js';
 import { timelineCsvInMemory, timelineJsonInMemory, traceInMemory } from '../service/export-writers.js';
 import type { Db } from '../db/connection.js';
 
@@ -232,6 +233,32 @@ test('the worker sees what the service writes after its first run (its own conne
     // a deleted session's result is dropped and its id refused
     assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id}` })).statusCode, 204);
     assert.equal((await app.inject({ url: `/sessions/${id}/summary` })).statusCode, 404);
+  } finally {
+    await close();
+  }
+});
+
+test('past its record budget the desk drops the least recently asked correlation, never the one just asked for', async () => {
+  const { app, close } = await testApp();
+  try {
+    const a = buildSession(app.db, 50, 1); // 70 records
+    const b = buildSession(app.db, 50, 1);
+    const desk = new CorrelationDesk(app.db, 100);
+    const ask = (sessionId: number) => desk.answer({ id: 0, type: 'summary', sessionId });
+    const runs = () => (desk.answer({ id: 0, type: 'stats' }) as { stats: { runs: number } }).stats.runs;
+    ask(a);
+    ask(a);
+    assert.equal(runs(), 1, 'a second ask is served from the cache');
+    ask(b); // 140 records held > 100: a goes
+    ask(b);
+    assert.equal(runs(), 2);
+    ask(a);
+    assert.equal(runs(), 3, 'a was dropped and correlated again');
+    const roomy = new CorrelationDesk(app.db, 1000);
+    roomy.answer({ id: 0, type: 'summary', sessionId: a });
+    roomy.answer({ id: 0, type: 'summary', sessionId: b });
+    roomy.answer({ id: 0, type: 'summary', sessionId: a });
+    assert.equal((roomy.answer({ id: 0, type: 'stats' }) as { stats: { runs: number } }).stats.runs, 2, 'within the budget both stay');
   } finally {
     await close();
   }
