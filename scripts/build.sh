@@ -43,8 +43,8 @@ if [ -f tracer/Makefile ] && [ "${ACKSCOPE_BUILD_TRACER:-1}" = 1 ]; then
   fi
 fi
 
-# The web page (service/web/src) as one browser bundle, ECharts included: no CDN at run time.
-if newer_than dist/web/main.js service/web/src package-lock.json; then
+# The web page (service/web/src, and the core/ facts it imports) as one browser bundle, ECharts included: no CDN at run time.
+if newer_than dist/web/main.js service/web/src core package-lock.json; then
   say "web page (esbuild)"
   npx esbuild service/web/src/main.ts --bundle --minify --sourcemap --format=esm --target=es2020 \
     --outdir=dist/web --log-level=warning
