@@ -5,15 +5,15 @@
  * process as `ackscope trace` does), alternating which goes first each round so drift
  * hits both alike. The sender times its own write loop (start-up and the tracer's attach
  * are not counted). A third variant runs the tracer binary alone with its events sent to
- * /dev/null: the cost inside the kernel and the tracer, without this process parsing
- * the events on the same 2 CPUs. Prints writes/s per run, the traced/untraced ratio per round (median
+ * a file: the cost inside the kernel and the tracer, without this process parsing the
+ * events on the same 2 CPUs. Prints writes/s per run, the traced/untraced ratio per round (median
  * and range), events lost per 100 k traced writes (the tracer's final stats) and the load
  * average. Needs root and a built tracer (scripts/build.sh). Asserts nothing.
  *
  *   node --import tsx bench/tracer-overhead.ts [writes=100000] [rounds=5] [size=16384]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -65,14 +65,21 @@ interface TracedRun extends SenderRun {
   events: number;
 }
 
-/** The tracer binary alone, its events (on stdout) to /dev/null; the sender's result is on stderr. */
+/** The tracer binary alone, its events (on stdout) to a file nobody reads while it runs; the sender's result is on stderr. */
 async function tracedBare(count: number): Promise<TracedRun> {
-  const p = spawn(tracerBinary(), ['--', bin, ...sendArgs(count)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const file = join(dir, 'events.ndjson');
+  const out = openSync(file, 'w');
+  const p = spawn(tracerBinary(), ['--', bin, ...sendArgs(count)], { stdio: ['ignore', out, 'pipe'] });
+  closeSync(out);
   let stderr = '';
-  p.stderr.on('data', (d) => (stderr += d));
+  p.stderr!.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((r) => p.once('close', r));
   if (code !== 0) throw new Error(`traced sender exited ${code}: ${stderr}`);
-  return { ...resultFrom(stderr), lost: NaN, calls: NaN, events: NaN };
+  const text = readFileSync(file, 'utf8');
+  rmSync(file);
+  const stats = text.slice(text.lastIndexOf('{"type":"stats"')).split('\n')[0] ?? '';
+  const s = JSON.parse(stats) as { lost: number; calls: number; events: number };
+  return { ...resultFrom(stderr), lost: s.lost, calls: s.calls, events: s.events };
 }
 
 async function traced(count: number): Promise<TracedRun> {
@@ -101,6 +108,7 @@ try {
   const runs: Record<Variant, SenderRun[]> = { untraced: [], traced: [], bare: [] };
   const ratios: Record<Variant, number[]> = { untraced: [], traced: [], bare: [] };
   let lost = 0;
+  let lostBare = 0;
   let tracedWrites = 0;
   const order: Variant[] = ['untraced', 'traced', 'bare'];
   for (let r = 0; r < rounds; r++) {
@@ -108,9 +116,10 @@ try {
     const seq = order.map((_, i) => order[(i + r) % order.length] as Variant);
     const got: Partial<Record<Variant, SenderRun>> = {};
     let t: TracedRun | null = null;
+    let bareRun: TracedRun | null = null;
     for (const v of seq) {
       if (v === 'untraced') got.untraced = await untraced(writes);
-      else if (v === 'bare') got.bare = await tracedBare(writes);
+      else if (v === 'bare') got.bare = bareRun = await tracedBare(writes);
       else got.traced = t = await traced(writes);
     }
     if (!t || !got.untraced || !got.bare) throw new Error('a run is missing');
@@ -119,24 +128,26 @@ try {
       ratios[v].push((got[v] as SenderRun).rate / got.untraced.rate);
     }
     lost += t.lost;
+    lostBare += bareRun?.lost ?? 0;
     tracedWrites += writes;
     const fig = (v: Variant) => `${k((got[v] as SenderRun).rate)} writes/s, ${(got[v] as SenderRun).cpuUs.toFixed(2)} µs CPU/write`;
     console.log(
       `round ${r + 1} (${seq.join(', ')}): untraced ${fig('untraced')}; traced ${fig('traced')} (ratio ${(t.rate / got.untraced.rate).toFixed(3)}); ` +
-        `tracer alone ${fig('bare')} (ratio ${(got.bare.rate / got.untraced.rate).toFixed(3)}); traced run: ${t.calls} calls, ${t.events} events, lost ${t.lost}; load ${load()}`,
+        `tracer alone ${fig('bare')} (ratio ${(got.bare.rate / got.untraced.rate).toFixed(3)}); traced run: ${t.calls} calls, ${t.events} events, lost ${t.lost}; alone: lost ${bareRun?.lost}; load ${load()}`,
     );
   }
   const range = (v: number[], f: (n: number) => string) => `${f(Math.min(...v))}–${f(Math.max(...v))}`;
   const ratio = (n: number) => n.toFixed(3);
   const us = (n: number) => n.toFixed(2);
-  const names: Record<Variant, string> = { untraced: 'untraced', traced: 'traced (events parsed here)', bare: 'tracer alone (events to /dev/null)' };
+  const names: Record<Variant, string> = { untraced: 'untraced', traced: 'traced (events parsed here)', bare: 'tracer alone (events to a file)' };
   for (const v of order) {
     const rates = runs[v].map((x) => x.rate);
     const cpu = runs[v].map((x) => x.cpuUs);
     const vs = v === 'untraced' ? '' : `; traced/untraced median ${ratio(median(ratios[v]))} (${range(ratios[v], ratio)})`;
     console.log(`${names[v]}: median ${k(median(rates))} writes/s (${range(rates, k)}), sender CPU median ${us(median(cpu))} µs/write (${range(cpu, us)})${vs}`);
   }
-  console.log(`events lost: ${((lost / tracedWrites) * 100_000).toFixed(1)} per 100 k writes (${lost} in ${tracedWrites} traced writes)`);
+  const per100k = (n: number) => `${((n / tracedWrites) * 100_000).toFixed(1)} per 100 k writes (${n} in ${tracedWrites})`;
+  console.log(`events lost (ring buffer full): traced ${per100k(lost)}; tracer alone ${per100k(lostBare)}`);
   console.log(`load at end ${load()}`);
 } finally {
   sink.kill();
