@@ -12,7 +12,7 @@ import { DEFAULT_SERVICE_URL, serviceUrl } from '../core/api-reply.js';
 import { AckscopeError } from '../core/errors.js';
 import { ServiceClient } from '../sender/service-client.js';
 import type { CompletionRecord } from '../core/completion.js';
-import { TraceFeed, startTrace, type TraceTarget, type WitnessPost } from '../tracer/index.js';
+import { TraceFeed, startTrace, traceStats, type TraceTarget } from '../tracer/index.js';
 import { fetchSummary, renderSummary } from './report.js';
 
 const POST_EVERY_MS = 1000;
@@ -26,11 +26,6 @@ export function routeInterface(address: string): string | null {
   } catch {
     return null;
   }
-}
-
-function witnessBody(w: WitnessPost) {
-  const { flow, writeId, byte, qdiscInNs, qdiscOutNs, driverNs, ackArrivedNs, ackProcessedNs, retransmitted } = w;
-  return { flow, writeId, byte, qdiscInNs, qdiscOutNs, driverNs, ackArrivedNs, ackProcessedNs, retransmitted };
 }
 
 export function traceCommand() {
@@ -82,7 +77,7 @@ export function traceCommand() {
             if (taken.records.length > 0) await client.postCompletions(session, taken.records as unknown as CompletionRecord[]);
             for (let i = 0; i < taken.witnesses.length; i += WITNESSES_PER_POST) {
               await client.json('POST', `/sessions/${session}/kernel-witness`, {
-                witnesses: taken.witnesses.slice(i, i + WITNESSES_PER_POST).map(witnessBody),
+                witnesses: taken.witnesses.slice(i, i + WITNESSES_PER_POST),
               });
             }
           } catch (err) {
@@ -112,15 +107,7 @@ export function traceCommand() {
         await posting;
         await client.json('POST', `/sessions/${session}/kernel-witness`, {
           witnesses: [],
-          trace: {
-            target: label,
-            lostEvents: last.lost,
-            calls: last.calls,
-            uncovered: last.uncovered.length,
-            momentsWithoutCall: last.momentsWithoutCall,
-            missing: last.missing,
-            exitCode,
-          },
+          trace: traceStats(last, label, exitCode),
         }).catch((err) => (postError ??= err));
         await client.json('POST', `/sessions/${session}/stop`).catch(() => undefined);
       }

@@ -16,10 +16,8 @@ export interface KernelWitness {
   retransmitted: boolean;
 }
 
-/** A witness as posted: the completion it belongs to (flow and writeId) and its moments, ns as decimal strings. */
-export interface KernelWitnessInput {
-  flow: { srcAddr: string; srcPort: number; dstAddr: string; dstPort: number };
-  writeId: number;
+/** The moments as the tracer gives them and the API takes them: epoch ns as decimal strings. */
+export interface KernelMomentsText {
   byte: number | null;
   qdiscInNs: string | null;
   qdiscOutNs: string | null;
@@ -27,6 +25,26 @@ export interface KernelWitnessInput {
   ackArrivedNs: string | null;
   ackProcessedNs: string | null;
   retransmitted: boolean;
+}
+
+/** A witness as posted: the completion it belongs to (flow and writeId) and its moments. */
+export interface KernelWitnessInput extends KernelMomentsText {
+  flow: { srcAddr: string; srcPort: number; dstAddr: string; dstPort: number };
+  writeId: number;
+}
+
+/** What the tracer said about itself for one session (stored beside its witnesses). */
+export interface TraceStats {
+  /** What was traced: a command line, pid N or a cgroup. */
+  target: string;
+  lostEvents: number;
+  calls: number;
+  /** Sends it saw but cannot follow (sendfile, splice, io_uring). */
+  uncovered: number;
+  momentsWithoutCall: number;
+  /** Calls with bytes whose moment was not seen, per moment. */
+  missing: Record<string, number>;
+  exitCode: number | null;
 }
 
 export const WITNESS_MOMENTS = ['qdiscInNs', 'qdiscOutNs', 'driverNs', 'ackArrivedNs', 'ackProcessedNs'] as const;

@@ -1,19 +1,10 @@
 import type { Db } from './connection.js';
 import { canonicalAddress } from '../core/completion.js';
 import { AckscopeError } from '../core/errors.js';
-import type { KernelWitness, KernelWitnessInput } from '../core/kernel-witness.js';
+import type { KernelWitness, KernelWitnessInput, TraceStats } from '../core/kernel-witness.js';
 
-/** What a trace said about itself (session_traces, migrations/007_kernel_witness.sql). */
-export interface TraceStats {
-  target: string;
-  lostEvents: number;
-  calls: number;
-  uncovered: number;
-  momentsWithoutCall: number;
-  /** Calls with bytes whose moment was not seen, per moment. */
-  missing: Record<string, number>;
-  exitCode: number | null;
-}
+export type { TraceStats };
+
 
 /**
  * Stores witnesses of completions already stored (same flow and writeId), replacing an

@@ -7,10 +7,12 @@
  */
 import { parseCompletion, type CompletionRecord } from '../core/completion.js';
 import { AckscopeError } from '../core/errors.js';
+import { parseKernelWitness } from '../core/kernel-witness.js';
 import type { Db } from '../db/connection.js';
 import { storeCompletions } from '../db/completions.js';
 import { storeKernelWitnesses, storeTraceStats } from '../db/kernel-witness.js';
-import { startTrace, TraceFeed, type TraceRun, type TraceTarget } from '../tracer/index.js';
+import { existsSync } from 'node:fs';
+import { startTrace, TraceFeed, TracerError, traceStats, type TraceRun, type TraceTarget } from '../tracer/index.js';
 import type { CaptureLog } from './live/manager.js';
 
 const STORE_EVERY_MS = 1000;
@@ -34,6 +36,9 @@ export class TraceManager {
     if (this.running.has(sessionId)) {
       throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `session ${sessionId} is already tracing`, { id: sessionId });
     }
+    if ('pid' in target && !existsSync(`/proc/${target.pid}`)) {
+      throw new TracerError('ACKSCOPE_ERR_TRACER_NO_PID', `no process with pid ${target.pid}`, { pid: target.pid });
+    }
     const run = startTrace(target, { commandStdio: 'ignore' });
     const feed = new TraceFeed();
     const label = 'pid' in target ? `pid ${target.pid}` : `cgroup ${target.cgroup}`;
@@ -43,23 +48,7 @@ export class TraceManager {
       const rows = taken.records.map((r, i) => parseCompletion(r as unknown as CompletionRecord, stored + i));
       this.o.db.transaction(() => {
         storeCompletions(this.o.db, sessionId, rows, stored);
-        storeKernelWitnesses(
-          this.o.db,
-          sessionId,
-          taken.witnesses.map((w) => ({
-            flow: w.flow,
-            writeId: w.writeId,
-            witness: {
-              byte: w.byte,
-              qdiscInNs: w.qdiscInNs === null ? null : BigInt(w.qdiscInNs),
-              qdiscOutNs: w.qdiscOutNs === null ? null : BigInt(w.qdiscOutNs),
-              driverNs: w.driverNs === null ? null : BigInt(w.driverNs),
-              ackArrivedNs: w.ackArrivedNs === null ? null : BigInt(w.ackArrivedNs),
-              ackProcessedNs: w.ackProcessedNs === null ? null : BigInt(w.ackProcessedNs),
-              retransmitted: w.retransmitted,
-            },
-          })),
-        );
+        storeKernelWitnesses(this.o.db, sessionId, taken.witnesses.map((w, index) => parseKernelWitness(w, index)));
       })();
       stored += rows.length;
       return taken;
@@ -86,15 +75,7 @@ export class TraceManager {
         clearInterval(timer);
         try {
           const last = store();
-          storeTraceStats(this.o.db, sessionId, {
-            target: label,
-            lostEvents: last.lost,
-            calls: last.calls,
-            uncovered: last.uncovered.length,
-            momentsWithoutCall: last.momentsWithoutCall,
-            missing: last.missing,
-            exitCode,
-          });
+          storeTraceStats(this.o.db, sessionId, traceStats(last, label, exitCode));
         } catch (err) {
           this.o.log.warn({ sessionId, err }, 'storing the last traced sends failed');
         }

@@ -5,6 +5,7 @@
  * event so far (tracer/join.ts), so a write's witness is complete however late its
  * moments come; the cost grows with the run (one join per take).
  */
+import type { TraceStats } from '../core/kernel-witness.js';
 import type { TracerEvent, UncoveredEvent } from './events.js';
 import { joinMoments, type JoinResult, type KernelWitness, type TracedCompletionRecord, type WitnessMoment } from './join.js';
 
@@ -21,6 +22,19 @@ export interface FeedTake {
   lost: number;
   calls: number;
   momentsWithoutCall: number;
+}
+
+/** What the tracer said about itself, from the last take (stored with the session). */
+export function traceStats(last: FeedTake, target: string, exitCode: number | null): TraceStats {
+  return {
+    target,
+    lostEvents: last.lost,
+    calls: last.calls,
+    uncovered: last.uncovered.length,
+    momentsWithoutCall: last.momentsWithoutCall,
+    missing: last.missing,
+    exitCode,
+  };
 }
 
 export class TraceFeed {

@@ -5,6 +5,7 @@
  * whether that byte was retransmitted. A moment the tracer did not see stays null and is
  * counted; none is ever invented.
  */
+import type { KernelMomentsText } from '../core/kernel-witness.js';
 import type { CallEvent, MomentEvent, TracedFlow, TracerEvent, TxMomentEvent, UncoveredEvent } from './events.js';
 
 /** A completion record as docs/completions.md defines it (the subset the tracer fills). */
@@ -35,16 +36,8 @@ export interface TracedCompletionRecord {
   };
 }
 
-export interface KernelWitness {
-  /** The stream offset the moments are of (the last byte the call reported), or null for a call that moved no bytes. */
-  byte: number | null;
-  qdiscInNs: string | null;
-  qdiscOutNs: string | null;
-  driverNs: string | null;
-  ackArrivedNs: string | null;
-  ackProcessedNs: string | null;
-  retransmitted: boolean;
-}
+/** The moments of a call's last byte (core/kernel-witness.ts: the form the API takes). */
+export type KernelWitness = KernelMomentsText;
 
 export interface TracedCompletion {
   record: TracedCompletionRecord;
