@@ -4,9 +4,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { testApp } from './helpers/app.js';
 import { startTcpdump } from './helpers/wire.js';
 import { HeadlessChromium, chromiumMissing, type WatchedPage } from '../fixtures/browser.js';
@@ -526,6 +527,40 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     await page().waitForFunction(() => document.body.dataset.view === 'list' && document.body.dataset.ready === 'true');
     assert.equal((await fetch(`${url}/sessions/${importedId}`)).status, 404, 'deleted');
     assert.deepEqual(watched.errors, [], 'no console errors in any step');
+  });
+
+  test('trace a running program from the page: its sends arrive in the session with their kernel witness', async (t) => {
+    const created = await fetch(`${url}/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'traced from the page', kind: 'live', interface: 'lo', filter: `tcp port ${receiver.port}` }),
+    });
+    const id = ((await created.json()) as Json).id as number;
+    await fetch(`${url}/sessions/${id}/start`, { method: 'POST' });
+    // an unchanged Python client that waits for a line before it connects and sends
+    const script = `import socket, sys\nsys.stdin.readline()\ns = socket.create_connection(("127.0.0.1", ${receiver.port}))\nfor i in range(20): s.sendall(b"t" * 3000)\ns.close()\n`;
+    const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'ignore', 'inherit'] });
+    await once(child, 'spawn');
+    await page().goto(`${url}/#/sessions/${id}`);
+    await page().waitForSelector('#trace-pid');
+    await page().fill('#trace-pid', String(child.pid));
+    await page().click('#trace-button');
+    await page().waitForFunction(() => /tracing process/.test(document.querySelector('#action-status')?.textContent ?? ''));
+    await shot(t, '10-trace-pid');
+    await new Promise((r) => setTimeout(r, 300)); // the tracer attaches
+    child.stdin!.end('go\n');
+    await once(child, 'exit');
+    let traced = await fetch(`${url}/sessions/${id}/trace`);
+    for (let i = 0; i < 100 && traced.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      traced = await fetch(`${url}/sessions/${id}/trace`);
+    }
+    assert.equal(traced.status, 200, 'the trace ended with the program');
+    await fetch(`${url}/sessions/${id}/stop`, { method: 'POST' });
+    const items = ((await (await fetch(`${url}/sessions/${id}/correlations?limit=100`)).json()) as Json).items as Json[];
+    assert.equal(items.length, 20, 'one record per sendall');
+    assert.ok(items.every((c) => c.kernel !== null && String(c.api).startsWith('linux:')), 'each with its kernel witness');
+    assert.deepEqual(watched.errors, [], 'no console errors');
   });
 });
 

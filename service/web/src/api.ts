@@ -177,6 +177,8 @@ export const api = {
   create: (body: SessionCreate) => request<SessionT>('POST', '/sessions', body),
   start: (id: number) => request<SessionT>('POST', `/sessions/${id}/start`),
   stop: (id: number) => request<SessionT>('POST', `/sessions/${id}/stop`),
+  /** The kernel tracer on a running process, into this live session (root on the service's host). */
+  trace: (id: number, pid: number) => request<{ tracing: boolean }>('POST', `/sessions/${id}/trace`, { pid, followChildren: true }),
   remove: (id: number) => request<void>('DELETE', `/sessions/${id}`),
   importFile: (id: number, file: File, onProgress: (loaded: number, total: number) => void) =>
     upload<ImportResult>(`/sessions/${id}/import?filename=${encodeURIComponent(file.name)}`, file, onProgress),

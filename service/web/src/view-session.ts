@@ -91,6 +91,7 @@ function actions(s: SessionT, reroute: () => void): HTMLElement {
   };
   if (s.kind === 'live' && s.state === 'created') box.append(button('start-button', 'start capturing', () => api.start(s.id), reroute));
   if (s.state === 'capturing' && s.kind === 'live') box.append(button('stop-button', 'stop capturing', () => api.stop(s.id), reroute));
+  if (s.kind === 'live' && (s.state === 'created' || s.state === 'capturing')) box.append(traceForm(s.id, status));
   box.append(
     button(
       'delete-button',
@@ -105,6 +106,31 @@ function actions(s: SessionT, reroute: () => void): HTMLElement {
     status,
   );
   return box;
+}
+
+/**
+ * The kernel tracer on a running program: every send call of the PID (and its children)
+ * becomes a completion with its kernel witness, in this session (POST /sessions/:id/trace).
+ */
+function traceForm(id: number, status: HTMLElement): HTMLElement {
+  const input = h('input', { id: 'trace-pid', type: 'number', min: '1', inputmode: 'numeric', placeholder: 'PID', 'aria-label': 'process id to trace' }) as HTMLInputElement;
+  const submit = h('button', { type: 'submit', id: 'trace-button' }, 'trace its sends');
+  const form = h('form', { class: 'trace-form', id: 'trace-form' }, h('label', { for: 'trace-pid' }, 'kernel tracer: process '), input, ' ', submit);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const pid = Number(input.value);
+    if (!Number.isSafeInteger(pid) || pid < 1) {
+      status.replaceChildren('give the process id of a running program');
+      return;
+    }
+    (submit as HTMLButtonElement).disabled = true;
+    void api
+      .trace(id, pid)
+      .then(() => status.replaceChildren(`tracing process ${pid}: its sends arrive here every second`))
+      .catch((err) => status.replaceChildren(errorBox(err)))
+      .finally(() => ((submit as HTMLButtonElement).disabled = false));
+  });
+  return form;
 }
 
 function exportsBox(id: number): HTMLElement {
