@@ -105,12 +105,14 @@ export class FrameWriter {
   private pendingFrames = 0;
   private pendingSacks: unknown[][] = [];
   private pendingTags: unknown[][] = [];
+  private pendingRetransmissions: unknown[][] = [];
   private readonly insertFrameChunk: Statement;
   private readonly insertFrameStatements = new Map<number, Statement>();
   private readonly insertFlow: Statement;
   private readonly updateFlow: Statement;
   private readonly insertSack: Statement;
   private readonly insertTag: Statement;
+  private readonly insertRetransmission: Statement;
   private readonly writePending: (withAdvances: boolean) => void;
 
   constructor(db: Db, sessionId: number, options: FrameWriterOptions = {}) {
@@ -149,6 +151,9 @@ export class FrameWriter {
     this.insertTag = db.prepare(
       `INSERT OR REPLACE INTO tags (flow_id, dir, stream_off, write_id, claimed_off, claimed_len, frame_id, ts_ns)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertRetransmission = db.prepare(
+      'INSERT INTO retransmissions (flow_id, dir, start_off, end_off, ts_ns, frame_id) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.writePending = db.transaction((withAdvances: boolean) => this.writePendingRows(withAdvances));
   }
@@ -225,6 +230,14 @@ export class FrameWriter {
     row[i++] = facts.sackCount;
     row[i++] = fileOffset ?? null;
     if (facts.sentAdvanced) this.sentAdvances.add(flow.id, facts.dir, facts.sentMax, tsNs, facts.seqOff);
+    // bytes of a hole (below the maximum, never seen): first transmissions too, each a row
+    // of its own so "when did byte X first leave" finds them (keys stay unique: the
+    // first-transmission ranges of a direction never overlap)
+    const fill = facts.fill;
+    for (let h = 0; h < fill.count; h++) this.sentAdvances.add(flow.id, facts.dir, fill.end[h], tsNs, fill.start[h]);
+    if (facts.retransmit && !Number.isNaN(facts.retransmitStart)) {
+      this.pendingRetransmissions.push([flow.id, facts.dir, facts.retransmitStart, facts.retransmitEnd, tsNs, frameId]);
+    }
     if (facts.ackAdvanced) this.ackAdvances.add(flow.id, facts.dir, facts.ackedMax, tsNs);
     for (let s = 0; s < facts.sackCount; s++) {
       this.pendingSacks.push([frameId, flow.id, facts.dir, tsNs, facts.sackLeftOff[s], facts.sackRightOff[s]]);
@@ -273,13 +286,14 @@ export class FrameWriter {
     this.pendingFrames = 0;
     this.pendingSacks = [];
     this.pendingTags = [];
+    this.pendingRetransmissions = [];
     this.sentAdvances.discard();
     this.ackAdvances.discard();
     this.db.transaction(() => {
       this.db
         .prepare('DELETE FROM frames WHERE id BETWEEN ? AND ?')
         .run(frameIdRange(this.sessionId).first, frameIdRange(this.sessionId).last);
-      // sacks, tags cascade; sent_advances, ack_advances go by trigger (005_frame_advances.sql)
+      // sacks, tags, retransmissions cascade; sent_advances, ack_advances go by trigger (005_frame_advances.sql)
       this.db.prepare('DELETE FROM flows WHERE session_id = ?').run(this.sessionId);
       updateSession(this.db, this.sessionId, {
         link_type: null,
@@ -375,6 +389,8 @@ export class FrameWriter {
     this.pendingFrames = 0;
     for (const sack of this.pendingSacks) this.insertSack.run(sack);
     this.pendingSacks = [];
+    for (const range of this.pendingRetransmissions) this.insertRetransmission.run(range);
+    this.pendingRetransmissions = [];
     if (withAdvances) {
       this.sentAdvances.write();
       this.ackAdvances.write();

@@ -8,8 +8,11 @@
  */
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type DecodedFrame } from '../decode/frame.js';
 import { MAX_SACK_BLOCKS } from '../decode/tcp.js';
+import { HoleFill, SentHoles } from './holes.js';
 import { TagScanner, type TagSink } from './tags.js';
 import { unwrapOffset } from './unwrap.js';
+
+export { MAX_HOLES_PER_DIRECTION } from './holes.js';
 
 export class FlowState {
   /** Database id; the writer sets it when it stores the flow. */
@@ -29,6 +32,8 @@ export class FlowState {
   readonly isn = [0, 0];
   /** Highest first-transmission end offset (flows.a_bytes/b_bytes). */
   readonly sentMax = [0, 0];
+  /** Ranges below sentMax never seen (capture/flow/holes.ts); null until the first hole. */
+  readonly holes: [SentHoles | null, SentHoles | null] = [null, null];
   /** Highest offset known in the sequence space, from segments and ACKs: the unwrap reference. */
   readonly highWater = [0, 0];
   readonly hasAcked = [false, false];
@@ -101,7 +106,12 @@ export class SegmentFacts {
   seqOff = 0;
   /** Cumulative ACK as an offset of the other direction; NaN when the segment has no ACK. */
   ackOff = NaN;
+  /** Some payload byte was seen before; [retransmitStart, retransmitEnd) spans those bytes (NaN when none). */
   retransmit = false;
+  retransmitStart = NaN;
+  retransmitEnd = NaN;
+  /** Bytes below sentMax never seen before that this segment carried: first transmissions out of order. */
+  readonly fill = new HoleFill();
   sentMax = 0;
   /** NaN until the direction has sent an ACK. */
   ackedMax = NaN;
@@ -133,6 +143,8 @@ export class FlowTracker {
   /** Flows changed since the writer last took this list (takeDirty). */
   private dirtyFlows: FlowState[] = [];
   private readonly tagSink: TagSink | null;
+  /** Holes dropped from a full hole list: their bytes, if they come, read as retransmitted. */
+  holesForgotten = 0;
 
   /** `tagSink` receives write tags found on the wire; null turns tag detection off. */
   constructor(tagSink: TagSink | null = null) {
@@ -273,7 +285,29 @@ export class FlowTracker {
     const seqOff = unwrapOffset(f.seq, base, flow.highWater[dir]) + (isSyn ? 1 : 0);
     const end = seqOff + f.payloadLen;
     const sentBefore = flow.sentMax[dir];
-    if (f.payloadLen > 0 && seqOff < sentBefore) retransmit = true;
+    const fill = out.fill;
+    fill.count = 0;
+    out.retransmitStart = NaN;
+    out.retransmitEnd = NaN;
+    if (f.payloadLen > 0 && seqOff < sentBefore) {
+      // below the highest byte seen: a retransmission only of the bytes seen before
+      const below = Math.min(end, sentBefore);
+      const holes = flow.holes[dir];
+      if (holes === null || holes.count === 0) {
+        out.retransmitStart = seqOff;
+        out.retransmitEnd = below;
+      } else {
+        this.holesForgotten += holes.fill(seqOff, below, fill);
+        out.retransmitStart = fill.seenStart;
+        out.retransmitEnd = fill.seenEnd;
+      }
+      if (!Number.isNaN(out.retransmitStart)) retransmit = true;
+    } else if (f.payloadLen > 0 && seqOff > sentBefore && (sentBefore > 0 || flow.synSeen[dir])) {
+      // bytes skipped: not seen yet (reordered) or never (a capture gap). Below the first
+      // data of a flow caught mid-stream they were sent before the capture: no hole.
+      const holes = (flow.holes[dir] ??= new SentHoles());
+      this.holesForgotten += holes.open(sentBefore, seqOff);
+    }
     if (isFin && f.payloadLen === 0 && flow.finSeen[dir] && end <= sentBefore) retransmit = true;
     if (isFin) flow.finSeen[dir] = true;
     let sentAdvanced = false;

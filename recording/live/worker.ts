@@ -14,6 +14,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { openDatabase, type Db } from '../../db/connection.js';
 import { updateSession } from '../../db/sessions.js';
 import { isAckscopeError } from '../../core/errors.js';
+import { wallClockNs } from '../../core/time.js';
 import { openLive, type CaptureStats, type LiveCapture } from '../../capture/native/index.js';
 import { CaptureRecorder } from './recorder.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -75,7 +76,7 @@ function run(): void {
   flushTimer = setInterval(() => {
     if (!sink || failure) return;
     try {
-      sink.flush();
+      sink.flush(wallClockNs()); // the kernel stamps frames with the same clock (CLOCK_REALTIME)
     } catch (err) {
       failure = `writing captured frames failed: ${(err as Error).message}`;
       void capture.close();
