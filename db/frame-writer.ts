@@ -50,6 +50,8 @@ export interface FrameWriterOptions {
    * of at ~900 places per batch (449 interleaved flows, 1M frames: see recording/import.ts).
    */
   holdAdvances?: number;
+  /** Flows the tracker holds at most (capture/flow/tracker.ts DEFAULT_MAX_FLOWS). */
+  maxFlows?: number;
 }
 
 /** What a session saw, as a Wireshark user would count it (docs/design-notes.md). */
@@ -72,6 +74,8 @@ const FRAME_COLUMNS = [
   'ack_advanced', 'sack_count', 'file_offset',
 ] as const;
 const NCOL = FRAME_COLUMNS.length;
+/** Skip-reason names of the tracker's counters: flowsEvicted, flowsIdle, holesForgotten. */
+const TRACKER_LOSSES = ['flows-evicted', 'flows-idle', 'stream-holes-forgotten'] as const;
 
 export class FrameWriter {
   readonly sessionId: number;
@@ -106,6 +110,8 @@ export class FrameWriter {
   private pendingSacks: unknown[][] = [];
   private pendingTags: unknown[][] = [];
   private pendingRetransmissions: unknown[][] = [];
+  /** The tracker's loss counters already added to counters.reasons. */
+  private readonly trackerLossesCounted = TRACKER_LOSSES.map(() => 0);
   private readonly insertFrameChunk: Statement;
   private readonly insertFrameStatements = new Map<number, Statement>();
   private readonly insertFlow: Statement;
@@ -134,7 +140,10 @@ export class FrameWriter {
       .safeIntegers(true)
       .get(ids.first, ids.last) as bigint | null;
     this.resumeCounters(maxId === null ? 0 : Number(maxId - this.idBaseBig));
-    this.tracker = new FlowTracker(options.tags === false ? null : (flow, dir, off, tag, ts) => this.onTag(flow, dir, off, tag, ts));
+    this.tracker = new FlowTracker(
+      options.tags === false ? null : (flow, dir, off, tag, ts) => this.onTag(flow, dir, off, tag, ts),
+      { maxFlows: options.maxFlows },
+    );
     this.insertFrameChunk = this.frameInsert(ROWS_PER_INSERT);
     this.insertFlow = db.prepare(
       `INSERT INTO flows (session_id, ip_version, a_addr, a_port, b_addr, b_port, first_ns, last_ns)
@@ -329,6 +338,22 @@ export class FrameWriter {
     c.flows = this.db.prepare('SELECT COUNT(*) FROM flows WHERE session_id = ?').pluck().get(this.sessionId) as number;
   }
 
+  /**
+   * What the tracker had to let go of, among the session's skip reasons (not frames: the
+   * categories do not count them). A user reads there why a flow restarted without its
+   * handshake or why reordered bytes read as retransmitted (docs/import.md).
+   */
+  private countTrackerLosses(): void {
+    const t = this.tracker;
+    const now = [t.flowsEvicted, t.flowsIdle, t.holesForgotten];
+    for (let i = 0; i < TRACKER_LOSSES.length; i++) {
+      const delta = now[i] - this.trackerLossesCounted[i];
+      if (delta === 0) continue;
+      this.counters.reasons[TRACKER_LOSSES[i]] = (this.counters.reasons[TRACKER_LOSSES[i]] ?? 0) + delta;
+      this.trackerLossesCounted[i] = now[i];
+    }
+  }
+
   private countSkip(reason: number): void {
     const c = this.counters;
     c.skipped[reasonCategory(reason)]++;
@@ -421,6 +446,7 @@ export class FrameWriter {
       );
     }
     const c = this.counters;
+    this.countTrackerLosses();
     updateSession(this.db, this.sessionId, {
       link_type: c.linkType,
       frames_total: c.frames,

@@ -28,6 +28,8 @@ export class FlowState {
   readonly baseKnown = [false, false];
   readonly synSeen = [false, false];
   readonly finSeen = [false, false];
+  /** The direction has sent a segment the capture saw. */
+  readonly sent = [false, false];
   /** Raw ISN (offset 0 is isn + 1), as stored in flows.a_isn/b_isn. */
   readonly isn = [0, 0];
   /** Highest first-transmission end offset (flows.a_bytes/b_bytes). */
@@ -126,7 +128,30 @@ export class SegmentFacts {
 
 /** Longer than TIME_WAIT (60 s on Linux), so final ACKs and retransmitted FINs still find their flow. */
 const CLOSED_FLOW_LINGER_NS = 120_000_000_000n;
+/**
+ * A flow only one side of which ever spoke (an unanswered SYN, a scan): Linux gives up a
+ * SYN after ~127 s of retries (tcp_syn_retries = 6), so 5 minutes of capture time without
+ * a segment ends it.
+ */
+const HALF_OPEN_IDLE_NS = 300_000_000_000n;
+/**
+ * An established flow without a segment for this long is forgotten: longer than Linux's
+ * keepalive time (7200 s), so a connection that is merely quiet keeps its offsets.
+ */
+const OPEN_IDLE_NS = 7_200_000_000_000n;
 const SWEEP_EVERY_FRAMES = 65536;
+/**
+ * Flows held at most: a half-open FlowState takes ~1.7 KB of heap (measured: 100k SYN-only
+ * flows, heapUsed after gc), so ~110 MB at the cap. Past it the least recently active go
+ * first, closed and half-open ones before established ones, in rounds of a tenth of the
+ * cap so a flood costs one sort per round, not per flow.
+ */
+export const DEFAULT_MAX_FLOWS = 65536;
+
+export interface FlowTrackerOptions {
+  /** Flows held at most; default DEFAULT_MAX_FLOWS. */
+  maxFlows?: number;
+}
 /**
  * A segment without payload (an RST, a bare ACK) or an RST's ACK number moves the unwrap
  * reference forward by less than 1 GiB only: one forged RST must not shift every later
@@ -143,12 +168,18 @@ export class FlowTracker {
   /** Flows changed since the writer last took this list (takeDirty). */
   private dirtyFlows: FlowState[] = [];
   private readonly tagSink: TagSink | null;
+  private readonly maxFlows: number;
   /** Holes dropped from a full hole list: their bytes, if they come, read as retransmitted. */
   holesForgotten = 0;
+  /** Open flows forgotten to stay within maxFlows; a later segment of one starts a new flow without handshake. */
+  flowsEvicted = 0;
+  /** Open flows forgotten after HALF_OPEN_IDLE_NS / OPEN_IDLE_NS of capture time without a segment. */
+  flowsIdle = 0;
 
   /** `tagSink` receives write tags found on the wire; null turns tag detection off. */
-  constructor(tagSink: TagSink | null = null) {
+  constructor(tagSink: TagSink | null = null, options: FlowTrackerOptions = {}) {
     this.tagSink = tagSink;
+    this.maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
   }
 
   /** Tracks one decoded TCP segment captured at tsNs; fills `out`. */
@@ -182,10 +213,12 @@ export class FlowTracker {
       flow = null;
     }
     if (flow === null) {
+      if (this.live >= this.maxFlows) this.evict();
       // a SYN-ACK without its SYN: the receiver is the side that connected
       const aIsSource = !(isSyn && !pureSyn);
       flow = new FlowState(frame, view, aIsSource, hash);
       flow.firstNs = tsNs;
+      flow.lastNs = tsNs;
       dir = aIsSource ? 0 : 1;
       const bucket = this.buckets.get(hash);
       if (bucket) bucket.push(flow);
@@ -214,12 +247,46 @@ export class FlowTracker {
   private sweep(nowNs: bigint): void {
     this.framesSinceSweep = 0;
     for (const [hash, bucket] of this.buckets) {
-      const kept = bucket.filter((f) => !(f.closed && nowNs - f.lastNs > CLOSED_FLOW_LINGER_NS));
+      const kept = bucket.filter((f) => {
+        const idle = nowNs - f.lastNs;
+        if (f.closed) return idle <= CLOSED_FLOW_LINGER_NS;
+        if (idle <= (isHalfOpen(f) ? HALF_OPEN_IDLE_NS : OPEN_IDLE_NS)) return true;
+        this.flowsIdle++;
+        return false;
+      });
       if (kept.length === bucket.length) continue;
       this.live -= bucket.length - kept.length;
       if (kept.length === 0) this.buckets.delete(hash);
       else this.buckets.set(hash, kept);
       if (this.last && !kept.includes(this.last) && bucket.includes(this.last)) this.last = null;
+    }
+  }
+
+  /**
+   * Makes room for a new flow: forgets a tenth of the cap (at least one), closed flows
+   * first, then half-open ones, then established ones, each the least recently active
+   * first. Forgotten open flows are counted in flowsEvicted; the writer keeps their rows.
+   */
+  private evict(): void {
+    const all: FlowState[] = [];
+    for (const bucket of this.buckets.values()) for (const f of bucket) all.push(f);
+    // numbers, not BigInt comparisons (10× faster to sort); epoch ns as a double is
+    // exact to 256 ns, plenty to tell the least recently active apart
+    const rank = new Float64Array(all.length);
+    const when = new Float64Array(all.length);
+    for (let i = 0; i < all.length; i++) {
+      const f = all[i];
+      rank[i] = f.closed ? 0 : isHalfOpen(f) ? 1 : 2;
+      when[i] = Number(f.lastNs);
+    }
+    const order = new Uint32Array(all.length);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    order.sort((x, y) => rank[x] - rank[y] || when[x] - when[y]);
+    const count = Math.min(all.length, Math.max(1, Math.floor(this.maxFlows / 10)));
+    for (let i = 0; i < count; i++) {
+      const f = all[order[i]];
+      if (!f.closed) this.flowsEvicted++;
+      this.retire(f);
     }
   }
 
@@ -258,7 +325,8 @@ export class FlowTracker {
     const isSyn = (flags & TCP_SYN) !== 0;
     const isFin = (flags & TCP_FIN) !== 0;
     flow.frames++;
-    flow.lastNs = tsNs;
+    flow.sent[dir] = true;
+    if (tsNs > flow.lastNs) flow.lastNs = tsNs;
     if (!flow.dirty) {
       flow.dirty = true;
       this.dirtyFlows.push(flow);
@@ -364,6 +432,11 @@ export class FlowTracker {
       out.sackCount = f.sackCount;
     }
   }
+}
+
+/** Only one side ever spoke: an unanswered SYN, a scan, or a capture that sees one direction. */
+function isHalfOpen(f: FlowState): boolean {
+  return !(f.sent[0] && f.sent[1]);
 }
 
 /** Symmetric hash of the 4-tuple: both directions of a connection hash alike. */
