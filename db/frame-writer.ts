@@ -37,6 +37,7 @@ import type { WriteTag } from '../capture/decode/tag.js';
 import type { TagFlow } from '../capture/flow/tags.js';
 import { addressText, FlowState, FlowTracker, SegmentFacts } from '../capture/flow/tracker.js';
 import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
+import { sessionNotFound } from '../core/errors.js';
 
 export interface FrameWriterOptions {
   /** Frames per automatic flush (one transaction). Default 20000. */
@@ -119,6 +120,7 @@ export class FrameWriter {
   private readonly insertSack: Statement;
   private readonly insertTag: Statement;
   private readonly insertRetransmission: Statement;
+  private readonly sessionExists: Statement;
   private readonly writePending: (withAdvances: boolean) => void;
 
   constructor(db: Db, sessionId: number, options: FrameWriterOptions = {}) {
@@ -161,6 +163,7 @@ export class FrameWriter {
       `INSERT OR REPLACE INTO tags (flow_id, dir, stream_off, write_id, claimed_off, claimed_len, frame_id, ts_ns)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.sessionExists = db.prepare('SELECT 1 FROM sessions WHERE id = ?').pluck();
     this.insertRetransmission = db.prepare(
       'INSERT INTO retransmissions (flow_id, dir, start_off, end_off, ts_ns, frame_id) VALUES (?, ?, ?, ?, ?, ?)',
     );
@@ -395,6 +398,9 @@ export class FrameWriter {
   }
 
   private writePendingRows(withAdvances: boolean): void {
+    // inside the write transaction: a session deleted meanwhile (another connection, an
+    // import refused too late) gets no more rows, which would otherwise outlive it
+    if (this.sessionExists.get(this.sessionId) === undefined) throw sessionNotFound(this.sessionId);
     for (const chunk of this.chunks) {
       // spread, not the array: better-sqlite3 reads call arguments faster than array
       // elements (1M frame rows: 2.5-2.6 -> 1.9-2.0 CPU-s of import, docs/import.md "Import speed")
