@@ -75,8 +75,8 @@ const FRAME_COLUMNS = [
   'ack_advanced', 'sack_count', 'file_offset',
 ] as const;
 const NCOL = FRAME_COLUMNS.length;
-/** Skip-reason names of the tracker's counters: flowsEvicted, flowsIdle, holesForgotten. */
-const TRACKER_LOSSES = ['flows-evicted', 'flows-idle', 'stream-holes-forgotten'] as const;
+/** Skip-reason names of the tracker's counters: flowsEvicted, flowsIdle, holesForgotten, acksBeyondSent. */
+const TRACKER_LOSSES = ['flows-evicted', 'flows-idle', 'stream-holes-forgotten', 'acks-beyond-sent'] as const;
 
 export class FrameWriter {
   readonly sessionId: number;
@@ -348,7 +348,7 @@ export class FrameWriter {
    */
   private countTrackerLosses(): void {
     const t = this.tracker;
-    const now = [t.flowsEvicted, t.flowsIdle, t.holesForgotten];
+    const now = [t.flowsEvicted, t.flowsIdle, t.holesForgotten, t.acksBeyondSent];
     for (let i = 0; i < TRACKER_LOSSES.length; i++) {
       const delta = now[i] - this.trackerLossesCounted[i];
       if (delta === 0) continue;

@@ -30,6 +30,8 @@ export class FlowState {
   readonly finSeen = [false, false];
   /** The direction has sent a segment the capture saw. */
   readonly sent = [false, false];
+  /** Highest sequence offset the direction's own segments reached (a FIN's included): what an ACK of it may cover. */
+  readonly segmentHigh = [0, 0];
   /** Raw ISN (offset 0 is isn + 1), as stored in flows.a_isn/b_isn. */
   readonly isn = [0, 0];
   /** Highest first-transmission end offset (flows.a_bytes/b_bytes). */
@@ -175,6 +177,8 @@ export class FlowTracker {
   flowsEvicted = 0;
   /** Open flows forgotten after HALF_OPEN_IDLE_NS / OPEN_IDLE_NS of capture time without a segment. */
   flowsIdle = 0;
+  /** ACKs beyond every byte their flow's other side was seen sending: not taken as advances. */
+  acksBeyondSent = 0;
 
   /** `tagSink` receives write tags found on the wire; null turns tag detection off. */
   constructor(tagSink: TagSink | null = null, options: FlowTrackerOptions = {}) {
@@ -210,6 +214,10 @@ export class FlowTracker {
     out.newFlow = false;
     if (flow !== null && pureSyn && !this.sameConnection(flow, dir, frame.seq)) {
       this.retire(flow);
+      flow = null;
+    }
+    if (flow !== null && isSyn && !pureSyn && !this.sameConnectionSynAck(flow, dir, frame.seq, frame.ack)) {
+      this.retire(flow); // a new connection whose SYN the capture missed
       flow = null;
     }
     if (flow === null) {
@@ -305,6 +313,18 @@ export class FlowTracker {
     return flow.synSeen[other] && !flow.baseKnown[dir] && flow.sentMax[other] === 0 && !flow.closed;
   }
 
+  /**
+   * A SYN-ACK belongs to the known connection only as a repeat of its SYN-ACK, or as the
+   * first one of a connection still opening: not closed, its sender silent so far, and
+   * acknowledging the SYN seen (if one was).
+   */
+  private sameConnectionSynAck(flow: FlowState, dir: number, seq: number, ack: number): boolean {
+    if (flow.synSeen[dir]) return flow.isn[dir] === seq;
+    if (flow.closed || flow.sent[dir]) return false;
+    const other = 1 - dir;
+    return !flow.synSeen[other] || ((flow.isn[other] + 1) >>> 0) === ack;
+  }
+
   /** Forgets a flow whose 4-tuple was reused (the writer keeps its row). */
   private retire(flow: FlowState): void {
     const bucket = this.buckets.get(flow.hash);
@@ -324,6 +344,10 @@ export class FlowTracker {
     const flags = f.flags;
     const isSyn = (flags & TCP_SYN) !== 0;
     const isFin = (flags & TCP_FIN) !== 0;
+    const isRst = (flags & TCP_RST) !== 0;
+    // An RST's payload (diagnostic text, RFC 1122 4.2.2.12) is not stream data: counted as
+    // such, one forged RST far ahead would move the first-transmission mark by gigabytes.
+    const payloadLen = isRst ? 0 : f.payloadLen;
     flow.frames++;
     flow.sent[dir] = true;
     if (tsNs > flow.lastNs) flow.lastNs = tsNs;
@@ -351,13 +375,13 @@ export class FlowTracker {
 
     const base = (flow.isn[dir] + 1) >>> 0;
     const seqOff = unwrapOffset(f.seq, base, flow.highWater[dir]) + (isSyn ? 1 : 0);
-    const end = seqOff + f.payloadLen;
+    const end = seqOff + payloadLen;
     const sentBefore = flow.sentMax[dir];
     const fill = out.fill;
     fill.count = 0;
     out.retransmitStart = NaN;
     out.retransmitEnd = NaN;
-    if (f.payloadLen > 0 && seqOff < sentBefore) {
+    if (payloadLen > 0 && seqOff < sentBefore) {
       // below the highest byte seen: a retransmission only of the bytes seen before
       const below = Math.min(end, sentBefore);
       const holes = flow.holes[dir];
@@ -370,17 +394,17 @@ export class FlowTracker {
         out.retransmitEnd = fill.seenEnd;
       }
       if (!Number.isNaN(out.retransmitStart)) retransmit = true;
-    } else if (f.payloadLen > 0 && seqOff > sentBefore && (sentBefore > 0 || flow.synSeen[dir])) {
+    } else if (payloadLen > 0 && seqOff > sentBefore && (sentBefore > 0 || flow.synSeen[dir])) {
       // bytes skipped: not seen yet (reordered) or never (a capture gap). Below the first
       // data of a flow caught mid-stream they were sent before the capture: no hole.
       const holes = (flow.holes[dir] ??= new SentHoles());
       this.holesForgotten += holes.open(sentBefore, seqOff);
     }
-    if (isFin && f.payloadLen === 0 && flow.finSeen[dir] && end <= sentBefore) retransmit = true;
+    if (isFin && payloadLen === 0 && flow.finSeen[dir] && end <= sentBefore) retransmit = true;
     if (isFin) flow.finSeen[dir] = true;
     let sentAdvanced = false;
     // only payload counts: the sequence numbers a SYN or FIN consumes are not stream bytes
-    if (f.payloadLen > 0 && end > sentBefore) {
+    if (payloadLen > 0 && end > sentBefore) {
       flow.sentMax[dir] = end;
       sentAdvanced = true;
       if (this.tagSink !== null && flow.tags[dir].active) {
@@ -389,8 +413,12 @@ export class FlowTracker {
         flow.tags[dir].scan(flow, dir, seqOff, end, sentBefore, view, f.payloadAt, f.payloadCaptured, tsNs, this.tagSink, midStream);
       }
     }
-    if (end > flow.highWater[dir] && (f.payloadLen > 0 || end - flow.highWater[dir] < MAX_REFERENCE_JUMP)) {
+    if (end > flow.highWater[dir] && (payloadLen > 0 || end - flow.highWater[dir] < MAX_REFERENCE_JUMP)) {
       flow.highWater[dir] = end;
+    }
+    if (!isRst) {
+      const reach = end + (isFin ? 1 : 0);
+      if (reach > flow.segmentHigh[dir]) flow.segmentHigh[dir] = reach;
     }
     if (retransmit) flow.retransmits++;
 
@@ -402,13 +430,17 @@ export class FlowTracker {
         flow.isn[other] = (f.ack - 1) >>> 0;
       }
       ackOff = unwrapOffset(f.ack, (flow.isn[other] + 1) >>> 0, flow.highWater[other]);
-      if (!flow.hasAcked[dir] || ackOff > flow.ackedMax[dir]) {
+      // An ACK of bytes the other side was never seen sending acknowledges nothing we can
+      // place (a forged or corrupt ACK, or data the capture missed): no advance, counted.
+      // A direction never seen sending (a one-sided capture) has no bound to check.
+      const beyondSent = flow.sent[other] && ackOff > flow.segmentHigh[other];
+      if (beyondSent) this.acksBeyondSent++;
+      else if (!flow.hasAcked[dir] || ackOff > flow.ackedMax[dir]) {
         flow.hasAcked[dir] = true;
         flow.ackedMax[dir] = ackOff;
         ackAdvanced = true;
       }
-      const isRst = (flags & TCP_RST) !== 0;
-      if (ackOff > flow.highWater[other] && (!isRst || ackOff - flow.highWater[other] < MAX_REFERENCE_JUMP)) {
+      if (!beyondSent && ackOff > flow.highWater[other] && (!isRst || ackOff - flow.highWater[other] < MAX_REFERENCE_JUMP)) {
         flow.highWater[other] = ackOff;
       }
     }
