@@ -111,6 +111,8 @@ export class FrameWriter {
   private pendingSacks: unknown[][] = [];
   private pendingTags: unknown[][] = [];
   private pendingRetransmissions: unknown[][] = [];
+  /** counters.frames when the counters were last written into the sessions row. */
+  private framesInSessionRow = 0;
   /** The tracker's loss counters already added to counters.reasons. */
   private readonly trackerLossesCounted = TRACKER_LOSSES.map(() => 0);
   private readonly insertFrameChunk: Statement;
@@ -293,6 +295,7 @@ export class FrameWriter {
     c.skipped = { truncated: 0, malformed: 0, notIp: 0, notTcp: 0, other: 0 };
     c.reasons = {};
     c.linkType = null;
+    this.framesInSessionRow = 0;
     this.chunks = [];
     this.chunkRows = 0;
     this.pendingFrames = 0;
@@ -337,6 +340,7 @@ export class FrameWriter {
     c.skipped.notTcp = row.skipped_not_tcp;
     c.skipped.other = row.skipped_other;
     c.reasons = row.skip_reasons ? (JSON.parse(row.skip_reasons) as Record<string, number>) : {};
+    this.framesInSessionRow = c.frames;
     c.linkType = row.link_type;
     c.flows = this.db.prepare('SELECT COUNT(*) FROM flows WHERE session_id = ?').pluck().get(this.sessionId) as number;
   }
@@ -452,6 +456,11 @@ export class FrameWriter {
       );
     }
     const c = this.counters;
+    // Every counter moves with a frame read: no new frame, nothing to write. A live
+    // capture flushes every 100 ms, and rewriting the row (updated_ns) each time would
+    // invalidate the correlation cache of an idle capture every 100 ms.
+    if (c.frames === this.framesInSessionRow) return;
+    this.framesInSessionRow = c.frames;
     this.countTrackerLosses();
     updateSession(this.db, this.sessionId, {
       link_type: c.linkType,
