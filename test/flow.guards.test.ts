@@ -59,6 +59,17 @@ test('a SYN-ACK on a reused 4-tuple whose old flow never closed (FIN missed) is 
   assert.equal(next.newFlow, true);
 });
 
+test('a SYN-ACK acknowledging the data of a Fast Open SYN belongs to that SYN’s flow', () => {
+  const { seg } = tracker();
+  const syn = seg({ seq: 1000, flags: 'S', payload: payload(30) });
+  assert.equal(syn.sentMax, 30);
+  const synAck = seg({ seq: 5000, ack: 1031, flags: 'SA' }, true);
+  assert.equal(synAck.flow, syn.flow);
+  assert.equal(synAck.ackedMax, 30);
+  const other = seg({ seq: 6000, ack: 1500, flags: 'SA' }, true);
+  assert.equal(other.newFlow, true, 'one acknowledging bytes never sent is another connection');
+});
+
 test('an ACK beyond every byte the other side was seen sending is not an advance', () => {
   const { t, seg } = tracker();
   seg({ seq: 1000, flags: 'S' });

@@ -316,13 +316,14 @@ export class FlowTracker {
   /**
    * A SYN-ACK belongs to the known connection only as a repeat of its SYN-ACK, or as the
    * first one of a connection still opening: not closed, its sender silent so far, and
-   * acknowledging the SYN seen (if one was).
+   * acknowledging the SYN seen (if one was) or the data it carried (TCP Fast Open).
    */
   private sameConnectionSynAck(flow: FlowState, dir: number, seq: number, ack: number): boolean {
     if (flow.synSeen[dir]) return flow.isn[dir] === seq;
     if (flow.closed || flow.sent[dir]) return false;
     const other = 1 - dir;
-    return !flow.synSeen[other] || ((flow.isn[other] + 1) >>> 0) === ack;
+    // with TCP Fast Open the SYN carried data, and the SYN-ACK may acknowledge it too
+    return !flow.synSeen[other] || ((ack - flow.isn[other] - 1) >>> 0) <= flow.sentMax[other];
   }
 
   /** Forgets a flow whose 4-tuple was reused (the writer keeps its row). */
