@@ -86,7 +86,7 @@ export const CORRELATION_SQL = {
   // flow direction through their indexes, then searched in memory per completion.
   sacksOfSide: `SELECT ts_ns - @base, left_off, right_off FROM sacks
       WHERE flow_id = @flow AND dir = @dir ORDER BY ts_ns`,
-  // the bytes seen before of each retransmitting frame (007_retransmitted_bytes.sql)
+  // the bytes seen before of each retransmitting frame (008_retransmissions_and_ids.sql)
   retransOfSide: `SELECT start_off, end_off - start_off FROM retransmissions
       WHERE flow_id = @flow AND dir = @dir ORDER BY start_off`,
   tags: `SELECT stream_off, write_id, claimed_off, claimed_len, ts_ns - @base FROM tags

@@ -109,7 +109,6 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const dir = app.sessionDir(id);
       const captureFile = join(dir, CAPTURE_FILE_NAME);
       const log = req.log.child({ sessionId: id });
-      claimOwnership(dir);
       try {
         const result = await importCapture(app.db, id, req.raw, { captureFile, maxBytes: max });
         updateSession(app.db, id, {
