@@ -27,7 +27,7 @@
  * - Frame rows get id = sessionId * 2^32 + frameNo (frameNo 1-based, every frame read
  *   counts, TCP or not, so frame_no matches Wireshark's frame number).
  */
-import type { Statement } from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { getSession, updateSession } from './sessions.js';
 import { PendingAdvances } from './advances.js';
@@ -123,7 +123,15 @@ export class FrameWriter {
   private readonly insertTag: Statement;
   private readonly insertRetransmission: Statement;
   private readonly sessionExists: Statement;
-  private readonly writePending: (withAdvances: boolean) => void;
+  /**
+   * Called as `.immediate`: the transaction begins with a read (does the session still
+   * exist?), and a deferred one would then have to upgrade its read lock to a write lock,
+   * which in WAL mode fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no
+   * busy wait) whenever another connection committed in between (the service ingesting
+   * completions during a live capture). BEGIN IMMEDIATE takes the write lock first and
+   * waits for it like any writer.
+   */
+  private readonly writePending: Transaction<(withAdvances: boolean) => void>;
 
   constructor(db: Db, sessionId: number, options: FrameWriterOptions = {}) {
     this.db = db;
@@ -279,12 +287,12 @@ export class FrameWriter {
    * too, unless fewer than `holdAdvances` are pending).
    */
   flush(): void {
-    this.writePending(this.sentAdvances.pending + this.ackAdvances.pending >= this.holdAdvances);
+    this.writePending.immediate(this.sentAdvances.pending + this.ackAdvances.pending >= this.holdAdvances);
   }
 
   /** Writes everything pending, advance rows included, and the final counters into the sessions row. */
   finish(): SessionCounters {
-    this.writePending(true);
+    this.writePending.immediate(true);
     return this.counters;
   }
 
