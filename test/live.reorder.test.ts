@@ -109,3 +109,25 @@ test('the recorder stores disorder that straddles two batches in stamp order: no
     t.cleanup();
   }
 });
+
+test('the recorder releases held frames by the clock only once the capture went quiet', () => {
+  const t = tempDir();
+  const db = openDatabase(join(t.dir, 'a.db'));
+  try {
+    const session = createSession(db, { name: 'quiet', kind: 'live', interface: 'lo' });
+    const recorder = new CaptureRecorder(db, session.id, join(t.dir, 'capture.pcapng'), 101, 65535, 'lo');
+    const rows = () => db.prepare('SELECT count(*) FROM frames WHERE session_id = ?').pluck().get(session.id);
+    const later = T0 + 10_000n * MS; // the wall clock, long after the frame's stamp
+    recorder.addBatch(batch([{ tsNs: T0, bytes: ipv4Tcp({ seq: 1, flags: 'S' }) }]));
+    recorder.flush(later);
+    assert.equal(rows(), 0, 'a batch came since the last flush: a stalled worker may still hold older frames');
+    recorder.flush(later);
+    assert.equal(rows(), 0, 'one quiet interval is not enough');
+    recorder.flush(later);
+    assert.equal(rows(), 1, 'two quiet intervals: the frame goes');
+    recorder.finish();
+  } finally {
+    db.close();
+    t.cleanup();
+  }
+});

@@ -38,6 +38,9 @@ export class CaptureRecorder {
   private readonly file: PcapngWriter;
   private readonly interfaceId: number;
   private readonly window = new ReorderWindow<BatchFrame>(REORDER_BOUND_NS, REORDER_CAPACITY_FRAMES);
+  private batchesSinceFlush = 0;
+  /** Flushes in a row with no batch between them. */
+  private quietFlushes = 0;
 
   constructor(
     db: Db,
@@ -63,16 +66,24 @@ export class CaptureRecorder {
     forEachFrame(records, (tsNs, caplen, wirelen, bytes, offset, view) => {
       frames.push({ tsNs, caplen, wirelen, bytes, offset, view });
     });
+    this.batchesSinceFlush++;
     this.store(this.window.push(frames));
   }
 
   /**
    * Commits pending rows (one transaction) and writes buffered pcapng blocks. With the
-   * wall clock `nowNs` (the worker's timer), frames held longer than QUIET_RELEASE_NS go
-   * first: a capture gone quiet still shows its last frames.
+   * wall clock `nowNs` (the worker's timer) and a capture gone quiet, frames held longer
+   * than QUIET_RELEASE_NS go first, so its last frames still show.
    */
   flush(nowNs?: bigint): void {
-    if (nowNs !== undefined) this.store(this.window.releaseBefore(nowNs - QUIET_RELEASE_NS));
+    if (nowNs !== undefined) {
+      // Only once no batch came for two flushes in a row: a worker stalled (a long batch,
+      // a busy database) runs its timer before the batches queued meanwhile, and those
+      // may hold the frames the held ones wait for.
+      this.quietFlushes = this.batchesSinceFlush === 0 ? this.quietFlushes + 1 : 0;
+      this.batchesSinceFlush = 0;
+      if (this.quietFlushes >= 2) this.store(this.window.releaseBefore(nowNs - QUIET_RELEASE_NS));
+    }
     this.rows.flush();
     this.file.flush();
   }
