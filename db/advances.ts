@@ -1,7 +1,8 @@
 /**
  * Rows of sent_advances / ack_advances (migrations/005_frame_advances.sql) waiting to be
  * written, grouped by (flow, dir). Within a group they arrive in frame order, which is
- * also key order (the maxima grow strictly), so writing the groups in (flow_id, dir)
+ * key order (the maxima grow strictly) except for rows of bytes that filled a hole below
+ * the maximum (capture/flow/holes.ts): such a group is sorted before writing. Writing the groups in (flow_id, dir)
  * order inserts the whole batch in primary-key order: each group is one sorted run at
  * one place in the b-tree, however the flows interleave in the capture.
  *
@@ -20,8 +21,11 @@ class Group {
   n = 0;
   numbers = new Float64Array(FIRST_CAPACITY * 2);
   times = new BigInt64Array(FIRST_CAPACITY);
+  /** Rows arrived in key order (false once a hole of the stream was filled out of order). */
+  inOrder = true;
 
   add(max: number, tsNs: bigint, extra: number): void {
+    if (this.n > 0 && max < this.numbers[(this.n - 1) * 2]) this.inOrder = false;
     if (this.n === this.times.length) {
       const numbers = new Float64Array(this.numbers.length * 2);
       numbers.set(this.numbers);
@@ -34,6 +38,13 @@ class Group {
     this.numbers[this.n * 2 + 1] = extra;
     this.times[this.n++] = tsNs;
   }
+}
+
+/** Row indexes of a group in key order (rows filling a hole arrive after higher keys). */
+function keyOrder(group: Group): Uint32Array {
+  const order = new Uint32Array(group.n);
+  for (let i = 0; i < group.n; i++) order[i] = i;
+  return order.sort((a, b) => group.numbers[a * 2] - group.numbers[b * 2]);
 }
 
 export class PendingAdvances {
@@ -91,8 +102,11 @@ export class PendingAdvances {
     for (const key of keys) {
       const flowId = Math.floor(key / 2);
       const dir = key % 2;
-      const { n, numbers, times } = this.groups.get(key)!;
-      for (let i = 0; i < n; i++) {
+      const group = this.groups.get(key)!;
+      const { n, numbers, times } = group;
+      const order = group.inOrder ? null : keyOrder(group);
+      for (let r = 0; r < n; r++) {
+        const i = order === null ? r : order[r];
         chunk[k++] = flowId;
         chunk[k++] = dir;
         chunk[k++] = numbers[i * 2];
@@ -128,6 +142,8 @@ export class PendingAdvances {
     const columns = ['flow_id', 'dir', this.maxColumn, 'ts_ns'];
     if (this.extraColumn !== null) columns.push(this.extraColumn);
     const one = `(${columns.map(() => '?').join(', ')})`;
-    return this.db.prepare(`INSERT INTO ${this.table} (${columns.join(', ')}) VALUES ${new Array(rows).fill(one).join(', ')}`);
+    // OR IGNORE: a repeated key would mean two first transmissions of one byte; keep the
+    // earlier row rather than fail a live capture over it
+    return this.db.prepare(`INSERT OR IGNORE INTO ${this.table} (${columns.join(', ')}) VALUES ${new Array(rows).fill(one).join(', ')}`);
   }
 }

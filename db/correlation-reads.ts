@@ -9,7 +9,7 @@
  *   firstAck        SEARCH ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND acked_max>?)
  *   lowSent/lowAck  SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=?)
  *   sacksOfSide     SEARCH sacks USING INDEX sacks_by_time (flow_id=? AND dir=?)
- *   retransOfSide   SEARCH frames USING INDEX frames_retransmits (flow_id=? AND dir=?)
+ *   retransOfSide   SEARCH retransmissions USING INDEX retransmissions_by_flow (flow_id=? AND dir=?)
  *   tags            SEARCH tags USING PRIMARY KEY (flow_id=? AND dir=?)
  *   completions     SEARCH completions USING INDEX completions_by_session_row (session_id=?)
  *                   + TEMP B-TREE FOR ORDER BY (since 006; ~180 ms per 100k rows either way)
@@ -86,8 +86,9 @@ export const CORRELATION_SQL = {
   // flow direction through their indexes, then searched in memory per completion.
   sacksOfSide: `SELECT ts_ns - @base, left_off, right_off FROM sacks
       WHERE flow_id = @flow AND dir = @dir ORDER BY ts_ns`,
-  retransOfSide: `SELECT seq_off, payload_len FROM frames
-      WHERE flow_id = @flow AND dir = @dir AND retransmit = 1 AND payload_len > 0 ORDER BY seq_off`,
+  // the bytes seen before of each retransmitting frame (008_retransmissions_and_ids.sql)
+  retransOfSide: `SELECT start_off, end_off - start_off FROM retransmissions
+      WHERE flow_id = @flow AND dir = @dir ORDER BY start_off`,
   tags: `SELECT stream_off, write_id, claimed_off, claimed_len, ts_ns - @base FROM tags
       WHERE flow_id = @flow AND dir = @dir ORDER BY stream_off`,
   tagDirs: 'SELECT DISTINCT dir FROM tags WHERE flow_id = @flow',

@@ -27,7 +27,7 @@
  * - Frame rows get id = sessionId * 2^32 + frameNo (frameNo 1-based, every frame read
  *   counts, TCP or not, so frame_no matches Wireshark's frame number).
  */
-import type { Statement } from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { getSession, updateSession } from './sessions.js';
 import { PendingAdvances } from './advances.js';
@@ -37,6 +37,7 @@ import type { WriteTag } from '../capture/decode/tag.js';
 import type { TagFlow } from '../capture/flow/tags.js';
 import { addressText, FlowState, FlowTracker, SegmentFacts } from '../capture/flow/tracker.js';
 import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
+import { sessionNotFound } from '../core/errors.js';
 
 export interface FrameWriterOptions {
   /** Frames per automatic flush (one transaction). Default 20000. */
@@ -50,6 +51,8 @@ export interface FrameWriterOptions {
    * of at ~900 places per batch (449 interleaved flows, 1M frames: see recording/import.ts).
    */
   holdAdvances?: number;
+  /** Flows the tracker holds at most (capture/flow/tracker.ts DEFAULT_MAX_FLOWS). */
+  maxFlows?: number;
 }
 
 /** What a session saw, as a Wireshark user would count it (docs/design-notes.md). */
@@ -72,6 +75,8 @@ const FRAME_COLUMNS = [
   'ack_advanced', 'sack_count', 'file_offset',
 ] as const;
 const NCOL = FRAME_COLUMNS.length;
+/** Skip-reason names of the tracker's counters: flowsEvicted, flowsIdle, holesForgotten, acksBeyondSent. */
+const TRACKER_LOSSES = ['flows-evicted', 'flows-idle', 'stream-holes-forgotten', 'acks-beyond-sent'] as const;
 
 export class FrameWriter {
   readonly sessionId: number;
@@ -105,13 +110,28 @@ export class FrameWriter {
   private pendingFrames = 0;
   private pendingSacks: unknown[][] = [];
   private pendingTags: unknown[][] = [];
+  private pendingRetransmissions: unknown[][] = [];
+  /** counters.frames when the counters were last written into the sessions row. */
+  private framesInSessionRow = 0;
+  /** The tracker's loss counters already added to counters.reasons. */
+  private readonly trackerLossesCounted = TRACKER_LOSSES.map(() => 0);
   private readonly insertFrameChunk: Statement;
   private readonly insertFrameStatements = new Map<number, Statement>();
   private readonly insertFlow: Statement;
   private readonly updateFlow: Statement;
   private readonly insertSack: Statement;
   private readonly insertTag: Statement;
-  private readonly writePending: (withAdvances: boolean) => void;
+  private readonly insertRetransmission: Statement;
+  private readonly sessionExists: Statement;
+  /**
+   * Called as `.immediate`: the transaction begins with a read (does the session still
+   * exist?), and a deferred one would then have to upgrade its read lock to a write lock,
+   * which in WAL mode fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no
+   * busy wait) whenever another connection committed in between (the service ingesting
+   * completions during a live capture). BEGIN IMMEDIATE takes the write lock first and
+   * waits for it like any writer.
+   */
+  private readonly writePending: Transaction<(withAdvances: boolean) => void>;
 
   constructor(db: Db, sessionId: number, options: FrameWriterOptions = {}) {
     this.db = db;
@@ -132,7 +152,10 @@ export class FrameWriter {
       .safeIntegers(true)
       .get(ids.first, ids.last) as bigint | null;
     this.resumeCounters(maxId === null ? 0 : Number(maxId - this.idBaseBig));
-    this.tracker = new FlowTracker(options.tags === false ? null : (flow, dir, off, tag, ts) => this.onTag(flow, dir, off, tag, ts));
+    this.tracker = new FlowTracker(
+      options.tags === false ? null : (flow, dir, off, tag, ts) => this.onTag(flow, dir, off, tag, ts),
+      { maxFlows: options.maxFlows },
+    );
     this.insertFrameChunk = this.frameInsert(ROWS_PER_INSERT);
     this.insertFlow = db.prepare(
       `INSERT INTO flows (session_id, ip_version, a_addr, a_port, b_addr, b_port, first_ns, last_ns)
@@ -149,6 +172,10 @@ export class FrameWriter {
     this.insertTag = db.prepare(
       `INSERT OR REPLACE INTO tags (flow_id, dir, stream_off, write_id, claimed_off, claimed_len, frame_id, ts_ns)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.sessionExists = db.prepare('SELECT 1 FROM sessions WHERE id = ?').pluck();
+    this.insertRetransmission = db.prepare(
+      'INSERT INTO retransmissions (flow_id, dir, start_off, end_off, ts_ns, frame_id) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.writePending = db.transaction((withAdvances: boolean) => this.writePendingRows(withAdvances));
   }
@@ -225,6 +252,14 @@ export class FrameWriter {
     row[i++] = facts.sackCount;
     row[i++] = fileOffset ?? null;
     if (facts.sentAdvanced) this.sentAdvances.add(flow.id, facts.dir, facts.sentMax, tsNs, facts.seqOff);
+    // bytes of a hole (below the maximum, never seen): first transmissions too, each a row
+    // of its own so "when did byte X first leave" finds them (keys stay unique: the
+    // first-transmission ranges of a direction never overlap)
+    const fill = facts.fill;
+    for (let h = 0; h < fill.count; h++) this.sentAdvances.add(flow.id, facts.dir, fill.end[h], tsNs, fill.start[h]);
+    if (facts.retransmit && !Number.isNaN(facts.retransmitStart)) {
+      this.pendingRetransmissions.push([flow.id, facts.dir, facts.retransmitStart, facts.retransmitEnd, tsNs, frameId]);
+    }
     if (facts.ackAdvanced) this.ackAdvances.add(flow.id, facts.dir, facts.ackedMax, tsNs);
     for (let s = 0; s < facts.sackCount; s++) {
       this.pendingSacks.push([frameId, flow.id, facts.dir, tsNs, facts.sackLeftOff[s], facts.sackRightOff[s]]);
@@ -252,12 +287,12 @@ export class FrameWriter {
    * too, unless fewer than `holdAdvances` are pending).
    */
   flush(): void {
-    this.writePending(this.sentAdvances.pending + this.ackAdvances.pending >= this.holdAdvances);
+    this.writePending.immediate(this.sentAdvances.pending + this.ackAdvances.pending >= this.holdAdvances);
   }
 
   /** Writes everything pending, advance rows included, and the final counters into the sessions row. */
   finish(): SessionCounters {
-    this.writePending(true);
+    this.writePending.immediate(true);
     return this.counters;
   }
 
@@ -268,18 +303,20 @@ export class FrameWriter {
     c.skipped = { truncated: 0, malformed: 0, notIp: 0, notTcp: 0, other: 0 };
     c.reasons = {};
     c.linkType = null;
+    this.framesInSessionRow = 0;
     this.chunks = [];
     this.chunkRows = 0;
     this.pendingFrames = 0;
     this.pendingSacks = [];
     this.pendingTags = [];
+    this.pendingRetransmissions = [];
     this.sentAdvances.discard();
     this.ackAdvances.discard();
     this.db.transaction(() => {
       this.db
         .prepare('DELETE FROM frames WHERE id BETWEEN ? AND ?')
         .run(frameIdRange(this.sessionId).first, frameIdRange(this.sessionId).last);
-      // sacks, tags cascade; sent_advances, ack_advances go by trigger (005_frame_advances.sql)
+      // sacks, tags, retransmissions cascade; sent_advances, ack_advances go by trigger (005_frame_advances.sql)
       this.db.prepare('DELETE FROM flows WHERE session_id = ?').run(this.sessionId);
       updateSession(this.db, this.sessionId, {
         link_type: null,
@@ -311,8 +348,25 @@ export class FrameWriter {
     c.skipped.notTcp = row.skipped_not_tcp;
     c.skipped.other = row.skipped_other;
     c.reasons = row.skip_reasons ? (JSON.parse(row.skip_reasons) as Record<string, number>) : {};
+    this.framesInSessionRow = c.frames;
     c.linkType = row.link_type;
     c.flows = this.db.prepare('SELECT COUNT(*) FROM flows WHERE session_id = ?').pluck().get(this.sessionId) as number;
+  }
+
+  /**
+   * What the tracker had to let go of, among the session's skip reasons (not frames: the
+   * categories do not count them). A user reads there why a flow restarted without its
+   * handshake or why reordered bytes read as retransmitted (docs/import.md).
+   */
+  private countTrackerLosses(): void {
+    const t = this.tracker;
+    const now = [t.flowsEvicted, t.flowsIdle, t.holesForgotten, t.acksBeyondSent];
+    for (let i = 0; i < TRACKER_LOSSES.length; i++) {
+      const delta = now[i] - this.trackerLossesCounted[i];
+      if (delta === 0) continue;
+      this.counters.reasons[TRACKER_LOSSES[i]] = (this.counters.reasons[TRACKER_LOSSES[i]] ?? 0) + delta;
+      this.trackerLossesCounted[i] = now[i];
+    }
   }
 
   private countSkip(reason: number): void {
@@ -356,6 +410,9 @@ export class FrameWriter {
   }
 
   private writePendingRows(withAdvances: boolean): void {
+    // inside the write transaction: a session deleted meanwhile (another connection, an
+    // import refused too late) gets no more rows, which would otherwise outlive it
+    if (this.sessionExists.get(this.sessionId) === undefined) throw sessionNotFound(this.sessionId);
     for (const chunk of this.chunks) {
       // spread, not the array: better-sqlite3 reads call arguments faster than array
       // elements (1M frame rows: 2.5-2.6 -> 1.9-2.0 CPU-s of import, docs/import.md "Import speed")
@@ -375,6 +432,8 @@ export class FrameWriter {
     this.pendingFrames = 0;
     for (const sack of this.pendingSacks) this.insertSack.run(sack);
     this.pendingSacks = [];
+    for (const range of this.pendingRetransmissions) this.insertRetransmission.run(range);
+    this.pendingRetransmissions = [];
     if (withAdvances) {
       this.sentAdvances.write();
       this.ackAdvances.write();
@@ -405,6 +464,12 @@ export class FrameWriter {
       );
     }
     const c = this.counters;
+    // Every counter moves with a frame read: no new frame, nothing to write. A live
+    // capture flushes every 100 ms, and rewriting the row (updated_ns) each time would
+    // invalidate the correlation cache of an idle capture every 100 ms.
+    if (c.frames === this.framesInSessionRow) return;
+    this.framesInSessionRow = c.frames;
+    this.countTrackerLosses();
     updateSession(this.db, this.sessionId, {
       link_type: c.linkType,
       frames_total: c.frames,

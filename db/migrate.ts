@@ -16,6 +16,8 @@ export interface Migration {
 }
 
 const FILE_PATTERN = /^(\d{3})_([a-z0-9_]+)\.sql$/;
+/** A migration's line asking to run with foreign keys off (a table rebuild). */
+const FOREIGN_KEYS_OFF = /^-- ackscope: foreign keys off$/m;
 
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
   const migrations = readdirSync(dir)
@@ -60,10 +62,26 @@ export function migrate(db: Database, migrations = loadMigrations()): { applied:
   const applied: number[] = [];
   for (const m of migrations) {
     if (m.version <= current) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      record.run(m.version, m.name, BigInt(Date.now()) * 1_000_000n);
-    })();
+    // A migration that rebuilds a table others reference needs foreign keys off while it
+    // runs (dropping the old table would cascade its children away); the pragma is a
+    // no-op inside a transaction, so it goes around it, and the keys are checked before
+    // the commit instead.
+    const keysOff = FOREIGN_KEYS_OFF.test(m.sql) && db.pragma('foreign_keys', { simple: true }) === 1;
+    if (keysOff) db.pragma('foreign_keys = OFF');
+    try {
+      db.transaction(() => {
+        db.exec(m.sql);
+        if (keysOff) {
+          const broken = db.pragma('foreign_key_check') as unknown[];
+          if (broken.length > 0) {
+            throw new Error(`migration ${m.version}_${m.name} breaks ${broken.length} foreign keys: ${JSON.stringify(broken.slice(0, 3))}`);
+          }
+        }
+        record.run(m.version, m.name, BigInt(Date.now()) * 1_000_000n);
+      })();
+    } finally {
+      if (keysOff) db.pragma('foreign_keys = ON');
+    }
     applied.push(m.version);
   }
   return { applied, version: Math.max(current, latest) };

@@ -39,7 +39,7 @@ export function releaseImportOwner(sessionDir: string): void {
 }
 
 /** Whether the process named by the owner file still exists (signal 0 only asks). */
-function importOwnerAlive(sessionDir: string): boolean {
+export function importOwnerAlive(sessionDir: string): boolean {
   let pid: number;
   try {
     pid = Number(readFileSync(join(sessionDir, IMPORT_OWNER_FILE), 'utf8').trim());

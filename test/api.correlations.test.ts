@@ -434,7 +434,7 @@ test('every per-completion look-up is an index search, never a scan of frames', 
     assert.match(plans.firstSent, /sent_advances USING PRIMARY KEY \(flow_id=\? AND dir=\? AND sent_max>\?\)/);
     assert.match(plans.firstAck, /ack_advances USING PRIMARY KEY \(flow_id=\? AND dir=\? AND acked_max>\?\)/);
     assert.match(plans.sacksOfSide, /sacks_by_time \(flow_id=\? AND dir=\?\)/);
-    assert.match(plans.retransOfSide, /frames_retransmits \(flow_id=\? AND dir=\?\)/);
+    assert.match(plans.retransOfSide, /retransmissions_by_flow \(flow_id=\? AND dir=\?\)/);
     assert.match(plans.firstFrame, /INTEGER PRIMARY KEY/);
   } finally {
     await close();

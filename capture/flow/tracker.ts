@@ -8,8 +8,11 @@
  */
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type DecodedFrame } from '../decode/frame.js';
 import { MAX_SACK_BLOCKS } from '../decode/tcp.js';
+import { HoleFill, SentHoles } from './holes.js';
 import { TagScanner, type TagSink } from './tags.js';
 import { unwrapOffset } from './unwrap.js';
+
+export { MAX_HOLES_PER_DIRECTION } from './holes.js';
 
 export class FlowState {
   /** Database id; the writer sets it when it stores the flow. */
@@ -25,10 +28,16 @@ export class FlowState {
   readonly baseKnown = [false, false];
   readonly synSeen = [false, false];
   readonly finSeen = [false, false];
+  /** The direction has sent a segment the capture saw. */
+  readonly sent = [false, false];
+  /** Highest sequence offset the direction's own segments reached (a FIN's included): what an ACK of it may cover. */
+  readonly segmentHigh = [0, 0];
   /** Raw ISN (offset 0 is isn + 1), as stored in flows.a_isn/b_isn. */
   readonly isn = [0, 0];
   /** Highest first-transmission end offset (flows.a_bytes/b_bytes). */
   readonly sentMax = [0, 0];
+  /** Ranges below sentMax never seen (capture/flow/holes.ts); null until the first hole. */
+  readonly holes: [SentHoles | null, SentHoles | null] = [null, null];
   /** Highest offset known in the sequence space, from segments and ACKs: the unwrap reference. */
   readonly highWater = [0, 0];
   readonly hasAcked = [false, false];
@@ -101,7 +110,12 @@ export class SegmentFacts {
   seqOff = 0;
   /** Cumulative ACK as an offset of the other direction; NaN when the segment has no ACK. */
   ackOff = NaN;
+  /** Some payload byte was seen before; [retransmitStart, retransmitEnd) spans those bytes (NaN when none). */
   retransmit = false;
+  retransmitStart = NaN;
+  retransmitEnd = NaN;
+  /** Bytes below sentMax never seen before that this segment carried: first transmissions out of order. */
+  readonly fill = new HoleFill();
   sentMax = 0;
   /** NaN until the direction has sent an ACK. */
   ackedMax = NaN;
@@ -116,7 +130,30 @@ export class SegmentFacts {
 
 /** Longer than TIME_WAIT (60 s on Linux), so final ACKs and retransmitted FINs still find their flow. */
 const CLOSED_FLOW_LINGER_NS = 120_000_000_000n;
+/**
+ * A flow only one side of which ever spoke (an unanswered SYN, a scan): Linux gives up a
+ * SYN after ~127 s of retries (tcp_syn_retries = 6), so 5 minutes of capture time without
+ * a segment ends it.
+ */
+const HALF_OPEN_IDLE_NS = 300_000_000_000n;
+/**
+ * An established flow without a segment for this long is forgotten: longer than Linux's
+ * keepalive time (7200 s), so a connection that is merely quiet keeps its offsets.
+ */
+const OPEN_IDLE_NS = 7_200_000_000_000n;
 const SWEEP_EVERY_FRAMES = 65536;
+/**
+ * Flows held at most: a half-open FlowState takes ~1.7 KB of heap (measured: 100k SYN-only
+ * flows, heapUsed after gc), so ~110 MB at the cap. Past it the least recently active go
+ * first, closed and half-open ones before established ones, in rounds of a tenth of the
+ * cap so a flood costs one sort per round, not per flow.
+ */
+export const DEFAULT_MAX_FLOWS = 65536;
+
+export interface FlowTrackerOptions {
+  /** Flows held at most; default DEFAULT_MAX_FLOWS. */
+  maxFlows?: number;
+}
 /**
  * A segment without payload (an RST, a bare ACK) or an RST's ACK number moves the unwrap
  * reference forward by less than 1 GiB only: one forged RST must not shift every later
@@ -133,10 +170,20 @@ export class FlowTracker {
   /** Flows changed since the writer last took this list (takeDirty). */
   private dirtyFlows: FlowState[] = [];
   private readonly tagSink: TagSink | null;
+  private readonly maxFlows: number;
+  /** Holes dropped from a full hole list: their bytes, if they come, read as retransmitted. */
+  holesForgotten = 0;
+  /** Open flows forgotten to stay within maxFlows; a later segment of one starts a new flow without handshake. */
+  flowsEvicted = 0;
+  /** Open flows forgotten after HALF_OPEN_IDLE_NS / OPEN_IDLE_NS of capture time without a segment. */
+  flowsIdle = 0;
+  /** ACKs beyond every byte their flow's other side was seen sending: not taken as advances. */
+  acksBeyondSent = 0;
 
   /** `tagSink` receives write tags found on the wire; null turns tag detection off. */
-  constructor(tagSink: TagSink | null = null) {
+  constructor(tagSink: TagSink | null = null, options: FlowTrackerOptions = {}) {
     this.tagSink = tagSink;
+    this.maxFlows = Math.max(1, options.maxFlows ?? DEFAULT_MAX_FLOWS);
   }
 
   /** Tracks one decoded TCP segment captured at tsNs; fills `out`. */
@@ -169,11 +216,17 @@ export class FlowTracker {
       this.retire(flow);
       flow = null;
     }
+    if (flow !== null && isSyn && !pureSyn && !this.sameConnectionSynAck(flow, dir, frame.seq, frame.ack)) {
+      this.retire(flow); // a new connection whose SYN the capture missed
+      flow = null;
+    }
     if (flow === null) {
+      if (this.live >= this.maxFlows) this.evict();
       // a SYN-ACK without its SYN: the receiver is the side that connected
       const aIsSource = !(isSyn && !pureSyn);
       flow = new FlowState(frame, view, aIsSource, hash);
       flow.firstNs = tsNs;
+      flow.lastNs = tsNs;
       dir = aIsSource ? 0 : 1;
       const bucket = this.buckets.get(hash);
       if (bucket) bucket.push(flow);
@@ -202,12 +255,46 @@ export class FlowTracker {
   private sweep(nowNs: bigint): void {
     this.framesSinceSweep = 0;
     for (const [hash, bucket] of this.buckets) {
-      const kept = bucket.filter((f) => !(f.closed && nowNs - f.lastNs > CLOSED_FLOW_LINGER_NS));
+      const kept = bucket.filter((f) => {
+        const idle = nowNs - f.lastNs;
+        if (f.closed) return idle <= CLOSED_FLOW_LINGER_NS;
+        if (idle <= (isHalfOpen(f) ? HALF_OPEN_IDLE_NS : OPEN_IDLE_NS)) return true;
+        this.flowsIdle++;
+        return false;
+      });
       if (kept.length === bucket.length) continue;
       this.live -= bucket.length - kept.length;
       if (kept.length === 0) this.buckets.delete(hash);
       else this.buckets.set(hash, kept);
       if (this.last && !kept.includes(this.last) && bucket.includes(this.last)) this.last = null;
+    }
+  }
+
+  /**
+   * Makes room for a new flow: forgets a tenth of the cap (at least one), closed flows
+   * first, then half-open ones, then established ones, each the least recently active
+   * first. Forgotten open flows are counted in flowsEvicted; the writer keeps their rows.
+   */
+  private evict(): void {
+    const all: FlowState[] = [];
+    for (const bucket of this.buckets.values()) for (const f of bucket) all.push(f);
+    // numbers, not BigInt comparisons (10× faster to sort); epoch ns as a double is
+    // exact to 256 ns, plenty to tell the least recently active apart
+    const rank = new Float64Array(all.length);
+    const when = new Float64Array(all.length);
+    for (let i = 0; i < all.length; i++) {
+      const f = all[i];
+      rank[i] = f.closed ? 0 : isHalfOpen(f) ? 1 : 2;
+      when[i] = Number(f.lastNs);
+    }
+    const order = new Uint32Array(all.length);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    order.sort((x, y) => rank[x] - rank[y] || when[x] - when[y]);
+    const count = Math.min(all.length, Math.max(1, Math.floor(this.maxFlows / 10)));
+    for (let i = 0; i < count; i++) {
+      const f = all[order[i]];
+      if (!f.closed) this.flowsEvicted++;
+      this.retire(f);
     }
   }
 
@@ -224,6 +311,19 @@ export class FlowTracker {
     if (flow.synSeen[dir]) return flow.isn[dir] === seq;
     const other = 1 - dir;
     return flow.synSeen[other] && !flow.baseKnown[dir] && flow.sentMax[other] === 0 && !flow.closed;
+  }
+
+  /**
+   * A SYN-ACK belongs to the known connection only as a repeat of its SYN-ACK, or as the
+   * first one of a connection still opening: not closed, its sender silent so far, and
+   * acknowledging the SYN seen (if one was) or the data it carried (TCP Fast Open).
+   */
+  private sameConnectionSynAck(flow: FlowState, dir: number, seq: number, ack: number): boolean {
+    if (flow.synSeen[dir]) return flow.isn[dir] === seq;
+    if (flow.closed || flow.sent[dir]) return false;
+    const other = 1 - dir;
+    // with TCP Fast Open the SYN carried data, and the SYN-ACK may acknowledge it too
+    return !flow.synSeen[other] || ((ack - flow.isn[other] - 1) >>> 0) <= flow.sentMax[other];
   }
 
   /** Forgets a flow whose 4-tuple was reused (the writer keeps its row). */
@@ -245,8 +345,13 @@ export class FlowTracker {
     const flags = f.flags;
     const isSyn = (flags & TCP_SYN) !== 0;
     const isFin = (flags & TCP_FIN) !== 0;
+    const isRst = (flags & TCP_RST) !== 0;
+    // An RST's payload (diagnostic text, RFC 1122 4.2.2.12) is not stream data: counted as
+    // such, one forged RST far ahead would move the first-transmission mark by gigabytes.
+    const payloadLen = isRst ? 0 : f.payloadLen;
     flow.frames++;
-    flow.lastNs = tsNs;
+    flow.sent[dir] = true;
+    if (tsNs > flow.lastNs) flow.lastNs = tsNs;
     if (!flow.dirty) {
       flow.dirty = true;
       this.dirtyFlows.push(flow);
@@ -271,14 +376,36 @@ export class FlowTracker {
 
     const base = (flow.isn[dir] + 1) >>> 0;
     const seqOff = unwrapOffset(f.seq, base, flow.highWater[dir]) + (isSyn ? 1 : 0);
-    const end = seqOff + f.payloadLen;
+    const end = seqOff + payloadLen;
     const sentBefore = flow.sentMax[dir];
-    if (f.payloadLen > 0 && seqOff < sentBefore) retransmit = true;
-    if (isFin && f.payloadLen === 0 && flow.finSeen[dir] && end <= sentBefore) retransmit = true;
+    const fill = out.fill;
+    fill.count = 0;
+    out.retransmitStart = NaN;
+    out.retransmitEnd = NaN;
+    if (payloadLen > 0 && seqOff < sentBefore) {
+      // below the highest byte seen: a retransmission only of the bytes seen before
+      const below = Math.min(end, sentBefore);
+      const holes = flow.holes[dir];
+      if (holes === null || holes.count === 0) {
+        out.retransmitStart = seqOff;
+        out.retransmitEnd = below;
+      } else {
+        this.holesForgotten += holes.fill(seqOff, below, fill);
+        out.retransmitStart = fill.seenStart;
+        out.retransmitEnd = fill.seenEnd;
+      }
+      if (!Number.isNaN(out.retransmitStart)) retransmit = true;
+    } else if (payloadLen > 0 && seqOff > sentBefore && (sentBefore > 0 || flow.synSeen[dir])) {
+      // bytes skipped: not seen yet (reordered) or never (a capture gap). Below the first
+      // data of a flow caught mid-stream they were sent before the capture: no hole.
+      const holes = (flow.holes[dir] ??= new SentHoles());
+      this.holesForgotten += holes.open(sentBefore, seqOff);
+    }
+    if (isFin && payloadLen === 0 && flow.finSeen[dir] && end <= sentBefore) retransmit = true;
     if (isFin) flow.finSeen[dir] = true;
     let sentAdvanced = false;
     // only payload counts: the sequence numbers a SYN or FIN consumes are not stream bytes
-    if (f.payloadLen > 0 && end > sentBefore) {
+    if (payloadLen > 0 && end > sentBefore) {
       flow.sentMax[dir] = end;
       sentAdvanced = true;
       if (this.tagSink !== null && flow.tags[dir].active) {
@@ -287,8 +414,12 @@ export class FlowTracker {
         flow.tags[dir].scan(flow, dir, seqOff, end, sentBefore, view, f.payloadAt, f.payloadCaptured, tsNs, this.tagSink, midStream);
       }
     }
-    if (end > flow.highWater[dir] && (f.payloadLen > 0 || end - flow.highWater[dir] < MAX_REFERENCE_JUMP)) {
+    if (end > flow.highWater[dir] && (payloadLen > 0 || end - flow.highWater[dir] < MAX_REFERENCE_JUMP)) {
       flow.highWater[dir] = end;
+    }
+    if (!isRst) {
+      const reach = end + (isFin ? 1 : 0);
+      if (reach > flow.segmentHigh[dir]) flow.segmentHigh[dir] = reach;
     }
     if (retransmit) flow.retransmits++;
 
@@ -300,13 +431,17 @@ export class FlowTracker {
         flow.isn[other] = (f.ack - 1) >>> 0;
       }
       ackOff = unwrapOffset(f.ack, (flow.isn[other] + 1) >>> 0, flow.highWater[other]);
-      if (!flow.hasAcked[dir] || ackOff > flow.ackedMax[dir]) {
+      // An ACK of bytes the other side was never seen sending acknowledges nothing we can
+      // place (a forged or corrupt ACK, or data the capture missed): no advance, counted.
+      // A direction never seen sending (a one-sided capture) has no bound to check.
+      const beyondSent = flow.sent[other] && ackOff > flow.segmentHigh[other];
+      if (beyondSent) this.acksBeyondSent++;
+      else if (!flow.hasAcked[dir] || ackOff > flow.ackedMax[dir]) {
         flow.hasAcked[dir] = true;
         flow.ackedMax[dir] = ackOff;
         ackAdvanced = true;
       }
-      const isRst = (flags & TCP_RST) !== 0;
-      if (ackOff > flow.highWater[other] && (!isRst || ackOff - flow.highWater[other] < MAX_REFERENCE_JUMP)) {
+      if (!beyondSent && ackOff > flow.highWater[other] && (!isRst || ackOff - flow.highWater[other] < MAX_REFERENCE_JUMP)) {
         flow.highWater[other] = ackOff;
       }
     }
@@ -330,6 +465,11 @@ export class FlowTracker {
       out.sackCount = f.sackCount;
     }
   }
+}
+
+/** Only one side ever spoke: an unanswered SYN, a scan, or a capture that sees one direction. */
+function isHalfOpen(f: FlowState): boolean {
+  return !(f.sent[0] && f.sent[1]);
 }
 
 /** Symmetric hash of the 4-tuple: both directions of a connection hash alike. */

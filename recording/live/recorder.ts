@@ -8,6 +8,21 @@ import { FrameWriter } from '../../db/frame-writer.js';
 import { PcapngWriter } from '../../capture/pcap/pcapng-writer.js';
 import { forEachFrame } from '../../capture/native/index.js';
 import type { FrameCounts } from './protocol.js';
+import { ReorderWindow } from './reorder.js';
+
+/**
+ * How far behind the newest stamp a frame may still arrive and be stored in order. The
+ * disorder on `lo` is a backlog's processing delay: microseconds when idle, milliseconds
+ * on a loaded 2-core machine; 50 ms is far above both and only delays rows by as much.
+ */
+const REORDER_BOUND_NS = 50_000_000n;
+/**
+ * A frame is at most the addon's batch delay (20 ms) plus its read timeout (10 ms) from
+ * stamp to delivery: one held this long by the wall clock has no earlier frame to wait for.
+ */
+const QUIET_RELEASE_NS = 250_000_000n;
+/** Frames held at most (~ 50 ms at 1.3 M frames/s); beyond it the oldest are stored. */
+const REORDER_CAPACITY_FRAMES = 65536;
 
 interface BatchFrame {
   tsNs: bigint;
@@ -22,6 +37,10 @@ export class CaptureRecorder {
   private readonly rows: FrameWriter;
   private readonly file: PcapngWriter;
   private readonly interfaceId: number;
+  private readonly window = new ReorderWindow<BatchFrame>(REORDER_BOUND_NS, REORDER_CAPACITY_FRAMES);
+  private batchesSinceFlush = 0;
+  /** Flushes in a row with no batch between them. */
+  private quietFlushes = 0;
 
   constructor(
     db: Db,
@@ -37,45 +56,60 @@ export class CaptureRecorder {
   }
 
   /**
-   * One batch from the addon (capture/native forEachFrame has the layout), stored in
-   * kernel-timestamp order. On `lo` a frame is stamped when it is queued to a CPU's
-   * backlog but reaches the packet socket when that backlog is processed, so a sender
-   * that moves between CPUs can have its segments delivered out of stamp order (seen
-   * here: stamps going backwards in capture order). Taken as delivered, a later segment
-   * would pass the first-transmission mark first and the earlier one would look like a
-   * retransmission, leaving its bytes "never captured". Sorting costs nothing when the
-   * batch is already in order, the usual case.
+   * One batch from the addon (capture/native forEachFrame has the layout). Frames go
+   * through the reorder window (reorder.ts): stored in kernel-timestamp order even when
+   * the disorder straddles two batches. A held frame keeps a view of its batch Buffer,
+   * which the addon gave away (nothing reuses it).
    */
   addBatch(records: Buffer): void {
     const frames: BatchFrame[] = [];
-    let inOrder = true;
     forEachFrame(records, (tsNs, caplen, wirelen, bytes, offset, view) => {
-      if (frames.length > 0 && tsNs < frames[frames.length - 1].tsNs) inOrder = false;
       frames.push({ tsNs, caplen, wirelen, bytes, offset, view });
     });
-    // Array.prototype.sort is stable: equal stamps keep their capture order.
-    if (!inOrder) frames.sort((a, b) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : 0));
-    for (const f of frames) {
-      // One DataView per batch, not one per frame (addFrame would make one per frame).
-      this.rows.addFrameView(this.linkType, f.tsNs, f.caplen, f.wirelen, f.view, f.offset);
-      this.file.writePacket(this.interfaceId, f.tsNs, f.bytes, f.offset, f.caplen, f.wirelen);
-    }
+    this.batchesSinceFlush++;
+    this.store(this.window.push(frames));
   }
 
-  /** Commits pending rows (one transaction) and writes buffered pcapng blocks. */
-  flush(): void {
+  /**
+   * Commits pending rows (one transaction) and writes buffered pcapng blocks. With the
+   * wall clock `nowNs` (the worker's timer) and a capture gone quiet, frames held longer
+   * than QUIET_RELEASE_NS go first, so its last frames still show.
+   */
+  flush(nowNs?: bigint): void {
+    if (nowNs !== undefined) {
+      // Only once no batch came for two flushes in a row: a worker stalled (a long batch,
+      // a busy database) runs its timer before the batches queued meanwhile, and those
+      // may hold the frames the held ones wait for.
+      this.quietFlushes = this.batchesSinceFlush === 0 ? this.quietFlushes + 1 : 0;
+      this.batchesSinceFlush = 0;
+      if (this.quietFlushes >= 2) this.store(this.window.releaseBefore(nowNs - QUIET_RELEASE_NS));
+    }
     this.rows.flush();
     this.file.flush();
   }
 
-  /** Final commit, counters into the sessions row, file closed. */
+  /** Final commit (every frame held included), counters into the sessions row, file closed. */
   finish(): FrameCounts {
     try {
+      this.store(this.window.drain());
       this.rows.finish();
     } finally {
       this.file.close();
     }
     return this.counts();
+  }
+
+  /** Frames that arrived behind frames already stored (beyond the reorder window). */
+  get lateFrames(): number {
+    return this.window.late;
+  }
+
+  private store(frames: BatchFrame[]): void {
+    for (const f of frames) {
+      // One DataView per batch, not one per frame (addFrame would make one per frame).
+      this.rows.addFrameView(this.linkType, f.tsNs, f.caplen, f.wirelen, f.view, f.offset);
+      this.file.writePacket(this.interfaceId, f.tsNs, f.bytes, f.offset, f.caplen, f.wirelen);
+    }
   }
 
   counts(): FrameCounts {

@@ -14,6 +14,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { openDatabase, type Db } from '../../db/connection.js';
 import { updateSession } from '../../db/sessions.js';
 import { isAckscopeError } from '../../core/errors.js';
+import { wallClockNs } from '../../core/time.js';
 import { openLive, type CaptureStats, type LiveCapture } from '../../capture/native/index.js';
 import { CaptureRecorder } from './recorder.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -75,7 +76,7 @@ function run(): void {
   flushTimer = setInterval(() => {
     if (!sink || failure) return;
     try {
-      sink.flush();
+      sink.flush(wallClockNs()); // the kernel stamps frames with the same clock (CLOCK_REALTIME)
     } catch (err) {
       failure = `writing captured frames failed: ${(err as Error).message}`;
       void capture.close();
@@ -118,14 +119,26 @@ function readStats(capture: LiveCapture): CaptureStats | null {
   }
 }
 
+/** The counters last written, so an idle capture does not rewrite its row every second. */
+let recorded: CaptureStats | null = null;
+
 function recordStats(db: Db, stats: CaptureStats | null): void {
   if (!stats || !db.open) return;
+  if (
+    recorded !== null &&
+    recorded.received === stats.received &&
+    recorded.dropped === stats.dropped &&
+    recorded.ifDropped === stats.ifDropped
+  ) {
+    return; // unchanged: rewriting would bump updated_ns and invalidate the correlation cache
+  }
   try {
     updateSession(db, init.sessionId, {
       pcap_received: stats.received,
       pcap_dropped: stats.dropped,
       pcap_if_dropped: stats.ifDropped,
     });
+    recorded = { ...stats };
   } catch {
     // A busy or failing database: the next tick (or the end) writes the counters again,
     // and a database that stays broken fails the frame writes, which end the capture.

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { IncomingMessage } from 'node:http';
 import { Type } from 'typebox';
 import { AckscopeError, isAckscopeError } from '../../core/errors.js';
-import { IdParams, errorResponses } from '../schemas/common.js';
+import { IdParams, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Completion, CompletionIngestReply, CompletionListQuery, type CompletionT } from '../schemas/completion.js';
 import { canonicalAddress, checkNearSession, invalidRecord, parseCompletion, type CompletionRow } from '../../core/completion.js';
 import { parseCompletionLine } from '../../core/completion-line.js';
@@ -298,8 +298,8 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           dstPort: q.dstPort,
           api: q.api,
           status: q.status,
-          fromNs: q.fromNs === undefined ? undefined : BigInt(q.fromNs),
-          toNs: q.toNs === undefined ? undefined : BigInt(q.toNs),
+          fromNs: q.fromNs === undefined ? undefined : nsFromRequest(q.fromNs, 'querystring.fromNs'),
+          toNs: q.toNs === undefined ? undefined : nsFromRequest(q.toNs, 'querystring.toNs'),
         },
         limit + 1,
         afterId,

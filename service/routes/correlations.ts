@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AckscopeError } from '../../core/errors.js';
-import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
+import { IdParams, PageQuery, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Correlation, StageSchema, Summary, correlationToApi, summaryToApi, type SummaryT } from '../schemas/correlation.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SORT_KEYS, decodeCursor, encodeCursor, type SortKey } from '../../correlate/listing.js';
@@ -71,7 +71,13 @@ export const correlationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
       const { head: c, items, next } = await app.correlations.page(req.params.id, {
-        filter: { flowId: q.flow, stage: q.stage, api: q.api, fromEpochNs: q.from, toEpochNs: q.to },
+        filter: {
+          flowId: q.flow,
+          stage: q.stage,
+          api: q.api,
+          fromEpochNs: q.from === undefined ? undefined : String(nsFromRequest(q.from, 'querystring.from')),
+          toEpochNs: q.to === undefined ? undefined : String(nsFromRequest(q.to, 'querystring.to')),
+        },
         key: (q.sort ?? 'completed') as SortKey,
         order: q.order ?? 'asc',
         limit: q.limit ?? 100,

@@ -10,6 +10,7 @@ import {
   CAPTURE_FILE_NAME,
   claimImportOwner,
   importCapture,
+  importOwnerAlive,
   recoverInterruptedImports,
   releaseImportOwner,
 } from '../../recording/import.js';
@@ -25,6 +26,20 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // not parsed.
   const undone = recoverInterruptedImports(app.db, (id) => app.sessionDir(id));
   if (undone.length > 0) app.log.warn({ sessions: undone }, 'imports interrupted by the last stop were undone; import those files again');
+  // Deleting a session while its file is being imported would leave the import writing
+  // rows for a session that is gone: refused until the import ends (or the upload is
+  // aborted). The owner file (recording/import.ts) also covers an import another process runs
+  // on this database.
+  app.sessionDeleteHooks.push((id) => {
+    const session = getSession(app.db, id);
+    if (session?.kind === 'import' && session.state === 'capturing' && importOwnerAlive(app.sessionDir(id))) {
+      throw new AckscopeError(
+        'ACKSCOPE_ERR_SESSION_STATE',
+        `session ${id} is importing a capture file: delete it once the import has ended (or abort the upload)`,
+        { state: session.state },
+      );
+    }
+  });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { rm } from 'node:fs/promises';
 import { AckscopeError } from '../../core/errors.js';
-import { IdParams, PageQuery, errorResponses } from '../schemas/common.js';
+import { IdParams, PageQuery, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
 import { createSession, deleteSession, getSession, listSessions, type SessionRow } from '../../db/sessions.js';
 import type { Db } from '../../db/connection.js';
@@ -50,8 +50,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         snaplen: body.snaplen,
         bufferSize: body.bufferSize,
         immediate: body.immediate,
-        clockUncertaintyNs: body.clockUncertaintyNs === undefined ? undefined : BigInt(body.clockUncertaintyNs),
-        nearMarginNs: body.nearMarginNs === undefined ? undefined : BigInt(body.nearMarginNs),
+        clockUncertaintyNs:
+          body.clockUncertaintyNs === undefined ? undefined : nsFromRequest(body.clockUncertaintyNs, 'body.clockUncertaintyNs'),
+        nearMarginNs: body.nearMarginNs === undefined ? undefined : nsFromRequest(body.nearMarginNs, 'body.nearMarginNs'),
       });
       req.log.info({ sessionId: row.id, kind: row.kind }, 'session created');
       reply.code(201);

@@ -173,10 +173,13 @@ export function wireStage(
   end: number,
   completedNs: bigint,
 ): { stage: 'queued' | 'partial-wire' | 'wire' | 'acked'; firstNs: bigint | null; lastNs: bigint | null; ackNs: bigint | null } {
-  const carrying = (byte: number) => w.data.find((f) => f.start <= byte && byte < f.end)?.tsNs ?? null;
+  // the earliest stamp, not the first in the file: tcpdump writes frames as lo delivers
+  // them, which is not always stamp order (each CPU's backlog is processed on its own)
+  const earliest = (stamps: bigint[]) => (stamps.length === 0 ? null : stamps.reduce((a, b) => (b < a ? b : a)));
+  const carrying = (byte: number) => earliest(w.data.filter((f) => f.start <= byte && byte < f.end).map((f) => f.tsNs));
   const firstNs = end > start ? carrying(start) : carrying(end - 1);
   const lastNs = carrying(end - 1);
-  const ackNs = w.acks.find((a) => a.acked >= end)?.tsNs ?? null;
+  const ackNs = earliest(w.acks.filter((a) => a.acked >= end).map((a) => a.tsNs));
   const by = (t: bigint | null) => t !== null && t <= completedNs;
   const stage = by(ackNs) ? 'acked' : by(lastNs) ? 'wire' : by(firstNs) ? 'partial-wire' : 'queued';
   return { stage, firstNs, lastNs, ackNs };
