@@ -269,11 +269,16 @@ export function wireComparisonLine(c: WireComparison): string {
     `${c.stampOutliers} rows stamped > ${STAMP_TOLERANCE_NS} ns apart, at most ${c.maxStampDiffNs} ns`;
 }
 
-/** The comparison's bounds every caller applies: no disagreement, and few rows that needed the tolerance. */
+/**
+ * The comparison's bounds every caller applies: no disagreement, and few stages excused by
+ * the tolerance. How far apart the two captures stamp the same frames (stampOutliers) is
+ * capture timing on a loaded machine, not a stage: it is reported, not bounded (bounding
+ * it failed about one run in seven here with every stage agreeing).
+ */
 export function assertAgreesWithWire(c: WireComparison, minChecked: number): void {
   if (c.disagreements.length > 0) throw new Error(`stages that disagree with tcpdump:\n${c.disagreements.join('\n')}`);
   if (c.checked < minChecked) throw new Error(`only ${c.checked} completions could be checked (at least ${minChecked} needed)`);
-  if ((c.excused + c.stampOutliers) * 10 > c.checked) {
-    throw new Error(`${wireComparisonLine(c)}: over a tenth needed the stamp tolerance — more than stamp noise`);
+  if (c.excused * 10 > c.checked) {
+    throw new Error(`${wireComparisonLine(c)}: over a tenth of the stages differ from tcpdump's within the stamp tolerance — more than stamp noise`);
   }
 }
