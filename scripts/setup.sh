@@ -28,6 +28,8 @@ if [ "$want_test" = 1 ]; then
   packages+=(docker-compose)
   # chromium: the web page's browser tests and bench, driven by playwright-core (fixtures/browser.ts).
   packages+=(chromium)
+  # curl, libcap2-bin (capsh, setcap): unchanged programs and capability checks in the tracer and container tests.
+  packages+=(curl libcap2-bin)
 fi
 if [ -n "${ACKSCOPE_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206
