@@ -200,6 +200,18 @@ test('write tags: found in order, split across two segments, a missing header re
   assert.equal(TAG_BYTES, 24);
 });
 
+test('write tags across reordered segments: the walk goes on past a gap, and the headers in the gap are read when its bytes arrive', () => {
+  const { seg, tags } = tracker(true);
+  seg({ seq: 1000, flags: 'S' });
+  seg({ seq: 5000, ack: 1001, flags: 'SA' }, true);
+  const stream = concat(tagged(0, 0, 100), tagged(1, 100, 100), tagged(2, 200, 100), tagged(3, 300, 100));
+  seg({ seq: 1001, ack: 5001, flags: 'A', payload: stream.subarray(0, 100) }); // write 0
+  seg({ seq: 1201, ack: 5001, flags: 'A', payload: stream.subarray(200, 400) }); // writes 2 and 3, before write 1
+  seg({ seq: 1101, ack: 5001, flags: 'A', payload: stream.subarray(100, 200) }); // write 1, late
+  const found = tags.map((t) => [t.off, t.tag?.writeId ?? null]).sort((a, b) => (a[0] as number) - (b[0] as number));
+  assert.deepEqual(found, [[0, 0], [100, 1], [200, 2], [300, 3]], 'every header once, none recorded as missing');
+});
+
 test('an untagged direction records no tag rows', () => {
   const { seg, tags } = tracker(true);
   seg({ seq: 1000, flags: 'S' });

@@ -54,6 +54,8 @@ export class TagScanner {
   private readonly found: WriteTag = { writeId: 0, length: 0, offset: 0 };
   /** Mid-stream: bytes searched for a first header so far. */
   private searched = 0;
+  /** Claimed offset − capture offset, from the first header found (0 when the SYN was seen); null before. */
+  private shift: number | null = null;
 
   get active(): boolean {
     return this.state !== OFF;
@@ -96,7 +98,14 @@ export class TagScanner {
         this.record(flow, dir, headerAt, ok, tsNs, sink);
         continue;
       }
-      if (headerAt < start || headerAt < sentBefore) return this.stop(); // its bytes were never seen
+      if (headerAt < sentBefore) return this.stop(); // its bytes were seen, and passed over
+      if (headerAt < start) {
+        // The due header is in bytes not seen yet (reordered past the live reorder window,
+        // or lost): walk on from the next whole header in this segment; the headers in the
+        // gap are read if its bytes arrive later (scanFilled).
+        if (!this.resync(start, view, payloadAt, captured)) return;
+        continue;
+      }
       const rel = headerAt - start;
       if (rel >= captured) return this.stop();
       const available = captured - rel;
@@ -114,6 +123,47 @@ export class TagScanner {
       const ok = decodeTag(view, payloadAt + rel, this.found);
       this.record(flow, dir, headerAt, ok, tsNs, sink);
     }
+  }
+
+  /**
+   * After a gap: the first whole header of this segment whose claimed offset matches the
+   * known shift becomes due. False when the segment has none.
+   */
+  private resync(start: number, view: DataView, payloadAt: number, captured: number): boolean {
+    const at = this.findHeader(start, start, start + captured, view, payloadAt);
+    if (at === null) return false;
+    this.due = at;
+    return true;
+  }
+
+  /**
+   * Bytes of a gap that arrived late ([from, to), first transmissions inside a segment that
+   * starts at `start`): records every whole header in them that agrees with the known
+   * shift, without moving the walk. A header split at the gap's edge is not read.
+   */
+  scanFilled(flow: TagFlow, dir: number, start: number, from: number, to: number, view: DataView, payloadAt: number, captured: number, tsNs: bigint, sink: TagSink): void {
+    if (this.shift === null) return;
+    const end = Math.min(to, start + captured);
+    for (let at = this.findHeader(start, from, end, view, payloadAt); at !== null; at = this.findHeader(start, at + 1, end, view, payloadAt)) {
+      sink(flow, dir, at, this.found, tsNs);
+    }
+  }
+
+  /** The first whole header starting in [from, to) of a segment at `start` whose claim agrees with the shift (when known). */
+  private findHeader(start: number, from: number, to: number, view: DataView, payloadAt: number): number | null {
+    if (to - from < TAG_BYTES) return null;
+    const bytes = Buffer.from(view.buffer, view.byteOffset + payloadAt, to - start);
+    let rel = bytes.indexOf(MAGIC_BYTES, from - start);
+    while (rel >= 0 && start + rel + TAG_BYTES <= to) {
+      const at = start + rel;
+      if (
+        bytes[rel + 5] === 0 && bytes[rel + 6] === 0 && bytes[rel + 7] === 0 &&
+        decodeTag(view, payloadAt + rel, this.found) && this.found.length >= TAG_BYTES &&
+        (this.shift === null || this.found.offset - at === this.shift)
+      ) return at;
+      rel = bytes.indexOf(MAGIC_BYTES, rel + 1);
+    }
+    return null;
   }
 
   /**
@@ -146,6 +196,7 @@ export class TagScanner {
       return;
     }
     sink(flow, dir, at, this.found, tsNs);
+    this.shift ??= this.found.offset - at;
     this.state = TRACKING;
     if (this.found.length < TAG_BYTES) {
       this.stop(); // a header claiming less than itself: the next offset is unknown

@@ -393,6 +393,12 @@ export class FlowTracker {
         this.holesForgotten += holes.fill(seqOff, below, fill);
         out.retransmitStart = fill.seenStart;
         out.retransmitEnd = fill.seenEnd;
+        if (this.tagSink !== null && fill.count > 0) {
+          // a gap's bytes arrived late: the headers in them (the walk went on past the gap)
+          for (let i = 0; i < fill.count; i++) {
+            flow.tags[dir].scanFilled(flow, dir, seqOff, fill.start[i], fill.end[i], view, f.payloadAt, f.payloadCaptured, tsNs, this.tagSink);
+          }
+        }
       }
       if (!Number.isNaN(out.retransmitStart)) retransmit = true;
     } else if (payloadLen > 0 && seqOff > sentBefore && (sentBefore > 0 || flow.synSeen[dir])) {
