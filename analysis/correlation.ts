@@ -140,7 +140,7 @@ export function correlateSession(db: Db, sessionId: number): SessionCorrelation 
       return side;
     };
 
-    const facts: SessionFacts = { captureStartNs, captureEndNs, kernelDrops, clockUncertaintyNs, nearMarginNs };
+    const facts: SessionFacts = { captureStartNs, captureEndNs, captureRunning: session.state === 'capturing', kernelDrops, clockUncertaintyNs, nearMarginNs };
     const records: CorrelationRecord[] = [];
     for (const c of completionsForCorrelation(s, baseNs, sessionId)) {
       const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;

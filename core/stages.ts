@@ -16,6 +16,8 @@ export const UNKNOWN_REASONS = [
   'capture-stopped-before', // the capture ended before the bytes or their ACK
   'kernel-drops', // libpcap reported kernel drops, so "not seen yet" proves nothing
   'time-out-of-range', // the completion's times are over 104 days from the capture's: a wrong clock, they cannot be placed
+  'capture-running', // the capture is still running and has not seen the bytes or their ACK yet: ask again later
+  'no-bytes', // an empty write at the start of the stream: no byte of its own, none before it to stand for it
 ] as const;
 export type UnknownReason = (typeof UNKNOWN_REASONS)[number];
 

@@ -69,7 +69,7 @@ function notSeen(ev: CompletionEvidence, directionNeverSeen: boolean): Milestone
     return { lo: ev.submittedNs, hi: Infinity, cause: 'capture-started-after' };
   }
   const end = ev.captureEndNs ?? Infinity;
-  return { lo: Math.max(end, ev.submittedNs), hi: Infinity, cause: 'capture-stopped-before' };
+  return { lo: Math.max(end, ev.submittedNs), hi: Infinity, cause: ev.captureRunning ? 'capture-running' : 'capture-stopped-before' };
 }
 
 /**
@@ -117,8 +117,9 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
     first = { ...last };
     ack = ackMilestone(ev.offsetEnd, ev.ackNs, isExact(last), ev);
   } else {
-    // An empty write at the start of the stream: nothing precedes it, nothing to wait for.
-    return { ...base, stage: 'acked', reason: null };
+    // An empty write at the start of the stream: no byte of its own and none before it,
+    // so no witness can place it (calling it acked would be a claim without evidence).
+    return { ...base, stage: 'unknown', reason: 'no-bytes' };
   }
   tighten(first, last, ack);
 
@@ -197,7 +198,7 @@ function baseResult(ev: CompletionEvidence): Classification {
 
 function flowMissingReason(ev: CompletionEvidence): UnknownReason {
   if (ev.captureStartNs !== null && ev.completedNs < ev.captureStartNs) return 'capture-started-after';
-  if (ev.captureEndNs !== null && ev.submittedNs > ev.captureEndNs) return 'capture-stopped-before';
+  if (ev.captureEndNs !== null && ev.submittedNs > ev.captureEndNs) return ev.captureRunning ? 'capture-running' : 'capture-stopped-before';
   return 'flow-not-found';
 }
 

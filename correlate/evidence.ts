@@ -71,6 +71,7 @@ export function anyRetransmitted(r: Retransmits, start: number, end: number): bo
 export interface SessionFacts {
   captureStartNs: number | null;
   captureEndNs: number | null;
+  captureRunning: boolean;
   kernelDrops: number;
   clockUncertaintyNs: number;
   nearMarginNs: number;
@@ -115,6 +116,7 @@ export function evidenceFor(
     coverage: aligned ? side.coverage : NO_COVERAGE,
     captureStartNs: f.captureStartNs,
     captureEndNs: f.captureEndNs,
+    captureRunning: f.captureRunning,
     kernelDrops: f.kernelDrops,
     clockUncertaintyNs: f.clockUncertaintyNs,
     nearMarginNs: f.nearMarginNs,

@@ -63,6 +63,8 @@ export interface CompletionEvidence {
   /** When the capture watched: start, and end (last frame or stop time). */
   captureStartNs: number | null;
   captureEndNs: number | null;
+  /** The capture is still running: what it has not seen may still come. */
+  captureRunning: boolean;
   /** libpcap kernel + interface drops of the session; their timing is not known. */
   kernelDrops: number;
   clockUncertaintyNs: number;

@@ -28,6 +28,7 @@ function evidence(over: Partial<CompletionEvidence> = {}): CompletionEvidence {
     coverage: { dataLowOff: 0, dataLowNs: 0, ackLowOff: -1, ackLowNs: 0 },
     captureStartNs: 0,
     captureEndNs: 10_000,
+    captureRunning: false,
     kernelDrops: 0,
     clockUncertaintyNs: 0,
     nearMarginNs: 5,
@@ -110,8 +111,20 @@ test('an empty write stands where the byte before it stands', () => {
   assert.equal(classifyCompletion(evidence({ ...empty, ...seen, ackNs: 400 })).stage, 'wire');
   assert.equal(classifyCompletion(evidence({ ...empty, ...seen, ackNs: 180 })).stage, 'acked');
   assert.equal(classifyCompletion(evidence({ ...empty, firstWire: { tsNs: 300, seqOff: 1500 }, lastWire: { tsNs: 300, seqOff: 1500 } })).stage, 'queued');
+  // at the start of the stream nothing stands for it: no evidence, so no stage (it was 'acked')
   const atZero = classifyCompletion(evidence({ offsetStart: 0, offsetEnd: 0 }));
-  assert.deepEqual([atZero.stage, atZero.reason], ['acked', null]);
+  assert.deepEqual([atZero.stage, atZero.reason], ['unknown', 'no-bytes']);
+});
+
+test('while the capture runs, what it has not seen yet is capture-running, not capture-stopped-before', () => {
+  // the write completed after the last frame seen so far; none of its bytes seen yet
+  const late = { submittedNs: 20_000, completedNs: 20_100 };
+  const stopped = classifyCompletion(evidence({ ...late }));
+  assert.deepEqual([stopped.stage, stopped.reason], ['unknown', 'capture-stopped-before']);
+  const running = classifyCompletion(evidence({ ...late, captureRunning: true }));
+  assert.deepEqual([running.stage, running.reason], ['unknown', 'capture-running']);
+  const noFlow = classifyCompletion(evidence({ ...late, flowFound: false, captureRunning: true }));
+  assert.equal(noFlow.reason, 'capture-running');
 });
 
 test('clock uncertainty larger than the deciding gap marks the stage uncertain', () => {
@@ -265,7 +278,7 @@ test('mid-stream: TCP info counters are shifted into the capture\'s offsets with
     sent: lookup(150), acked: lookup(400),
     sacks: { ts: [], left: [], right: [] }, retransmits: { seq: [], len: [], maxLen: 0 },
   };
-  const facts = { captureStartNs: 0, captureEndNs: 10_000, kernelDrops: 0, clockUncertaintyNs: 0, nearMarginNs: 5 };
+  const facts = { captureStartNs: 0, captureEndNs: 10_000, captureRunning: false, kernelDrops: 0, clockUncertaintyNs: 0, nearMarginNs: 5 };
   // write [1,001,000, 1,002,000) in sender offsets; the kernel says all sent, none of it acked
   const ev = evidenceFor(side, 1_001_000, 1_002_000, 100, 200, 1_002_000, 1_001_000, facts);
   assert.deepEqual([ev.offsetStart, ev.offsetEnd], [1000, 2000]);

@@ -55,7 +55,7 @@ function record(over: Partial<CorrelationRecord>): CorrelationRecord {
   const c = classifyCompletion({
     offsetStart: 0, offsetEnd: 10, submittedNs: 0, completedNs: 1, flowFound: true, offsetsAligned: true,
     firstWire: { tsNs: 1500, seqOff: 0 }, lastWire: { tsNs: 1500, seqOff: 0 }, ackNs: 2500, sackNs: null,
-    retransmitted: false, coverage: { dataLowOff: 0, dataLowNs: 0, ackLowOff: -1, ackLowNs: 0 },
+    retransmitted: false, coverage: { dataLowOff: 0, dataLowNs: 0, ackLowOff: -1, ackLowNs: 0 }, captureRunning: false,
     captureStartNs: 0, captureEndNs: 1e9, kernelDrops: 0, clockUncertaintyNs: 0, nearMarginNs: 0, tcpInfo: null,
   });
   return {
