@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../service/app.js';
+import { runFlatOutSender } from '../fixtures/flat-out-sender.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const senders = Number(process.argv[3] ?? 2);
@@ -22,47 +23,8 @@ const connections = Number(process.argv[4] ?? 4);
 const size = Number(process.argv[5] ?? 64);
 const withTcpdump = process.env.ACKSCOPE_BENCH_NO_TCPDUMP !== '1';
 
-// One sender process: a listener on `port` that reads everything, and `connections`
-// clients writing `size`-byte buffers flat out. A write is issued only once the previous
-// one went straight to the kernel (writableLength 0), so Node never gathers writes into
-// one writev and each write leaves as its own segment. Yields every 64 writes so the
-// listener in the same process keeps reading.
-const SENDER = `
-const net = require('net');
-const [port, conns, size, seconds] = process.argv.slice(1).map(Number);
-const buf = Buffer.alloc(size, 0x61);
-let writes = 0, open = conns;
-const server = net.createServer((s) => s.resume());
-server.listen(port, '127.0.0.1', () => {
-  const end = Date.now() + seconds * 1000;
-  for (let i = 0; i < conns; i++) {
-    const c = net.connect(port, '127.0.0.1');
-    c.setNoDelay(true);
-    const pump = () => {
-      for (let n = 0; n < 64; n++) {
-        if (Date.now() >= end) return c.end();
-        c.write(buf);
-        writes++;
-        if (c.writableLength > 0) return c.once('drain', pump);
-      }
-      setImmediate(pump);
-    };
-    c.on('connect', pump);
-    c.on('close', () => { if (--open === 0) { server.close(); process.stdout.write(JSON.stringify({ writes })); } });
-  }
-});
-`;
 
-function runSender(port: number): Promise<number> {
-  const child = spawn(process.execPath, ['-e', SENDER, String(port), String(connections), String(size), String(seconds)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  return new Promise((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).writes as number) : reject(new Error(`sender exited ${code}`)))),
-  );
-}
+const runSender = (port: number) => runFlatOutSender(port, connections, size, seconds);
 
 /** tcpdump -w on the same filter; resolves once it listens. */
 async function startTcpdump(filter: string, file: string): Promise<{ child: ChildProcess; stderr: () => string }> {

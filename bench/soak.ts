@@ -21,6 +21,7 @@ import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runFlatOutSender } from '../fixtures/flat-out-sender.js';
 
 const seconds = Number(process.argv[2] ?? 60);
 const senders = Number(process.argv[3] ?? 2);
@@ -28,44 +29,8 @@ const connections = Number(process.argv[4] ?? 4);
 const size = Number(process.argv[5] ?? 64);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-// One sender process: a listener that reads everything and `conns` clients writing
-// `size`-byte buffers flat out, a write only once the previous one reached the kernel.
-const SENDER = `
-const net = require('net');
-const [port, conns, size, seconds] = process.argv.slice(1).map(Number);
-const buf = Buffer.alloc(size, 0x61);
-let writes = 0, open = conns;
-const server = net.createServer((s) => s.resume());
-server.listen(port, '127.0.0.1', () => {
-  const end = Date.now() + seconds * 1000;
-  for (let i = 0; i < conns; i++) {
-    const c = net.connect(port, '127.0.0.1');
-    c.setNoDelay(true);
-    const pump = () => {
-      for (let n = 0; n < 64; n++) {
-        if (Date.now() >= end) return c.end();
-        c.write(buf);
-        writes++;
-        if (c.writableLength > 0) return c.once('drain', pump);
-      }
-      setImmediate(pump);
-    };
-    c.on('connect', pump);
-    c.on('close', () => { if (--open === 0) { server.close(); process.stdout.write(JSON.stringify({ writes })); } });
-  }
-});
-`;
 
-function runSender(port: number): Promise<number> {
-  const child = spawn(process.execPath, ['-e', SENDER, String(port), String(connections), String(size), String(seconds)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  return new Promise((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).writes as number) : reject(new Error(`sender exited ${code}`)))),
-  );
-}
+const runSender = (port: number) => runFlatOutSender(port, connections, size, seconds);
 
 async function freePort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');

@@ -67,15 +67,11 @@ export function anyRetransmitted(r: Retransmits, start: number, end: number): bo
   return false;
 }
 
-/** What every completion of the session shares. */
-export interface SessionFacts {
-  captureStartNs: number | null;
-  captureEndNs: number | null;
-  captureRunning: boolean;
-  kernelDrops: number;
-  clockUncertaintyNs: number;
-  nearMarginNs: number;
-}
+/** What every completion of the session shares (the evidence's session-wide fields). */
+export type SessionFacts = Pick<
+  CompletionEvidence,
+  'captureStartNs' | 'captureEndNs' | 'captureRunning' | 'kernelDrops' | 'clockUncertaintyNs' | 'nearMarginNs'
+>;
 
 /** The look-ups for one completion, as the classification's input (one object literal, no spreads). */
 export function evidenceFor(
