@@ -1,8 +1,7 @@
 import { DEFAULT_SERVICE_URL } from '../core/api-reply.js';
 import { Command } from '@commander-js/extra-typings';
 import Table from 'cli-table3';
-import { AckscopeError } from '../core/errors.js';
-import { authHeaders, errorFromReply } from '../core/api-reply.js';
+import { ServiceClient } from '../sender/service-client.js';
 import type { SummaryT } from '../service/schemas/correlation.js';
 import { defaultServiceUrl, parseSessionId } from './ingest.js';
 import { PLACE_OF_STAGE, STAGES, stagesShown } from '../core/stages.js';
@@ -25,19 +24,7 @@ export function reportCommand() {
 }
 
 export async function fetchSummary(baseUrl: string, sessionId: number): Promise<SummaryT> {
-  const url = new URL(`/sessions/${sessionId}/summary`, baseUrl);
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: authHeaders() });
-  } catch (err) {
-    throw new AckscopeError(
-      'ACKSCOPE_ERR_INTERNAL',
-      `cannot reach the service at ${baseUrl} (${(err as Error).cause ?? (err as Error).message}): start it with \`ackscope serve\` or pass --url`,
-    );
-  }
-  const text = await res.text();
-  if (!res.ok) throw errorFromReply(res.status, text);
-  return JSON.parse(text) as SummaryT;
+  return new ServiceClient(baseUrl).json<SummaryT>('GET', `/sessions/${sessionId}/summary`);
 }
 
 /** The question's five places, per api, in plain words: one line per place that occurred. */

@@ -6,25 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DecodedFrame, decodeFrame } from '../capture/decode/frame.js';
-import { FlowTracker, SegmentFacts } from '../capture/flow/tracker.js';
-import { ipv4Tcp, type TcpSpec } from './helpers/packets.js';
+import { trackerHarness } from './helpers/tracker.js';
 
-function tracker() {
-  const t = new FlowTracker(null);
-  const decoded = new DecodedFrame();
-  let ts = 1_700_000_000_000_000_000n;
-  const seg = (spec: TcpSpec, reverse = false): SegmentFacts => {
-    const full = reverse ? { sport: 7000, dport: 40000, src: '10.0.0.2', dst: '10.0.0.1', ...spec } : spec;
-    const bytes = ipv4Tcp(full);
-    const view = new DataView(bytes.buffer);
-    assert.equal(decodeFrame(101, view, 0, bytes.length, bytes.length, decoded), 0);
-    const out = new SegmentFacts();
-    t.track(decoded, view, (ts += 1000n), out);
-    return out;
-  };
-  return { t, seg };
-}
+const tracker = () => trackerHarness();
 
 const payload = (n: number) => new Uint8Array(n).fill(0x61);
 

@@ -7,25 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DecodedFrame, decodeFrame } from '../capture/decode/frame.js';
-import { FlowTracker, MAX_HOLES_PER_DIRECTION, SegmentFacts } from '../capture/flow/tracker.js';
-import { ipv4Tcp, type TcpSpec } from './helpers/packets.js';
+import { MAX_HOLES_PER_DIRECTION, SegmentFacts } from '../capture/flow/tracker.js';
+import { trackerHarness } from './helpers/tracker.js';
 
 const ISN = 1000;
 
 function tracker() {
-  const t = new FlowTracker(null);
-  const decoded = new DecodedFrame();
-  let ts = 1_700_000_000_000_000_000n;
-  const seg = (spec: TcpSpec, reverse = false): SegmentFacts => {
-    const full = reverse ? { sport: 7000, dport: 40000, src: '10.0.0.2', dst: '10.0.0.1', ...spec } : spec;
-    const bytes = ipv4Tcp(full);
-    const view = new DataView(bytes.buffer);
-    assert.equal(decodeFrame(101, view, 0, bytes.length, bytes.length, decoded), 0);
-    const out = new SegmentFacts();
-    t.track(decoded, view, (ts += 1000n), out);
-    return out;
-  };
+  const { t, seg } = trackerHarness();
   /** Stream bytes [from, to) of side a, after a handshake. */
   const data = (from: number, to: number) =>
     seg({ seq: (ISN + 1 + from) >>> 0, ack: 5001, flags: 'A', claimedPayload: to - from });

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { withRig } from '../experiment/rig.js';
 import { collectTrace, TraceFeed } from '../tracer/index.js';
 import { testApp } from './helpers/app.js';
 import type { CorrelationT } from '../service/schemas/correlation.js';
+import { startRigReceiver } from './helpers/rig-receiver.js';
 
 /**
  * The ladder behind the rig's 20 Mbit/s tbf bottleneck, as root: an unchanged Python
@@ -28,12 +28,7 @@ test('trace behind tbf: writes waiting in the tbf queue are qdisc, writes blocke
   assert.equal(process.getuid?.(), 0, 'the rig and the tracer need root');
   await withRig({ bottleneck: { rateBps: 20e6, limitBytes: 200_000 } }, async (rig) => {
     const port = 5002;
-    const receiverJs = `const net=require('net');let n=0;net.createServer(c=>{c.on('data',d=>n+=d.length);c.on('end',()=>{console.log(n);process.exit(0)})}).listen(${port},'${rig.receiver.addr}',()=>console.log('listening'))`;
-    const receiver = rig.spawn('receiver', process.execPath, ['-e', receiverJs]);
-    const lines = createInterface({ input: receiver.stdout! });
-    const next = () => once(lines, 'line').then(([l]) => String(l));
-    assert.equal(await next(), 'listening');
-    const received = next().then(Number);
+    const { received } = await startRigReceiver(rig, port);
 
     const cmd = rig.command('sender', 'python3', ['-c', CLIENT, rig.receiver.addr, String(port)]);
     const { events, result } = await collectTrace({ command: [cmd.file, ...cmd.args] }, { commandStdio: 'ignore', lingerMs: 500 });

@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { withRig } from '../experiment/rig.js';
 import type { CallEvent, StatsEvent, TracerEvent } from '../tracer/events.js';
@@ -13,6 +11,7 @@ import { joinMoments, type TracedCompletion } from '../tracer/join.js';
 import { collectTrace, tracerBinary } from '../tracer/run.js';
 import { agreement, describe, FIRST_PER_ACK, parseStamps, PAIRS, type Agreement } from './helpers/tstamp-agreement.js';
 import { assertNoTracerLeft, countingReceiver } from './helpers/tracer-live.js';
+import { startRigReceiver } from './helpers/rig-receiver.js';
 
 /**
  * The tracer's moments against the kernel's own clock of the same events: SO_TIMESTAMPING.
@@ -147,12 +146,7 @@ test('veth behind the rig\'s 20 Mbit/s tbf: SCHED and SND differ by the queue wa
   const bin = writer();
   await withRig({ bottleneck: { rateBps: 20e6, limitBytes: 200_000 } }, async (rig) => {
     const port = 5003;
-    const receiverJs = `const net=require('net');let n=0;net.createServer(c=>{c.on('data',d=>n+=d.length);c.on('end',()=>{console.log(n);process.exit(0)})}).listen(${port},'${rig.receiver.addr}',()=>console.log('listening'))`;
-    const receiver = rig.spawn('receiver', process.execPath, ['-e', receiverJs]);
-    const lines = createInterface({ input: receiver.stdout! });
-    const next = () => once(lines, 'line').then(([l]) => String(l));
-    assert.equal(await next(), 'listening');
-    const received = next().then(Number);
+    const { received } = await startRigReceiver(rig, port);
 
     const out = join(dir, 'veth.stamps');
     const cmd = rig.command('sender', bin, [rig.receiver.addr, String(port), String(WRITES), String(SIZE), out]);

@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Db } from '../../db/connection.js';
 import { getSession, updateSession, type SessionRow } from '../../db/sessions.js';
 import { wallClockNs } from '../../core/time.js';
-import { AckscopeError } from '../../core/errors.js';
+import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import { CAPTURE_FILE_NAME, INTERRUPTED } from '../import.js';
 import { trimTornPcapng } from '../capture-file-repair.js';
 import { pcapVersion } from '../../capture/native/index.js';
@@ -176,7 +176,7 @@ export class CaptureManager {
 
   private requireSession(sessionId: number): SessionRow {
     const row = getSession(this.o.db, sessionId);
-    if (!row) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${sessionId} does not exist`);
+    if (!row) throw sessionNotFound(sessionId);
     return row;
   }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { rm } from 'node:fs/promises';
-import { AckscopeError } from '../../core/errors.js';
+import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import { IdParams, PageQuery, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
 import { createSession, deleteSession, getSession, listSessions, type SessionRow } from '../../db/sessions.js';
@@ -10,7 +10,7 @@ import { checkLiveSession } from '../live-session-checks.js';
 
 export function requireSession(db: Db, id: number): SessionRow {
   const row = getSession(db, id);
-  if (!row) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${id} does not exist`, { id });
+  if (!row) throw sessionNotFound(id);
   return row;
 }
 
