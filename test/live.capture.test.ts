@@ -305,8 +305,10 @@ test('a capture whose interface disappears fails with the reason and keeps its f
     try {
       assert.ok(await until(() => storedFrames() >= 3), 'the SYNs were captured and stored');
       veth.remove();
+      // the worker ends only after its last flush (frame-writer transactions wait up to the
+      // 5 s busy timeout for the write lock): on a loaded machine that took over 10 s once
       assert.ok(
-        await until(async () => (await app.inject({ url: `/sessions/${s.id}` })).json().state === 'failed'),
+        await until(async () => (await app.inject({ url: `/sessions/${s.id}` })).json().state === 'failed', 30_000),
         'the session failed',
       );
       const failed = (await app.inject({ url: `/sessions/${s.id}` })).json();
