@@ -259,7 +259,7 @@ test('a session left capturing by a dead process is marked failed; one a live pr
 });
 
 /** A veth pair with the test's own names; `a` has 198.18.x.1/24 and a static neighbour .2 = b. */
-function makeVeth(): { a: string; remove: () => void; peerAddr: string } {
+function makeVeth(): { a: string; remove: () => void; takeDown: () => void; peerAddr: string } {
   const tag = `${process.pid % 10000}`;
   const a = `acks${tag}a`;
   const b = `acks${tag}b`;
@@ -280,50 +280,60 @@ function makeVeth(): { a: string; remove: () => void; peerAddr: string } {
     ip('link', 'set', b, 'up');
     const mac = execFileSync('cat', [`/sys/class/net/${b}/address`], { encoding: 'utf8' }).trim();
     ip('neigh', 'replace', `${subnet}.2`, 'lladdr', mac, 'dev', a, 'nud', 'permanent');
-    return { a, remove, peerAddr: `${subnet}.2` };
+    return { a, remove, takeDown: () => ip('link', 'set', a, 'down'), peerAddr: `${subnet}.2` };
   } catch (err) {
     remove();
     throw err;
   }
 }
 
-test('a capture whose interface disappears fails with the reason and keeps its frames', async () => {
-  const { app, dbPath, close } = await testApp();
-  const veth = makeVeth();
-  const sockets: net.Socket[] = [];
-  try {
-    const s = await createLive(app, { interface: veth.a, filter: 'tcp' });
-    assert.equal((await post(app, `/sessions/${s.id}/start`)).status, 200);
-    // SYNs to an address behind the veth that nobody answers: TCP frames on the wire.
-    for (let i = 0; i < 3; i++) {
-      const sock = net.connect({ host: veth.peerAddr, port: 9 });
-      sock.on('error', () => undefined);
-      sockets.push(sock);
-    }
-    const db = new Database(dbPath, { readonly: true });
-    const storedFrames = () => (db.prepare('SELECT COUNT(*) AS n FROM frames WHERE session_id = ?').get(s.id) as Json).n as number;
+for (const takenDownFirst of [false, true]) {
+  // Taken down first, then deleted: the race behind a CI failure, made certain. The packet
+  // socket reports ENETDOWN while the device is still bound, so libpcap reads "went down" and
+  // goes on; the later unbinding reports nothing (capture/native/src/live_capture.cc, Run).
+  const how = takenDownFirst ? 'is taken down, then deleted' : 'is deleted';
+  test(`a capture whose interface ${how} fails with the reason and keeps its frames`, async () => {
+    const { app, dbPath, close } = await testApp();
+    const veth = makeVeth();
+    const sockets: net.Socket[] = [];
     try {
-      assert.ok(await until(() => storedFrames() >= 3), 'the SYNs were captured and stored');
-      veth.remove();
-      // the worker ends only after its last flush (frame-writer transactions wait up to the
-      // 5 s busy timeout for the write lock): on a loaded machine that took over 10 s once
-      assert.ok(
-        await until(async () => (await app.inject({ url: `/sessions/${s.id}` })).json().state === 'failed', 30_000),
-        'the session failed',
-      );
-      const failed = (await app.inject({ url: `/sessions/${s.id}` })).json();
-      assert.match(failed.failureReason, /disappeared|no such device|went down/i, failed.failureReason);
-      assert.ok(failed.counts.tcp >= 3, 'counters kept');
-      assert.ok(storedFrames() >= 3, 'frames kept');
-      assert.ok(failed.stoppedNs !== null);
-      const stop = await post(app, `/sessions/${s.id}/stop`);
-      assert.equal(stop.status, 409, 'nothing left to stop');
+      const s = await createLive(app, { interface: veth.a, filter: 'tcp' });
+      assert.equal((await post(app, `/sessions/${s.id}/start`)).status, 200);
+      // SYNs to an address behind the veth that nobody answers: TCP frames on the wire.
+      for (let i = 0; i < 3; i++) {
+        const sock = net.connect({ host: veth.peerAddr, port: 9 });
+        sock.on('error', () => undefined);
+        sockets.push(sock);
+      }
+      const db = new Database(dbPath, { readonly: true });
+      const storedFrames = () => (db.prepare('SELECT COUNT(*) AS n FROM frames WHERE session_id = ?').get(s.id) as Json).n as number;
+      try {
+        assert.ok(await until(() => storedFrames() >= 3), 'the SYNs were captured and stored');
+        if (takenDownFirst) {
+          veth.takeDown();
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const down = (await app.inject({ url: `/sessions/${s.id}` })).json();
+          assert.equal(down.state, 'capturing', 'an interface that is only down is still captured (as tcpdump does)');
+        }
+        veth.remove();
+        assert.ok(
+          await until(async () => (await app.inject({ url: `/sessions/${s.id}` })).json().state === 'failed', 10_000),
+          'the session failed',
+        );
+        const failed = (await app.inject({ url: `/sessions/${s.id}` })).json();
+        assert.match(failed.failureReason, /disappeared|no such device|went down/i, failed.failureReason);
+        assert.ok(failed.counts.tcp >= 3, 'counters kept');
+        assert.ok(storedFrames() >= 3, 'frames kept');
+        assert.ok(failed.stoppedNs !== null);
+        const stop = await post(app, `/sessions/${s.id}/stop`);
+        assert.equal(stop.status, 409, 'nothing left to stop');
+      } finally {
+        db.close();
+      }
     } finally {
-      db.close();
+      for (const sock of sockets) sock.destroy();
+      veth.remove();
+      await close();
     }
-  } finally {
-    for (const sock of sockets) sock.destroy();
-    veth.remove();
-    await close();
-  }
-});
+  });
+}

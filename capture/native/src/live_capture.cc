@@ -1,9 +1,12 @@
 #include "live_capture.h"
 
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,6 +19,8 @@ namespace ackscope {
 //   u32 captured length, u32 original length on the wire
 //   captured bytes, then zero padding to the next multiple of 8
 constexpr size_t kRecordHeader = 16;
+// How often an idle capture asks whether its interface still exists (see Run).
+constexpr std::chrono::milliseconds kDeviceCheckEvery{250};
 
 namespace {
 
@@ -115,6 +120,12 @@ LiveCapture::LiveCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Live
   if (pcap_setnonblock(handle_, 1, errbuf) != 0) fail(kKindFailed, errbuf, 0);
   captureFd_ = pcap_get_selectable_fd(handle_);
   if (captureFd_ < 0) fail(kKindUnsupported, "libpcap gives no pollable descriptor for " + device, 0);
+  {
+    struct sockaddr_ll bound {};
+    socklen_t length = sizeof bound;
+    boundToInterface_ = getsockname(captureFd_, reinterpret_cast<struct sockaddr*>(&bound), &length) == 0 &&
+                        bound.sll_family == AF_PACKET && bound.sll_ifindex > 0;
+  }
 
   if (!filter.empty()) {
     struct bpf_program program;
@@ -223,6 +234,7 @@ bool LiveCapture::Flush() {
 void LiveCapture::Run() {
   std::string error;
   int quietErrors = 0;
+  auto lastDeviceCheck = std::chrono::steady_clock::now();
   while (!stopRequested_.load() && !deliveryClosed_) {
     int n = pcap_dispatch(handle_, -1, &LiveCapture::OnPacket, reinterpret_cast<u_char*>(this));
     if (n == PCAP_ERROR) {
@@ -231,14 +243,14 @@ void LiveCapture::Run() {
       break;
     }
     if (deliveryClosed_) break;
-    int waitMs = -1;
+    int waitMs = boundToInterface_ ? static_cast<int>(kDeviceCheckEvery.count()) : -1;
     if (batchCount_ > 0) {
       auto left = batchDelay_ - std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::steady_clock::now() - batchStarted_);
       if (left.count() <= 0) {
         if (!Flush()) break;
       } else {
-        waitMs = static_cast<int>(left.count());
+        waitMs = waitMs < 0 ? static_cast<int>(left.count()) : std::min(waitMs, static_cast<int>(left.count()));
       }
     }
     if (n > 0) continue;  // the ring may hold more: read until it is empty
@@ -261,6 +273,18 @@ void LiveCapture::Run() {
     } else {
       quietErrors = 0;
     }
+    // libpcap reports a vanished device only if it reads the socket's ENETDOWN after the
+    // kernel unbound it. Deleting an interface first takes it down (ENETDOWN, device still
+    // bound: libpcap reads it as "went down" and goes on) and unbinds it later, without a
+    // second error, so under load the capture would wait forever. Ask the socket.
+    auto now = std::chrono::steady_clock::now();
+    if (boundToInterface_ && now - lastDeviceCheck >= kDeviceCheckEvery) {
+      lastDeviceCheck = now;
+      if (BoundInterfaceGone()) {
+        error = "The interface disappeared";
+        break;
+      }
+    }
   }
   if (error.empty() && !deliveryClosed_) Drain();
   Flush();  // every frame already read reaches JavaScript before the end
@@ -275,6 +299,14 @@ void LiveCapture::Run() {
     if (events_.BlockingCall(event) != napi_ok) delete event;
   }
   events_.Release();  // CaptureThreadFinished runs on the JS thread after the last event
+}
+
+// The kernel sets the packet socket's bound ifindex to -1 when its device unregisters.
+bool LiveCapture::BoundInterfaceGone() const {
+  struct sockaddr_ll bound {};
+  socklen_t length = sizeof bound;
+  if (getsockname(captureFd_, reinterpret_cast<struct sockaddr*>(&bound), &length) != 0) return false;
+  return bound.sll_ifindex == -1;
 }
 
 // After close(): read what the kernel captured before the stop. With TPACKET_V3 a

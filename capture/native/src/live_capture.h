@@ -55,11 +55,13 @@ class LiveCapture : public Napi::ObjectWrap<LiveCapture> {
   bool Flush();  // false when JavaScript is gone (the function was aborted)
   void Run();
   void Drain();
+  bool BoundInterfaceGone() const;
   void RequestStop();
   void Finish(Napi::Env env);
 
   pcap_t* handle_ = nullptr;
   int captureFd_ = -1;
+  bool boundToInterface_ = false;  // false for "any": an unbound socket has no device to lose
   int wakePipe_[2] = {-1, -1};  // close() writes a byte: the thread's poll() returns
   int linkType_ = 0;
   int snaplen_ = 0;
