@@ -4,20 +4,24 @@
  * count per run, untraced and traced (command mode, events read and parsed by this
  * process as `ackscope trace` does), alternating which goes first each round so drift
  * hits both alike. The sender times its own write loop (start-up and the tracer's attach
- * are not counted). A third variant runs the tracer binary alone with its events sent to
- * a file: the cost inside the kernel and the tracer, without this process parsing the
- * events on the same 2 CPUs. Prints writes/s per run, the traced/untraced ratio per round (median
- * and range), events lost per 100 k traced writes (the tracer's final stats) and the load
- * average. Needs root and a built tracer (scripts/build.sh). Asserts nothing.
+ * are not counted). A third variant runs the tracer binary alone with its events (the
+ * binary frames startTrace reads) sent to a file: the cost inside the kernel and the
+ * tracer, without this process decoding the events on the same 2 CPUs. Prints writes/s per
+ * run, the traced/untraced ratio per round (median and range), events lost per 100 k traced
+ * writes (the tracer's final stats), the reader's sustained events/s (the last run's
+ * recorded stream replayed through startTrace's own reading path as fast as it goes) and
+ * the load average. Needs root and a built tracer (scripts/build.sh). Asserts nothing.
  *
  *   node --import tsx bench/tracer-overhead.ts [writes=100000] [rounds=5] [size=16384]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { StatsEvent } from '../tracer/events.js';
+import { TracerFrameDecoder } from '../tracer/frames.js';
 import { startTrace, tracerBinary } from '../tracer/run.js';
 
 const writes = Number(process.argv[2] ?? 100_000);
@@ -65,30 +69,45 @@ interface TracedRun extends SenderRun {
   events: number;
 }
 
-/** The tracer binary alone, its events (on stdout) to a file nobody reads while it runs; the sender's result is on stderr. */
+/** The last tracer-alone run's event stream, kept for the reader's replay. */
+const recorded = join(dir, 'events.bin');
+
+/** The tracer binary alone, its events (on stdout, binary frames) to a file nobody reads while it runs; the sender's result is on stderr. */
 async function tracedBare(count: number): Promise<TracedRun> {
-  const file = join(dir, 'events.ndjson');
-  const out = openSync(file, 'w');
-  const p = spawn(tracerBinary(), ['--', bin, ...sendArgs(count)], { stdio: ['ignore', out, 'pipe'] });
+  const out = openSync(recorded, 'w');
+  const p = spawn(tracerBinary(), ['--events-format', 'binary', '--', bin, ...sendArgs(count)], { stdio: ['ignore', out, 'pipe'] });
   closeSync(out);
   let stderr = '';
   p.stderr!.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((r) => p.once('close', r));
   if (code !== 0) throw new Error(`traced sender exited ${code}: ${stderr}`);
-  const text = readFileSync(file, 'utf8');
-  rmSync(file);
-  const stats = text.slice(text.lastIndexOf('{"type":"stats"')).split('\n')[0] ?? '';
-  const s = JSON.parse(stats) as { lost: number; calls: number; events: number };
+  const decoder = new TracerFrameDecoder();
+  const s = decoder.push(readFileSync(recorded)).filter((e): e is StatsEvent => e.type === 'stats').at(-1);
+  if (!s) throw new Error('the tracer wrote no stats');
   return { ...resultFrom(stderr), lost: s.lost, calls: s.calls, events: s.events };
+}
+
+/**
+ * How many events/s this process's reader keeps up with: the recorded stream of a tracer
+ * run, written by `cat` into startTrace's own pipe, read and decoded as a trace is.
+ */
+async function readerRate(): Promise<{ events: number; perSecond: number }> {
+  const replay = join(dir, 'replay.sh');
+  writeFileSync(replay, `#!/bin/sh\nexec cat ${recorded} >&3\n`);
+  chmodSync(replay, 0o755);
+  const t0 = process.hrtime.bigint();
+  const run = startTrace({ command: ['replay'] }, { binary: replay, commandStdio: 'ignore' });
+  let events = 0;
+  for await (const batch of run.batches) events += batch.length;
+  await run.done;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { events, perSecond: events / seconds };
 }
 
 async function traced(count: number): Promise<TracedRun> {
   const run = startTrace({ command: [bin, ...sendArgs(count)] }, { commandStdio: 'ignore', lingerMs: 100 });
   let events = 0;
-  for await (const e of run.events) {
-    void e;
-    events++;
-  }
+  for await (const batch of run.batches) events += batch.length;
   const result = await run.done;
   if (result.exit?.exitCode !== 0) throw new Error(`traced sender exited ${result.exit?.exitCode}: ${result.stderr}`);
   return { ...resultFrom(result.stderr), lost: result.stats?.lost ?? NaN, calls: result.stats?.calls ?? NaN, events };
@@ -148,6 +167,14 @@ try {
   }
   const per100k = (n: number) => `${((n / tracedWrites) * 100_000).toFixed(1)} per 100 k writes (${n} in ${tracedWrites})`;
   console.log(`events lost (ring buffer full): traced ${per100k(lost)}; tracer alone ${per100k(lostBare)}`);
+  const reader: number[] = [];
+  let replayed = 0;
+  for (let i = 0; i < 3; i++) {
+    const r = await readerRate();
+    reader.push(r.perSecond);
+    replayed = r.events;
+  }
+  console.log(`reader (startTrace's decoding of a recorded run, ${replayed} events, 3 replays): median ${k(median(reader))} events/s (${range(reader, k)}); load ${load()}`);
   console.log(`load at end ${load()}`);
 } finally {
   sink.kill();

@@ -95,7 +95,7 @@ export function traceCommand() {
       let exitCode = 0;
       try {
         const reading = (async () => {
-          for await (const e of run.events) feed.add(e);
+          for await (const batch of run.batches) for (const e of batch) feed.add(e);
         })();
         const result = await run.done.finally(() => reading);
         await reading;

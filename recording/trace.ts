@@ -61,7 +61,7 @@ export class TraceManager {
       }
     }, STORE_EVERY_MS);
     const reading = (async () => {
-      for await (const e of run.events) feed.add(e);
+      for await (const batch of run.batches) for (const e of batch) feed.add(e);
     })();
     const ended = (async () => {
       let exitCode: number | null = null;

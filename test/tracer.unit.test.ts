@@ -168,8 +168,8 @@ test('calls are numbered per flow in the order they were made', () => {
 });
 
 test('the tracer\'s exit codes become TracerError codes; a command\'s own code is passed through', () => {
-  assert.deepEqual(traceArgs({ pid: 5, followChildren: true }, { lingerMs: 10 }), ['--events-fd', '3', '--linger-ms', '10', '--pid', '5', '--follow-children']);
-  assert.deepEqual(traceArgs({ command: ['curl', '-s'] }), ['--events-fd', '3', '--', 'curl', '-s']);
+  assert.deepEqual(traceArgs({ pid: 5, followChildren: true }, { lingerMs: 10 }), ['--events-fd', '3', '--events-format', 'binary', '--linger-ms', '10', '--pid', '5', '--follow-children']);
+  assert.deepEqual(traceArgs({ command: ['curl', '-s'] }), ['--events-fd', '3', '--events-format', 'binary', '--', 'curl', '-s']);
   const e = traceOutcome(66, null, 'ackscope-tracer: error NO_BTF: kernel has no BTF (x)\n', null, null);
   assert.ok(e instanceof TracerError);
   assert.equal(e.code, 'ACKSCOPE_ERR_TRACER_NO_BTF');

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* ackscope-tracer: loads the kernel witness (bpf/ackscope.bpf.c), traces a PID, a cgroup
- * or a command it starts, and writes one NDJSON event per line on stdout. The event
- * format is documented in docs/trace.md; tracer/events.ts parses it. */
+ * or a command it starts, and writes one NDJSON event per line on stdout (or, with
+ * --events-format binary, frames: src/frames.h). The event format is documented in
+ * docs/trace.md; tracer/events.ts parses the lines, tracer/frames.ts the frames. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <bpf/libbpf.h>
 
 #include "../bpf/ackscope.h"
+#include "frames.h"
 #include "ackscope.skel.h"
 
 /* Exit codes of the tracer's own failures (a traced command's code is passed through
@@ -119,14 +121,90 @@ static const char *moment_name(unsigned m)
 	}
 }
 
-static void print_flow(FILE *o, const struct flow *f)
+/* ---- output: NDJSON lines, or frames (src/frames.h) ---- */
+static FILE *out; /* the event stream: stdout, or --events-fd */
+static bool binary_out;
+static char line[4096];
+static size_t line_len;
+
+/* Appends to the event being written. */
+static void lput(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void lput(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + line_len, sizeof(line) - line_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		line_len = line_len + (size_t)n < sizeof(line) ? line_len + (size_t)n : sizeof(line) - 1;
+}
+
+/* Writes the event: a line, or a text frame. */
+static void lend(void)
+{
+	if (binary_out) {
+		struct frame_header h = {FRAME_TEXT, (uint32_t)line_len};
+		fwrite(&h, sizeof(h), 1, out);
+		fwrite(line, 1, line_len, out);
+	} else {
+		line[line_len++] = '\n';
+		fwrite(line, 1, line_len, out);
+	}
+	line_len = 0;
+}
+
+static void flow_text(const struct flow *f, char *l, char *r)
+{
+	int af = f->family == 6 ? AF_INET6 : AF_INET;
+	inet_ntop(af, f->laddr, l, INET6_ADDRSTRLEN);
+	inet_ntop(af, f->raddr, r, INET6_ADDRSTRLEN);
+}
+
+static void print_flow(const struct flow *f)
 {
 	char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
-	int af = f->family == 6 ? AF_INET6 : AF_INET;
-	inet_ntop(af, f->laddr, l, sizeof(l));
-	inet_ntop(af, f->raddr, r, sizeof(r));
-	fprintf(o, "\"flow\":{\"srcAddr\":\"%s\",\"srcPort\":%u,\"dstAddr\":\"%s\",\"dstPort\":%u}", l,
-		f->lport, r, f->rport);
+	flow_text(f, l, r);
+	lput("\"flow\":{\"srcAddr\":\"%s\",\"srcPort\":%u,\"dstAddr\":\"%s\",\"dstPort\":%u}", l,
+	     f->lport, r, f->rport);
+}
+
+/* Binary: a flow's addresses go once, before the first record naming its flowId. */
+static unsigned char *flow_sent;
+static size_t flow_sent_len;
+
+static void frame_flow_once(unsigned flow_id, const struct flow *f)
+{
+	if (flow_id >= flow_sent_len) {
+		size_t n = flow_sent_len ? flow_sent_len : 1024;
+		while (n <= flow_id)
+			n *= 2;
+		unsigned char *p = realloc(flow_sent, n);
+		if (!p)
+			fail(EXIT_LOAD, "LOAD", "out of memory");
+		memset(p + flow_sent_len, 0, n - flow_sent_len);
+		flow_sent = p;
+		flow_sent_len = n;
+	}
+	if (flow_sent[flow_id])
+		return;
+	flow_sent[flow_id] = 1;
+	struct frame_flow ff;
+	memset(&ff, 0, sizeof(ff));
+	ff.flow_id = flow_id;
+	ff.src_port = f->lport;
+	ff.dst_port = f->rport;
+	char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+	flow_text(f, l, r);
+	memcpy(ff.src_addr, l, strnlen(l, sizeof(ff.src_addr) - 1));
+	memcpy(ff.dst_addr, r, strnlen(r, sizeof(ff.dst_addr) - 1));
+	struct frame_header h = {FRAME_FLOW, sizeof(ff)};
+	fwrite(&h, sizeof(h), 1, out);
+	fwrite(&ff, sizeof(ff), 1, out);
+}
+
+static uint8_t basis_code(const char *basis)
+{
+	return basis[0] == 'e' ? BASIS_ESTABLISHED : basis[0] == 'l' ? BASIS_LISTENER : BASIS_NO_LISTENER;
 }
 
 /* ---- SYN correction for sockets established before the tracer attached ---- */
@@ -188,11 +266,9 @@ static unsigned long long syn_adjust(unsigned flow_id, bool known, unsigned long
 
 /* ---- events ---- */
 static unsigned long long n_events;
-static FILE *out; /* the NDJSON stream: stdout, or --events-fd */
 
 static int on_event(void *ctx, void *data, size_t size)
 {
-	FILE *o = out;
 	unsigned type = *(unsigned *)data;
 	n_events++;
 	if (type == EV_CALL && size >= sizeof(struct ev_call)) {
@@ -202,57 +278,106 @@ static int on_event(void *ctx, void *data, size_t size)
 		unsigned long long adj = syn_adjust(e->flow_id, e->syn_known, e->syn_adj,
 						    e->flow.lport, &basis);
 		long long ret = e->ret;
-		fprintf(o, "{\"type\":\"call\",\"pid\":%u,\"tid\":%u,\"syscall\":\"%s\",\"api\":\"linux:%s\",\"fd\":%d,",
+		if (binary_out && ret >= 0 && name && e->flow_id) {
+			frame_flow_once(e->flow_id, &e->flow);
+			struct frame_header h = {FRAME_CALL, sizeof(struct frame_call)};
+			struct frame_call fc = {
+				.enter_ns = real_ns(e->enter_ns),
+				.exit_ns = real_ns(e->exit_ns),
+				.offset_start = e->off_before - adj,
+				.offset_end = e->off_after - adj,
+				.requested = e->requested,
+				.bytes = e->bytes,
+				.returned = ret,
+				.pid = e->pid,
+				.tid = e->tid,
+				.fd = e->fd,
+				.flow_id = e->flow_id,
+				.seq_start = e->seq_before,
+				.seq_end = e->seq_after,
+				.buffers = e->buffers,
+				.messages = e->msgs,
+				.nr = (uint16_t)e->nr,
+				.basis = basis_code(basis),
+				.interleaved = e->interleaved,
+			};
+			fwrite(&h, sizeof(h), 1, out);
+			fwrite(&fc, sizeof(fc), 1, out);
+			return 0;
+		}
+		lput("{\"type\":\"call\",\"pid\":%u,\"tid\":%u,\"syscall\":\"%s\",\"api\":\"linux:%s\",\"fd\":%d,",
 			e->pid, e->tid, name ? name : "?", name ? name : "?", e->fd);
-		print_flow(o, &e->flow);
-		fprintf(o, ",\"flowId\":%u,\"seqStart\":%u,\"seqEnd\":%u,\"offsetStart\":%llu,\"offsetEnd\":%llu,"
+		print_flow(&e->flow);
+		lput(",\"flowId\":%u,\"seqStart\":%u,\"seqEnd\":%u,\"offsetStart\":%llu,\"offsetEnd\":%llu,"
 			   "\"requested\":%llu,\"returned\":%lld,\"bytes\":%llu,\"buffers\":%u,\"messages\":%u,",
 			e->flow_id, e->seq_before, e->seq_after, e->off_before - adj, e->off_after - adj,
 			e->requested, ret, e->bytes, e->buffers, e->msgs);
 		if (ret < 0) {
 			const char *en = strerrorname_np((int)-ret);
 			if (en)
-				fprintf(o, "\"errno\":\"%s\",", en);
+				lput("\"errno\":\"%s\",", en);
 			else
-				fprintf(o, "\"errno\":\"E%lld\",", -ret);
+				lput("\"errno\":\"E%lld\",", -ret);
 		} else {
-			fprintf(o, "\"errno\":null,");
+			lput("\"errno\":null,");
 		}
-		fprintf(o, "\"enterNs\":\"%llu\",\"exitNs\":\"%llu\",\"offsetBasis\":\"%s\",\"interleaved\":%s}\n",
+		lput("\"enterNs\":\"%llu\",\"exitNs\":\"%llu\",\"offsetBasis\":\"%s\",\"interleaved\":%s}",
 			real_ns(e->enter_ns), real_ns(e->exit_ns), basis, e->interleaved ? "true" : "false");
+		lend();
 	} else if (type == EV_MOMENT && size >= sizeof(struct ev_moment)) {
 		const struct ev_moment *e = data;
 		const char *basis;
 		unsigned long long adj = syn_adjust(e->flow_id, e->syn_known, e->syn_adj,
 						    e->flow.lport, &basis);
-		fprintf(o, "{\"type\":\"moment\",\"moment\":\"%s\",\"flowId\":%u,", moment_name(e->moment),
+		if (binary_out && e->moment >= M_QDISC_IN && e->moment <= M_RETRANSMIT && e->flow_id) {
+			frame_flow_once(e->flow_id, &e->flow);
+			struct frame_header h = {FRAME_MOMENT, sizeof(struct frame_moment)};
+			bool ack = e->moment == M_ACK_ARRIVED || e->moment == M_ACK_PROCESSED;
+			struct frame_moment fm = {
+				.ns = real_ns(e->ns),
+				.offset_start = ack ? e->off_end - adj : e->off_start - adj,
+				.offset_end = e->off_end - adj,
+				.flow_id = e->flow_id,
+				.seq = e->seq,
+				.end_seq = e->end_seq,
+				.cpu = e->cpu,
+				.moment = (uint8_t)e->moment,
+				.fin = (e->tcp_flags & 1) ? 1 : 0,
+			};
+			fwrite(&h, sizeof(h), 1, out);
+			fwrite(&fm, sizeof(fm), 1, out);
+			return 0;
+		}
+		lput("{\"type\":\"moment\",\"moment\":\"%s\",\"flowId\":%u,", moment_name(e->moment),
 			e->flow_id);
-		print_flow(o, &e->flow);
+		print_flow(&e->flow);
 		if (e->moment == M_ACK_ARRIVED || e->moment == M_ACK_PROCESSED)
-			fprintf(o, ",\"ackSeq\":%u,\"ackOffset\":%llu", e->seq, e->off_end - adj);
+			lput(",\"ackSeq\":%u,\"ackOffset\":%llu", e->seq, e->off_end - adj);
 		else
-			fprintf(o, ",\"seq\":%u,\"endSeq\":%u,\"offsetStart\":%llu,\"offsetEnd\":%llu,\"fin\":%s",
+			lput(",\"seq\":%u,\"endSeq\":%u,\"offsetStart\":%llu,\"offsetEnd\":%llu,\"fin\":%s",
 				e->seq, e->end_seq, e->off_start - adj, e->off_end - adj,
 				(e->tcp_flags & 1) ? "true" : "false");
-		fprintf(o, ",\"cpu\":%u,\"ns\":\"%llu\"}\n", e->cpu, real_ns(e->ns));
+		lput(",\"cpu\":%u,\"ns\":\"%llu\"}", e->cpu, real_ns(e->ns));
+		lend();
 	} else if (type == EV_UNCOVERED && size >= sizeof(struct ev_uncovered)) {
 		const struct ev_uncovered *e = data;
 		const char *name = syscall_name(e->nr);
-		fprintf(o, "{\"type\":\"uncovered\",\"pid\":%u,\"tid\":%u,", e->pid, e->tid);
+		lput("{\"type\":\"uncovered\",\"pid\":%u,\"tid\":%u,", e->pid, e->tid);
 		if (name)
-			fprintf(o, "\"syscall\":\"%s\",\"api\":\"linux:%s\",", name, name);
+			lput("\"syscall\":\"%s\",\"api\":\"linux:%s\",", name, name);
 		else
-			fprintf(o, "\"syscall\":null,\"api\":\"kernel:sock_sendmsg\",");
-		fprintf(o, "\"fd\":%d,\"returned\":%lld,\"bytes\":%llu,", e->fd, e->ret, e->bytes);
+			lput("\"syscall\":null,\"api\":\"kernel:sock_sendmsg\",");
+		lput("\"fd\":%d,\"returned\":%lld,\"bytes\":%llu,", e->fd, e->ret, e->bytes);
 		if (e->flow_id) {
-			fprintf(o, "\"flowId\":%u,", e->flow_id);
-			print_flow(o, &e->flow);
-			fputc(',', o);
+			lput("\"flowId\":%u,", e->flow_id);
+			print_flow(&e->flow);
+			lput(",");
 		} else {
-			fprintf(o, "\"flowId\":null,\"flow\":null,");
+			lput("\"flowId\":null,\"flow\":null,");
 		}
-		fprintf(o, "\"enterNs\":\"%llu\",\"exitNs\":\"%llu\"}\n", real_ns(e->enter_ns),
-			real_ns(e->exit_ns));
+		lput("\"enterNs\":\"%llu\",\"exitNs\":\"%llu\"}", real_ns(e->enter_ns),
+		     real_ns(e->exit_ns));
+		lend();
 	}
 	return 0;
 }
@@ -270,14 +395,15 @@ static void print_stats(struct ackscope_bpf *skel, bool final)
 			sum[k] += vals[c];
 	}
 	free(vals);
-	fprintf(out, "{\"type\":\"stats\",\"final\":%s,\"lost\":%llu,\"callsSeen\":%llu,\"calls\":%llu,"
+	lput("{\"type\":\"stats\",\"final\":%s,\"lost\":%llu,\"callsSeen\":%llu,\"calls\":%llu,"
 	       "\"callsNotTcp\":%llu,\"uncovered\":%llu,\"sendsOutsideSyscall\":%llu,\"moments\":%llu,"
 	       "\"momentsWithoutAnchor\":%llu,\"inflightFull\":%llu,\"events\":%llu,"
-	       "\"clockOffsetNs\":\"%lld\",\"clockWindowNs\":%lld,\"ns\":\"%lld\"}\n",
+	       "\"clockOffsetNs\":\"%lld\",\"clockWindowNs\":%lld,\"ns\":\"%lld\"}",
 	       final ? "true" : "false", sum[C_RB_FAIL], sum[C_CALLS_SEEN], sum[C_CALLS_TCP],
 	       sum[C_CALLS_NOT_TCP], sum[C_UNCOVERED], sum[C_SEND_NO_SYSCALL], sum[C_MOMENTS],
 	       sum[C_NO_ANCHOR], sum[C_INFLIGHT_FULL], n_events, (long long)clock_offset,
 	       (long long)clock_window, (long long)ts_ns(CLOCK_REALTIME));
+	lend();
 }
 
 /* ---- signals ---- */
@@ -390,6 +516,7 @@ static void usage(FILE *o)
 		"         on stdout and the command's stdout goes to stderr)\n"
 		"         --linger-ms N (default 200: keep collecting late moments after the target ends)\n"
 		"         --stats-ms N (default 1000), --poll-ms N (default 20)\n"
+		"         --events-format ndjson|binary (default ndjson; binary: frames, src/frames.h)\n"
 		"NDJSON events on stdout (docs/trace.md). Exit codes: the command's own, or\n"
 		"64 usage, 65 permission, 66 no BTF, 67 missing tracepoint, 68 unknown PID,\n"
 		"69 command cannot start, 70 load/attach failure, 71 unsupported architecture.\n");
@@ -409,6 +536,7 @@ int main(int argc, char **argv)
 		{"stats-ms", required_argument, NULL, 's'},
 		{"poll-ms", required_argument, NULL, 'P'},
 		{"events-fd", required_argument, NULL, 'e'},
+		{"events-format", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	int c;
@@ -421,6 +549,12 @@ int main(int argc, char **argv)
 		case 's': stats_ms = atoi(optarg); break;
 		case 'P': poll_ms = atoi(optarg); break;
 		case 'e': events_fd = atoi(optarg); break;
+		case 'F':
+			if (strcmp(optarg, "binary") == 0)
+				binary_out = true;
+			else if (strcmp(optarg, "ndjson") != 0)
+				fail(EXIT_USAGE, "USAGE", "--events-format %s: ndjson or binary", optarg);
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -554,11 +688,15 @@ int main(int argc, char **argv)
 
 	static char obuf[1 << 20];
 	setvbuf(out, obuf, _IOFBF, sizeof(obuf));
+	/* A reader that falls behind for a moment blocks the writes, and while they block the
+	 * ring buffer is not drained: a 1 MiB pipe (the default maximum) absorbs more of that. */
+	if (fcntl(fileno(out), F_SETPIPE_SZ, 1 << 20) < 0) {}
 	sample_clock();
-	fprintf(out, "{\"type\":\"start\",\"mode\":\"%s\",\"pid\":%d,\"cgroupId\":%llu,\"followChildren\":%s,"
-	       "\"clockOffsetNs\":\"%lld\",\"clockWindowNs\":%lld,\"ns\":\"%lld\"}\n",
+	lput("{\"type\":\"start\",\"mode\":\"%s\",\"pid\":%d,\"cgroupId\":%llu,\"followChildren\":%s,"
+	       "\"clockOffsetNs\":\"%lld\",\"clockWindowNs\":%lld,\"ns\":\"%lld\"}",
 	       cgroup ? "cgroup" : cmd ? "command" : "pid", (int)pid, cg_id, follow ? "true" : "false",
 	       (long long)clock_offset, (long long)clock_window, (long long)ts_ns(CLOCK_REALTIME));
+	lend();
 	fflush(out);
 
 	int exit_code = 0, exit_status = -1, exit_sig = 0;
@@ -624,13 +762,15 @@ int main(int argc, char **argv)
 	ring_buffer__consume(rb);
 	print_stats(skel, true);
 	if (child && target_gone_at && exit_sig)
-		fprintf(out, "{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":\"SIG%s\"}\n", (int)child,
+		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":\"SIG%s\"}", (int)child,
 		       sigabbrev_np(exit_sig) ? sigabbrev_np(exit_sig) : "?");
 	else if (child && target_gone_at)
-		fprintf(out, "{\"type\":\"exit\",\"pid\":%d,\"exitCode\":%d,\"signal\":null}\n", (int)child,
+		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":%d,\"signal\":null}", (int)child,
 		       exit_status);
 	else if (pid && target_gone_at)
-		fprintf(out, "{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":null}\n", (int)pid);
+		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":null}", (int)pid);
+	if (line_len)
+		lend();
 	fflush(out);
 	ring_buffer__free(rb);
 	ackscope_bpf__destroy(skel);
