@@ -69,14 +69,24 @@ struct inflight {
 	__u32 seq_before, seq_after;
 	__u32 flow_id;
 	__u8 have_before, seq_set, msg_open, msgs, interleaved, syn_known;
+	__u8 active; /* a covered or uncovered syscall of this thread is under way */
 };
 
+/* The thread's call under way, in task-local storage: a pointer walk from the task, where a
+ * hash map keyed by pid_tgid cost an update, three lookups and a delete per call (and a
+ * lookup after every syscall on the machine). Freed with the task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
+
+static __always_inline struct inflight *inflight_get(void)
+{
+	struct inflight *st = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	return st && st->active ? st : NULL;
+}
 
 /* What the ESTABLISHED transition told about a socket: bytes_acked then (1 on the
  * connect()ing side, which counts its SYN; 0 on an accepted socket). Machine-wide:
@@ -151,23 +161,27 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	if (!is_target())
 		return 0;
-	struct inflight st = {};
-	st.enter_ns = bpf_ktime_get_ns();
-	st.nr = id;
-	st.fd = (int)BPF_CORE_READ(regs, di);
-	if (id == NR_WRITE || id == NR_SENDTO) {
-		st.req_arg = BPF_CORE_READ(regs, dx);
-		st.buffers = 1;
-	} else if (id == NR_WRITEV) {
-		st.buffers = (__u32)BPF_CORE_READ(regs, dx);
-	} else if (id == NR_SPLICE) {
-		st.fd = (int)BPF_CORE_READ(regs, dx); /* fd_out */
-	}
 	if (covered_nr(id))
 		count(C_CALLS_SEEN);
-	__u64 key = bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&inflight, &key, &st, BPF_ANY))
+	struct inflight *st = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
 		count(C_INFLIGHT_FULL);
+		return 0;
+	}
+	__builtin_memset(st, 0, sizeof(*st));
+	st->enter_ns = bpf_ktime_get_ns();
+	st->nr = id;
+	st->fd = (int)regs->di;
+	if (id == NR_WRITE || id == NR_SENDTO) {
+		st->req_arg = regs->dx;
+		st->buffers = 1;
+	} else if (id == NR_WRITEV) {
+		st->buffers = (__u32)regs->dx;
+	} else if (id == NR_SPLICE) {
+		st->fd = (int)regs->dx; /* fd_out */
+	}
+	st->active = 1;
 	return 0;
 }
 
@@ -244,7 +258,7 @@ int BPF_PROG(on_tcp_sendmsg_locked, const struct sock *sk, const struct msghdr *
 	     const struct sk_buff *skb, int size_goal)
 {
 	__u64 key = bpf_get_current_pid_tgid();
-	struct inflight *st = bpf_map_lookup_elem(&inflight, &key);
+	struct inflight *st = inflight_get();
 	if (!st || st->msg_open)
 		return 0; /* fires once per loop turn: only the first of each message counts */
 	st->msg_open = 1;
@@ -277,7 +291,7 @@ int BPF_PROG(on_sock_send_length, struct sock *sk, int ret, int flags)
 	if (!is_tcp(sk))
 		return 0;
 	__u64 key = bpf_get_current_pid_tgid();
-	struct inflight *st = bpf_map_lookup_elem(&inflight, &key);
+	struct inflight *st = inflight_get();
 	if (!st) {
 		/* a TCP send by the target with no traced syscall around it */
 		if (is_target()) {
@@ -332,8 +346,13 @@ int BPF_PROG(on_sock_send_length, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
+	/* Runs after every syscall on the machine: reject the others by number before any
+	 * map lookup (orig_ax holds the syscall number on x86_64). */
+	long nr = regs->orig_ax;
+	if (!covered_nr(nr) && !uncovered_nr(nr))
+		return 0;
 	__u64 key = bpf_get_current_pid_tgid();
-	struct inflight *st = bpf_map_lookup_elem(&inflight, &key);
+	struct inflight *st = inflight_get();
 	if (!st)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -401,7 +420,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		e->flow = ss->flow;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 out:
-	bpf_map_delete_elem(&inflight, &key);
+	st->active = 0;
 	return 0;
 }
 
