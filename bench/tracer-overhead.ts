@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,9 @@ const port = await new Promise<number>((resolve, reject) => {
   createInterface({ input: sink.stdout! }).once('line', (l: string) => resolve(Number(/^port (\d+)$/.exec(l)?.[1])));
   sink.once('exit', (code) => reject(new Error(`sink exited (${code})`)));
 });
-type Variant = 'untraced' | 'traced' | 'bare';
+type Variant = 'untraced' | 'traced' | 'niced' | 'bare';
+/** The niceness of the tracer and of this process's reading thread in the `niced` variant. */
+const NICE = Number(process.env.BENCH_NICE ?? 10);
 const sendArgs = (count: number) => ['send', '127.0.0.1', String(port), String(count), String(size)];
 
 interface SenderRun {
@@ -104,10 +106,16 @@ async function readerRate(): Promise<{ events: number; perSecond: number }> {
   return { events, perSecond: events / seconds };
 }
 
-async function traced(count: number): Promise<TracedRun> {
-  const run = startTrace({ command: [bin, ...sendArgs(count)] }, { commandStdio: 'ignore', lingerMs: 100 });
+/** Traced as `ackscope trace` does; niced: the tracer and this thread (the reader) yield to the sender and sink. */
+async function traced(count: number, nice?: number): Promise<TracedRun> {
+  const run = startTrace({ command: [bin, ...sendArgs(count)] }, { commandStdio: 'ignore', lingerMs: 100, nice });
+  if (nice !== undefined) setPriority(nice); // after the spawn: the tracer and its command do not inherit it
   let events = 0;
-  for await (const batch of run.batches) events += batch.length;
+  try {
+    for await (const batch of run.batches) events += batch.length;
+  } finally {
+    if (nice !== undefined) setPriority(0);
+  }
   const result = await run.done;
   if (result.exit?.exitCode !== 0) throw new Error(`traced sender exited ${result.exit?.exitCode}: ${result.stderr}`);
   return { ...resultFrom(result.stderr), lost: result.stats?.lost ?? NaN, calls: result.stats?.calls ?? NaN, events };
@@ -124,41 +132,49 @@ try {
   console.log(`tracer overhead: ${writes} blocking write()s of ${size} B per run, ${rounds} rounds, lo; load at start ${load()}`);
   await untraced(Math.min(writes, 10_000)); // warm-up: page cache, sink, socket memory
   await traced(Math.min(writes, 10_000));
-  const runs: Record<Variant, SenderRun[]> = { untraced: [], traced: [], bare: [] };
-  const ratios: Record<Variant, number[]> = { untraced: [], traced: [], bare: [] };
-  let lost = 0;
-  let lostBare = 0;
+  const order: Variant[] = ['untraced', 'traced', 'niced', 'bare'];
+  const runs: Record<Variant, SenderRun[]> = { untraced: [], traced: [], niced: [], bare: [] };
+  const ratios: Record<Variant, number[]> = { untraced: [], traced: [], niced: [], bare: [] };
+  const lost: Record<Variant, number> = { untraced: 0, traced: 0, niced: 0, bare: 0 };
   let tracedWrites = 0;
-  const order: Variant[] = ['untraced', 'traced', 'bare'];
   for (let r = 0; r < rounds; r++) {
-    // rotate the order: each variant runs first, second and third in turn
+    // rotate the order: each variant runs first, second, … in turn
     const seq = order.map((_, i) => order[(i + r) % order.length] as Variant);
     const got: Partial<Record<Variant, SenderRun>> = {};
-    let t: TracedRun | null = null;
-    let bareRun: TracedRun | null = null;
+    const tracedRuns: Partial<Record<Variant, TracedRun>> = {};
     for (const v of seq) {
       if (v === 'untraced') got.untraced = await untraced(writes);
-      else if (v === 'bare') got.bare = bareRun = await tracedBare(writes);
-      else got.traced = t = await traced(writes);
+      else if (v === 'bare') got.bare = tracedRuns.bare = await tracedBare(writes);
+      else if (v === 'niced') got.niced = tracedRuns.niced = await traced(writes, NICE);
+      else got.traced = tracedRuns.traced = await traced(writes);
     }
-    if (!t || !got.untraced || !got.bare) throw new Error('a run is missing');
+    const base = got.untraced;
+    if (!base) throw new Error('a run is missing');
     for (const v of order) {
-      runs[v].push(got[v] as SenderRun);
-      ratios[v].push((got[v] as SenderRun).rate / got.untraced.rate);
+      const run = got[v];
+      if (!run) throw new Error(`the ${v} run is missing`);
+      runs[v].push(run);
+      ratios[v].push(run.rate / base.rate);
+      lost[v] += tracedRuns[v]?.lost ?? 0;
     }
-    lost += t.lost;
-    lostBare += bareRun?.lost ?? 0;
     tracedWrites += writes;
-    const fig = (v: Variant) => `${k((got[v] as SenderRun).rate)} writes/s, ${(got[v] as SenderRun).cpuUs.toFixed(2)} µs CPU/write`;
-    console.log(
-      `round ${r + 1} (${seq.join(', ')}): untraced ${fig('untraced')}; traced ${fig('traced')} (ratio ${(t.rate / got.untraced.rate).toFixed(3)}); ` +
-        `tracer alone ${fig('bare')} (ratio ${(got.bare.rate / got.untraced.rate).toFixed(3)}); traced run: ${t.calls} calls, ${t.events} events, lost ${t.lost}; alone: lost ${bareRun?.lost}; load ${load()}`,
-    );
+    const fig = (v: Variant) => {
+      const run = got[v] as SenderRun;
+      const t = tracedRuns[v];
+      const extra = t ? ` (ratio ${(run.rate / base.rate).toFixed(3)}; ${t.events} events, lost ${t.lost})` : '';
+      return `${v} ${k(run.rate)} writes/s, ${run.cpuUs.toFixed(2)} µs CPU/write${extra}`;
+    };
+    console.log(`round ${r + 1}: ${seq.map(fig).join('; ')}; load ${load()}`);
   }
   const range = (v: number[], f: (n: number) => string) => `${f(Math.min(...v))}–${f(Math.max(...v))}`;
   const ratio = (n: number) => n.toFixed(3);
   const us = (n: number) => n.toFixed(2);
-  const names: Record<Variant, string> = { untraced: 'untraced', traced: 'traced (events parsed here)', bare: 'tracer alone (events to a file)' };
+  const names: Record<Variant, string> = {
+    untraced: 'untraced',
+    traced: 'traced (events decoded here)',
+    niced: `traced, tracer and reader at nice ${NICE}`,
+    bare: 'tracer alone (events to a file)',
+  };
   for (const v of order) {
     const rates = runs[v].map((x) => x.rate);
     const cpu = runs[v].map((x) => x.cpuUs);
@@ -166,7 +182,7 @@ try {
     console.log(`${names[v]}: median ${k(median(rates))} writes/s (${range(rates, k)}), sender CPU median ${us(median(cpu))} µs/write (${range(cpu, us)})${vs}`);
   }
   const per100k = (n: number) => `${((n / tracedWrites) * 100_000).toFixed(1)} per 100 k writes (${n} in ${tracedWrites})`;
-  console.log(`events lost (ring buffer full): traced ${per100k(lost)}; tracer alone ${per100k(lostBare)}`);
+  console.log(`events lost (ring buffer full): traced ${per100k(lost.traced)}; niced ${per100k(lost.niced)}; tracer alone ${per100k(lost.bare)}`);
   const reader: number[] = [];
   let replayed = 0;
   for (let i = 0; i < 3; i++) {

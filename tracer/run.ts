@@ -35,6 +35,8 @@ export interface TraceOptions {
   lingerMs?: number;
   /** A stats event this often. Default 1000. */
   statsMs?: number;
+  /** The tracer's own niceness once attached (a traced command keeps this process's). */
+  nice?: number;
   binary?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -70,6 +72,7 @@ export function traceArgs(target: TraceTarget, opts: TraceOptions = {}): string[
   const args: string[] = ['--events-fd', '3', '--events-format', 'binary'];
   if (opts.lingerMs !== undefined) args.push('--linger-ms', String(opts.lingerMs));
   if (opts.statsMs !== undefined) args.push('--stats-ms', String(opts.statsMs));
+  if (opts.nice !== undefined) args.push('--nice', String(opts.nice));
   if ('pid' in target) {
     args.push('--pid', String(target.pid));
     if (target.followChildren) args.push('--follow-children');

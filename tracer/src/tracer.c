@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -517,6 +518,7 @@ static void usage(FILE *o)
 		"         --linger-ms N (default 200: keep collecting late moments after the target ends)\n"
 		"         --stats-ms N (default 1000), --poll-ms N (default 20)\n"
 		"         --events-format ndjson|binary (default ndjson; binary: frames, src/frames.h)\n"
+		"         --nice N (the tracer's own niceness once attached; a command keeps the caller's)\n"
 		"NDJSON events on stdout (docs/trace.md). Exit codes: the command's own, or\n"
 		"64 usage, 65 permission, 66 no BTF, 67 missing tracepoint, 68 unknown PID,\n"
 		"69 command cannot start, 70 load/attach failure, 71 unsupported architecture.\n");
@@ -527,12 +529,14 @@ int main(int argc, char **argv)
 	pid_t pid = 0;
 	const char *cgroup = NULL;
 	int events_fd = -1;
-	int follow = 0, linger_ms = 200, stats_ms = 1000, poll_ms = 20;
+	int follow = 0, linger_ms = 200, stats_ms = 1000, poll_ms = 20, nice_to = 0;
+	bool use_nice = false;
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"follow-children", no_argument, NULL, 'f'},
 		{"cgroup", required_argument, NULL, 'c'},
 		{"linger-ms", required_argument, NULL, 'l'},
+		{"nice", required_argument, NULL, 'n'},
 		{"stats-ms", required_argument, NULL, 's'},
 		{"poll-ms", required_argument, NULL, 'P'},
 		{"events-fd", required_argument, NULL, 'e'},
@@ -546,6 +550,7 @@ int main(int argc, char **argv)
 		case 'f': follow = 1; break;
 		case 'c': cgroup = optarg; break;
 		case 'l': linger_ms = atoi(optarg); break;
+		case 'n': nice_to = atoi(optarg); use_nice = true; break;
 		case 's': stats_ms = atoi(optarg); break;
 		case 'P': poll_ms = atoi(optarg); break;
 		case 'e': events_fd = atoi(optarg); break;
@@ -678,6 +683,11 @@ int main(int argc, char **argv)
 			kill(child, SIGKILL);
 		fail(EXIT_LOAD, "LOAD", "ring buffer: %s", strerror(errno));
 	}
+
+	/* The command was forked before this, so it keeps the caller's priority: only the
+	 * tracer's reading of the ring buffer yields to the traced program. */
+	if (use_nice && setpriority(PRIO_PROCESS, 0, nice_to) != 0)
+		fprintf(stderr, "ackscope-tracer: --nice %d: %s\n", nice_to, strerror(errno));
 
 	struct sigaction sa = {0};
 	sa.sa_sigaction = on_signal;
