@@ -214,23 +214,23 @@ static __always_inline void read_flow(const struct sock *sk, struct flow *f)
 	}
 }
 
+/* The hot programs read their tracepoint's arguments (typed, BTF) with plain loads: each
+ * BPF_CORE_READ is a bpf_probe_read_kernel() call, and they were a good part of the
+ * per-write cost (bench/tracer-cost.ts). A struct tcp_sock is reached with
+ * bpf_skc_to_tcp_sock(), which keeps the pointer typed. */
 static __always_inline bool is_tcp(const struct sock *sk)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return false;
-	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
-	       BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+	return sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
 }
 
 /* raw offset of seq: bytes_acked + (seq - snd_una); the SYN is removed in user space
  * (syn_adj). Exact only under the socket lock (tcp_sendmsg_locked). */
-static __always_inline __u64 raw_offset(const struct sock *sk, __u32 seq)
+static __always_inline __u64 raw_offset(const struct tcp_sock *tp, __u32 seq)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
-	__u32 una = BPF_CORE_READ(tp, snd_una);
-	return acked + (__u32)(seq - una);
+	return tp->bytes_acked + (__u32)(seq - tp->snd_una);
 }
 
 /* The socket's state, created on its first traced send. */
@@ -261,14 +261,16 @@ int BPF_PROG(on_tcp_sendmsg_locked, const struct sock *sk, const struct msghdr *
 	struct inflight *st = inflight_get();
 	if (!st || st->msg_open)
 		return 0; /* fires once per loop turn: only the first of each message counts */
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (!tp)
+		return 0;
 	st->msg_open = 1;
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u32 seq = BPF_CORE_READ(tp, write_seq);
-	__u64 off = raw_offset(sk, seq);
-	st->req_iter += BPF_CORE_READ(msg, msg_iter.count);
+	__u32 seq = tp->write_seq;
+	__u64 off = raw_offset(tp, seq);
+	st->req_iter += msg->msg_iter.count;
 	if (st->nr == NR_SENDMSG || st->nr == NR_SENDMMSG) {
-		__u8 t = BPF_CORE_READ(msg, msg_iter.iter_type);
-		st->buffers += t == 0 /* ITER_UBUF */ ? 1 : (__u32)BPF_CORE_READ(msg, msg_iter.nr_segs);
+		__u8 t = msg->msg_iter.iter_type;
+		st->buffers += t == 0 /* ITER_UBUF */ ? 1 : (__u32)msg->msg_iter.nr_segs;
 	}
 	st->have_before = 1;
 	if (!st->seq_set) {
@@ -318,12 +320,14 @@ int BPF_PROG(on_sock_send_length, struct sock *sk, int ret, int flags)
 		}
 		return 0;
 	}
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u32 seq = BPF_CORE_READ(tp, write_seq);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	__u32 seq = tp->write_seq;
 	if (!st->seq_set) {
 		st->seq_set = 1;
 		st->seq_before = seq;
-		st->off_before = raw_offset(sk, seq);
+		st->off_before = raw_offset(tp, seq);
 	}
 	st->seq_after = seq;
 	st->off_after = st->off_before + (__u32)(seq - st->seq_before);
@@ -458,17 +462,17 @@ static __always_inline void emit_moment(struct sockstate *ss, __u32 moment, __u3
  * (TCP_SKB_CB(skb)->seq is overwritten by now on this path). */
 static __always_inline void on_tx(const struct sk_buff *skb, __u32 moment)
 {
-	struct sock *sk = BPF_CORE_READ(skb, sk);
+	struct sock *sk = skb->sk;
 	if (!sk)
 		return;
 	__u64 key = (__u64)sk;
 	struct sockstate *ss = bpf_map_lookup_elem(&socks, &key);
 	if (!ss)
 		return;
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	unsigned char *data = BPF_CORE_READ(skb, data);
-	__u16 th_off = BPF_CORE_READ(skb, transport_header);
-	__u32 len = BPF_CORE_READ(skb, len);
+	unsigned char *head = skb->head;
+	unsigned char *data = skb->data;
+	__u16 th_off = skb->transport_header;
+	__u32 len = skb->len;
 	if (th_off == 0xffff)
 		return;
 	struct tcphdr th;
@@ -498,7 +502,7 @@ int BPF_PROG(on_qdisc_dequeue, struct Qdisc *q, const struct netdev_queue *txq, 
 	struct sk_buff *s = skb;
 	for (int i = 0; i < 8 && s; i++) {
 		on_tx(s, M_QDISC_OUT);
-		s = BPF_CORE_READ(s, next);
+		s = s->next;
 	}
 	return 0;
 }
@@ -514,9 +518,9 @@ int BPF_PROG(on_net_dev_start_xmit, const struct sk_buff *skb, const struct net_
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(on_netif_receive_skb, struct sk_buff *skb)
 {
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 proto = bpf_ntohs(skb->protocol);
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
 	struct flow key = {};
 	__u32 th_pos;
 	if (proto == ETH_P_IP) {
@@ -549,7 +553,7 @@ int BPF_PROG(on_netif_receive_skb, struct sk_buff *skb)
 		return 0;
 	key.lport = bpf_ntohs(th.dest);
 	key.rport = bpf_ntohs(th.source);
-	key.net = (__u64)BPF_CORE_READ(skb, dev, nd_net.net);
+	key.net = (__u64)skb->dev->nd_net.net;
 	__u64 *skp = bpf_map_lookup_elem(&flows, &key);
 	if (!skp)
 		return 0;
@@ -574,8 +578,8 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	struct sockstate *ss = bpf_map_lookup_elem(&socks, &key);
 	if (!ss)
 		return 0;
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 th_off = BPF_CORE_READ(skb, transport_header);
+	unsigned char *head = skb->head;
+	__u16 th_off = skb->transport_header;
 	struct tcphdr th;
 	if (bpf_probe_read_kernel(&th, sizeof(th), head + th_off))
 		return 0;
