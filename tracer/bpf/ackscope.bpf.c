@@ -70,6 +70,7 @@ struct inflight {
 	__u32 flow_id;
 	__u8 have_before, seq_set, msg_open, msgs, interleaved, syn_known;
 	__u8 active; /* a covered or uncovered syscall of this thread is under way */
+	struct flow flow; /* copied from the socket's state when the call reaches it: no lookup at exit */
 };
 
 /* The thread's call under way, in task-local storage: a pointer walk from the task, where a
@@ -340,6 +341,8 @@ int BPF_PROG(on_sock_send_length, struct sock *sk, int ret, int flags)
 		st->interleaved = 1;
 	struct sockstate *ss = sock_get(sk, true);
 	if (ss) {
+		if (st->flow_id != ss->flow_id)
+			st->flow = ss->flow;
 		st->flow_id = ss->flow_id;
 		st->syn_adj = ss->syn_adj;
 		st->syn_known = ss->syn_known;
@@ -419,9 +422,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	e->syn_known = st->syn_known;
 	e->interleaved = st->interleaved;
 	e->msgs = st->msgs;
-	struct sockstate *ss = bpf_map_lookup_elem(&socks, &st->sk);
-	if (ss)
-		e->flow = ss->flow;
+	e->flow = st->flow;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 out:
 	st->active = 0;
