@@ -57,7 +57,11 @@ export interface TraceResult {
 export interface TraceRun {
   /** The tracer process id. */
   pid: number;
-  /** Every event, decoded, in the order the tracer wrote them. Read this or `batches`, not both. */
+  /**
+   * Every event, decoded, in the order the tracer wrote them. Read this or `batches`, not
+   * both, and read one of them to the end: the events pipe is drained only by reading (a
+   * reader that falls behind makes the tracer count lost events), and `done` waits for it.
+   */
   events: AsyncIterable<TracerEvent>;
   /** The same events as they arrive, a chunk at a time: no per-event await (the cheaper way for a busy trace). */
   batches: AsyncIterable<TracerEvent[]>;
