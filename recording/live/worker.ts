@@ -3,7 +3,8 @@
  * decoding ever run on the service's event loop (and the service's loop never paces
  * the capture). It opens the addon's capture, feeds every frame to a FrameWriter
  * (rows, committed every flushIntervalMs in one transaction) and to a pcapng file (the
- * raw capture), and records libpcap's drop counters every statsIntervalMs and at the end.
+ * raw capture), and records libpcap's drop counters every statsIntervalMs and at the end;
+ * with the counters it posts a `sample` (its memory, the addon's queue) to the manager.
  *
  * Lifecycle (protocol.ts): workerData = WorkerInit → posts `started` or `open-failed`;
  * on `stop` closes the capture (every batch already captured is still written) → posts
@@ -82,7 +83,12 @@ function run(): void {
       void capture.close();
     }
   }, init.flushIntervalMs ?? 100);
-  statsTimer = setInterval(() => recordStats(db, readStats(capture)), init.statsIntervalMs ?? 1000);
+  statsTimer = setInterval(() => {
+    const stats = readStats(capture);
+    recordStats(db, stats);
+    const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+    post({ type: 'sample', memory: { heapUsed, external, arrayBuffers }, queuedBatches: stats?.queuedBatches ?? null });
+  }, init.statsIntervalMs ?? 1000);
 
   port.on('message', (message: ToWorker) => {
     if (message.type === 'stop') void capture.close();

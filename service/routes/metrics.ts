@@ -67,6 +67,34 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   });
 
+  new Gauge({
+    name: 'ackscope_capture_worker_memory_bytes',
+    help: "A capture worker thread's own V8 memory (heap used, external, array buffers), from its last sample (every second)",
+    labelNames: ['session', 'kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, s] of app.captures.samples()) {
+        const session = String(id);
+        this.set({ session, kind: 'heap_used' }, s.memory.heapUsed);
+        this.set({ session, kind: 'external' }, s.memory.external);
+        this.set({ session, kind: 'array_buffers' }, s.memory.arrayBuffers);
+      }
+    },
+  });
+  new Gauge({
+    name: 'ackscope_capture_queued_batches',
+    help: 'Batches the capture thread read and the worker has not taken yet (bounded: beyond it the kernel ring fills and drops)',
+    labelNames: ['session'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, s] of app.captures.samples()) {
+        if (s.queuedBatches !== null) this.set({ session: String(id) }, s.queuedBatches);
+      }
+    },
+  });
+
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
