@@ -60,7 +60,7 @@ function metric(text: string, name: string, labels = ''): number {
 
 const MiB = 2 ** 20;
 /** The series of the memory plot, in MiB: RSS from /proc, the rest from /metrics. */
-const SERIES = ['rss', 'main heap', 'main external', 'capture heap', 'capture external'] as const;
+const SERIES = ['rss', 'main heap', 'main external', 'capture heap', 'capture external', 'correlation heap'] as const;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -202,6 +202,8 @@ try {
         'main external': metric(text, 'ackscope_process_nodejs_external_memory_bytes') / MiB,
         'capture heap': metric(text, 'ackscope_capture_worker_memory_bytes', `${session},kind="heap_used"`) / MiB,
         'capture external': metric(text, 'ackscope_capture_worker_memory_bytes', `${session},kind="external"`) / MiB,
+        // as of the worker's last answer (it answers once per correlation run)
+        'correlation heap': metric(text, 'ackscope_correlation_worker_memory_bytes', 'kind="heap_used"') / MiB,
       },
       frames: metric(text, 'ackscope_capture_frames', `${session},what="read"`),
       dropped: metric(text, 'ackscope_capture_frames', `${session},what="kernel_dropped"`),
@@ -240,6 +242,13 @@ try {
       `  tcpdump -B 32768 on the same filter: ${dump.captured.toLocaleString('en-US')} captured, kernel drops ${dump.dropped}; ` +
         `frames tcpdump has and ackscope did not store: ${dump.captured - final.counts.frames}`,
     );
+    // On lo both copies of a packet reach the ring (libpcap skips the outgoing one), so
+    // a packet dropped in the kernel counts twice in ps_drop.
+    const missing = dump.captured - final.counts.frames;
+    console.log(
+      `  of these, counted as kernel drops (ps_drop / 2 on lo): ${Math.round(final.drops.dropped / 2)}; ` +
+        `difference (lost without a count if positive): ${missing - Math.round(final.drops.dropped / 2)}`,
+    );
   } else {
     console.log('  ackscope drops none of its own: the addon blocks its capture thread instead (a backlog shows as kernel drops); tcpdump was off (ACKSCOPE_SOAK_TCPDUMP=0)');
   }
@@ -265,7 +274,8 @@ try {
   console.log(`    rss ${sparkline(samples.map((x) => x.mib.rss), 60, 0)}  (0 … ${rss.maxMiB.toFixed(0)} MiB)`);
   console.log(
     `    peaks: main heap ${peak('main heap').toFixed(0)} MiB, main external ${peak('main external').toFixed(0)} MiB, ` +
-      `capture worker heap ${peak('capture heap').toFixed(0)} MiB, external ${peak('capture external').toFixed(0)} MiB; ` +
+      `capture worker heap ${peak('capture heap').toFixed(0)} MiB, external ${peak('capture external').toFixed(0)} MiB, ` +
+      `correlation worker heap ${peak('correlation heap').toFixed(0)} MiB; ` +
       `batches waiting for the worker at most ${Math.max(...samples.map((x) => x.queuedBatches).filter(Number.isFinite))}`,
   );
   console.log(
@@ -273,6 +283,13 @@ try {
       `end ${rss.endMiB.toFixed(0)} MiB (${afterStop.rss.toFixed(0)} MiB after the stop); slope after warm-up ` +
       `${rss.slopeMiBPerMin >= 0 ? '+' : ''}${rss.slopeMiBPerMin.toFixed(1)} MiB/min over ${rss.fitted} samples: ${rss.flat ? 'FLAT' : 'GROWING'}`,
   );
+  const corr = samples.filter((x) => Number.isFinite(x.mib['correlation heap']));
+  if (corr.length > 0) {
+    console.log(
+      `    correlation worker heap ${sparkline(corr.map((x) => x.mib['correlation heap']), 60, 0)}  ` +
+        `(grows with the completions of the session it summarises: ${posted.toLocaleString('en-US')} posted)`,
+    );
+  }
   console.log('  API latency under load (the whole request, from this client):');
   console.log(latencyLine('GET /sessions/:id/summary', summaryMs));
   console.log(latencyLine('POST /sessions/:id/completions ×500', postMs));

@@ -17,6 +17,7 @@ test('GET /metrics: request timings of every route and sessions by state', async
     assert.match(body, /ackscope_http_request_duration_seconds_count\{method="POST",route="\/sessions",status="201"\} 1/);
     assert.match(body, /ackscope_http_request_duration_seconds_count\{method="GET",route="\/sessions\/:id",status="404"\} 1/);
     assert.match(body, /ackscope_process_process_cpu_seconds_total/);
+    assert.doesNotMatch(body, /ackscope_correlation_worker_memory_bytes\{/, 'no correlation worker started yet');
   } finally {
     await t.close();
   }
@@ -49,6 +50,22 @@ test('GET /metrics: a running capture shows its worker thread memory and its que
     body = await scrape();
     assert.doesNotMatch(body, /ackscope_capture_worker_memory_bytes\{/);
     assert.doesNotMatch(body, /ackscope_capture_queued_batches\{/);
+  } finally {
+    await t.close();
+  }
+});
+
+test('GET /metrics: the correlation worker thread reports its memory with its answers', async () => {
+  const t = await testApp();
+  try {
+    assert.equal(t.app.correlations.inWorker, true);
+    const created = await t.app.inject({ method: 'POST', url: '/sessions', payload: { name: 'm', kind: 'import' } });
+    const summary = await t.app.inject({ method: 'GET', url: `/sessions/${created.json().id}/summary` });
+    assert.equal(summary.statusCode, 200, summary.body);
+    const body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const heapUsed = Number(/ackscope_correlation_worker_memory_bytes\{kind="heap_used"\} (\d+)/.exec(body)?.[1]);
+    assert.ok(heapUsed > 0, body);
+    assert.match(body, /ackscope_correlation_worker_memory_bytes\{kind="external"\} \d+/);
   } finally {
     await t.close();
   }

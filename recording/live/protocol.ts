@@ -4,6 +4,7 @@
  */
 import type { ErrorCode } from '../../core/errors.js';
 import type { CaptureStats, LiveOptions } from '../../capture/native/index.js';
+import type { ThreadMemory } from '../../core/thread-memory.js';
 
 /** workerData of a capture worker. */
 export interface WorkerInit {
@@ -25,13 +26,6 @@ export type ToWorker = { type: 'stop' };
 export interface FrameCounts {
   frames: number;
   tcp: number;
-}
-
-/** The worker thread's own V8 memory (process.memoryUsage() in a worker is per thread, but for rss), bytes. */
-export interface ThreadMemory {
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
 }
 
 /** What a capture worker reports about itself every statsIntervalMs (metrics, bench/soak.ts). */

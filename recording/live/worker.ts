@@ -16,6 +16,7 @@ import { openDatabase, type Db } from '../../db/connection.js';
 import { updateSession } from '../../db/sessions.js';
 import { isAckscopeError } from '../../core/errors.js';
 import { wallClockNs } from '../../core/time.js';
+import { threadMemory } from '../../core/thread-memory.js';
 import { openLive, type CaptureStats, type LiveCapture } from '../../capture/native/index.js';
 import { CaptureRecorder } from './recorder.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -86,8 +87,7 @@ function run(): void {
   statsTimer = setInterval(() => {
     const stats = readStats(capture);
     recordStats(db, stats);
-    const { heapUsed, external, arrayBuffers } = process.memoryUsage();
-    post({ type: 'sample', memory: { heapUsed, external, arrayBuffers }, queuedBatches: stats?.queuedBatches ?? null });
+    post({ type: 'sample', memory: threadMemory(), queuedBatches: stats?.queuedBatches ?? null });
   }, init.statsIntervalMs ?? 1000);
 
   port.on('message', (message: ToWorker) => {

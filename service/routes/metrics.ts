@@ -83,6 +83,20 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   });
   new Gauge({
+    name: 'ackscope_correlation_worker_memory_bytes',
+    help: "The correlation worker thread's own V8 memory (its results cache lives there), as of its last answer",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const m = app.correlations.workerMemory;
+      if (!m) return;
+      this.set({ kind: 'heap_used' }, m.heapUsed);
+      this.set({ kind: 'external' }, m.external);
+      this.set({ kind: 'array_buffers' }, m.arrayBuffers);
+    },
+  });
+  new Gauge({
     name: 'ackscope_capture_queued_batches',
     help: 'Batches the capture thread read and the worker has not taken yet (bounded: beyond it the kernel ring fills and drops)',
     labelNames: ['session'] as const,
