@@ -16,7 +16,8 @@
  *
  * tcpdump counts the same filter at the same time as the witness of what crossed lo
  * (ACKSCOPE_SOAK_TCPDUMP=0 turns it off). ACKSCOPE_SOAK_OUT: folder of the CSV and the
- * plot (default bench/out/soak-<time>).
+ * plot (default bench/out/soak-<time>). ACKSCOPE_SOAK_SUMMARIES=0 leaves the summary reader
+ * out (to tell the correlation worker's memory from the capture's).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -136,7 +137,8 @@ try {
 
   console.log(
     `soak ${seconds} s: live capture on lo (${senders} sender processes × ${connections} connections, ${size}-byte TCP_NODELAY writes), ` +
-      `a client posting 500 completions every 100 ms, a client reading the summary every 250 ms`,
+      `a client posting 500 completions every 100 ms, ` +
+      (process.env.ACKSCOPE_SOAK_SUMMARIES === '0' ? 'no summary reader (ACKSCOPE_SOAK_SUMMARIES=0)' : 'a client reading the summary every 250 ms'),
   );
   console.log(`  load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const deadline = Date.now() + seconds * 1000;
@@ -174,7 +176,7 @@ try {
   poster.catch(() => {}); // awaited below; a failure ends the run there, not as an unhandled rejection
   const summaryMs: number[] = [];
   const reader = (async () => {
-    while (Date.now() < deadline) {
+    while (process.env.ACKSCOPE_SOAK_SUMMARIES !== '0' && Date.now() < deadline) {
       const r = await call('GET', `/sessions/${id}/summary`);
       if (r.status !== 200) throw new Error(`summary: ${r.status} ${JSON.stringify(r.json)}`);
       summaryMs.push(r.ms);
@@ -269,13 +271,16 @@ try {
     renderSvg(memoryPlotOption(samples, SERIES, `soak ${seconds} s: service memory (MiB) under load`, warmupS), 900, 420),
   );
   const rss = memoryTrend(samples, 'rss', warmupS);
-  const peak = (n: string) => Math.max(...samples.map((x) => x.mib[n]).filter(Number.isFinite));
+  const peak = (n: string) => {
+    const values = samples.map((x) => x.mib[n]).filter(Number.isFinite);
+    return values.length > 0 ? `${Math.max(...values).toFixed(0)} MiB` : 'n/a';
+  };
   console.log(`  memory over time, ${samples.length} samples every ${(sampleEveryMs / 1000).toFixed(0)} s: ${join(out, 'memory.csv')}, plot ${join(out, 'memory.svg')}`);
   console.log(`    rss ${sparkline(samples.map((x) => x.mib.rss), 60, 0)}  (0 … ${rss.maxMiB.toFixed(0)} MiB)`);
   console.log(
-    `    peaks: main heap ${peak('main heap').toFixed(0)} MiB, main external ${peak('main external').toFixed(0)} MiB, ` +
-      `capture worker heap ${peak('capture heap').toFixed(0)} MiB, external ${peak('capture external').toFixed(0)} MiB, ` +
-      `correlation worker heap ${peak('correlation heap').toFixed(0)} MiB; ` +
+    `    peaks: main heap ${peak('main heap')}, main external ${peak('main external')}, ` +
+      `capture worker heap ${peak('capture heap')}, external ${peak('capture external')}, ` +
+      `correlation worker heap ${peak('correlation heap')}; ` +
       `batches waiting for the worker at most ${Math.max(...samples.map((x) => x.queuedBatches).filter(Number.isFinite))}`,
   );
   console.log(
