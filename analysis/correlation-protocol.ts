@@ -8,6 +8,7 @@ import type { SessionSummaryData } from '../correlate/summary.js';
 import type { Cursor, ListFilter, SortKey } from '../correlate/listing.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 import type { TraceEvent } from '../correlate/trace.js';
+import type { ThreadMemory } from '../core/thread-memory.js';
 
 /** A correlation without its records: what a reply needs to turn relative times into epoch ns. */
 export type CorrelationHead = Omit<SessionCorrelation, 'records'>;
@@ -50,6 +51,8 @@ export type ReplyBody =
   | { type: 'done' }
   | { type: 'stats'; stats: WorkerStats };
 
-export type FromWorker =
+/** Every reply carries the worker thread's memory as it answered (its results cache lives there). */
+export type FromWorker = (
   | { id: number; ok: true; body: ReplyBody }
-  | { id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+  | { id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } }
+) & { memory?: ThreadMemory };

@@ -21,6 +21,7 @@ import type { CorrelationRecord } from '../correlate/types.js';
 import type { TraceEvent } from '../correlate/trace.js';
 import type { SessionSummaryData } from '../correlate/summary.js';
 import type { Db } from '../db/connection.js';
+import type { ThreadMemory } from '../core/thread-memory.js';
 import { CorrelationDesk } from './correlation-desk.js';
 import type { CorrelationHead, ExportKind, FromWorker, PageFilter, ReplyBody, ToWorker, WorkerInit, WorkerStats } from './correlation-protocol.js';
 
@@ -53,6 +54,8 @@ export class CorrelationRunner {
   /** Summaries asked for and not yet answered, by session: a second asker shares the first's. */
   private readonly summaries = new Map<number, Promise<{ head: CorrelationHead; summary: SessionSummaryData }>>();
   private closed = false;
+  /** The worker thread's memory with its last answer (null: no worker, or none answered yet). */
+  private lastMemory: ThreadMemory | null = null;
 
   /** null: answered on this thread (no file a worker could open, or the worker switched off). */
   private readonly inline: CorrelationDesk | null;
@@ -145,6 +148,11 @@ export class CorrelationRunner {
     return r.stats;
   }
 
+  /** The worker thread's own memory as of its last answer; null before one, or when this thread answers. */
+  get workerMemory(): ThreadMemory | null {
+    return this.worker ? this.lastMemory : null;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const w = this.worker;
@@ -173,6 +181,7 @@ export class CorrelationRunner {
     const worker = spawnWorker({ dbPath: this.dbPath });
     worker.unref();
     worker.on('message', (m: FromWorker) => {
+      if (m.memory) this.lastMemory = m.memory;
       const p = this.pending.get(m.id);
       if (!p) return;
       this.settled(m.id);

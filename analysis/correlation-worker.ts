@@ -16,6 +16,7 @@ import { setPriority } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
 import { openDatabase } from '../db/connection.js';
 import { isAckscopeError } from '../core/errors.js';
+import { threadMemory } from '../core/thread-memory.js';
 import { CorrelationDesk } from './correlation-desk.js';
 import type { FromWorker, ToWorker, WorkerInit } from './correlation-protocol.js';
 
@@ -39,7 +40,7 @@ port.on('message', (m: ToWorker) => {
   } catch (err) {
     reply = { id: m.id, ok: false, error: errorReply(err) };
   }
-  port.postMessage(reply);
+  port.postMessage({ ...reply, memory: threadMemory() } satisfies FromWorker);
 });
 
 function errorReply(err: unknown): Extract<FromWorker, { ok: false }>['error'] {

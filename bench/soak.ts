@@ -5,23 +5,30 @@
  * completions (NDJSON batches, synthetic records of flows of their own) and a third reads
  * the session's summary over and over. The service is its own process, so its memory is
  * what is measured. Prints frames dropped (kernel: libpcap ps_drop; ackscope: what tcpdump
- * saw on the same filter and ackscope did not store), the service's RSS over time, and API
+ * saw on the same filter and ackscope did not store), memory over time (the service's RSS
+ * from /proc; its main thread's and the capture worker's V8 memory and the addon's queued
+ * batches from /metrics) as a sparkline plus a CSV and an SVG plot in bench/out/, the
+ * verdict (RSS at the end of warm-up, max, end, slope after warm-up in MiB/min), and API
  * latency percentiles.
  * Asserts nothing.
  *
  *   node --import tsx bench/soak.ts [seconds=60] [senders=2] [connections=4] [size=64]
  *
  * tcpdump counts the same filter at the same time as the witness of what crossed lo
- * (ACKSCOPE_SOAK_TCPDUMP=0 turns it off).
+ * (ACKSCOPE_SOAK_TCPDUMP=0 turns it off). ACKSCOPE_SOAK_OUT: folder of the CSV and the
+ * plot (default bench/out/soak-<time>). ACKSCOPE_SOAK_SUMMARIES=0 leaves the summary reader
+ * out (to tell the correlation worker's memory from the capture's).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runFlatOutSender } from '../fixtures/flat-out-sender.js';
+import { memoryPlotOption, memoryTrend, sparkline, type MemorySample } from '../experiment/memory-trend.js';
+import { renderSvg } from '../experiment/plots.js';
 
 const seconds = Number(process.argv[2] ?? 60);
 const senders = Number(process.argv[3] ?? 2);
@@ -44,6 +51,17 @@ function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+
+/** One value of a Prometheus text exposition (`name{labels} value`); NaN when absent. */
+function metric(text: string, name: string, labels = ''): number {
+  const escaped = `${name}${labels ? `{${labels}}` : ''}`.replace(/[{}]/g, '\\$&');
+  const m = new RegExp(`^${escaped} ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+const MiB = 2 ** 20;
+/** The series of the memory plot, in MiB: RSS from /proc, the rest from /metrics. */
+const SERIES = ['rss', 'main heap', 'main external', 'capture heap', 'capture external', 'correlation heap'] as const;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -119,7 +137,8 @@ try {
 
   console.log(
     `soak ${seconds} s: live capture on lo (${senders} sender processes × ${connections} connections, ${size}-byte TCP_NODELAY writes), ` +
-      `a client posting 500 completions every 100 ms, a client reading the summary every 250 ms`,
+      `a client posting 500 completions every 100 ms, ` +
+      (process.env.ACKSCOPE_SOAK_SUMMARIES === '0' ? 'no summary reader (ACKSCOPE_SOAK_SUMMARIES=0)' : 'a client reading the summary every 250 ms'),
   );
   console.log(`  load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const deadline = Date.now() + seconds * 1000;
@@ -157,7 +176,7 @@ try {
   poster.catch(() => {}); // awaited below; a failure ends the run there, not as an unhandled rejection
   const summaryMs: number[] = [];
   const reader = (async () => {
-    while (Date.now() < deadline) {
+    while (process.env.ACKSCOPE_SOAK_SUMMARIES !== '0' && Date.now() < deadline) {
       const r = await call('GET', `/sessions/${id}/summary`);
       if (r.status !== 200) throw new Error(`summary: ${r.status} ${JSON.stringify(r.json)}`);
       summaryMs.push(r.ms);
@@ -166,13 +185,37 @@ try {
   })();
 
   reader.catch(() => {});
-  const samples: { t: number; rss: number; frames: number; dropped: number | null }[] = [];
+  interface Sample extends MemorySample {
+    frames: number;
+    dropped: number;
+    queuedBatches: number;
+  }
+  const samples: Sample[] = [];
   const t0 = Date.now();
+  const sampleEveryMs = Math.max(2000, (seconds * 1000) / 150);
+  const takeSample = async (): Promise<Sample> => {
+    const text = await fetch(`${url}/metrics`).then((r) => r.text());
+    const session = `session="${id}"`;
+    return {
+      t: (Date.now() - t0) / 1000,
+      mib: {
+        rss: rssMiB(service.pid!),
+        'main heap': metric(text, 'ackscope_process_nodejs_heap_size_used_bytes') / MiB,
+        'main external': metric(text, 'ackscope_process_nodejs_external_memory_bytes') / MiB,
+        'capture heap': metric(text, 'ackscope_capture_worker_memory_bytes', `${session},kind="heap_used"`) / MiB,
+        'capture external': metric(text, 'ackscope_capture_worker_memory_bytes', `${session},kind="external"`) / MiB,
+        // as of the worker's last answer (it answers once per correlation run)
+        'correlation heap': metric(text, 'ackscope_correlation_worker_memory_bytes', 'kind="heap_used"') / MiB,
+      },
+      frames: metric(text, 'ackscope_capture_frames', `${session},what="read"`),
+      dropped: metric(text, 'ackscope_capture_frames', `${session},what="kernel_dropped"`),
+      queuedBatches: metric(text, 'ackscope_capture_queued_batches', session),
+    };
+  };
   const sampler = (async () => {
     while (Date.now() < deadline) {
-      const s = await call('GET', `/sessions/${id}`);
-      samples.push({ t: (Date.now() - t0) / 1000, rss: rssMiB(service.pid!), frames: s.json.counts.frames, dropped: s.json.drops.dropped });
-      await new Promise((res) => setTimeout(res, Math.min(5000, seconds * 100)));
+      samples.push(await takeSample());
+      await new Promise((res) => setTimeout(res, sampleEveryMs));
     }
   })();
 
@@ -185,7 +228,7 @@ try {
   const stopped = await call('POST', `/sessions/${id}/stop`);
   const stopS = (performance.now() - stopAsked) / 1000;
   const final = stopped.json;
-  samples.push({ t: (Date.now() - t0) / 1000, rss: rssMiB(service.pid!), frames: final.counts.frames, dropped: final.drops.dropped });
+  const afterStop = { t: (Date.now() - t0) / 1000, rss: rssMiB(service.pid!) };
 
   const dump = tcpdump ? await stopTcpdump(tcpdump) : null;
   console.log(`  load after:  ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -201,18 +244,57 @@ try {
       `  tcpdump -B 32768 on the same filter: ${dump.captured.toLocaleString('en-US')} captured, kernel drops ${dump.dropped}; ` +
         `frames tcpdump has and ackscope did not store: ${dump.captured - final.counts.frames}`,
     );
+    // On lo both copies of a packet reach the ring (libpcap skips the outgoing one), so
+    // a packet dropped in the kernel counts twice in ps_drop.
+    const missing = dump.captured - final.counts.frames;
+    console.log(
+      `  of these, counted as kernel drops (ps_drop / 2 on lo): ${Math.round(final.drops.dropped / 2)}; ` +
+        `difference (lost without a count if positive): ${missing - Math.round(final.drops.dropped / 2)}`,
+    );
   } else {
     console.log('  ackscope drops none of its own: the addon blocks its capture thread instead (a backlog shows as kernel drops); tcpdump was off (ACKSCOPE_SOAK_TCPDUMP=0)');
   }
   console.log(`  stop → everything stored: ${stopS.toFixed(2)} s; database ${(statSync(join(dir, 'ackscope.db')).size / 2 ** 20).toFixed(0)} MiB; completions posted ${posted.toLocaleString('en-US')}`);
-  console.log('  service RSS over time (s: MiB, frames stored, kernel drops so far):');
-  for (const s of samples) console.log(`    ${s.t.toFixed(0).padStart(4)} s: ${s.rss.toFixed(0).padStart(5)} MiB  ${String(s.frames).padStart(12)}  ${s.dropped}`);
-  const rss = samples.map((s) => s.rss);
-  const tail = rss.slice(Math.floor(rss.length / 2));
-  console.log(
-    `  RSS first ${rss[0].toFixed(0)} MiB, max ${Math.max(...rss).toFixed(0)} MiB, last ${rss[rss.length - 1].toFixed(0)} MiB; ` +
-      `second half spread ${(Math.max(...tail) - Math.min(...tail)).toFixed(0)} MiB`,
+  // Memory: CSV and plot for a reader, sparkline and verdict here.
+  const out = process.env.ACKSCOPE_SOAK_OUT ?? join(ROOT, 'bench', 'out', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(out, { recursive: true });
+  const csv = [
+    ['t_s', ...SERIES.map((n) => `${n.replace(/ /g, '_')}_mib`), 'frames_stored', 'kernel_dropped', 'queued_batches'].join(','),
+    ...samples.map((x) =>
+      [x.t.toFixed(1), ...SERIES.map((n) => (Number.isFinite(x.mib[n]) ? x.mib[n].toFixed(1) : '')), x.frames, x.dropped, x.queuedBatches].join(','),
+    ),
+  ].join('\n');
+  writeFileSync(join(out, 'memory.csv'), `${csv}\n`);
+  const warmupS = Math.min(30, seconds / 4);
+  writeFileSync(
+    join(out, 'memory.svg'),
+    renderSvg(memoryPlotOption(samples, SERIES, `soak ${seconds} s: service memory (MiB) under load`, warmupS), 900, 420),
   );
+  const rss = memoryTrend(samples, 'rss', warmupS);
+  const peak = (n: string) => {
+    const values = samples.map((x) => x.mib[n]).filter(Number.isFinite);
+    return values.length > 0 ? `${Math.max(...values).toFixed(0)} MiB` : 'n/a';
+  };
+  console.log(`  memory over time, ${samples.length} samples every ${(sampleEveryMs / 1000).toFixed(0)} s: ${join(out, 'memory.csv')}, plot ${join(out, 'memory.svg')}`);
+  console.log(`    rss ${sparkline(samples.map((x) => x.mib.rss), 60, 0)}  (0 … ${rss.maxMiB.toFixed(0)} MiB)`);
+  console.log(
+    `    peaks: main heap ${peak('main heap')}, main external ${peak('main external')}, ` +
+      `capture worker heap ${peak('capture heap')}, external ${peak('capture external')}, ` +
+      `correlation worker heap ${peak('correlation heap')}; ` +
+      `batches waiting for the worker at most ${Math.max(...samples.map((x) => x.queuedBatches).filter(Number.isFinite))}`,
+  );
+  console.log(
+    `  verdict: RSS ${rss.warmMiB.toFixed(0)} MiB after ${warmupS.toFixed(0)} s warm-up, max ${rss.maxMiB.toFixed(0)} MiB, ` +
+      `end ${rss.endMiB.toFixed(0)} MiB (${afterStop.rss.toFixed(0)} MiB after the stop); slope after warm-up ` +
+      `${rss.slopeMiBPerMin >= 0 ? '+' : ''}${rss.slopeMiBPerMin.toFixed(1)} MiB/min over ${rss.fitted} samples: ${rss.flat ? 'FLAT' : 'GROWING'}`,
+  );
+  const corr = samples.filter((x) => Number.isFinite(x.mib['correlation heap']));
+  if (corr.length > 0) {
+    console.log(
+      `    correlation worker heap ${sparkline(corr.map((x) => x.mib['correlation heap']), 60, 0)}  ` +
+        `(grows with the completions of the session it summarises: ${posted.toLocaleString('en-US')} posted)`,
+    );
+  }
   console.log('  API latency under load (the whole request, from this client):');
   console.log(latencyLine('GET /sessions/:id/summary', summaryMs));
   console.log(latencyLine('POST /sessions/:id/completions ×500', postMs));

@@ -23,6 +23,7 @@ import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { CorrelationRunner } from '../analysis/correlation-runner.js';
+import { CaptureManager } from '../recording/live/manager.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { startRetention } from './retention.js';
@@ -41,6 +42,8 @@ declare module 'fastify' {
     sessionDeleteHooks: SessionDeleteHook[];
     /** Correlations, summaries and exports, answered by a worker thread (analysis/correlation-runner.ts). */
     correlations: CorrelationRunner;
+    /** Live captures, one worker thread each (routes/capture.ts drives them, routes/metrics.ts reads their samples). */
+    captures: CaptureManager;
   }
 }
 
@@ -84,6 +87,16 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   app.decorate('sessionDeleteHooks', [] as SessionDeleteHook[]);
   const correlations = new CorrelationRunner(db, { inWorker: config.correlationInWorker });
   app.decorate('correlations', correlations);
+  app.decorate(
+    'captures',
+    new CaptureManager({
+      db,
+      dbPath: config.dbPath,
+      dataDir: config.dataDir,
+      sessionDir: (id) => app.sessionDir(id),
+      log: app.log.child({ component: 'capture' }),
+    }),
+  );
   app.addHook('onClose', async () => {
     await correlations.close();
     db.close();

@@ -1,14 +1,16 @@
 // The addon's live capture on its own (no worker, no SQLite), as root on `lo`: kernel
 // timestamps on CLOCK_REALTIME, batches bounded as asked, close() delivering every
-// frame already captured, libpcap's errors mapped to codes.
+// frame already captured, a slow consumer pushing back on the kernel (bounded queue,
+// drops counted), libpcap's errors mapped to codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { forEachFrame, openLive, realtimeNs, type LiveOptions } from '../capture/native/index.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AckscopeError } from '../core/errors.js';
+import { runFlatOutSender } from '../fixtures/flat-out-sender.js';
 
 interface Seen {
   tsNs: bigint;
@@ -133,6 +135,60 @@ test('a lone frame reaches JavaScript without more traffic and without close()',
   } finally {
     await capture.close();
   }
+});
+
+test('a consumer slower than the capture pushes back: at most queueBatches wait, the loop turns between batches, the kernel counts every frame not delivered', async () => {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const filter = `tcp port ${port}`;
+  // The witness: tcpdump counting the same filter with a ring far larger than the traffic.
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-B', '131072', '-w', '/dev/null', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let tcpdumpSays = '';
+  tcpdump.stderr.on('data', (c: Buffer) => (tcpdumpSays += c.toString()));
+  for (let i = 0; i < 500 && !/listening on/.test(tcpdumpSays); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(tcpdumpSays, /listening on/);
+
+  const queueBatches = 2;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let delivered = 0;
+  let maxQueued = 0;
+  let batches = 0;
+  let turnedBetween = 0;
+  let loopTurned = true;
+  const capture = openLive(
+    { device: 'lo', filter, snaplen: 128, bufferSize: 1 << 20, batchFrames: 32, queueBatches },
+    {
+      onBatch(_records, frames) {
+        batches++;
+        if (loopTurned) turnedBetween++;
+        loopTurned = false;
+        setImmediate(() => (loopTurned = true));
+        delivered += frames;
+        maxQueued = Math.max(maxQueued, capture.stats().queuedBatches);
+        Atomics.wait(pause, 0, 0, 3); // a slow consumer: ~10 000 frames/s at most
+      },
+      onError() {},
+      onEnd() {},
+    },
+  );
+  await runFlatOutSender(port, 2, 64, 1);
+  await capture.close();
+  const stats = capture.stats();
+  tcpdump.kill('SIGINT');
+  await once(tcpdump, 'exit');
+  const witnessed = Number(/(\d+) packets? captured/.exec(tcpdumpSays)?.[1]);
+  assert.match(tcpdumpSays, /\b0 packets dropped by kernel/, 'the witness saw every packet');
+
+  assert.ok(maxQueued <= queueBatches, `at most ${queueBatches} batches waited (saw ${maxQueued})`);
+  assert.equal(turnedBetween, batches, 'the event loop turned between every two batches');
+  assert.ok(delivered < witnessed, `the consumer fell behind (${delivered} of ${witnessed} frames)`);
+  assert.ok(stats.dropped > 0, 'the kernel counted drops');
+  // On lo the kernel also counts dropped outgoing copies, so drops may exceed what is missing.
+  assert.ok(delivered + stats.dropped >= witnessed, `${delivered} delivered + ${stats.dropped} dropped >= ${witnessed} seen by tcpdump`);
 });
 
 test('libpcap errors map to codes and keep libpcap message', () => {

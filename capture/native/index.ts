@@ -46,9 +46,13 @@ interface RawTcpInfo {
   sndCwnd: number;
 }
 
+/** What take() hands out: the oldest queued batch, the error that ended the capture, or null (empty). */
+type NativeTaken = { records: Buffer; frames: number } | { error: NativeError } | null;
+
 interface NativeLiveCapture {
   start(): void;
   stats(): CaptureStats;
+  take(): NativeTaken;
   close(): Promise<void>;
   datalink(): number;
   snaplen(): number;
@@ -75,8 +79,7 @@ interface NativeAddon {
     batchBytes: number,
     batchDelayMs: number,
     queueBatches: number,
-    onBatch: (records: Buffer, frames: number) => void,
-    onError: (err: NativeError) => void,
+    onReady: () => void,
     onEnd: () => void,
   ) => NativeLiveCapture;
 }
@@ -365,7 +368,11 @@ export interface LiveOptions {
   batchBytes?: number;
   /** ... or when its first frame is this old, ms (default 20). */
   batchDelayMs?: number;
-  /** Batches that may wait for JavaScript before the capture thread waits (default 64). */
+  /**
+   * Batches that may wait for JavaScript before the capture thread waits and the kernel
+   * ring fills (default 8): with the batch bounds above, at most 8 × 4 MiB of frames the
+   * process holds beyond what JavaScript is working on.
+   */
   queueBatches?: number;
 }
 
@@ -376,6 +383,8 @@ export interface CaptureStats {
   dropped: number;
   /** ps_ifdrop: dropped by the interface or its driver. */
   ifDropped: number;
+  /** Batches read from the kernel and waiting for JavaScript (at most queueBatches). */
+  queuedBatches: number;
 }
 
 export interface LiveCallbacks {
@@ -407,7 +416,7 @@ const LIVE_DEFAULTS = {
   batchFrames: 8192,
   batchBytes: 4 * 1024 * 1024,
   batchDelayMs: 20,
-  queueBatches: 64,
+  queueBatches: 8,
 } satisfies Required<Omit<LiveOptions, 'device'>>;
 
 /**
@@ -416,6 +425,12 @@ const LIVE_DEFAULTS = {
  * AckscopeErrors carrying libpcap's message (…_CAPTURE_INTERFACE / _PERMISSION /
  * _FILTER / _FAILED). Frames then arrive through callbacks.onBatch from a capture
  * thread; the JavaScript event loop never paces the capture.
+ *
+ * Batches are taken one per turn of the event loop (setImmediate between two): timers
+ * run between batches however far behind JavaScript is, and so does Node's freeing of
+ * the batches already dropped (an external Buffer's bytes are freed from the event loop;
+ * delivered back to back, without a turn, none was, and a slow consumer grew the process
+ * by every batch it had ever read: docs/operations.md, "Soak").
  */
 export function openLive(options: LiveOptions, callbacks: LiveCallbacks): LiveCapture {
   const o = { ...LIVE_DEFAULTS, ...stripUndefined(options) };
@@ -430,6 +445,39 @@ export function openLive(options: LiveOptions, callbacks: LiveCallbacks): LiveCa
     (err as NativeError).kind === 'filter' ? `capture on ${device}: filter "${o.filter}" does not compile` : `capture on ${device}`;
   const a = addon();
   let native: NativeLiveCapture;
+  let scheduled = false;
+  let threadEnded = false;
+  let delivered = false;
+  let markDelivered!: () => void;
+  const allDelivered = new Promise<void>((resolve) => (markDelivered = resolve));
+  const takeOne = () => {
+    scheduled = false;
+    if (delivered) return;
+    const taken = native.take();
+    if (taken === null) {
+      // empty: the next batch queued sends a wake-up; after the thread's end, nothing comes
+      if (threadEnded) {
+        delivered = true;
+        try {
+          callbacks.onEnd();
+        } finally {
+          markDelivered();
+        }
+      }
+      return;
+    }
+    try {
+      if ('error' in taken) callbacks.onError(toAckscopeError(taken.error, `capture on ${device} failed`));
+      else callbacks.onBatch(taken.records, taken.frames);
+    } finally {
+      schedule(); // after the callback: what it set off (setImmediate) runs before the next batch
+    }
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(takeOne);
+  };
   try {
     native = new a.LiveCapture(
       device,
@@ -442,9 +490,11 @@ export function openLive(options: LiveOptions, callbacks: LiveCallbacks): LiveCa
       o.batchBytes,
       o.batchDelayMs,
       o.queueBatches,
-      (records, frames) => callbacks.onBatch(records, frames),
-      (err) => callbacks.onError(toAckscopeError(err, `capture on ${device} failed`)),
-      () => callbacks.onEnd(),
+      schedule,
+      () => {
+        threadEnded = true;
+        schedule();
+      },
     );
     native.start();
   } catch (err) {
@@ -454,7 +504,10 @@ export function openLive(options: LiveOptions, callbacks: LiveCallbacks): LiveCa
     linkType: native.datalink(),
     snaplen: native.snaplen(),
     stats: () => call(`pcap_stats on ${device}`, () => native.stats()),
-    close: () => native.close(),
+    close: async () => {
+      await native.close();
+      await allDelivered;
+    },
   };
 }
 

@@ -15,7 +15,7 @@ import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import { CAPTURE_FILE_NAME, INTERRUPTED } from '../import.js';
 import { trimTornPcapng } from '../capture-file-repair.js';
 import { pcapVersion } from '../../capture/native/index.js';
-import type { FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { CaptureSample, FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
 export interface CaptureManagerOptions {
   db: Db;
@@ -46,6 +46,8 @@ interface Running {
   ended: Promise<CaptureEnd>;
 }
 
+export type { CaptureSample };
+
 /**
  * Starts the capture worker beside this module: worker.js in dist/ (production), or
  * worker.ts when ackscope runs from its TypeScript sources under tsx (tests). Node 20
@@ -67,6 +69,8 @@ const OWNER_FILE_NAME = 'capture.pid';
 
 export class CaptureManager {
   private readonly running = new Map<number, Running>();
+  /** The last `sample` of each running capture's worker. */
+  private readonly lastSamples = new Map<number, CaptureSample>();
   private readonly starting = new Set<number>();
   private closing = false;
 
@@ -163,6 +167,11 @@ export class CaptureManager {
     return getSession(this.o.db, sessionId)!;
   }
 
+  /** The last sample (worker memory, queued batches) of every capture running now, by session. */
+  samples(): Map<number, CaptureSample> {
+    return new Map([...this.lastSamples].filter(([id]) => this.running.has(id)));
+  }
+
   /** Stops the capture of a session if it runs (session delete). */
   async stopIfCapturing(sessionId: number): Promise<void> {
     if (this.running.has(sessionId)) await this.stop(sessionId);
@@ -181,9 +190,10 @@ export class CaptureManager {
   }
 
   /** The worker's first word: started, open-failed, or an early end; a crash becomes open-failed. */
-  private firstMessage(worker: Worker): Promise<FromWorker> {
+  private firstMessage(worker: Worker): Promise<Exclude<FromWorker, { type: 'sample' }>> {
     return new Promise((resolve) => {
       const onMessage = (m: FromWorker) => {
+        if (m.type === 'sample') return; // posted only once started; never first, but not an answer
         cleanup();
         resolve(m);
       };
@@ -213,11 +223,13 @@ export class CaptureManager {
       let crash: string | undefined;
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ended') end = { failure: m.failure, counts: m.counts };
+        if (m.type === 'sample') this.lastSamples.set(sessionId, { memory: m.memory, queuedBatches: m.queuedBatches });
       });
       worker.on('error', (err) => {
         crash = `capture worker failed: ${err.message}`;
       });
       worker.on('exit', (code) => {
+        this.lastSamples.delete(sessionId);
         const final = end ?? { failure: crash ?? `capture worker exited (code ${code}) without finishing`, counts: { frames: 0, tcp: 0 } };
         if (run.started) {
           this.running.delete(sessionId);

@@ -4,6 +4,7 @@
  */
 import type { ErrorCode } from '../../core/errors.js';
 import type { CaptureStats, LiveOptions } from '../../capture/native/index.js';
+import type { ThreadMemory } from '../../core/thread-memory.js';
 
 /** workerData of a capture worker. */
 export interface WorkerInit {
@@ -15,7 +16,7 @@ export interface WorkerInit {
   capture: LiveOptions;
   /** Commit pending rows this often, ms (default 100). */
   flushIntervalMs?: number;
-  /** Record libpcap's drop counters in the session row this often, ms (default 1000). */
+  /** Record libpcap's drop counters in the session row (and post a `sample`) this often, ms (default 1000). */
   statsIntervalMs?: number;
 }
 
@@ -27,9 +28,17 @@ export interface FrameCounts {
   tcp: number;
 }
 
+/** What a capture worker reports about itself every statsIntervalMs (metrics, bench/soak.ts). */
+export interface CaptureSample {
+  memory: ThreadMemory;
+  /** Batches the addon read and the worker has not taken yet (null: the counters were gone). */
+  queuedBatches: number | null;
+}
+
 export type FromWorker =
   /** The capture is open and running; frames will follow. */
   | { type: 'started'; linkType: number; snaplen: number }
+  | ({ type: 'sample' } & CaptureSample)
   /** Opening failed (bad interface, filter, permission...): nothing was captured. */
   | { type: 'open-failed'; code: ErrorCode; message: string }
   /** The capture ended: asked to stop, or died (then `failure` says why). Rows are final. */

@@ -3,7 +3,8 @@
  * decoding ever run on the service's event loop (and the service's loop never paces
  * the capture). It opens the addon's capture, feeds every frame to a FrameWriter
  * (rows, committed every flushIntervalMs in one transaction) and to a pcapng file (the
- * raw capture), and records libpcap's drop counters every statsIntervalMs and at the end.
+ * raw capture), and records libpcap's drop counters every statsIntervalMs and at the end;
+ * with the counters it posts a `sample` (its memory, the addon's queue) to the manager.
  *
  * Lifecycle (protocol.ts): workerData = WorkerInit → posts `started` or `open-failed`;
  * on `stop` closes the capture (every batch already captured is still written) → posts
@@ -15,6 +16,7 @@ import { openDatabase, type Db } from '../../db/connection.js';
 import { updateSession } from '../../db/sessions.js';
 import { isAckscopeError } from '../../core/errors.js';
 import { wallClockNs } from '../../core/time.js';
+import { threadMemory } from '../../core/thread-memory.js';
 import { openLive, type CaptureStats, type LiveCapture } from '../../capture/native/index.js';
 import { CaptureRecorder } from './recorder.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -82,7 +84,11 @@ function run(): void {
       void capture.close();
     }
   }, init.flushIntervalMs ?? 100);
-  statsTimer = setInterval(() => recordStats(db, readStats(capture)), init.statsIntervalMs ?? 1000);
+  statsTimer = setInterval(() => {
+    const stats = readStats(capture);
+    recordStats(db, stats);
+    post({ type: 'sample', memory: threadMemory(), queuedBatches: stats?.queuedBatches ?? null });
+  }, init.statsIntervalMs ?? 1000);
 
   port.on('message', (message: ToWorker) => {
     if (message.type === 'stop') void capture.close();

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { CaptureManager } from '../../recording/live/manager.js';
 import { listInterfaces } from '../../capture/native/index.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
@@ -21,13 +20,7 @@ const captureErrors = {
 
 /** Live capture: start and stop a live session's capture worker; list interfaces. */
 export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const manager = new CaptureManager({
-    db: app.db,
-    dbPath: app.config.dbPath,
-    dataDir: app.config.dataDir,
-    sessionDir: (id) => app.sessionDir(id),
-    log: app.log.child({ component: 'capture' }),
-  });
+  const manager = app.captures;
   app.sessionDeleteHooks.push((id) => manager.stopIfCapturing(id));
   app.addHook('onClose', async () => {
     await manager.stopAll();

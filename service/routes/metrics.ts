@@ -67,6 +67,48 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   });
 
+  new Gauge({
+    name: 'ackscope_capture_worker_memory_bytes',
+    help: "A capture worker thread's own V8 memory (heap used, external, array buffers), from its last sample (every second)",
+    labelNames: ['session', 'kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, s] of app.captures.samples()) {
+        const session = String(id);
+        this.set({ session, kind: 'heap_used' }, s.memory.heapUsed);
+        this.set({ session, kind: 'external' }, s.memory.external);
+        this.set({ session, kind: 'array_buffers' }, s.memory.arrayBuffers);
+      }
+    },
+  });
+  new Gauge({
+    name: 'ackscope_correlation_worker_memory_bytes',
+    help: "The correlation worker thread's own V8 memory (its results cache lives there), as of its last answer",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const m = app.correlations.workerMemory;
+      if (!m) return;
+      this.set({ kind: 'heap_used' }, m.heapUsed);
+      this.set({ kind: 'external' }, m.external);
+      this.set({ kind: 'array_buffers' }, m.arrayBuffers);
+    },
+  });
+  new Gauge({
+    name: 'ackscope_capture_queued_batches',
+    help: 'Batches the capture thread read and the worker has not taken yet (bounded: beyond it the kernel ring fills and drops)',
+    labelNames: ['session'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, s] of app.captures.samples()) {
+        if (s.queuedBatches !== null) this.set({ session: String(id) }, s.queuedBatches);
+      }
+    },
+  });
+
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();

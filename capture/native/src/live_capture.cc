@@ -51,6 +51,7 @@ Napi::Function LiveCapture::Define(Napi::Env env) {
                      {
                          InstanceMethod("start", &LiveCapture::Start),
                          InstanceMethod("stats", &LiveCapture::Stats),
+                         InstanceMethod("take", &LiveCapture::Take),
                          InstanceMethod("close", &LiveCapture::Close),
                          InstanceMethod("datalink", &LiveCapture::Datalink),
                          InstanceMethod("snaplen", &LiveCapture::Snaplen),
@@ -59,7 +60,7 @@ Napi::Function LiveCapture::Define(Napi::Env env) {
 
 LiveCapture::LiveCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LiveCapture>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 13) throw MakeError(env, kKindArgument, "LiveCapture: 13 arguments expected");
+  if (info.Length() < 12) throw MakeError(env, kKindArgument, "LiveCapture: 12 arguments expected");
   std::string device = StringArg(info, 0);
   int snaplen = static_cast<int>(IntArg(info, 1));
   int bufferSize = static_cast<int>(IntArg(info, 2));
@@ -71,9 +72,8 @@ LiveCapture::LiveCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Live
   batchBytes_ = static_cast<size_t>(IntArg(info, 7));
   batchDelay_ = std::chrono::milliseconds(IntArg(info, 8));
   queueBatches_ = static_cast<size_t>(IntArg(info, 9));
-  onBatch_ = Napi::Persistent(FunctionArg(info, 10));
-  onError_ = Napi::Persistent(FunctionArg(info, 11));
-  onEnd_ = Napi::Persistent(FunctionArg(info, 12));
+  onReady_ = Napi::Persistent(FunctionArg(info, 10));
+  onEnd_ = Napi::Persistent(FunctionArg(info, 11));
 
   char errbuf[PCAP_ERRBUF_SIZE] = {0};
   handle_ = pcap_create(device.c_str(), errbuf);
@@ -170,11 +170,11 @@ Napi::Value LiveCapture::Start(const Napi::CallbackInfo& info) {
   if (started_) throw MakeError(env, kKindArgument, "capture already started");
   if (handle_ == nullptr) throw MakeError(env, kKindArgument, "capture is closed");
   started_ = true;
-  // No JS function on the TSFN itself: DeliverEvent calls onBatch/onError from `this`.
-  // It keeps the event loop alive until CaptureThreadFinished, which runs after the
-  // thread released it and every queued event was delivered.
-  events_ = EventFunction::New(env, Napi::Function(), "ackscope-capture", queueBatches_, 1, this,
-                               CaptureThreadFinished, static_cast<void*>(nullptr));
+  // No JS function on the TSFN itself: DeliverWakeUp calls onReady from `this`. Unbounded
+  // queue (0): wakeSent_ keeps at most one wake-up in it. It keeps the event loop alive
+  // until CaptureThreadFinished, which runs after the thread released it.
+  wakeUp_ = WakeFunction::New(env, Napi::Function(), "ackscope-capture", 0, 1, this, CaptureThreadFinished,
+                              static_cast<void*>(nullptr));
   Ref();  // alive until the thread has finished and every batch was delivered
   batch_.reserve(batchBytes_ + 65536 + kRecordHeader);
   thread_ = std::thread([this] { Run(); });
@@ -212,16 +212,37 @@ bool LiveCapture::Flush() {
     batchCount_ = 0;
     return false;
   }
-  auto* event = new CaptureEvent();
+  auto event = std::make_unique<CaptureEvent>();
   event->records.swap(batch_);
   event->frames = batchCount_;
   batchCount_ = 0;
   batch_.reserve(batchBytes_ + 65536 + kRecordHeader);
-  // Blocking: when JavaScript is `queueBatches` behind, the thread waits here and
-  // the kernel buffer absorbs the burst (drops, if any, show in stats()).
-  if (events_.BlockingCall(event) != napi_ok) {
-    delete event;
+  if (!Enqueue(std::move(event))) {
     deliveryClosed_ = true;
+    return false;
+  }
+  return true;
+}
+
+// Blocking: when JavaScript is `queueBatches` behind, the thread waits here and the
+// kernel buffer absorbs the burst; beyond it the kernel drops, and stats() counts them.
+// The process never holds more than queueBatches batches JavaScript has not taken.
+bool LiveCapture::Enqueue(std::unique_ptr<CaptureEvent> event) {
+  bool wake = false;
+  {
+    std::unique_lock<std::mutex> lock(queueMutex_);
+    if (!event->isError) {
+      queueSpace_.wait(lock, [this] { return queuedBatches_ < queueBatches_ || abandoned_; });
+      queuedBatches_++;
+    }
+    if (abandoned_) return false;
+    queue_.push_back(std::move(event));
+    wake = !wakeSent_;
+    wakeSent_ = true;
+  }
+  if (wake && wakeUp_.NonBlockingCall(static_cast<std::nullptr_t*>(nullptr)) != napi_ok) {
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    abandoned_ = true;  // the environment is going away: nobody will take
     return false;
   }
   return true;
@@ -293,12 +314,12 @@ void LiveCapture::Run() {
     haveFinalStats_ = pcap_stats(handle_, &finalStats_) == 0;
   }
   if (!error.empty() && !deliveryClosed_) {
-    auto* event = new CaptureEvent();
+    auto event = std::make_unique<CaptureEvent>();
     event->isError = true;
     event->message = error;
-    if (events_.BlockingCall(event) != napi_ok) delete event;
+    Enqueue(std::move(event));  // after every batch: take() hands it out last
   }
-  events_.Release();  // CaptureThreadFinished runs on the JS thread after the last event
+  wakeUp_.Release();  // CaptureThreadFinished runs on the JS thread after the last wake-up
 }
 
 // The kernel sets the packet socket's bound ifindex to -1 when its device unregisters.
@@ -336,33 +357,57 @@ void CallBack(Napi::Function fn, std::initializer_list<napi_value> args) {
 
 }  // namespace
 
-void DeliverEvent(Napi::Env env, Napi::Function, LiveCapture* capture, CaptureEvent* event) {
-  if (env == nullptr) {  // the environment is going away: nothing to deliver to
-    delete event;
-    return;
-  }
+void DeliverWakeUp(Napi::Env env, Napi::Function, LiveCapture* capture, std::nullptr_t*) {
+  if (env == nullptr) return;  // the environment is going away: nothing to wake
   Napi::HandleScope scope(env);
+  if (!capture->onReady_.IsEmpty()) CallBack(capture->onReady_.Value(), {});
+}
+
+// The oldest queued event: { records: Buffer, frames } or { error: Error }; null when the
+// queue is empty (the next event queued then sends a wake-up).
+Napi::Value LiveCapture::Take(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::unique_ptr<CaptureEvent> event;
+  {
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    if (queue_.empty()) {
+      wakeSent_ = false;
+      return env.Null();
+    }
+    event = std::move(queue_.front());
+    queue_.pop_front();
+    if (!event->isError) queuedBatches_--;
+  }
+  queueSpace_.notify_one();
+  Napi::Object out = Napi::Object::New(env);
   if (event->isError) {
-    Napi::Error err = MakeError(env, kKindFailed, event->message);
-    delete event;
-    CallBack(capture->onError_.Value(), {err.Value()});
-    return;
+    out.Set("error", MakeError(env, kKindFailed, event->message).Value());
+    return out;
   }
   auto* records = new std::vector<uint8_t>(std::move(event->records));
-  uint32_t frames = event->frames;
-  delete event;
-  // One Buffer per batch, owning the bytes (no copy); freed when JavaScript drops it.
+  // One Buffer per batch, owning the bytes (no copy); freed when JavaScript drops it
+  // (Node runs the finalizer from its event loop, hence one batch per turn of it).
   Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
       env, records->data(), records->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* owner) { delete owner; },
       records);
-  CallBack(capture->onBatch_.Value(), {buffer, Napi::Number::New(env, frames)});
+  out.Set("records", buffer);
+  out.Set("frames", Napi::Number::New(env, event->frames));
+  return out;
 }
 
 void CaptureThreadFinished(Napi::Env env, void*, LiveCapture* capture) { capture->Finish(env); }
 
 void LiveCapture::Finish(Napi::Env env) {
   // Normally the thread already left its loop; when the environment is torn down
-  // (a worker terminated) it may still be reading, so ask it to stop before joining.
+  // (a worker terminated) it may still be reading or waiting for room in the queue, so
+  // ask it to stop before joining.
+  {
+    // Normally a no-op (the thread queues nothing after releasing the wake-up function);
+    // what is queued stays there for take().
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    abandoned_ = true;
+  }
+  queueSpace_.notify_all();
   RequestStop();
   if (thread_.joinable()) thread_.join();
   {
@@ -376,14 +421,14 @@ void LiveCapture::Finish(Napi::Env env) {
   waiters.swap(closeWaiters_);
   for (auto& w : waiters) w.Resolve(env.Undefined());
   Napi::Function onEnd = onEnd_.Value();
-  onBatch_.Reset();
-  onError_.Reset();
+  onReady_.Reset();
   onEnd_.Reset();
   CallBack(onEnd, {});
   Unref();  // last: from here the object may be collected
 }
 
-// { received, dropped, ifDropped } from pcap_stats; after the end, the last values read.
+// { received, dropped, ifDropped } from pcap_stats (after the end, the last values read),
+// and queuedBatches: batches the thread queued that JavaScript has not taken yet.
 // Safe beside the capture thread: on Linux pcap_stats reads the socket's counters
 // (getsockopt PACKET_STATISTICS) and its own totals, which the read loop never touches;
 // the mutex orders it against the thread's final read and the handle's close.
@@ -403,6 +448,10 @@ Napi::Value LiveCapture::Stats(const Napi::CallbackInfo& info) {
   out.Set("received", Napi::Number::New(env, st.ps_recv));
   out.Set("dropped", Napi::Number::New(env, st.ps_drop));
   out.Set("ifDropped", Napi::Number::New(env, st.ps_ifdrop));
+  {
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    out.Set("queuedBatches", Napi::Number::New(env, static_cast<double>(queuedBatches_)));
+  }
   return out;
 }
 
