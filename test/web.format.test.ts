@@ -2,17 +2,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  EVENT_COLORS,
+  KERNEL_MARKERS,
+  STAGE_COLORS,
   compareRow,
   flagNames,
   formatNs,
   interfaceLabel,
+  kernelMarkerPoints,
   parseCompareIds,
   progressText,
   refusalText,
   wiresharkFilter,
   writeHoverLines,
 } from '../service/web/src/format.js';
-import { STAGE_NAMES, WRITE_FLAGS } from '../service/web/src/shapes.js';
+import { KERNEL_MOMENTS, STAGE_NAMES, WRITE_FLAGS } from '../service/web/src/shapes.js';
 import { writeFlagBits } from '../service/web/timeline.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 
@@ -91,4 +95,32 @@ test('compare rows: every stage present (new ones too), percentiles as numbers',
   assert.equal(row.p50, 1200);
   assert.equal(row.p90, null);
   assert.equal(formatNs(row.p99), '90.0 µs');
+});
+
+test('kernel markers: a point per moment seen, on its write\'s row; each kind its own shape, glyph and colour', () => {
+  const data = {
+    shown: 3,
+    writeId: [4, 5, 6],
+    kernelUs: [
+      [10, null, 12, 30, 31],
+      null, // no witness: no markers
+      [20, null, 22.5, null, null],
+    ],
+  };
+  const points = kernelMarkerPoints(data);
+  assert.deepEqual(points, [
+    [[10, 4, 0], [20, 6, 2]],
+    [],
+    [[12, 4, 0], [22.5, 6, 2]],
+    [[30, 4, 0]],
+    [[31, 4, 0]],
+  ]);
+  assert.deepEqual(kernelMarkerPoints({ shown: 2, writeId: [1, 2] }), KERNEL_MOMENTS.map(() => []), 'an untraced flow has none');
+  assert.deepEqual(kernelMarkerPoints({ ...data, shown: 1 }).map((p) => p.length), [1, 0, 1, 1, 1], 'only the rows drawn');
+  assert.equal(KERNEL_MARKERS.length, KERNEL_MOMENTS.length);
+  for (const key of ['glyph', 'symbol', 'color'] as const) {
+    assert.equal(new Set(KERNEL_MARKERS.map((m) => m[key])).size, KERNEL_MARKERS.length, `each kind its own ${key}`);
+  }
+  const taken = new Set<string>([...Object.values(STAGE_COLORS), ...Object.values(EVENT_COLORS)].map((c) => c.toLowerCase()));
+  for (const m of KERNEL_MARKERS) assert.ok(!taken.has(m.color.toLowerCase()), `${m.color} is apart from the stage and capture marker colours`);
 });
