@@ -126,10 +126,16 @@ async function runCommandPoint(app: App, spec: DriverSpec, sessionId: number, co
     timedOut = true;
     void traces.stop(sessionId); // the command gets the signal too
   }, spec.sendTimeoutMs);
-  const exit = await trace.exited;
-  clearTimeout(timer);
-  const settled = exit !== null && !timedOut && (await settle(spec));
-  await traces.stop(sessionId);
+  let settled = false;
+  let exit: Awaited<typeof trace.exited>;
+  try {
+    exit = await trace.exited;
+    clearTimeout(timer);
+    settled = exit !== null && !timedOut && (await settle(spec));
+  } finally {
+    clearTimeout(timer);
+    await traces.stop(sessionId); // whatever happened: no tracer outlives the point
+  }
   const end = await trace.ended;
   // the tracer's own failure (no permission, no BTF, a command that cannot start) fails the point with its words
   if (end.error) throw end.error;
