@@ -5,13 +5,15 @@
  * Witness: the rig's receiver, which counts the bytes it read on its own; the traced
  * records must tile exactly those bytes, every completion gets a stage (with the kernel's
  * moments), and the report shows the point and its ladder per API. A command that cannot
- * start fails its point with the tracer's words.
+ * start fails its point with the tracer's words. Ctrl-C in the middle of a traced point
+ * leaves no tracer, program or namespace behind.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { cliEntry, nodeCommand } from '../experiment/rig.js';
 import type { ExperimentRun, PointResult } from '../experiment/results.js';
@@ -21,6 +23,7 @@ import { buildApp, type App } from '../service/app.js';
 import { tempDir } from './helpers/app.js';
 import { requireRoot } from './helpers/require.js';
 import { tracerBinary } from '../tracer/index.js';
+import { assertNoTracerLeft, tracerLeftovers } from './helpers/tracer-live.js';
 
 /** A plain Python client: connect, sendall COUNT blocks of SIZE bytes, close. */
 const CLIENT = `
@@ -139,3 +142,67 @@ test('a command sender (unchanged python3 sendall) as matrix points on loopback 
   }
   assert.match(md, /### The ladder per API \(commands traced by the kernel tracer\)/);
 });
+
+/** Every process the experiment starts inherits this variable (the traced program too), so leftovers can be found. */
+const MARK = 'ACKSCOPE_TEST_MARK';
+
+function processesMarked(mark: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`${MARK}=${mark}`)) found.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found;
+}
+
+for (const rate of ['20mbit', 'loopback'] as const) {
+  test(`Ctrl-C in the middle of a traced command point (${rate}): exit 130, no tracer, program or namespace left`, async (t) => {
+    requireRoot('network namespaces, live capture and the kernel tracer');
+    const tmp = tempDir('ackscope-exp-cmd-int-');
+    t.after(tmp.cleanup);
+    const matrixFile = join(tmp.dir, 'matrix.json');
+    // the receiver stops reading for a minute: the program is surely blocked in a send when interrupted
+    writeFileSync(
+      matrixFile,
+      JSON.stringify({
+        senders: [{ name: 'python', command: ['python3', '-c', CLIENT, '{host}', '{port}', '{size}', '{count}'] }],
+        modes: ['serial'], sizes: [SIZE], sndbufs: ['default'], rates: [rate], receivers: ['stops:65536:60000'], count: 2000,
+      }),
+    );
+    const mark = `cmd-interrupt-${process.pid}-${Date.now()}`;
+    const cmd = nodeCommand(cliEntry(), ['experiment', '--out', join(tmp.dir, 'report'), '--db', join(tmp.dir, 'ackscope.db'), '--matrix', matrixFile, '--progress', 'lines']);
+    const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [MARK]: mark } });
+    child.stdout!.resume();
+    const lines = createInterface({ input: child.stderr! });
+    for await (const line of lines) if (line.startsWith('[1/1]')) break;
+    // wait until the program runs under the tracer (its python3 carries the mark), then interrupt
+    const deadline = Date.now() + 30_000;
+    const tracedProgram = () =>
+      processesMarked(mark).some((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'python3';
+        } catch {
+          return false;
+        }
+      });
+    while (!tracedProgram() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(tracedProgram(), 'the traced program should be running mid-point');
+    assert.ok(tracerLeftovers().length > 0, "the tracer's programs are loaded");
+    child.kill('SIGINT');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    assert.equal(child.exitCode, 130);
+    const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`ackscope-${child.pid}-`));
+    assert.deepEqual(namespaces, []);
+    let left = processesMarked(mark);
+    for (let i = 0; i < 40 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      left = processesMarked(mark);
+    }
+    assert.deepEqual(left, [], 'a tracer, traced program, sink or driver outlived the experiment');
+    await assertNoTracerLeft('an interrupted command point');
+  });
+}
