@@ -198,3 +198,17 @@ test('--command adds senders: alone they are the only senders, beside --senders 
   assert.deepEqual(matrixFromFlags({}, { senders: ['posix'] }).senders, ['posix']);
   assert.throws(() => matrixFromFlags({ commands: ['python3 c.py {port}'] }), /matrix\.senders\[0\]\.command: no argument names \{host\}/);
 });
+
+test('the example matrices in experiment/matrices/ parse', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const dir = new URL('../experiment/matrices/', import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.includes('traced-python.json'));
+  for (const f of files) {
+    const m = parseMatrix(JSON.parse(readFileSync(new URL(f, dir), 'utf8')));
+    assert.ok(expandMatrix(m).length > 0, f);
+  }
+  const traced = expandMatrix(parseMatrix(JSON.parse(readFileSync(new URL('traced-python.json', dir), 'utf8'))));
+  assert.deepEqual([...new Set(traced.map((p) => p.sender))], ['node', 'python']);
+  assert.equal(traced.length, 8);
+});
