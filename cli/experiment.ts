@@ -16,6 +16,12 @@ export function experimentCommand() {
     .option('--matrix <file>', 'matrix as JSON (keys as the flags below; see docs/experiment.md)')
     .option('--senders <list>', 'node, posix, winsock (comma-separated)')
     .addOption(new Option('--sender <list>', 'same as --senders').hideHelp())
+    .option(
+      '--command <line>',
+      'any program as a sender, traced by the kernel tracer; {host} {port} {size} {count} {bytes} {mode} {sndbuf} are filled in per point (repeatable; with no --senders, the only senders)',
+      (line: string, previous: string[]) => [...previous, line],
+      [] as string[],
+    )
     .option('--modes <list>', 'serial, overlapped:WINDOW, vectored:BUFFERS')
     .option('--sizes <list>', 'bytes per send call')
     .option('--sndbufs <list>', 'SO_SNDBUF values ("default" leaves it alone)')
@@ -52,6 +58,7 @@ export function experimentCommand() {
           bytesPerPoint: o.bytesPerPoint,
           ackRate: o.ackRate,
           repeat: o.repeat,
+          commands: o.command,
         },
         base,
       );

@@ -3,7 +3,9 @@
  * dimensions. It comes from command-line flags or a small JSON file with the same names:
  *
  *   {
- *     "senders":   ["node", "posix", "winsock"],             which program makes the send calls
+ *     "senders":   ["node", "posix", "winsock",               which program makes the send calls;
+ *                   {"name": "python", "command": ["python3", "client.py", "{host}", "{port}"]}],
+ *                                                             any command: traced by the kernel tracer
  *     "modes":     ["serial", "overlapped:16", "vectored:4"], overlapped:WINDOW, vectored:BUFFERS
  *     "sizes":     [1024, 16384],                             bytes per send call
  *     "sndbufs":   ["default", 4608],                         SO_SNDBUF ("default": not set)
@@ -25,6 +27,34 @@ import { AckscopeError } from '../core/errors.js';
 export type SenderKind = 'node' | 'posix' | 'winsock';
 export const SENDER_KINDS: readonly SenderKind[] = ['node', 'posix', 'winsock'];
 
+/**
+ * Any program as a sender, unchanged: its send calls become completions through the
+ * kernel tracer (tracer/), not through records of its own. `command` is its argv with
+ * placeholders the point fills in (COMMAND_PLACEHOLDERS).
+ */
+export interface CommandSender {
+  name: string;
+  command: string[];
+}
+
+/** A sender of the matrix: one of ackscope's own, or a command. */
+export type SenderSpec = SenderKind | CommandSender;
+
+/**
+ * What a command sender's argv may name; each `{name}` is replaced wherever it appears in
+ * an argument (nothing else is touched, so a script's own braces need no escaping).
+ */
+export const COMMAND_PLACEHOLDERS = {
+  host: "the receiver's address",
+  port: "the receiver's port",
+  size: 'bytes per send call',
+  count: 'send calls',
+  bytes: 'size × count',
+  mode: 'serial, overlapped:WINDOW or vectored:BUFFERS',
+  sndbuf: 'SO_SNDBUF bytes, or "default"',
+} as const;
+export type CommandPlaceholder = keyof typeof COMMAND_PLACEHOLDERS;
+
 export type ModeSpec =
   | { mode: 'serial' }
   | { mode: 'overlapped'; window: number }
@@ -44,7 +74,7 @@ export interface BottleneckShape {
 }
 
 export interface Matrix {
-  senders: SenderKind[];
+  senders: SenderSpec[];
   modes: ModeSpec[];
   sizes: number[];
   /** null: leave SO_SNDBUF at the system default. */
@@ -64,7 +94,10 @@ export interface MatrixPoint {
   index: number;
   /** Which repetition of the same conditions (0-based). */
   run: number;
-  sender: SenderKind;
+  /** The sender's name: a SenderKind, or a command sender's name. */
+  sender: string;
+  /** A command sender's argv with placeholders (expand with commandArgv); null for ackscope's own senders. */
+  command: readonly string[] | null;
   mode: ModeSpec;
   size: number;
   count: number;
@@ -172,9 +205,129 @@ function parseSndbuf(value: unknown, field: string): number | null {
   return positiveInt(value, field, 0);
 }
 
-function parseSender(value: unknown, field: string): SenderKind {
+const COMMAND_SENDER_KEYS = new Set(['name', 'command']);
+const SENDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+
+/** The name a command sender gets when none is given: its program's file name. */
+function defaultSenderName(argv0: string): string {
+  const base = argv0.split('/').filter(Boolean).at(-1) ?? 'command';
+  const cleaned = base.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 32);
+  return cleaned || 'command';
+}
+
+function parseCommandSender(o: Record<string, unknown>, field: string): CommandSender & { named: boolean } {
+  for (const key of Object.keys(o)) {
+    if (!COMMAND_SENDER_KEYS.has(key)) throw invalid(`${field}.${key}`, 'unknown key; a command sender has "command" and an optional "name"');
+  }
+  const argv = o.command;
+  if (!Array.isArray(argv) || argv.length === 0) throw invalid(`${field}.command`, 'expected a non-empty list of strings (the program and its arguments)');
+  for (const [i, arg] of argv.entries()) {
+    if (typeof arg !== 'string') throw invalid(`${field}.command[${i}]`, `expected a string, got ${JSON.stringify(arg)}`);
+  }
+  if (argv[0] === '') throw invalid(`${field}.command[0]`, 'expected the program to run, got an empty string');
+  const command = argv as string[];
+  for (const needed of ['host', 'port'] as const) {
+    if (!command.some((arg) => arg.includes(`{${needed}}`))) {
+      throw invalid(`${field}.command`, `no argument names {${needed}}: ${COMMAND_PLACEHOLDERS[needed]} is known only when the point runs`);
+    }
+  }
+  if (o.name === undefined) return { name: defaultSenderName(command[0]), command, named: false };
+  if (typeof o.name !== 'string' || !SENDER_NAME.test(o.name)) {
+    throw invalid(`${field}.name`, `expected 1-32 letters, digits, ".", "_" or "-", got ${JSON.stringify(o.name)}`);
+  }
+  if ((SENDER_KINDS as readonly string[]).includes(o.name)) throw invalid(`${field}.name`, `"${o.name}" is one of ackscope's own senders; choose another name`);
+  return { name: o.name, command, named: true };
+}
+
+function parseSender(value: unknown, field: string): SenderKind | (CommandSender & { named: boolean }) {
   if (typeof value === 'string' && (SENDER_KINDS as readonly string[]).includes(value)) return value as SenderKind;
-  throw invalid(field, `expected one of ${SENDER_KINDS.join(', ')}, got ${JSON.stringify(value)}`);
+  if (value && typeof value === 'object' && !Array.isArray(value)) return parseCommandSender(value as Record<string, unknown>, field);
+  throw invalid(field, `expected one of ${SENDER_KINDS.join(', ')} or {"command": [...], "name": ...}, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * The senders of a matrix, each once. A command sender named explicitly must be unique;
+ * one named after its program gets "-2", "-3"… when that name is taken.
+ */
+function parseSenders(values: unknown[]): SenderSpec[] {
+  const parsed = values.map((v, i) => ({ field: `senders[${i}]`, sender: parseSender(v, `senders[${i}]`) }));
+  const out: SenderSpec[] = [];
+  const taken = new Set<string>();
+  for (const { field, sender } of parsed.filter((p) => typeof p.sender === 'string' || p.sender.named)) {
+    const name = typeof sender === 'string' ? sender : sender.name;
+    if (taken.has(name)) {
+      if (typeof sender === 'string') continue; // "node" twice is the same sender
+      throw invalid(`${field}.name`, `"${name}" names two senders`);
+    }
+    taken.add(name);
+  }
+  for (const { sender } of parsed) {
+    if (typeof sender === 'string') {
+      if (!out.includes(sender)) out.push(sender);
+      continue;
+    }
+    let name = sender.name;
+    if (!sender.named) {
+      for (let n = 2; taken.has(name); n++) name = `${sender.name}-${n}`;
+      taken.add(name);
+    }
+    out.push({ name, command: sender.command });
+  }
+  return out;
+}
+
+export function senderName(sender: SenderSpec): string {
+  return typeof sender === 'string' ? sender : sender.name;
+}
+
+/** A command sender's argv for one point: every placeholder replaced (pure). */
+export function commandArgv(template: readonly string[], values: Record<CommandPlaceholder, string | number>): string[] {
+  const names = Object.keys(COMMAND_PLACEHOLDERS).join('|');
+  const pattern = new RegExp(`\\{(${names})\\}`, 'g');
+  return template.map((arg) => arg.replace(pattern, (_, name: CommandPlaceholder) => String(values[name])));
+}
+
+/**
+ * A command line as a shell would split it into words (pure): blanks separate words,
+ * '…' keeps everything literal, "…" keeps everything but \" and \\, a backslash outside
+ * quotes escapes the next character. No variables, globs or pipes.
+ */
+export function splitCommandLine(text: string, field: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) throw invalid(field, `unterminated ' in ${JSON.stringify(text)}`);
+      word += text.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === '\\' && (text[j + 1] === '"' || text[j + 1] === '\\')) j++;
+        word += text[j];
+      }
+      if (j >= text.length) throw invalid(field, `unterminated " in ${JSON.stringify(text)}`);
+      inWord = true;
+      i = j;
+    } else if (c === '\\') {
+      if (i + 1 < text.length) word += text[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  if (words.length === 0) throw invalid(field, 'an empty command');
+  return words;
 }
 
 function list(input: Record<string, unknown>, key: string, fallback: readonly unknown[]): unknown[] {
@@ -209,7 +362,7 @@ export function parseMatrix(input: unknown): Matrix {
     throw invalid('bottleneck', 'give limitBytes or latencyMs, not both');
   }
   const matrix: Matrix = {
-    senders: unique(list(o, 'senders', d.senders).map((v, i) => parseSender(v, `senders[${i}]`))),
+    senders: parseSenders(list(o, 'senders', d.senders)),
     modes: list(o, 'modes', d.modes).map((v, i) => parseMode(v, `modes[${i}]`)),
     sizes: list(o, 'sizes', d.sizes).map((v, i) => positiveInt(v, `sizes[${i}]`, 1)),
     sndbufs: list(o, 'sndbufs', d.sndbufs).map((v, i) => parseSndbuf(v, `sndbufs[${i}]`)),
@@ -222,14 +375,11 @@ export function parseMatrix(input: unknown): Matrix {
     repeat: o.repeat === undefined ? 1 : positiveInt(o.repeat, 'repeat'),
     tag: o.tag === undefined ? true : Boolean(o.tag),
   };
+  const tagged = matrix.tag && matrix.senders.some((sender) => typeof sender === 'string'); // commands write their own bytes
   for (const [i, size] of matrix.sizes.entries()) {
-    if (matrix.tag && size < 24) throw invalid(`sizes[${i}]`, `${size} B cannot hold the 24-byte write tag; use ≥ 24 or "tag": false`);
+    if (tagged && size < 24) throw invalid(`sizes[${i}]`, `${size} B cannot hold the 24-byte write tag; use ≥ 24 or "tag": false`);
   }
   return matrix;
-}
-
-function unique<T>(items: T[]): T[] {
-  return [...new Set(items)];
 }
 
 /** Send calls for one point: the explicit count, else about bytesPerPoint, within 16..2000. */
@@ -292,14 +442,15 @@ export function expandMatrix(matrix: Matrix): MatrixPoint[] {
                 points.push({
                   index: points.length,
                   run,
-                  sender,
+                  sender: senderName(sender),
+                  command: typeof sender === 'string' ? null : sender.command,
                   mode,
                   size,
                   count: pointCount(matrix, size),
                   sndbuf,
                   path,
                   receiver,
-                  label: `${sender} ${condition}${matrix.repeat > 1 ? ` #${run + 1}` : ''}`,
+                  label: `${senderName(sender)} ${condition}${matrix.repeat > 1 ? ` #${run + 1}` : ''}`,
                   condition,
                 });
               }
@@ -314,12 +465,24 @@ export function expandMatrix(matrix: Matrix): MatrixPoint[] {
 
 /**
  * Flag values (strings as commander hands them) merged over a JSON matrix (or the
- * default). Only flags that were given override.
+ * default). Only flags that were given override. Each `--command` line adds a command
+ * sender to the senders of --senders or the matrix file; with neither, the commands are
+ * the only senders (the default `node` is not added).
  */
-export function matrixFromFlags(flags: Partial<Record<'senders' | 'modes' | 'sizes' | 'sndbufs' | 'rates' | 'receivers' | 'count' | 'bytesPerPoint' | 'ackRate' | 'repeat', string>>, base: Record<string, unknown> = {}): Matrix {
+export function matrixFromFlags(
+  flags: Partial<Record<'senders' | 'modes' | 'sizes' | 'sndbufs' | 'rates' | 'receivers' | 'count' | 'bytesPerPoint' | 'ackRate' | 'repeat', string>> & {
+    commands?: readonly string[];
+  },
+  base: Record<string, unknown> = {},
+): Matrix {
   const merged: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(flags)) {
+  const { commands = [], ...lists } = flags;
+  for (const [key, value] of Object.entries(lists)) {
     if (value !== undefined) merged[key] = value;
+  }
+  if (commands.length > 0) {
+    const given = merged.senders === undefined ? [] : list(merged, 'senders', []);
+    merged.senders = [...given, ...commands.map((line, i) => ({ command: splitCommandLine(line, `command[${i}]`) }))];
   }
   return parseMatrix(merged);
 }

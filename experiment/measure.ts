@@ -18,6 +18,7 @@ import {
   type PointMeasurement,
   type RunDetail,
   type SegmentPoint,
+  type Stage,
 } from './results.js';
 
 const NS_PER_MS = 1e6;
@@ -25,6 +26,12 @@ const NS_PER_MS = 1e6;
 function spreadToMs(s: { count: number; p50: string | null; p90: string | null; p99: string | null; max: string | null }): Percentiles | null {
   if (s.count === 0 || s.p50 === null || s.p90 === null || s.p99 === null || s.max === null) return null;
   return { p50: Number(s.p50) / NS_PER_MS, p90: Number(s.p90) / NS_PER_MS, p99: Number(s.p99) / NS_PER_MS, max: Number(s.max) / NS_PER_MS };
+}
+
+function stageCounts(byStage: SummaryT['overall']['stages']): Record<Stage, number> {
+  const stages = emptyStages();
+  for (const s of STAGES) stages[s] = (byStage as Record<string, { count: number }>)[s]?.count ?? 0;
+  return stages;
 }
 
 export function orderingVerdict(v: SummaryT['flows'][number]['ordering']['verdict']): OrderingVerdict {
@@ -39,8 +46,7 @@ export function orderingVerdict(v: SummaryT['flows'][number]['ordering']['verdic
  */
 export function summaryToMeasurement(summary: SummaryT): PointMeasurement {
   const o = summary.overall;
-  const stages = emptyStages();
-  for (const s of STAGES) stages[s] = (o.stages as Record<string, { count: number }>)[s]?.count ?? 0;
+  const stages = stageCounts(o.stages);
   const flows = summary.flows.filter((f) => f.flowId !== null);
   const verdicts = flows.map((f) => ({ v: orderingVerdict(f.ordering.verdict), f }));
   const violated = verdicts.find((x) => x.v === 'violated');
@@ -67,6 +73,11 @@ export function summaryToMeasurement(summary: SummaryT): PointMeasurement {
     nearBoundary: o.nearBoundary,
     pcapDropped: summary.capture.drops.dropped ?? 0,
     kernelAgreement: o.tcpInfo.compared > 0 ? { compared: o.tcpInfo.compared, agreed: o.tcpInfo.agree } : null,
+    kernelWitness:
+      o.kernel.witnessed > 0
+        ? { witnessed: o.kernel.witnessed, compared: o.kernel.compared, agreed: o.kernel.agree, driverMinusWireMs: spreadToMs(o.kernel.driverMinusWire) }
+        : null,
+    apis: summary.apis.map((a) => ({ api: a.api, completions: a.completions, stages: stageCounts(a.stages) })),
   };
 }
 

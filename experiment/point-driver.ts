@@ -5,9 +5,11 @@
  * It is a complete ackscope service on the experiment's SQLite file (WAL lets the parent
  * process read the same file), listening on 127.0.0.1 of the namespace so the sender can
  * post its completions, plus the steps of one measurement:
- *   create a live session → start the capture → run the sender (`ackscope send`, or a C
- *   sender whose records are then ingested) → wait until the connection is closed on both
- *   sides, so every byte and its ACK were captured → stop the capture.
+ *   create a live session → start the capture → run the sender (`ackscope send`, a C
+ *   sender whose records are then ingested, or a command traced by the kernel tracer,
+ *   recording/trace.ts, whose send calls are stored as they happen) → wait until the
+ *   connection is closed on both sides, so every byte and its ACK were captured (and, for
+ *   a traced command, every late moment seen) → stop the trace and the capture.
  *
  * Protocol with the parent (experiment/run.ts): the spec is JSON in argv[2]; progress and
  * the outcome are JSON lines on stdout (DriverEvent); after 'capturing' the driver waits
@@ -18,15 +20,16 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type App } from '../service/app.js';
 import { AckscopeError } from '../core/errors.js';
 import { cliEntry, nodeCommand } from './rig.js';
-import type { ModeSpec, SenderKind } from './matrix.js';
+import type { ModeSpec } from './matrix.js';
 import { errorFromReply } from '../core/api-reply.js';
+import { TraceManager } from '../recording/trace.js';
 
 export interface DriverSpec {
   dbPath: string;
@@ -41,7 +44,10 @@ export interface DriverSpec {
   /** BPF filter: only the experiment's connection. */
   filter: string;
   target: { host: string; port: number };
-  sender: SenderKind;
+  /** node, posix, winsock, or a command sender's name. */
+  sender: string;
+  /** A command sender's argv, placeholders filled in; null for ackscope's own senders. */
+  command: string[] | null;
   mode: ModeSpec;
   size: number;
   count: number;
@@ -104,6 +110,44 @@ async function runNodeSender(spec: DriverSpec, sessionId: number, url: string): 
   return { exitCode, output: output.slice(-2000) };
 }
 
+/**
+ * A command sender: the tracer starts the command and holds it until its programs are
+ * attached, so no send call is missed; every second the calls so far are stored as
+ * completions with their kernel witnesses. After the command ends the tracer keeps
+ * collecting late moments (the last writes' transmissions and ACKs, which a bottleneck
+ * holds back for as long as the send buffer takes to drain) until the connection has
+ * settled, then it is stopped.
+ */
+async function runCommandPoint(app: App, spec: DriverSpec, sessionId: number, command: string[]): Promise<{ sent: { exitCode: number | null; output: string; records: number }; settled: boolean }> {
+  const traces = new TraceManager({ db: app.db, log: app.log });
+  const trace = traces.start(sessionId, { command }, { lingerMs: spec.sendTimeoutMs + spec.settleTimeoutMs });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void traces.stop(sessionId); // the command gets the signal too
+  }, spec.sendTimeoutMs);
+  let settled = false;
+  let exit: Awaited<typeof trace.exited>;
+  try {
+    exit = await trace.exited;
+    clearTimeout(timer);
+    settled = exit !== null && !timedOut && (await settle(spec));
+  } finally {
+    clearTimeout(timer);
+    await traces.stop(sessionId); // whatever happened: no tracer outlives the point
+  }
+  const end = await trace.ended;
+  // the tracer's own failure (no permission, no BTF, a command that cannot start) fails the point with its words
+  if (end.error) throw end.error;
+  // 128+N, as a shell says it, when the command died of signal N; null when it was killed for its time
+  const exitCode = timedOut || exit === null ? null : exit.signal ? 128 + signalNumber(exit.signal) : exit.exitCode;
+  return { sent: { exitCode, output: end.stderr.trim().slice(-2000), records: end.calls }, settled };
+}
+
+function signalNumber(name: string): number {
+  return (osConstants.signals as Record<string, number>)[name] ?? 0;
+}
+
 async function runCSenderPoint(app: App, spec: DriverSpec, sessionId: number): Promise<{ exitCode: number; output: string; records: number }> {
   const { runCSender } = await import('../sender/c/run.js');
   const mode = spec.mode;
@@ -141,6 +185,21 @@ async function runCSenderPoint(app: App, spec: DriverSpec, sessionId: number): P
 export async function connectionSettled(host: string, port: number): Promise<boolean> {
   const { stdout } = await execFileAsync('ss', ['-tanH', 'dst', host, 'dport', '=', `:${port}`], { encoding: 'utf8' });
   return socketStatesSettled(stdout);
+}
+
+/** Waits (up to the settle budget) for the connection to settle, plus a grace for the capture's last batch; false when it did not. */
+async function settle(spec: DriverSpec): Promise<boolean> {
+  const deadline = Date.now() + spec.settleTimeoutMs;
+  let settled = false;
+  while (Date.now() < deadline) {
+    if (await connectionSettled(spec.target.host, spec.target.port)) {
+      settled = true;
+      break;
+    }
+    await sleep(50);
+  }
+  await sleep(SETTLE_GRACE_MS);
+  return settled;
 }
 
 /** `ss -tanH` output → no socket, or only TIME-WAIT ones (pure). */
@@ -193,21 +252,18 @@ export async function drive(spec: DriverSpec): Promise<void> {
 
     step = 'send';
     let sent: { exitCode: number | null; output: string; records: number | null };
-    if (spec.sender === 'node') sent = { ...(await runNodeSender(spec, sessionId, url)), records: null };
-    else sent = await runCSenderPoint(app, spec, sessionId);
-    emit({ event: 'sent', sessionId, ...sent });
-
-    step = 'settle';
-    const deadline = Date.now() + spec.settleTimeoutMs;
-    let settled = false;
-    while (Date.now() < deadline) {
-      if (await connectionSettled(spec.target.host, spec.target.port)) {
-        settled = true;
-        break;
-      }
-      await sleep(50);
+    let settled: boolean;
+    if (spec.command !== null) {
+      step = 'send (traced command)';
+      ({ sent, settled } = await runCommandPoint(app, spec, sessionId, spec.command));
+      emit({ event: 'sent', sessionId, ...sent });
+    } else {
+      if (spec.sender === 'node') sent = { ...(await runNodeSender(spec, sessionId, url)), records: null };
+      else sent = await runCSenderPoint(app, spec, sessionId);
+      emit({ event: 'sent', sessionId, ...sent });
+      step = 'settle';
+      settled = await settle(spec);
     }
-    await sleep(SETTLE_GRACE_MS);
 
     step = 'stop capture';
     await call(app, 'POST', `/sessions/${sessionId}/stop`);

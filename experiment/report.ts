@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { checkExpectations, checkWholeAndInOrder, expectsShortReturns, pct, type ExpectationCheck } from './expectations.js';
 import { formatMode, formatPath, formatRate, formatReceiver, formatSize, formatSndbuf, type Matrix } from './matrix.js';
 import { completionTimesPlot, stageSharePlot, timeSequencePlot } from './plots.js';
-import { stagesShown } from '../core/stages.js';
+import { PLACE_OF_STAGE, stagesShown } from '../core/stages.js';
 import {
   STAGES,
   STAGE_MEANING,
+  emptyStages,
   type ExperimentRun,
   type PointResult,
   type Percentiles,
@@ -161,8 +162,14 @@ export function stageAnswer(results: readonly PointResult[]): string[] {
   return lines;
 }
 
-/** API names as the completion records spell them. */
+/** API names as ackscope's own senders' records spell them. */
 const API_OF: Record<string, string> = { node: 'node:socket.write', posix: 'posix:send', winsock: 'winsock:WSASend' };
+
+/** The APIs a sender's records named (a traced command: the system calls it made), else its known API. */
+function apisOf(results: readonly PointResult[], sender: string): string {
+  const seen = new Set(results.filter((r) => r.point.sender === sender).flatMap((r) => r.measurement?.apis.map((a) => a.api) ?? []));
+  return seen.size > 0 ? [...seen].join(', ') : (API_OF[sender] ?? 'no record');
+}
 
 /**
  * Senders side by side: one row per condition, one column per sender, the stage shares
@@ -180,7 +187,49 @@ export function senderComparison(results: readonly PointResult[]): string {
       return r ? describeStages(r.measurement!.stages, r.measurement!.completions) || '–' : 'not measured';
     }),
   ]);
-  return mdTable(['condition', ...senders.map((s) => `${s} (${API_OF[s]})`)], rows);
+  return mdTable(['condition', ...senders.map((s) => `${s} (${apisOf(ms, s)})`)], rows);
+}
+
+/**
+ * The question's five places per API, where the kernel tracer witnessed the completions
+ * (command senders): one row per point and API with the share of each stage, then one
+ * plain sentence per sender, API and path. Null when no point was traced.
+ */
+export function ladderSection(results: readonly PointResult[]): string | null {
+  const traced = measured(results).filter((r) => r.measurement!.kernelWitness !== null);
+  if (traced.length === 0) return null;
+  const rows = traced.flatMap((r) => r.measurement!.apis.map((a) => ({ r, a })));
+  const shown = stagesShown((s) => rows.reduce((n, { a }) => n + a.stages[s], 0));
+  const table = mdTable(
+    ['#', 'sender', 'api', 'path', 'receiver', 'completions', ...shown],
+    rows.map(({ r, a }) => [
+      r.point.index + 1,
+      r.point.sender,
+      a.api,
+      formatPath(r.point.path),
+      formatReceiver(r.point.receiver),
+      a.completions,
+      ...shown.map((s) => pct(a.stages[s], a.completions)),
+    ]),
+  );
+  const groups = new Map<string, { sender: string; api: string; path: string; points: number; stages: Record<Stage, number>; total: number }>();
+  for (const { r, a } of rows) {
+    const key = `${r.point.sender}|${a.api}|${formatPath(r.point.path)}`;
+    const g = groups.get(key) ?? { sender: r.point.sender, api: a.api, path: formatPath(r.point.path), points: 0, stages: emptyStages(), total: 0 };
+    g.points++;
+    g.total += a.completions;
+    for (const st of STAGES) g.stages[st] += a.stages[st];
+    groups.set(key, g);
+  }
+  const lines = [...groups.values()]
+    .filter((g) => g.total > 0)
+    .map((g) => {
+      const places = STAGES.filter((st) => g.stages[st] > 0)
+        .sort((x, y) => g.stages[y] - g.stages[x])
+        .map((st) => `${pct(g.stages[st], g.total)} ${PLACE_OF_STAGE[st]} (\`${st}\`)`);
+      return `- **${g.sender}, \`${g.api}\`, ${g.path}** (${plural(g.points, 'point')}, ${g.total} calls): when the call returned, the last byte was ${places.join('; ')}.`;
+    });
+  return [table, '', '**Answer.** Where the bytes were when each call returned, by the kernel\'s own moments:', '', ...lines].join('\n');
 }
 
 function partialSection(results: readonly PointResult[]): string {
@@ -266,11 +315,18 @@ function sessionsSection(run: ExperimentRun): string {
     r.measurement ? String(r.measurement.retransmitted) : '–',
     r.measurement ? String(r.measurement.nearBoundary) : '–',
     r.measurement?.kernelAgreement ? `${r.measurement.kernelAgreement.agreed}/${r.measurement.kernelAgreement.compared}` : '–',
+    r.measurement?.kernelWitness ? kernelWitnessCell(r.measurement.kernelWitness) : '–',
+    r.received === null ? '–' : String(r.received),
   ]);
   return mdTable(
-    ['#', 'point', 'status', 'session', 'timeline', 'took', 'bottleneck qdisc', 'capture drops', 'retransmitted', 'near a boundary', 'TCP_INFO agrees'],
+    ['#', 'point', 'status', 'session', 'timeline', 'took', 'bottleneck qdisc', 'capture drops', 'retransmitted', 'near a boundary', 'TCP_INFO agrees', 'kernel tracer agrees', 'receiver read (B)'],
     rows,
   );
+}
+
+function kernelWitnessCell(k: NonNullable<PointResult['measurement']>['kernelWitness'] & object): string {
+  const spread = k.driverMinusWireMs ? `; driver − frame p50 ${fmtMs(k.driverMinusWireMs.p50)}, max ${fmtMs(k.driverMinusWireMs.max)}` : '';
+  return `${k.agreed}/${k.compared} (${k.witnessed} witnessed${spread})`;
 }
 
 /** The fixed conditions of a matrix in one sentence (pure). */
@@ -279,8 +335,13 @@ export function describeConditions(m: Matrix): string {
   const queue = shape.limitBytes !== undefined ? `queue limit ${shape.limitBytes} B` : `queue up to ${shape.latencyMs ?? 100} ms`;
   const burst = shape.burstBytes !== undefined ? `burst ${shape.burstBytes} B` : 'burst 4 ms at the rate';
   const calls = m.count !== null ? `${m.count} send calls per point` : `about ${formatSize(m.bytesPerPoint)} per point`;
+  const own = m.senders.some((s) => typeof s === 'string');
+  const commands = m.senders.filter((s) => typeof s !== 'string').length;
+  const tags = !own
+    ? 'commands write their own bytes (untagged: no ordering verdict)'
+    : `${m.tag ? 'every write tagged (24-byte header)' : 'untagged writes (no ordering verdict)'}${commands > 0 ? ', except by the commands, which write their own bytes' : ''}`;
   return (
-    `${calls}; ${m.tag ? 'every write tagged (24-byte header)' : 'untagged writes (no ordering verdict)'}; ` +
+    `${calls}; ${tags}; ` +
     `tbf bottleneck on the sender's egress with ${burst}, ${queue}; ACK path ${m.ackRateBps === null ? 'unshaped' : `shaped to ${formatRate(m.ackRateBps)}`}` +
     `${m.repeat > 1 ? `; every point run ${m.repeat} times` : ''}.`
   );
@@ -339,6 +400,19 @@ export function buildReport(run: ExperimentRun): string {
     );
   }
 
+  const ladder = ladderSection(run.results);
+  if (ladder) {
+    out.push(
+      '### The ladder per API (commands traced by the kernel tracer)',
+      '',
+      'A command sender\'s send calls come from the kernel tracer, which also saw each call\'s last byte enter the ' +
+        'qdisc, reach the driver and be acknowledged: so `queued` is told apart as `socket` (TCP had not passed the byte ' +
+        'down) and `qdisc` (it waited in the traffic-control or device queue).',
+      '',
+      ladder,
+      '',
+    );
+  }
   out.push('## 2. Did any completion report fewer bytes than were submitted?', '', partialSection(run.results), '');
   out.push(
     '## 3. Did overlapped and vectored writes reach the wire whole and in posting order?',
@@ -385,6 +459,9 @@ export function buildReport(run: ExperimentRun): string {
       'same CLOCK_REALTIME.',
     '- Stages are decided per completion by the correlation (first/last transmission of the write\'s bytes, first ' +
       'cumulative ACK covering its end) and kept in the database with the session.',
+    '- A command sender ran unchanged under the kernel tracer (eBPF, docs/trace.md), started by it so no send call ' +
+      'was missed: each send system call became a completion, with the kernel\'s moments for its last byte as a third ' +
+      'witness; the tracer kept collecting until the connection had closed on both sides.',
     '',
   );
   return out.join('\n');

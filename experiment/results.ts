@@ -42,6 +42,20 @@ export interface PointMeasurement {
   nearBoundary: number;
   /** Where the sender reported TCP_INFO: completions whose kernel stage agreed with the capture. */
   kernelAgreement: { compared: number; agreed: number } | null;
+  /**
+   * Where the kernel tracer witnessed the completions (a command sender): how many, how
+   * many stages both witnesses gave and agreed on, and the driver hand-off − captured
+   * frame spread (the same moment seen twice), ms.
+   */
+  kernelWitness: { witnessed: number; compared: number; agreed: number; driverMinusWireMs: Percentiles | null } | null;
+  /** The stages per API the records name (a traced command: linux:write, linux:sendto…). */
+  apis: ApiStages[];
+}
+
+export interface ApiStages {
+  api: string;
+  completions: number;
+  stages: Record<Stage, number>;
 }
 
 export interface PointResult {
@@ -54,6 +68,8 @@ export interface PointResult {
   measurement: PointMeasurement | null;
   /** Sender-side qdisc counters after the run (veth rig). */
   qdisc: QdiscStats | null;
+  /** Bytes the receiver read, by its own count (a witness independent of the sender and the capture); null: not reported. */
+  received: number | null;
 }
 
 /** One completion of the representative run, times in ms since the run's first submission. */

@@ -16,12 +16,14 @@ import { createServer, type AddressInfo } from 'node:net';
 import { hostname, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { extname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { tracerBinary } from '../tracer/index.js';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type App } from '../service/app.js';
 import { AckscopeError } from '../core/errors.js';
 import { cliEntry, startRig, type Rig, type RigOptions } from './rig.js';
-import { expandMatrix, type Matrix, type MatrixPoint, type SenderKind } from './matrix.js';
+import { commandArgv, expandMatrix, formatMode, type Matrix, type MatrixPoint, type SenderKind } from './matrix.js';
 import type { DriverEvent, DriverSpec } from './point-driver.js';
 import { readRunDetail, readSummary, summaryToMeasurement } from './measure.js';
 import { createProgress, type Progress } from './progress.js';
@@ -104,7 +106,9 @@ async function freeLoopbackPort(): Promise<number> {
 }
 
 /** Why a sender cannot run here, or null when it can. */
-export async function senderUnavailable(kind: SenderKind): Promise<string | null> {
+export async function senderUnavailable(point: Pick<MatrixPoint, 'sender' | 'command'>): Promise<string | null> {
+  if (point.command !== null) return tracerUnavailable();
+  const kind = point.sender as SenderKind;
   if (kind === 'node') return null;
   try {
     const { ensureCSenderBuilt } = await import('../sender/c/run.js');
@@ -117,6 +121,36 @@ export async function senderUnavailable(kind: SenderKind): Promise<string | null
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+/** Why a command sender cannot be traced here (the kernel tracer is not built, not root), or null. */
+function tracerUnavailable(): string | null {
+  if (process.platform !== 'linux') return 'a command sender is traced by the kernel tracer, which needs Linux';
+  if (!existsSync(tracerBinary())) return `the kernel tracer is not built (${tracerBinary()}): run scripts/build.sh on Linux with BTF`;
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return 'a command sender is traced by the kernel tracer, which needs root (or CAP_BPF and CAP_PERFMON)';
+  }
+  return null;
+}
+
+/** A command sender's argv for a point: its placeholders filled with the point's values (pure). */
+export function pointCommand(point: MatrixPoint, host: string, port: number): string[] | null {
+  if (point.command === null) return null;
+  return commandArgv(point.command, {
+    host,
+    port,
+    size: point.size,
+    count: point.count,
+    bytes: point.size * point.count,
+    mode: formatMode(point.mode),
+    sndbuf: point.sndbuf ?? 'default',
+  });
+}
+
+/** Bytes the receiver read, summed over its "closed after N bytes" lines (pure); null when it reported no connection. */
+export function receivedBytes(receiverLog: string): number | null {
+  const counts = [...receiverLog.matchAll(/closed after (\d+) bytes/g)].map((m) => Number(m[1]));
+  return counts.length === 0 ? null : counts.reduce((a, b) => a + b, 0);
 }
 
 /** Waits until something listens on the port on the receiver's side (ss in its namespace). */
@@ -208,17 +242,23 @@ async function runDriver(rig: Rig, spec: DriverSpec, timeoutMs: number, receiver
 
 async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint, startedAt: string, unavailable: string | null): Promise<PointResult> {
   const t0 = Date.now();
-  const base = { point, sessionId: null, measurement: null, qdisc: null };
+  const base = { point, sessionId: null, measurement: null, qdisc: null, received: null };
   if (unavailable !== null) return { ...base, status: 'skipped', reason: unavailable, durationMs: 0 };
   const rig = await startRig(rigOptionsFor(point, options.matrix));
   let outcome: DriverOutcome | null = null;
   let qdisc: PointResult['qdisc'] = null;
+  let received: number | null = null;
   try {
     const port = rig.kind === 'veth' ? RIG_SINK_PORT : await freeLoopbackPort();
     let sinkExit: string | null = null;
     let sinkErr = '';
     const sink = rig.spawnNode('receiver', cliEntry(), receiverArgs(point, rig.receiver.addr, port), { stdio: ['ignore', 'ignore', 'pipe'] });
     sink.stderr!.on('data', (d) => (sinkErr = (sinkErr + d).slice(-2000)));
+    // the receiver's own count of the bytes it read, one line per connection
+    createInterface({ input: sink.stderr! }).on('line', (line) => {
+      const n = receivedBytes(line);
+      if (n !== null) received = (received ?? 0) + n;
+    });
     sink.once('exit', (code, signal) => (sinkExit = `exit ${code ?? signal}: ${sinkErr.trim()}`));
     const sinkListening = waitListening(rig, port, () => sinkExit);
     sinkListening.catch(() => {}); // reported through the driver's outcome
@@ -232,6 +272,7 @@ async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint
       filter: `tcp port ${port}`,
       target: { host: rig.receiver.addr, port },
       sender: point.sender,
+      command: pointCommand(point, rig.receiver.addr, port),
       mode: point.mode,
       size: point.size,
       count: point.count,
@@ -249,7 +290,7 @@ async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint
 
   const sessionId = outcome.sessionId;
   if (outcome.error !== null || sessionId === null) {
-    return { ...base, sessionId, qdisc, status: 'failed', reason: outcome.error ?? 'no session was created', durationMs: Date.now() - t0 };
+    return { ...base, sessionId, qdisc, received, status: 'failed', reason: outcome.error ?? 'no session was created', durationMs: Date.now() - t0 };
   }
   if (outcome.senderExit !== 0) {
     const out = outcome.senderOutput.trim().split('\n').slice(-3).join(' ');
@@ -257,14 +298,14 @@ async function runPoint(app: App, options: ExperimentOptions, point: MatrixPoint
       outcome.senderExit === null
         ? `the sender did not finish within its ${Math.round(pointBudgetMs(point).sendTimeoutMs / 1000)} s budget and was killed`
         : `the sender exited with ${outcome.senderExit}`;
-    return { ...base, sessionId, qdisc, status: 'failed', reason: `${why}: ${out}`, durationMs: Date.now() - t0 };
+    return { ...base, sessionId, qdisc, received, status: 'failed', reason: `${why}: ${out}`, durationMs: Date.now() - t0 };
   }
   try {
     const measurement = summaryToMeasurement(await readSummary(app, sessionId));
     const reason = outcome.settled ? null : 'the connection did not close on both sides within the settle time: late frames or ACKs may be missing';
-    return { ...base, sessionId, qdisc, status: 'ok', reason, measurement, durationMs: Date.now() - t0 };
+    return { ...base, sessionId, qdisc, received, status: 'ok', reason, measurement, durationMs: Date.now() - t0 };
   } catch (err) {
-    return { ...base, sessionId, qdisc, status: 'failed', reason: `summary: ${(err as Error).message}`, durationMs: Date.now() - t0 };
+    return { ...base, sessionId, qdisc, received, status: 'failed', reason: `summary: ${(err as Error).message}`, durationMs: Date.now() - t0 };
   }
 }
 
@@ -284,8 +325,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<{ run: 
   const app = await buildApp({ dbPath: options.dbPath, logger: false });
   const results: PointResult[] = [];
   try {
-    const unavailable = new Map<SenderKind, string | null>();
-    for (const kind of new Set(points.map((p) => p.sender))) unavailable.set(kind, await senderUnavailable(kind));
+    const unavailable = new Map<string, string | null>();
+    for (const p of points) if (!unavailable.has(p.sender)) unavailable.set(p.sender, await senderUnavailable(p));
     progress.start(points.length);
     for (const point of points) {
       progress.pointStarted(point);

@@ -1,9 +1,10 @@
 /**
- * The service's side of the kernel tracer: a live session that traces a PID (or a cgroup)
- * while it captures. Records and kernel witnesses are stored every second while the
- * program runs; the trace ends when the process ends, when the session is stopped or
+ * The service's side of the kernel tracer: a live session that traces a PID (or a cgroup,
+ * or a command it starts: an experiment's command sender) while it captures. Records and
+ * kernel witnesses are stored every second while the program runs; the trace ends when
+ * the process ends (after the tracer's linger), when it is stopped, when the session is
  * deleted, and when the service closes. What the tracer said about itself (lost events,
- * uncovered sends, missing moments) is stored with the session.
+ * uncovered sends, missing moments, the exit code) is stored with the session.
  */
 import { parseCompletion, type CompletionRecord } from '../core/completion.js';
 import { AckscopeError } from '../core/errors.js';
@@ -12,14 +13,37 @@ import type { Db } from '../db/connection.js';
 import { storeCompletions } from '../db/completions.js';
 import { storeKernelWitnesses, storeTraceStats } from '../db/kernel-witness.js';
 import { existsSync } from 'node:fs';
-import { startTrace, TraceFeed, TracerError, traceStats, type TraceRun, type TraceTarget } from '../tracer/index.js';
+import { startTrace, TraceFeed, TracerError, traceStats, type ExitEvent, type TraceRun, type TraceTarget } from '../tracer/index.js';
 import type { CaptureLog } from './live/manager.js';
 
 const STORE_EVERY_MS = 1000;
 
 interface RunningTrace {
   run: TraceRun;
-  ended: Promise<void>;
+  ended: Promise<TraceEnd>;
+}
+
+/** How a trace ended. */
+export interface TraceEnd {
+  /** The traced program's exit (its code, or the signal that killed it); null when it was still running or never started. */
+  exit: ExitEvent | null;
+  /** Completions stored. */
+  calls: number;
+  /** The tracer's own failure (it could not load, the command could not start…), or null. */
+  error: TracerError | null;
+  /** The tracer's stderr, where a command's own stderr goes too (the last 64 KiB at most). */
+  stderr: string;
+}
+
+/** A trace under way: `exited` resolves when the traced program ends (or the trace does), `ended` once everything is stored. */
+export interface TraceHandle {
+  exited: Promise<ExitEvent | null>;
+  ended: Promise<TraceEnd>;
+}
+
+export interface TraceStartOptions {
+  /** How long the tracer keeps collecting late moments (ACKs) after the program ends; the tracer's default otherwise. */
+  lingerMs?: number;
 }
 
 export class TraceManager {
@@ -31,17 +55,23 @@ export class TraceManager {
     return this.running.has(sessionId);
   }
 
-  /** Starts tracing `target` into the session; throws a TracerError when the tracer cannot start. */
-  start(sessionId: number, target: Exclude<TraceTarget, { command: readonly string[] }>): void {
+  /**
+   * Starts tracing `target` into the session; throws a TracerError when the tracer cannot
+   * start. A command's stdin and stdout are /dev/null; its stderr joins the tracer's.
+   */
+  start(sessionId: number, target: TraceTarget, options: TraceStartOptions = {}): TraceHandle {
     if (this.running.has(sessionId)) {
       throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `session ${sessionId} is already tracing`, { id: sessionId });
     }
     if ('pid' in target && !existsSync(`/proc/${target.pid}`)) {
       throw new TracerError('ACKSCOPE_ERR_TRACER_NO_PID', `no process with pid ${target.pid}`, { pid: target.pid });
     }
-    const run = startTrace(target, { commandStdio: 'ignore' });
+    const run = startTrace(target, { commandStdio: 'ignore', lingerMs: options.lingerMs });
     const feed = new TraceFeed();
-    const label = 'pid' in target ? `pid ${target.pid}` : `cgroup ${target.cgroup}`;
+    const label = 'pid' in target ? `pid ${target.pid}` : 'cgroup' in target ? `cgroup ${target.cgroup}` : target.command.join(' ').slice(0, 500);
+    let exit: ExitEvent | null = null;
+    let markExited: (e: ExitEvent | null) => void = () => {};
+    const exited = new Promise<ExitEvent | null>((resolve) => (markExited = resolve));
     let stored = 0;
     const store = () => {
       const taken = feed.take();
@@ -61,15 +91,28 @@ export class TraceManager {
       }
     }, STORE_EVERY_MS);
     const reading = (async () => {
-      for await (const batch of run.batches) for (const e of batch) feed.add(e);
+      for await (const batch of run.batches) {
+        for (const e of batch) {
+          feed.add(e);
+          if (e.type === 'exit') {
+            exit = e;
+            markExited(e);
+          }
+        }
+      }
     })();
-    const ended = (async () => {
+    const ended = (async (): Promise<TraceEnd> => {
       let exitCode: number | null = null;
+      let error: TracerError | null = null;
+      let stderr = '';
       try {
         const result = await run.done;
         exitCode = result.exit?.exitCode ?? null;
+        stderr = result.stderr;
       } catch (err) {
         this.o.log.warn({ sessionId, err }, 'the tracer ended with an error');
+        error = err instanceof TracerError ? err : new TracerError('ACKSCOPE_ERR_TRACER_LOAD', String((err as Error).message ?? err));
+        stderr = String((error.details as { stderr?: unknown } | undefined)?.stderr ?? '');
       } finally {
         await reading.catch(() => undefined);
         clearInterval(timer);
@@ -80,14 +123,20 @@ export class TraceManager {
           this.o.log.warn({ sessionId, err }, 'storing the last traced sends failed');
         }
         this.running.delete(sessionId);
+        markExited(exit);
         this.o.log.info({ sessionId, target: label }, 'trace ended');
       }
+      return { exit, calls: stored, error, stderr };
     })();
     this.running.set(sessionId, { run, ended });
     this.o.log.info({ sessionId, target: label }, 'trace started');
+    return { exited, ended };
   }
 
-  /** Stops a session's trace (detaches the tracer; the traced process goes on) and waits for its last records. */
+  /**
+   * Stops a session's trace and waits for its last records. The tracer detaches; a PID
+   * goes on, a command the tracer started gets the signal too.
+   */
   async stop(sessionId: number): Promise<void> {
     const r = this.running.get(sessionId);
     if (!r) return;

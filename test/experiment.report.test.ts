@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { expandMatrix, parseMatrix, type MatrixPoint } from '../experiment/matrix.js';
 import { emptyStages, percentiles, type ExperimentRun, type PointResult, type RunDetail, type Stage } from '../experiment/results.js';
-import { buildReport, describeConditions, describeStages, fmtMs, mdTable, senderComparison, stageAnswer, writeReport } from '../experiment/report.js';
+import { buildReport, describeConditions, describeStages, fmtMs, ladderSection, mdTable, senderComparison, stageAnswer, writeReport } from '../experiment/report.js';
 import { checkExpectations } from '../experiment/expectations.js';
 import {
   completionTimesOption,
@@ -22,7 +22,7 @@ import {
 } from '../experiment/plots.js';
 import { tempDir } from './helpers/app.js';
 
-function result(point: MatrixPoint, stages: Partial<Record<Stage, number>>, extra: Partial<PointResult['measurement']> = {}): PointResult {
+function result(point: MatrixPoint, stages: Partial<Record<Stage, number>>, extra: Partial<NonNullable<PointResult['measurement']>> = {}): PointResult {
   const s = { ...emptyStages(), ...stages };
   const completions = Object.values(s).reduce((a, b) => a + b, 0);
   return {
@@ -32,6 +32,7 @@ function result(point: MatrixPoint, stages: Partial<Record<Stage, number>>, extr
     sessionId: 100 + point.index,
     durationMs: 1500,
     qdisc: { kind: 'tbf', bytes: 1e6, packets: 700, drops: 0, overlimits: 30, backlog: 0 },
+    received: null,
     measurement: {
       completions,
       stages: s,
@@ -44,6 +45,8 @@ function result(point: MatrixPoint, stages: Partial<Record<Stage, number>>, extr
       nearBoundary: 0,
       pcapDropped: 0,
       kernelAgreement: null,
+      kernelWitness: null,
+      apis: [],
       ...extra,
     },
   };
@@ -267,4 +270,41 @@ test('senders side by side, and non-blocking POSIX short returns counted apart',
   // a partial completion from a blocking call is held against it
   const blocking = results.map((r) => (r.point.sender === 'winsock' && r.point.mode.mode === 'serial' ? result(r.point, { queued: 2 }, { partial: { count: 1, examples: [] } }) : r));
   assert.equal(checkExpectations(blocking).find((c) => c.id === 'no-partial')!.holds, false);
+});
+
+test('command senders in the report: their APIs as recorded, the ladder per API in plain words', () => {
+  const matrix = parseMatrix({
+    senders: ['node', { name: 'python', command: ['python3', 'c.py', '{host}', '{port}'] }],
+    modes: ['serial'], sndbufs: ['default'], receivers: ['reads'], rates: ['20mbit', 'loopback'], count: 10,
+  });
+  const points = expandMatrix(matrix);
+  const sendto = (stages: Partial<Record<Stage, number>>) => ({ api: 'linux:sendto', completions: 10, stages: { ...emptyStages(), ...stages } });
+  const kernelWitness = { witnessed: 10, compared: 9, agreed: 9, driverMinusWireMs: percentiles([0.001, 0.002]) };
+  const results = points.map((p) =>
+    p.sender === 'node'
+      ? result(p, { queued: 10 })
+      : p.path.kind === 'veth'
+        ? result(p, { socket: 7, qdisc: 1, 'partial-wire': 2 }, { kernelWitness, apis: [sendto({ socket: 7, qdisc: 1, 'partial-wire': 2 })] })
+        : result(p, { socket: 5, wire: 3, acked: 2 }, { kernelWitness, apis: [sendto({ socket: 5, wire: 3, acked: 2 })] }),
+  );
+  const table = senderComparison(results).split('\n');
+  assert.equal(table[0], '| condition | node (node:socket.write) | python (linux:sendto) |');
+  assert.equal(table[2], '| serial 16KiB sndbuf=default 20Mbit/s reads | 100% queued | 70% socket, 20% partial-wire, 10% qdisc |');
+
+  const ladder = ladderSection(results)!.split('\n');
+  assert.equal(ladder[0], '| # | sender | api | path | receiver | completions | socket | qdisc | queued | partial-wire | wire | acked | unknown |');
+  assert.equal(ladder[2], '| 2 | python | linux:sendto | 20Mbit/s | reads | 10 | 70% | 10% | 0% | 20% | 0% | 0% | 0% |');
+  assert.ok(ladder.includes(
+    "- **python, `linux:sendto`, 20Mbit/s** (1 point, 10 calls): when the call returned, the last byte was 70% taken by the socket layer / queued in TCP (not yet passed down) (`socket`); " +
+      "20% partly sent out by the NIC (`partial-wire`); 10% in the host's transmit queue (qdisc / NIC send buffer) (`qdisc`).",
+  ), ladder.join('\n'));
+  assert.equal(ladderSection(results.filter((r) => r.point.sender === 'node')), null, 'no traced point, no ladder section');
+
+  const md = buildReport({ ...sampleRun(), matrix, results, representative: null });
+  assert.ok(md.includes('### The ladder per API (commands traced by the kernel tracer)'));
+  assert.ok(md.includes('every write tagged (24-byte header), except by the commands, which write their own bytes'));
+  assert.match(md, /\| 2 \| python serial 16KiB sndbuf=default 20Mbit\/s reads \| ok \| 101 \|.*\| 9\/9 \(10 witnessed; driver − frame p50 1\.00 µs, max 2\.00 µs\) \| – \|/);
+  const partial = checkExpectations(results).find((c) => c.id === 'no-partial')!;
+  assert.match(partial.measured, /node: 0 of 20; traced commands \(short returns are partial completions by design, counted apart\): 0 of 20/);
+  assert.equal(describeConditions(parseMatrix({ senders: [{ command: ['x', '{host}', '{port}'] }], count: 3 })).split(';')[1], ' commands write their own bytes (untagged: no ordering verdict)');
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expandMatrix, parseMatrix } from '../experiment/matrix.js';
-import { errorLine, pickRepresentative, pointBudgetMs, rigOptionsFor, receiverArgs } from '../experiment/run.js';
+import { errorLine, pickRepresentative, pointBudgetMs, pointCommand, receivedBytes, rigOptionsFor, receiverArgs } from '../experiment/run.js';
 import { nodeSendArgs, socketStatesSettled, type DriverSpec } from '../experiment/point-driver.js';
 import { buildRunDetail, orderingVerdict, summaryToMeasurement } from '../experiment/measure.js';
 import { pointLine, remainingMs } from '../experiment/progress.js';
@@ -57,7 +57,7 @@ test('time budgets grow with the bytes over the bottleneck, never below 30 s', (
 test('the driver: `ackscope send` arguments, and when the connection counts as settled', () => {
   const spec: DriverSpec = {
     dbPath: '/x.db', sessionName: 's', netns: 'ns', iface: 'aks1s', filter: 'tcp port 7000', target: { host: '198.18.0.2', port: 7000 },
-    sender: 'node', mode: { mode: 'vectored', buffers: 3 }, size: 4096, count: 10, sndbuf: 4608, tag: true, sendTimeoutMs: 1, settleTimeoutMs: 1,
+    sender: 'node', command: null, mode: { mode: 'vectored', buffers: 3 }, size: 4096, count: 10, sndbuf: 4608, tag: true, sendTimeoutMs: 1, settleTimeoutMs: 1,
   };
   assert.deepEqual(nodeSendArgs(spec, 7, 'http://127.0.0.1:4000'), [
     'send', '198.18.0.2:7000', '--count', '10', '--size', '4096', '--mode', 'vectored', '--session', '7', '--url', 'http://127.0.0.1:4000',
@@ -83,6 +83,7 @@ function summary(partial: Partial<SummaryT['overall']> = {}, flows: Partial<Summ
     sackedBeforeAck: 0,
     tcpInfo: { compared: 10, agree: 9, disagree: 1 },
     partial: { verdict: 'found' as const, completions: 10, partial: 1, examples: [{ writeId: 4, length: 4096, bytesReported: 1000, status: 'ok' }] },
+    kernel: { witnessed: 10, compared: 8, agree: 7, decidedByKernel: 2, driverMinusWire: spread('1200'), ackArrivedMinusCapture: spread(null) },
     ...partial,
   };
   return {
@@ -93,7 +94,7 @@ function summary(partial: Partial<SummaryT['overall']> = {}, flows: Partial<Summ
     correlation: { elapsedMs: 1, queries: 1 },
     overall: group,
     flows: flows.map((f) => ({ flowId: 1, endpoints: 'a', frames: 100, flowRetransmits: 1, ordering: { verdict: 'in-order' as const, writesSeen: 10, firstViolation: null }, ...group, ...f })),
-    apis: [],
+    apis: [{ api: 'linux:sendto', ordering: { verdict: 'no-tags' as const, writesSeen: 0, firstViolation: null }, ...group, stages: { ...group.stages, socket: { count: 3, share: 0.3 } } }],
   } as SummaryT;
 }
 
@@ -108,6 +109,9 @@ test('a session summary becomes a point measurement', () => {
   assert.equal(m.pcapDropped, 2);
   assert.equal(m.nearBoundary, 1);
   assert.deepEqual(m.kernelAgreement, { compared: 10, agreed: 9 });
+  assert.deepEqual(m.kernelWitness, { witnessed: 10, compared: 8, agreed: 7, driverMinusWireMs: { p50: 0.0012, p90: 0.0012, p99: 0.0012, max: 0.0012 } });
+  assert.deepEqual(m.apis, [{ api: 'linux:sendto', completions: 10, stages: { ...emptyStages(), socket: 3, queued: 7, 'partial-wire': 1, acked: 2 } }]);
+  assert.equal(summaryToMeasurement(summary({ kernel: { witnessed: 0, compared: 0, agree: 0, decidedByKernel: 0, driverMinusWire: { count: 0, p50: null, p90: null, p99: null, max: null }, ackArrivedMinusCapture: { count: 0, p50: null, p90: null, p99: null, max: null } } })).kernelWitness, null);
   // a violation in any flow wins; completions no flow matched (flowId null) are not judged
   const bad = summaryToMeasurement(
     summary({}, [{}, { flowId: 2, ordering: { verdict: 'reordered', writesSeen: 5, firstViolation: { kind: 'reordered', streamOff: 8192, writeId: 3, atNs: '9', message: 'write 3 before write 2' } } }, { flowId: null, ordering: { verdict: 'no-tags', writesSeen: 0, firstViolation: null } }]),
@@ -137,8 +141,8 @@ test('run detail: times in ms since the first submission, frames as segments and
 
 test('representative run and progress lines', () => {
   const ok = (i: number): PointResult => ({
-    point: points[i], status: 'ok', reason: null, sessionId: i + 1, durationMs: 2000, qdisc: null,
-    measurement: { completions: 4, stages: { ...emptyStages(), queued: 3, acked: 1 }, completionMs: null, lastWireAfterMs: null, ackedAfterMs: null, partial: { count: 0, examples: [] }, ordering: { verdict: 'in-order', writesChecked: 4, firstViolation: null }, retransmitted: 0, nearBoundary: 0, pcapDropped: 0, kernelAgreement: null },
+    point: points[i], status: 'ok', reason: null, sessionId: i + 1, durationMs: 2000, qdisc: null, received: null,
+    measurement: { completions: 4, stages: { ...emptyStages(), queued: 3, acked: 1 }, completionMs: null, lastWireAfterMs: null, ackedAfterMs: null, partial: { count: 0, examples: [] }, ordering: { verdict: 'in-order', writesChecked: 4, firstViolation: null }, retransmitted: 0, nearBoundary: 0, pcapDropped: 0, kernelAgreement: null, kernelWitness: null, apis: [] },
   });
   const results = points.map((_, i) => ok(i));
   const rep = pickRepresentative(results)!;
@@ -171,4 +175,19 @@ test('the error line of a crashed process', () => {
   assert.equal(errorLine("x\n  code: 'ERR_X',\n"), "code: 'ERR_X',");
   assert.equal(errorLine('point driver: boom\n'), 'point driver: boom');
   assert.equal(errorLine(''), 'no output');
+});
+
+test("a command sender's argv per point, and the receiver's own count of the bytes it read", () => {
+  const [node, python] = expandMatrix(
+    parseMatrix({
+      senders: ['node', { name: 'py', command: ['python3', 'c.py', '{host}', '{port}', '{size}', '{count}', '{bytes}', '{mode}', '{sndbuf}'] }],
+      modes: ['overlapped:4'], sizes: [1000], sndbufs: [4608], rates: ['loopback'], receivers: ['reads'], count: 3,
+    }),
+  );
+  assert.equal(pointCommand(node, 'h', 1), null);
+  assert.deepEqual(pointCommand(python, '198.18.0.2', 7000), ['python3', 'c.py', '198.18.0.2', '7000', '1000', '3', '3000', 'overlapped:4', '4608']);
+  assert.equal(pointCommand({ ...python, sndbuf: null }, 'h', 1)!.at(-1), 'default');
+  assert.equal(receivedBytes('sink: listening on 127.0.0.1:7000\n'), null);
+  assert.equal(receivedBytes('sink: 127.0.0.1:40000 closed after 1048576 bytes'), 1048576);
+  assert.equal(receivedBytes('sink: a closed after 10 bytes\nsink: b closed after 5 bytes\nsink: 2 connections, 15 bytes\n'), 15);
 });

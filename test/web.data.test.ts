@@ -97,3 +97,15 @@ test('bucket thinning keeps the highest point of each bucket', () => {
   assert.ok(kept.every((p) => p.v === 1000));
   assert.equal(thinSegments([], 5).length, 0);
 });
+
+test('thinned timelines keep each drawn write with its own kernel moments (the markers are thinned with the writes)', () => {
+  const kernelOf = (i: number) => ({ qdiscInNs: 1100 + i * 1000, qdiscOutNs: null, driverNs: 1250 + i * 1000, ackArrivedNs: i % 3 === 0 ? null : 9000 + i * 1000, ackProcessedNs: null, retransmitted: false });
+  const records = Array.from({ length: 5000 }, (_, i) => record(i, { kernel: kernelOf(i), kernelStage: 'wire', decidedBy: 'both' }));
+  const t = timelineColumns(1, records, 1, { baseNs: '1000', baseRelNs: 1000 }, 700);
+  assert.ok(t.shown <= 700 && t.shown < t.total);
+  assert.equal(t.kernelUs.length, t.shown);
+  t.writeId.forEach((w, row) => {
+    const k = kernelOf(w);
+    assert.deepEqual(t.kernelUs[row], [(k.qdiscInNs - 1000) / 1000, null, (k.driverNs - 1000) / 1000, k.ackArrivedNs === null ? null : (k.ackArrivedNs - 1000) / 1000, null], `write ${w}`);
+  });
+});

@@ -2,17 +2,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  EVENT_COLORS,
+  KERNEL_MARKERS,
+  STAGE_COLORS,
   compareRow,
   flagNames,
   formatNs,
   interfaceLabel,
+  kernelMarkerPoints,
   parseCompareIds,
   progressText,
   refusalText,
   wiresharkFilter,
   writeHoverLines,
 } from '../service/web/src/format.js';
-import { STAGE_NAMES, WRITE_FLAGS } from '../service/web/src/shapes.js';
+import { KERNEL_MOMENTS, STAGE_NAMES, WRITE_FLAGS } from '../service/web/src/shapes.js';
 import { writeFlagBits } from '../service/web/timeline.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 
@@ -91,4 +95,63 @@ test('compare rows: every stage present (new ones too), percentiles as numbers',
   assert.equal(row.p50, 1200);
   assert.equal(row.p90, null);
   assert.equal(formatNs(row.p99), '90.0 µs');
+});
+
+test('kernel markers: a point per moment seen, on its write\'s row; each kind its own shape, glyph and colour', () => {
+  const data = {
+    shown: 3,
+    writeId: [4, 5, 6],
+    kernelUs: [
+      [10, null, 12, 30, 31],
+      null, // no witness: no markers
+      [20, null, 22.5, null, null],
+    ],
+  };
+  const points = kernelMarkerPoints(data);
+  assert.deepEqual(points, [
+    [[10, 4, 0], [20, 6, 2]],
+    [],
+    [[12, 4, 0], [22.5, 6, 2]],
+    [[30, 4, 0]],
+    [[31, 4, 0]],
+  ]);
+  assert.deepEqual(kernelMarkerPoints({ shown: 2, writeId: [1, 2] }), KERNEL_MOMENTS.map(() => []), 'an untraced flow has none');
+  assert.deepEqual(kernelMarkerPoints({ ...data, shown: 1 }).map((p) => p.length), [1, 0, 1, 1, 1], 'only the rows drawn');
+  assert.equal(KERNEL_MARKERS.length, KERNEL_MOMENTS.length);
+  for (const key of ['glyph', 'symbol', 'color'] as const) {
+    assert.equal(new Set(KERNEL_MARKERS.map((m) => m[key])).size, KERNEL_MARKERS.length, `each kind its own ${key}`);
+  }
+  const taken = new Set<string>([...Object.values(STAGE_COLORS), ...Object.values(EVENT_COLORS)].map((c) => c.toLowerCase()));
+  for (const m of KERNEL_MARKERS) assert.ok(!taken.has(m.color.toLowerCase()), `${m.color} is apart from the stage and capture marker colours`);
+});
+
+test('the timeline chart: a series per kernel moment seen, in the legend, shown to start up to 2,000 writes, hidden above', async () => {
+  const { timelineOption } = await import('../service/web/src/charts.js');
+  const timeline = (shown: number, kernel: boolean) => ({
+    sessionId: 1, flowId: 1, baseNs: '0', total: shown, shown,
+    writeId: Array.from({ length: shown }, (_, i) => i),
+    offsetStart: Array.from({ length: shown }, (_, i) => i * 10),
+    offsetEnd: Array.from({ length: shown }, (_, i) => i * 10 + 10),
+    submittedUs: Array.from({ length: shown }, (_, i) => i),
+    completedUs: Array.from({ length: shown }, (_, i) => i + 0.5),
+    firstWireUs: Array.from({ length: shown }, () => null), lastWireUs: Array.from({ length: shown }, () => null), ackedUs: Array.from({ length: shown }, () => null),
+    stage: Array.from({ length: shown }, () => 0), completionId: Array.from({ length: shown }, (_, i) => i + 1),
+    decidingGapNs: Array.from({ length: shown }, () => null), decidingEvent: Array.from({ length: shown }, () => null), reason: Array.from({ length: shown }, () => null),
+    flags: Array.from({ length: shown }, () => 0), decidedBy: Array.from({ length: shown }, () => 'both'),
+    kernelUs: Array.from({ length: shown }, (_, i) => (kernel ? [i + 0.1, null, i + 0.7, i + 9, null] : null)),
+  });
+  type Opt = { legend: { data: string[]; selected: Record<string, boolean> }; series: { name: string; symbol?: string; data: number[][] }[] };
+  const small = timelineOption(timeline(3, true)) as unknown as Opt;
+  const kernelSeries = small.series.filter((s) => s.name.startsWith('kernel: '));
+  assert.deepEqual(kernelSeries.map((s) => s.name), ['kernel: qdisc in', 'kernel: driver', 'kernel: ACK arrived'], 'only the kinds some write has');
+  assert.deepEqual(kernelSeries[1].data, [[0.7, 0, 0], [1.7, 1, 1], [2.7, 2, 2]], 'at the moment, on the write\'s row');
+  assert.deepEqual(kernelSeries.map((s) => s.symbol), [KERNEL_MARKERS[0].symbol, KERNEL_MARKERS[2].symbol, KERNEL_MARKERS[3].symbol]);
+  for (const s of kernelSeries) {
+    assert.ok(small.legend.data.includes(s.name), `${s.name} in the legend`);
+    assert.equal(small.legend.selected[s.name], true, `${s.name} shown`);
+  }
+  const many = timelineOption(timeline(2001, true)) as unknown as Opt;
+  assert.deepEqual(Object.values(many.legend.selected), [false, false, false], 'above 2,000 writes the markers start hidden');
+  const untraced = timelineOption(timeline(3, false)) as unknown as Opt;
+  assert.equal(untraced.series.filter((s) => s.name.startsWith('kernel: ')).length, 0, 'an untraced flow has no kernel markers');
 });

@@ -560,6 +560,64 @@ describe('the workbench in a real browser (root: live capture on lo, playwright-
     const items = ((await (await fetch(`${url}/sessions/${id}/correlations?limit=100`)).json()) as Json).items as Json[];
     assert.equal(items.length, 20, 'one record per sendall');
     assert.ok(items.every((c) => c.kernel !== null && String(c.api).startsWith('linux:')), 'each with its kernel witness');
+
+    // the session's page: a marker per kernel moment of each write, where the stored witness puts it
+    await page().goto(`${url}/#/sessions/${id}`);
+    await page().waitForFunction(() => document.querySelector<HTMLElement>('#flow-charts')?.dataset.drawn === 'true', null, { timeout: 60_000 });
+    await ready();
+    await page().locator('#timeline-chart').scrollIntoViewIfNeeded();
+    type Drawn = { baseNs: string; series: { name: string; symbol: string; color: string; points: { data: number[]; drawnAt: [number, number] | null }[] }[] };
+    const drawn = await page().evaluate(() => (window as unknown as { ackscopePage: { kernelMarkers(): Drawn } }).ackscopePage.kernelMarkers());
+    // the witness: the kernel_witness rows of the session's completions, in the database
+    const columns = [
+      ['qdisc in', 'qdisc_in_ns'],
+      ['qdisc out', 'qdisc_out_ns'],
+      ['driver', 'driver_ns'],
+      ['ACK arrived', 'ack_arrived_ns'],
+      ['ACK processed', 'ack_processed_ns'],
+    ] as const;
+    const rows = app.db
+      .prepare(
+        `SELECT c.write_id, ${columns.map(([, col]) => `k.${col}`).join(', ')}
+           FROM kernel_witness k JOIN completions c ON c.id = k.completion_id WHERE c.session_id = ? ORDER BY c.write_id`,
+      )
+      .safeIntegers(true)
+      .all(id) as Record<string, bigint | null>[];
+    assert.equal(rows.length, 20, 'a stored witness per write');
+    const kinds = columns.filter(([, col]) => rows.some((r) => r[col] !== null));
+    assert.deepEqual(drawn.series.map((x) => x.name), kinds.map(([label]) => `kernel: ${label}`), 'one marker kind per moment the tracer saw (lo has no qdisc: no qdisc out)');
+    assert.ok(kinds.length >= 3, `qdisc in, driver and ACK moments at least (${kinds.map(([l]) => l).join(', ')})`);
+    assert.equal(new Set(drawn.series.map((x) => x.symbol)).size, drawn.series.length, 'each kind its own shape');
+    assert.equal(new Set(drawn.series.map((x) => x.color)).size, drawn.series.length, 'and its own colour');
+    for (const [label, col] of kinds) {
+      const series = drawn.series.find((x) => x.name === `kernel: ${label}`)!;
+      const expected = rows.filter((r) => r[col] !== null);
+      assert.deepEqual(series.points.map((p) => p.data[1]), expected.map((r) => Number(r.write_id)), `${label}: a marker for each write whose witness has it`);
+      for (const r of expected) {
+        const tUs = Number(r[col]! - BigInt(drawn.baseNs)) / 1000;
+        const p = series.points.find((x) => x.data[1] === Number(r.write_id))!;
+        assert.ok(Math.abs(p.data[0] - tUs) < 0.002, `${label} of write ${r.write_id}: at ${p.data[0]} µs, stored ${tUs} µs`);
+        assert.ok(p.drawnAt, `${label} of write ${r.write_id} is drawn`);
+        const at = await page().evaluate(
+          ([t, w]) => (window as unknown as { ackscopePage: { timelinePixel(t: number, w: number): [number, number] } }).ackscopePage.timelinePixel(t, w),
+          [tUs, Number(r.write_id)] as const,
+        );
+        assert.ok(Math.hypot(p.drawnAt[0] - at[0], p.drawnAt[1] - at[1]) < 1, `${label} of write ${r.write_id}: drawn at ${p.drawnAt}, the stored moment is at ${at}`);
+      }
+    }
+    const note = (await page().locator('#kernel-markers-note').textContent())!;
+    assert.match(note, /■ qdisc in, ▼ qdisc out, ▶ driver, ✚ ACK arrived, ✖ ACK processed/);
+    // hovering a marker names its write and moment (the last kind is drawn on top: on lo the moments are µs apart)
+    const top = drawn.series.at(-1)!;
+    const marker = top.points[10];
+    await page().mouse.move(marker.drawnAt![0] - 30, marker.drawnAt![1]);
+    await page().mouse.move(marker.drawnAt![0], marker.drawnAt![1], { steps: 4 });
+    await page().waitForFunction(
+      (want) => (document.querySelector('.timeline-tooltip')?.textContent ?? '').includes(want),
+      `write ${marker.data[1]}: ${top.name} at`,
+      { timeout: 5000 },
+    );
+    await shot(t, '11-kernel-markers');
     assert.deepEqual(watched.errors, [], 'no console errors');
   });
 });

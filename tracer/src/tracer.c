@@ -383,6 +383,21 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* The target's end: a command's exit code or the signal that killed it; a PID's end (no code to read). */
+static void print_exit(pid_t child, pid_t pid, int exit_status, int exit_sig)
+{
+	if (child && exit_sig)
+		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":\"SIG%s\"}", (int)child,
+		     sigabbrev_np(exit_sig) ? sigabbrev_np(exit_sig) : "?");
+	else if (child)
+		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":%d,\"signal\":null}", (int)child, exit_status);
+	else if (pid)
+		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":null}", (int)pid);
+	if (line_len)
+		lend();
+	fflush(out);
+}
+
 static void print_stats(struct ackscope_bpf *skel, bool final)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -749,6 +764,9 @@ int main(int argc, char **argv)
 			}
 			close(pidfd);
 			pidfd = -1;
+			/* said at once, not after the linger: a reader learns that the program ended
+			 * while the late moments still come (and may stop us when it has them) */
+			print_exit(child, pid, exit_status, exit_sig);
 		}
 		if (stop_signal && !stop_at) {
 			stop_at = now;
@@ -759,6 +777,8 @@ int main(int argc, char **argv)
 			break;
 		if (stop_at && (!child || stop_from_user == 2 || now - stop_at > 2000000000LL))
 			break; /* PID/cgroup: stop at once; a command: wait up to 2 s for it */
+		if (stop_at && target_gone_at && stop_at >= target_gone_at)
+			break; /* stopped while lingering: the reader has the moments it waited for */
 		if (now - last_clock > 1000000000LL) {
 			sample_clock();
 			last_clock = now;
@@ -771,16 +791,6 @@ int main(int argc, char **argv)
 	}
 	ring_buffer__consume(rb);
 	print_stats(skel, true);
-	if (child && target_gone_at && exit_sig)
-		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":\"SIG%s\"}", (int)child,
-		       sigabbrev_np(exit_sig) ? sigabbrev_np(exit_sig) : "?");
-	else if (child && target_gone_at)
-		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":%d,\"signal\":null}", (int)child,
-		       exit_status);
-	else if (pid && target_gone_at)
-		lput("{\"type\":\"exit\",\"pid\":%d,\"exitCode\":null,\"signal\":null}", (int)pid);
-	if (line_len)
-		lend();
 	fflush(out);
 	ring_buffer__free(rb);
 	ackscope_bpf__destroy(skel);

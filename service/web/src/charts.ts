@@ -4,8 +4,10 @@
  * charts and components used, not all of ECharts).
  *
  * - Timeline: one row per write (y = write id), a bar from submit to completion coloured
- *   by its stage, markers at first wire, last wire and ACK. One custom series per stage,
- *   so the legend is the stage legend and toggles them.
+ *   by its stage, markers at first wire, last wire and ACK, and — where the kernel tracer
+ *   witnessed the write — one marker kind per kernel moment of its last byte (qdisc in,
+ *   qdisc out, driver, ACK arrived, ACK processed). One series per stage and per marker
+ *   kind, so the legend names them and toggles them.
  * - Time-sequence: stream offset against time: data segments as vertical strokes
  *   (retransmissions red), the cumulative ACK as a step line, and each completion as a
  *   dot at (completedNs, offsetEnd) in its stage colour: where the call returned relative
@@ -32,8 +34,20 @@ import type {
   ToolboxComponentOption,
   TooltipComponentOption,
 } from 'echarts/components';
-import { EVENT_COLORS, STAGE_COLORS, formatNs, formatShare, formatUs, usBetween, writeHoverLines, type CompareRow } from './format.js';
-import { STAGE_NAMES, WRITE_FLAGS, type FrameItem, type SequenceData, type TimelineData } from './shapes.js';
+import {
+  EVENT_COLORS,
+  KERNEL_MARKERS,
+  KERNEL_MARKERS_SHOWN_UP_TO,
+  STAGE_COLORS,
+  formatNs,
+  formatShare,
+  formatUs,
+  kernelMarkerPoints,
+  usBetween,
+  writeHoverLines,
+  type CompareRow,
+} from './format.js';
+import { KERNEL_MOMENTS, STAGE_NAMES, WRITE_FLAGS, type FrameItem, type SequenceData, type TimelineData } from './shapes.js';
 
 echarts.use([
   BarChart,
@@ -146,11 +160,11 @@ export function timelineOption(data: TimelineData): ChartOption {
     progressive: 0, // one pass: progressive chunks left 20k-write charts half drawn for seconds in headless Chromium
     animation: false,
   }));
-  const marker = (name: string, symbol: string, color: string, points: [number, number][]): ScatterSeriesOption => ({
+  const marker = (name: string, symbol: string, color: string, points: [number, number][] | [number, number, number][], size = 5): ScatterSeriesOption => ({
     type: 'scatter',
     name,
     symbol,
-    symbolSize: 5,
+    symbolSize: size,
     itemStyle: { color, opacity: 0.7 },
     data: points,
     large: big,
@@ -159,10 +173,21 @@ export function timelineOption(data: TimelineData): ChartOption {
     clip: true,
     animation: false,
   });
+  // the kernel tracer's moments: only the kinds some write has, started hidden when there are many writes
+  const kernelPoints = kernelMarkerPoints(data);
+  const kernelKinds = KERNEL_MOMENTS.map((m, k) => ({ name: `kernel: ${m.label}`, k })).filter(({ k }) => kernelPoints[k].length > 0);
+  const kernelSeries = kernelKinds.map(({ name, k }) => ({ ...marker(name, KERNEL_MARKERS[k].symbol, KERNEL_MARKERS[k].color, kernelPoints[k], 8), z: 4 }));
+  const hideKernel = data.shown > KERNEL_MARKERS_SHOWN_UP_TO;
   return {
     animation: false,
-    grid: { left: 64, right: 48, top: 44, bottom: 56 },
-    legend: { top: 4, left: 8, data: [...STAGE_NAMES, 'first wire', 'last wire', 'ACK', 'selected write'] },
+    grid: { left: 64, right: 48, top: kernelKinds.length > 0 ? 64 : 44, bottom: 56 },
+    legend: {
+      top: 4,
+      left: 8,
+      right: 120, // clear of the toolbox: a long legend wraps onto a second line
+      data: [...STAGE_NAMES, 'first wire', 'last wire', 'ACK', ...kernelKinds.map((x) => x.name), 'selected write'],
+      selected: Object.fromEntries(kernelKinds.map((x) => [x.name, !hideKernel])),
+    },
     toolbox,
     tooltip: {
       trigger: 'item',
@@ -184,6 +209,7 @@ export function timelineOption(data: TimelineData): ChartOption {
       marker('first wire', 'triangle', EVENT_COLORS.firstWire, firstWire),
       marker('last wire', 'diamond', EVENT_COLORS.lastWire, lastWire),
       marker('ACK', 'circle', EVENT_COLORS.ack, acked),
+      ...kernelSeries,
       timelineSelectedSeries(data, null),
     ],
   };

@@ -6,6 +6,40 @@ import { KERNEL_MOMENTS } from './shapes.js';
 /** Marker colours: apart from every stage colour. */
 export const EVENT_COLORS = { firstWire: '#3b6fd8', lastWire: '#8e44ad', ack: '#1b1b1b', retransmit: '#d62728' } as const;
 
+/**
+ * The kernel tracer's moments on the timeline, one marker kind each (KERNEL_MOMENTS order):
+ * told apart by shape first (an ECharts symbol, and the glyph the page's text uses for it),
+ * then by a colour apart from the stages, the capture's markers and the selection.
+ */
+export const KERNEL_MARKERS = [
+  { glyph: '■', symbol: 'rect', color: '#00838f' },
+  { glyph: '▼', symbol: 'path://M0,0L10,0L5,10Z', color: '#8d6e63' },
+  { glyph: '▶', symbol: 'path://M0,0L10,5L0,10Z', color: '#e65100' },
+  { glyph: '✚', symbol: 'path://M3.5,0H6.5V3.5H10V6.5H6.5V10H3.5V6.5H0V3.5H3.5Z', color: '#1b5e20' },
+  { glyph: '✖', symbol: 'path://M2,0L5,3L8,0L10,2L7,5L10,8L8,10L5,7L2,10L0,8L3,5L0,2Z', color: '#6a1b9a' },
+] as const satisfies readonly { glyph: string; symbol: string; color: string }[];
+
+/** Above this many writes drawn, the kernel markers start hidden (five per write would bury the bars); the legend shows them. */
+export const KERNEL_MARKERS_SHOWN_UP_TO = 2000;
+
+/**
+ * The kernel markers of a timeline: per moment (KERNEL_MOMENTS order) the points
+ * [time µs, write id, row] of the writes whose witness saw it; rows without a witness, or
+ * a moment not seen, have none. Empty lists everywhere: the session was not traced.
+ */
+export function kernelMarkerPoints(data: { shown: number; writeId: number[]; kernelUs?: ((number | null)[] | null)[] }): [number, number, number][][] {
+  const points = KERNEL_MOMENTS.map(() => [] as [number, number, number][]);
+  for (let i = 0; i < data.shown; i++) {
+    const k = data.kernelUs?.[i];
+    if (!k) continue;
+    KERNEL_MOMENTS.forEach((_, m) => {
+      const t = k[m];
+      if (t !== null && t !== undefined) points[m].push([t, data.writeId[i], i]);
+    });
+  }
+  return points;
+}
+
 /** Signed nanoseconds (decimal string or number) as a short human duration: "850 ns", "12.3 µs", "4.56 ms", "1.20 s". */
 export function formatNs(ns: string | number | null | undefined): string {
   if (ns === null || ns === undefined) return '–';

@@ -8,16 +8,19 @@ import { api, download, exportLinks, hasToken, type FlowT, type SessionT, type S
 import { echarts, selectedWriteSeries, sequenceOption, timelineOption, timelineSelectedSeries } from './charts.js';
 import { clear, h } from './dom.js';
 import {
+  KERNEL_MARKERS,
+  KERNEL_MARKERS_SHOWN_UP_TO,
   STAGE_COLORS,
   formatCount,
   formatEpochNs,
   formatNs,
   formatShare,
+  kernelMarkerPoints,
   usBetween,
   wiresharkFilter,
 } from './format.js';
 import { poll } from './poll.js';
-import { STAGE_NAMES, type FrameItem, type LiveData, type SequenceData, type TimelineData, type WriteDetail } from './shapes.js';
+import { KERNEL_MOMENTS, STAGE_NAMES, type FrameItem, type LiveData, type SequenceData, type TimelineData, type WriteDetail } from './shapes.js';
 import { disposeChart, drawChart, errorBox, onViewEnd, stageLegend } from './view-kit.js';
 import { stateBadge } from './view-list.js';
 
@@ -407,6 +410,8 @@ async function flowCharts(area: HTMLElement, sessionId: number, choice: FlowChoi
   if (choice.completions > 0) {
     timeline = await api.timeline(sessionId, choice.flowId);
     timelineNote.textContent = thinningNote(timeline.shown, timeline.total, 'writes', 'per time bucket the slowest write is kept');
+    const kernelNote = kernelMarkersNote(timeline);
+    if (kernelNote) timelineNote.after(h('p', { class: 'small muted', id: 'kernel-markers-note' }, kernelNote));
     timelineBox.dataset.writes = String(timeline.shown);
     timelineChart = await drawChart(timelineBox, timelineOption(timeline));
     if (timelineChart) shown.push(timelineChart);
@@ -504,6 +509,36 @@ function exposeForTests(chart: echarts.ECharts, tl: TimelineData, sequenceChart:
       const series = (chart.getOption().series ?? []) as { id?: string; data?: number[][] }[];
       return (series.find((x) => x.id === 'timeline-selected')?.data ?? []).map((d) => d[2]);
     },
+    /**
+     * The kernel markers as drawn: per series (its legend name), each marker's data
+     * [time µs after baseNs, write id, row] and where ECharts drew it (viewport pixels);
+     * null when that marker has no graphic element (not drawn).
+     */
+    kernelMarkers(): { baseNs: string; series: { name: string; symbol: string; color: string; points: { data: number[]; drawnAt: [number, number] | null }[] }[] } {
+      const box = chart.getDom().getBoundingClientRect();
+      // ECharts' model holds the drawn elements; it is not in the typings (a test-only look)
+      const model = (chart as unknown as { getModel(): { getSeriesByName(n: string): { getData(): { count(): number; getRawDataItem(i: number): number[]; getItemGraphicEl(i: number): { x: number; y: number } | undefined } }[] } }).getModel();
+      const options = (chart.getOption().series ?? []) as { name?: string; symbol?: string; itemStyle?: { color?: string } }[];
+      const series = options
+        .filter((o) => o.name?.startsWith('kernel: '))
+        .map((o) => {
+          const list = model.getSeriesByName(o.name!)[0]?.getData();
+          const points = [];
+          for (let i = 0; i < (list?.count() ?? 0); i++) {
+            const data = list!.getRawDataItem(i);
+            const el = list!.getItemGraphicEl(i);
+            points.push({ data, drawnAt: el ? ([box.left + el.x, box.top + el.y] as [number, number]) : null });
+          }
+          return { name: o.name!, symbol: o.symbol ?? '', color: o.itemStyle?.color ?? '', points };
+        });
+      return { baseNs: tl.baseNs, series };
+    },
+    /** Where a time (µs after baseNs) on write `writeId`'s row is on the timeline, in viewport pixels. */
+    timelinePixel(tUs: number, writeId: number): [number, number] {
+      const box = chart.getDom().getBoundingClientRect();
+      const [x, y] = chart.convertToPixel({ gridIndex: 0 }, [tUs, writeId]) as number[];
+      return [box.left + x, box.top + y];
+    },
     /** Points of the selected write drawn on the time-sequence graph: [segments, ACKs]. */
     selectedOnSequence(): [number, number] {
       const series = (sequenceChart?.getOption().series ?? []) as { id?: string; data?: unknown[] }[];
@@ -511,6 +546,15 @@ function exposeForTests(chart: echarts.ECharts, tl: TimelineData, sequenceChart:
       return [count('selected-write'), count('selected-ack')];
     },
   };
+}
+
+/** What the kernel markers on a traced flow's timeline are, glyph by glyph; null when no write has a kernel witness. */
+function kernelMarkersNote(tl: TimelineData): string | null {
+  const points = kernelMarkerPoints(tl);
+  if (points.every((p) => p.length === 0)) return null;
+  const kinds = KERNEL_MOMENTS.map((m, k) => `${KERNEL_MARKERS[k].glyph} ${m.label}`).join(', ');
+  const hidden = tl.shown > KERNEL_MARKERS_SHOWN_UP_TO ? ` With ${formatCount(tl.shown)} writes drawn they start hidden: click their legend entries to show them.` : ' Click a legend entry to hide or show a kind.';
+  return `The kernel tracer's moments of each write's last byte: ${kinds}.${hidden}`;
 }
 
 function thinningNote(shown: number, total: number, what: string, how: string): string {
