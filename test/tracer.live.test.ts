@@ -41,6 +41,12 @@ interface Checked {
   driverDiffs: number[];
 }
 
+/**
+ * The programs close their sockets with bytes still unsent; the kernel sends them after the
+ * program ended. A second of linger (default 200 ms) keeps their moments on a loaded machine.
+ */
+const LIVE_TRACE = { commandStdio: 'ignore', lingerMs: 1000 } as const;
+
 /** The records tile the receiver's bytes; driver moments agree with the capture; nothing missing on lo. */
 async function checkRun(
   label: string,
@@ -133,7 +139,7 @@ test('Python socket.sendall: records tile the received bytes, driver times agree
   const capture = await captureLo(dir, rx.port);
   const script = `import socket\ns = socket.create_connection(('127.0.0.1', ${rx.port}))\nfor i in range(200):\n    s.sendall(bytes([i % 256]) * (1000 + 997 * i))\ns.close()\n`;
   try {
-    const { events, result } = await collectTrace({ command: ['python3', '-c', script] }, { commandStdio: 'ignore' });
+    const { events, result } = await collectTrace({ command: ['python3', '-c', script] }, LIVE_TRACE);
     assert.equal(result.exit?.exitCode, 0, result.stderr);
     await rx.closed(1);
     const { calls } = await checkRun('python sendall', events, rx.port, rx.bytes, capture);
@@ -154,7 +160,7 @@ test('a plain Node script writing to a socket (writev when Node batches)', async
     s.end();
   });`;
   try {
-    const { events, result } = await collectTrace({ command: [process.execPath, '-e', script] }, { commandStdio: 'ignore' });
+    const { events, result } = await collectTrace({ command: [process.execPath, '-e', script] }, LIVE_TRACE);
     assert.equal(result.exit?.exitCode, 0, result.stderr);
     await rx.closed(1);
     const { calls } = await checkRun('node net.Socket', events, rx.port, rx.bytes, capture);
@@ -174,7 +180,7 @@ test('curl uploading a file to a local HTTP server', async () => {
   try {
     const { events, result } = await collectTrace({
       command: ['curl', '-sS', '-o', '/dev/null', '-T', file, `http://127.0.0.1:${rx.port}/upload`],
-    }, { commandStdio: 'ignore' });
+    }, LIVE_TRACE);
     assert.equal(result.exit?.exitCode, 0, result.stderr);
     await rx.closed(1);
     const { calls } = await checkRun('curl -T', events, rx.port, rx.bytes, capture);
