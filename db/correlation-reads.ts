@@ -2,27 +2,36 @@
  * The SQL reads the correlation makes, with named columns (analysis/correlation.ts runs
  * them; correlate/ holds the pure rules).
  *
- * Every per-completion question is an index look-up inside ONE read transaction (one
- * consistent WAL snapshot, no per-statement locking). EXPLAIN QUERY PLAN of each
- * statement (explainCorrelation(); bench/correlate.ts prints it again):
+ * Everything is read inside ONE read transaction (one consistent WAL snapshot, no
+ * per-statement locking). EXPLAIN QUERY PLAN of each statement (explainCorrelation();
+ * bench/correlate.ts prints it again):
+ *   sentRun/ackRun  CO-ROUTINE; SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND sent_max>?)
  *   firstSent       SEARCH sent_advances USING PRIMARY KEY (flow_id=? AND dir=? AND sent_max>?)
  *   firstAck        SEARCH ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND acked_max>?)
  *   lowSent/lowAck  SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=?)
  *   sacksOfSide     SEARCH sacks USING INDEX sacks_by_time (flow_id=? AND dir=?)
  *   retransOfSide   SEARCH retransmissions USING INDEX retransmissions_by_flow (flow_id=? AND dir=?)
  *   tags            SEARCH tags USING PRIMARY KEY (flow_id=? AND dir=?)
- *   completions     SEARCH completions USING INDEX completions_by_session_row (session_id=?)
- *                   + TEMP B-TREE FOR ORDER BY (since 006; ~180 ms per 100k rows either way)
+ *   completionsMerged  MERGE (UNION ALL) of SEARCH c USING INDEX completions_unkeyed and
+ *                   SEARCH f USING COVERING INDEX (completion_flows) + SEARCH c USING INDEX
+ *                   (session_id, flow_key, write_id): no sort
+ *   completions     (a session with a kernel witness) SEARCH completions USING INDEX
+ *                   completions_by_session_row + TEMP B-TREE FOR ORDER BY
  *   first/lastFrame SEARCH frames USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)
- * firstSent and firstAck run per completion; the rest once per session or flow
- * direction. SACK blocks and retransmitted ranges exist only around losses, so they are
- * read once per flow direction and searched in memory (correlate/evidence.ts): as
- * separate per-completion queries they doubled the correlation time.
+ * The "first frame reaching X" questions (first and last byte sent, end acknowledged) are
+ * answered by a merge walk over runs of each flow direction's advances (AdvanceWalk,
+ * sentRun/ackRun), falling back to one index seek per question (firstSent/firstAck) where
+ * the writes are sparse; FirstReaching asks one seek per question always (the reference,
+ * `reads: 'seek'`). The rest runs once per session or flow direction. SACK blocks and
+ * retransmitted ranges exist only around losses, so they are read once per flow direction
+ * and searched in memory (correlate/evidence.ts): as separate per-completion queries they
+ * doubled the correlation time.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import type { SessionRow } from './sessions.js';
 import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
+import { AckscopeError } from '../core/errors.js';
 import type { FrameHit } from '../correlate/types.js';
 import type { TagRow } from '../correlate/ordering.js';
 import type { KernelMoments } from '../correlate/ladder.js';
@@ -70,6 +79,34 @@ export const CORRELATION_SQL = {
        FROM completions c LEFT JOIN kernel_witness k ON k.completion_id = c.id
       WHERE c.session_id = @session
       ORDER BY c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id`,
+  // The same without the kernel witness (the usual session has none: the join's look-up
+  // per completion and seven more columns per row cost ~30% of the read), and without
+  // the sort: completions ingested through the API carry their address pair's key
+  // (006_completion_flow_keys.sql), rows written by raw SQL do not and have an index of
+  // their own in this order; the two arms come each in index order (completion_flows'
+  // unique index in address order, CROSS JOIN keeping it the outer loop) and SQLite
+  // merges them. The sort it replaces holds every row: at a million rows a temp file.
+  // Ties (one pair and write id in both arms) go by id. A keyed row whose completion_flows
+  // row were gone (nothing deletes one but its session's cascade) would be left out:
+  // completionsForCorrelation counts the rows against the session's count.
+  completionsMerged: `SELECT c.id, c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id, c.offset_start, c.offset_end,
+            c.submitted_ns - @base, c.completed_ns - @base, c.bytes_reported, c.api, c.status, c.buffers,
+            c.tcp_bytes_sent, c.tcp_bytes_acked, NULL
+       FROM completions c
+      WHERE c.session_id = @session AND c.flow_key IS NULL
+     UNION ALL
+     SELECT c.id, f.src_addr, f.src_port, f.dst_addr, f.dst_port, c.write_id, c.offset_start, c.offset_end,
+            c.submitted_ns - @base, c.completed_ns - @base, c.bytes_reported, c.api, c.status, c.buffers,
+            c.tcp_bytes_sent, c.tcp_bytes_acked, NULL
+       FROM completion_flows f CROSS JOIN completions c ON c.session_id = f.session_id AND c.flow_key = f.id
+      WHERE f.session_id = @session
+      ORDER BY 2, 3, 4, 5, 6, 1`,
+  // the witness rows within the session's completion ids, each checked for its session:
+  // nothing to read when there is no witness (a join from completions read them all)
+  hasKernelWitness: `SELECT EXISTS (SELECT 1 FROM kernel_witness k
+      WHERE k.completion_id BETWEEN (SELECT min(id) FROM completions WHERE session_id = @session)
+                                AND (SELECT max(id) FROM completions WHERE session_id = @session)
+        AND EXISTS (SELECT 1 FROM completions c WHERE c.id = k.completion_id AND c.session_id = @session))`,
   // sent_advances / ack_advances (005_frame_advances.sql) hold exactly the frames whose
   // sent_advanced / ack_advanced flag is 1, keyed by the maximum they reached.
   firstSent: `SELECT sent_max, ts_ns - @base, seq_off FROM sent_advances
@@ -337,11 +374,29 @@ export interface CompletionForCorrelation {
   kernel: KernelMoments | null;
 }
 
-/** A session's completions in (flow, writeId) order, one named object each. */
+/**
+ * A session's completions in (flow, writeId) order, one named object each. Addresses,
+ * APIs and statuses repeat over thousands of completions: each distinct string is kept
+ * once (SQLite hands over a fresh copy per row, ~40 bytes each, four per record held).
+ */
 export function* completionsForCorrelation(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
-  for (const r of s.completions.iterate({ base, session: sessionId }) as IterableIterator<Row>) {
-    const [id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked] =
+  const withKernel = (s.hasKernelWitness.get({ session: sessionId }) as Row)[0] === 1;
+  const strings = new Map<string, string>();
+  const intern = (v: string): string => {
+    const known = strings.get(v);
+    if (known !== undefined) return known;
+    strings.set(v, v);
+    return v;
+  };
+  let rows = 0;
+  for (const r of (withKernel ? s.completions : s.completionsMerged).iterate({ base, session: sessionId }) as IterableIterator<Row>) {
+    rows++;
+    const [id, , srcPort, , dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, , , buffers, tcpBytesSent, tcpBytesAcked] =
       r as [number, string, number, string, number, number, number, number, number, number, number, string, string, number, number | null, number | null];
+    const srcAddr = intern(r[1] as string);
+    const dstAddr = intern(r[3] as string);
+    const api = intern(r[11] as string);
+    const status = intern(r[12] as string);
     const kernel: KernelMoments | null =
       r[16] === null
         ? null
@@ -354,6 +409,10 @@ export function* completionsForCorrelation(s: Statements, base: bigint, sessionI
             retransmitted: r[22] === 1,
           };
     yield { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked, kernel };
+  }
+  const count = Number((s.completionCount.get({ session: sessionId }) as Row)[0]);
+  if (rows !== count) {
+    throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `session ${sessionId}: read ${rows} of its ${count} completions (a completion flow key without its completion_flows row?)`);
   }
 }
 

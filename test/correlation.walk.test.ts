@@ -12,6 +12,9 @@ import { createSession } from '../db/sessions.js';
 import { AdvanceWalk, WALK_RUN_ROWS, statements } from '../db/correlation-reads.js';
 import { correlateSession, type SessionCorrelation } from '../analysis/correlation.js';
 import { importCapture } from '../recording/import.js';
+import { storeCompletions } from '../db/completions.js';
+import { storeKernelWitnesses } from '../db/kernel-witness.js';
+import type { CompletionRow } from '../core/completion.js';
 import { SyntheticSession, T0 } from '../fixtures/flowbuilder.js';
 import { ipv4Tcp, pcapFile, sackOption } from './helpers/packets.js';
 import { tempDir } from './helpers/app.js';
@@ -267,5 +270,91 @@ test(
     assert.ok(walk.records.some((r) => r.offsetStart < 700_000 && r.offsetEnd > 700_000 && r.lastWireNs !== null), 'a write across the wrap was seen leaving');
     assert.ok(walk.records.some((r) => r.retransmitted));
     assert.ok(walk.records.some((r) => r.sackedNs !== null));
+  }),
+);
+
+test(
+  'completions posted through the API and written by raw SQL come in (address pair, write id) order without a sort, and a kernel witness is found',
+  withDb((db) => {
+    const s = new SyntheticSession(db, 'walk-order');
+    // address pairs whose text order is not their numeric order ('10.0.0.10' < '10.0.0.9')
+    const pairs: [[string, number], [string, number]][] = [
+      [['10.0.0.9', 40000], ['10.0.0.2', 7000]],
+      [['10.0.0.10', 40000], ['10.0.0.2', 7000]],
+      [['10.0.0.10', 9000], ['10.0.0.2', 7000]],
+      [['10.0.0.2', 7000], ['10.0.0.10', 40000]],
+    ];
+    for (const [a, b] of pairs) {
+      const f = s.flow({ a, b });
+      for (let i = 0; i < 30; i++) f.segment(10 + i * 10, i * 1000, 1000).ack(15 + i * 10, (i + 1) * 1000);
+    }
+    s.finish();
+    const row = (src: [string, number], dst: [string, number], writeId: number): CompletionRow => ({
+      srcAddr: src[0],
+      srcPort: src[1],
+      dstAddr: dst[0],
+      dstPort: dst[1],
+      writeId,
+      offsetStart: writeId * 1000,
+      offsetEnd: writeId * 1000 + 1000,
+      submittedNs: T0 + BigInt(writeId * 10_000),
+      completedNs: T0 + BigInt(writeId * 10_000 + 12_000),
+      bytesReported: 1000,
+      api: 'posix:send',
+      buffers: 1,
+      status: 'ok',
+      writeReturned: null,
+      immediate: null,
+      writableLength: null,
+      tcpBytesSent: null,
+      tcpBytesAcked: null,
+      tcpNotsentBytes: null,
+      tcpUnacked: null,
+      tcpBytesRetrans: null,
+      tcpRttUs: null,
+      tcpInfoFrom: null,
+      extra: null,
+    });
+    // posted through the API (keyed), in an order of their own: later write ids first
+    const posted: CompletionRow[] = [];
+    for (const [a, b] of [pairs[2], pairs[0], pairs[3]]) for (let w = 29; w >= 10; w--) posted.push(row(a, b, w));
+    storeCompletions(db, s.id, posted);
+    // raw SQL rows (unkeyed): the first write ids, and one repeating a posted write id
+    for (const [a, b] of [pairs[1], pairs[0], pairs[3]]) {
+      for (let w = 0; w < 10; w++) s.completion({ src: a, dst: b, writeId: w, start: w * 1000, end: w * 1000 + 1000, submittedUs: w * 10, completedUs: w * 10 + 12 });
+    }
+    s.completion({ src: pairs[0][0], dst: pairs[0][1], writeId: 15, start: 15_000, end: 16_000, submittedUs: 150, completedUs: 162 });
+    assert.ok((db.prepare('SELECT count(*) FROM completions WHERE session_id = ? AND flow_key IS NOT NULL').pluck().get(s.id) as number) > 0, 'some rows are keyed');
+    assert.ok((db.prepare('SELECT count(*) FROM completions WHERE session_id = ? AND flow_key IS NULL').pluck().get(s.id) as number) > 0, 'some rows are not');
+    // the order the correlation always had, by its definition
+    const expected = db
+      .prepare('SELECT id FROM completions WHERE session_id = ? ORDER BY src_addr, src_port, dst_addr, dst_port, write_id, id')
+      .pluck()
+      .all(s.id) as number[];
+    const plain = correlateSession(db, s.id);
+    assert.deepEqual(
+      plain.records.map((r) => r.completionId),
+      expected,
+    );
+    assert.ok(plain.records.every((r) => r.kernel === null));
+
+    // a kernel witness for some completions: the correlation reads it (the join's read)
+    storeKernelWitnesses(db, s.id, [
+      { flow: { srcAddr: '10.0.0.9', srcPort: 40000, dstAddr: '10.0.0.2', dstPort: 7000 }, writeId: 12, witness: { byte: 12_999, qdiscInNs: T0 + 120_500n, qdiscOutNs: T0 + 120_700n, driverNs: T0 + 121_000n, ackArrivedNs: T0 + 135_000n, ackProcessedNs: T0 + 135_004n, retransmitted: false } },
+      { flow: { srcAddr: '10.0.0.10', srcPort: 9000, dstAddr: '10.0.0.2', dstPort: 7000 }, writeId: 20, witness: { byte: 20_999, qdiscInNs: null, qdiscOutNs: null, driverNs: T0 + 211_000n, ackArrivedNs: null, ackProcessedNs: null, retransmitted: true } },
+    ]);
+    const witnessed = assertSameCorrelation(db, s.id);
+    assert.deepEqual(
+      witnessed.records.map((r) => r.completionId),
+      expected,
+    );
+    const withKernel = witnessed.records.filter((r) => r.kernel !== null);
+    assert.equal(withKernel.length, 2);
+    const k12 = withKernel.find((r) => r.srcAddr === '10.0.0.9' && r.writeId === 12)!;
+    assert.equal(k12.kernel!.driverNs, Number(T0 + 121_000n - witnessed.baseNs));
+    assert.equal(k12.kernel!.ackProcessedNs, Number(T0 + 135_004n - witnessed.baseNs));
+    const k20 = withKernel.find((r) => r.srcPort === 9000 && r.writeId === 20)!;
+    assert.equal(k20.kernel!.qdiscInNs, null);
+    assert.equal(k20.kernel!.retransmitted, true);
   }),
 );
