@@ -20,6 +20,7 @@ import {
   AdvanceWalk,
   FirstReaching,
   completionsForCorrelation,
+  completionsInRuns,
   directionStart,
   fingerprintOf,
   medianSubmission,
@@ -156,7 +157,8 @@ export function correlateSession(db: Db, sessionId: number, options: { reads?: A
 
     const facts: SessionFacts = { captureStartNs, captureEndNs, captureRunning: session.state === 'capturing', kernelDrops, clockUncertaintyNs, nearMarginNs };
     const records: CorrelationRecord[] = [];
-    for (const c of completionsForCorrelation(s, baseNs, sessionId)) {
+    const completions = reads === 'walk' ? completionsInRuns(s, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId);
+    for (const c of completions) {
       const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;
       // More than 104 days from the base (a wrong clock let in on purpose, ingest refuses
       // it otherwise): its times cannot be placed exactly, so it alone is unknown; its

@@ -12,11 +12,12 @@
  *   sacksOfSide     SEARCH sacks USING INDEX sacks_by_time (flow_id=? AND dir=?)
  *   retransOfSide   SEARCH retransmissions USING INDEX retransmissions_by_flow (flow_id=? AND dir=?)
  *   tags            SEARCH tags USING PRIMARY KEY (flow_id=? AND dir=?)
- *   completionsMerged  MERGE (UNION ALL) of SEARCH c USING INDEX completions_unkeyed and
- *                   SEARCH f USING COVERING INDEX (completion_flows) + SEARCH c USING INDEX
- *                   (session_id, flow_key, write_id): no sort
- *   completions     (a session with a kernel witness) SEARCH completions USING INDEX
- *                   completions_by_session_row + TEMP B-TREE FOR ORDER BY
+ *   nextUnkeyedPair SEARCH completions USING INDEX completions_unkeyed (session_id=? AND (src_addr,src_port,dst_addr,dst_port)>(?,?,?,?))
+ *   keyedPairs      SEARCH completion_flows USING COVERING INDEX sqlite_autoindex_completion_flows_1
+ *   unkeyedRun      SEARCH completions USING INDEX completions_unkeyed (session_id=? AND src_addr=? AND ... AND write_id>?)
+ *   keyedRun        SEARCH completions USING INDEX sqlite_autoindex_completions_1 (session_id=? AND flow_key=? AND write_id>?)
+ *   completions     (the reference, and a session with a kernel witness) SEARCH completions
+ *                   USING INDEX completions_by_session_row + TEMP B-TREE FOR ORDER BY
  *   first/lastFrame SEARCH frames USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)
  * The "first frame reaching X" questions (first and last byte sent, end acknowledged) are
  * answered by a merge walk over runs of each flow direction's advances (AdvanceWalk,
@@ -57,6 +58,24 @@ type Row = unknown[];
 
 const SESSION_FRAMES = SESSION_FRAME_IDS_SQL;
 
+/** A run of completions, one JSON array per column (completionsInRuns reads them in this order). */
+const RUN_COLUMNS = [
+  'id',
+  'write_id',
+  'offset_start',
+  'offset_end',
+  'submitted_ns - @base',
+  'completed_ns - @base',
+  'bytes_reported',
+  'api',
+  'status',
+  'buffers',
+  'tcp_bytes_sent',
+  'tcp_bytes_acked',
+]
+  .map((c) => `json_group_array(${c})`)
+  .join(', ');
+
 /** Every statement of the correlation; the bench and a test print their query plans. */
 export const CORRELATION_SQL = {
   firstFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id ASC LIMIT 1`,
@@ -79,28 +98,25 @@ export const CORRELATION_SQL = {
        FROM completions c LEFT JOIN kernel_witness k ON k.completion_id = c.id
       WHERE c.session_id = @session
       ORDER BY c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id`,
-  // The same without the kernel witness (the usual session has none: the join's look-up
-  // per completion and seven more columns per row cost ~30% of the read), and without
-  // the sort: completions ingested through the API carry their address pair's key
-  // (006_completion_flow_keys.sql), rows written by raw SQL do not and have an index of
-  // their own in this order; the two arms come each in index order (completion_flows'
-  // unique index in address order, CROSS JOIN keeping it the outer loop) and SQLite
-  // merges them. The sort it replaces holds every row: at a million rows a temp file.
-  // Ties (one pair and write id in both arms) go by id. A keyed row whose completion_flows
-  // row were gone (nothing deletes one but its session's cascade) would be left out:
-  // completionsForCorrelation counts the rows against the session's count.
-  completionsMerged: `SELECT c.id, c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id, c.offset_start, c.offset_end,
-            c.submitted_ns - @base, c.completed_ns - @base, c.bytes_reported, c.api, c.status, c.buffers,
-            c.tcp_bytes_sent, c.tcp_bytes_acked, NULL
-       FROM completions c
-      WHERE c.session_id = @session AND c.flow_key IS NULL
-     UNION ALL
-     SELECT c.id, f.src_addr, f.src_port, f.dst_addr, f.dst_port, c.write_id, c.offset_start, c.offset_end,
-            c.submitted_ns - @base, c.completed_ns - @base, c.bytes_reported, c.api, c.status, c.buffers,
-            c.tcp_bytes_sent, c.tcp_bytes_acked, NULL
-       FROM completion_flows f CROSS JOIN completions c ON c.session_id = f.session_id AND c.flow_key = f.id
-      WHERE f.session_id = @session
-      ORDER BY 2, 3, 4, 5, 6, 1`,
+  // The same order in runs of one address pair (completionsInRuns): the pairs, each
+  // spelled by its rows without a key (the partial index completions_unkeyed, covering)
+  // and by completion_flows for the keyed ones; then each pair's rows by write id, a run
+  // of up to @n at a time, one JSON array per column (see sentRun: a value costs ~0.09 µs
+  // so, ~0.2 µs as a row array; 1 M completions: ~3.5 s CPU as rows).
+  // the next pair after @srcAddr.. (one index seek per pair; DISTINCT read every row)
+  nextUnkeyedPair: `SELECT src_addr, src_port, dst_addr, dst_port FROM completions
+      WHERE session_id = @session AND flow_key IS NULL
+        AND (src_addr, src_port, dst_addr, dst_port) > (@srcAddr, @srcPort, @dstAddr, @dstPort)
+      ORDER BY src_addr, src_port, dst_addr, dst_port LIMIT 1`,
+  keyedPairs: `SELECT id, src_addr, src_port, dst_addr, dst_port FROM completion_flows
+      WHERE session_id = @session ORDER BY 2, 3, 4, 5`,
+  unkeyedRun: `SELECT ${RUN_COLUMNS} FROM (SELECT * FROM completions
+      WHERE session_id = @session AND flow_key IS NULL AND src_addr = @srcAddr AND src_port = @srcPort
+        AND dst_addr = @dstAddr AND dst_port = @dstPort AND write_id > @after
+      ORDER BY write_id LIMIT @n)`,
+  keyedRun: `SELECT ${RUN_COLUMNS} FROM (SELECT * FROM completions
+      WHERE session_id = @session AND flow_key = @key AND write_id > @after
+      ORDER BY write_id LIMIT @n)`,
   // the witness rows within the session's completion ids, each checked for its session:
   // nothing to read when there is no witness (a join from completions read them all)
   hasKernelWitness: `SELECT EXISTS (SELECT 1 FROM kernel_witness k
@@ -160,7 +176,7 @@ export function statements(db: Db): Statements {
 
 /** `EXPLAIN QUERY PLAN` of every statement, one line each. */
 export function explainCorrelation(db: Db): Record<StatementName, string> {
-  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, n: 16, skip: 0 };
+  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, n: 16, skip: 0, key: 1, after: -1, srcAddr: '', srcPort: 0, dstAddr: '', dstPort: 0 };
   const out = {} as Record<StatementName, string>;
   for (const [name, sql] of Object.entries(CORRELATION_SQL) as [StatementName, string][]) {
     const used = Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
@@ -374,13 +390,88 @@ export interface CompletionForCorrelation {
   kernel: KernelMoments | null;
 }
 
+/** Completions per run of completionsInRuns: a few MiB of JSON at a time (an object so a test can make runs short). */
+export const COMPLETION_RUN = { rows: 16_384 };
+
+type Pair = [srcAddr: string, srcPort: number, dstAddr: string, dstPort: number];
+
+/** SQLite's order of two address pairs (TEXT compares bytewise; canonical addresses are ASCII, where JS's order is the same). */
+function comparePairs(p: Pair, q: Pair): number {
+  if (p[0] !== q[0]) return p[0] < q[0] ? -1 : 1;
+  if (p[1] !== q[1]) return p[1] - q[1];
+  if (p[2] !== q[2]) return p[2] < q[2] ? -1 : 1;
+  return p[3] - q[3];
+}
+
+/** One address pair's completions in write-id order, read in runs (of its keyed or of its unkeyed rows). */
+class CompletionRuns {
+  private cols: unknown[][] = [];
+  private i = 0;
+  private after = -1;
+  private done = false;
+
+  constructor(
+    private readonly stmt: Statement,
+    private readonly params: Record<string, unknown>,
+    private readonly intern: (v: string) => string,
+  ) {}
+
+  /** Write id of the row at hand (undefined: none left). */
+  peekWriteId(): number | undefined {
+    if (this.i >= (this.cols[0]?.length ?? 0)) this.read();
+    return this.i < (this.cols[0]?.length ?? 0) ? (this.cols[1][this.i] as number) : undefined;
+  }
+
+  peekId(): number {
+    return this.cols[0][this.i] as number;
+  }
+
+  take(p: Pair): CompletionForCorrelation {
+    const c = this.cols;
+    const i = this.i++;
+    return {
+      id: c[0][i] as number,
+      srcAddr: p[0],
+      srcPort: p[1],
+      dstAddr: p[2],
+      dstPort: p[3],
+      writeId: c[1][i] as number,
+      offsetStart: c[2][i] as number,
+      offsetEnd: c[3][i] as number,
+      submittedNs: c[4][i] as number,
+      completedNs: c[5][i] as number,
+      bytesReported: c[6][i] as number,
+      api: this.intern(c[7][i] as string),
+      status: this.intern(c[8][i] as string),
+      buffers: c[9][i] as number,
+      tcpBytesSent: c[10][i] as number | null,
+      tcpBytesAcked: c[11][i] as number | null,
+      kernel: null,
+    };
+  }
+
+  private read(): void {
+    if (this.done) return;
+    const want = COMPLETION_RUN.rows;
+    const row = this.stmt.get({ ...this.params, after: this.after, n: want }) as string[];
+    this.cols = row.map((json) => JSON.parse(json) as unknown[]);
+    this.i = 0;
+    const n = this.cols[0].length;
+    if (n < want) this.done = true;
+    if (n > 0) this.after = this.cols[1][n - 1] as number;
+  }
+}
+
 /**
- * A session's completions in (flow, writeId) order, one named object each. Addresses,
- * APIs and statuses repeat over thousands of completions: each distinct string is kept
- * once (SQLite hands over a fresh copy per row, ~40 bytes each, four per record held).
+ * A session's completions in the order of completionsForCorrelation (address pair, write
+ * id, then id), read in runs of JSON arrays per pair (the usual session: no kernel
+ * witness; with one, completionsForCorrelation's rows). The addresses come once per pair.
  */
-export function* completionsForCorrelation(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
-  const withKernel = (s.hasKernelWitness.get({ session: sessionId }) as Row)[0] === 1;
+export function* completionsInRuns(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
+  if ((s.hasKernelWitness.get({ session: sessionId }) as Row)[0] === 1) {
+    yield* completionsForCorrelation(s, base, sessionId);
+    return;
+  }
   const strings = new Map<string, string>();
   const intern = (v: string): string => {
     const known = strings.get(v);
@@ -388,9 +479,60 @@ export function* completionsForCorrelation(s: Statements, base: bigint, sessionI
     strings.set(v, v);
     return v;
   };
+  const unkeyed: { pair: Pair; key: number | null }[] = [];
+  // '' sorts before every address
+  for (let p: Pair | undefined = ['', 0, '', 0]; (p = s.nextUnkeyedPair.get({ session: sessionId, srcAddr: p[0], srcPort: p[1], dstAddr: p[2], dstPort: p[3] }) as Pair | undefined); ) {
+    unkeyed.push({ pair: p, key: null });
+  }
+  const keyed = (s.keyedPairs.all({ session: sessionId }) as Row[]).map((r) => ({ pair: r.slice(1) as Pair, key: r[0] as number }));
+  const pairs = [...unkeyed, ...keyed].sort((a, b) => comparePairs(a.pair, b.pair));
   let rows = 0;
-  for (const r of (withKernel ? s.completions : s.completionsMerged).iterate({ base, session: sessionId }) as IterableIterator<Row>) {
-    rows++;
+  for (let g = 0; g < pairs.length; ) {
+    // the pair's unkeyed rows and its keyed rows (a pair may have both), merged by write id then id
+    let h = g + 1;
+    while (h < pairs.length && comparePairs(pairs[g].pair, pairs[h].pair) === 0) h++;
+    const pair = pairs[g].pair.map((v) => (typeof v === 'string' ? intern(v) : v)) as Pair;
+    const streams = pairs.slice(g, h).map(({ key }) =>
+      key === null
+        ? new CompletionRuns(s.unkeyedRun, { base, session: sessionId, srcAddr: pair[0], srcPort: pair[1], dstAddr: pair[2], dstPort: pair[3] }, intern)
+        : new CompletionRuns(s.keyedRun, { base, session: sessionId, key }, intern),
+    );
+    for (;;) {
+      let next: CompletionRuns | null = null;
+      let nextWrite = Infinity;
+      for (const st of streams) {
+        const w = st.peekWriteId();
+        if (w === undefined) continue;
+        if (next === null || w < nextWrite || (w === nextWrite && st.peekId() < next.peekId())) [next, nextWrite] = [st, w];
+      }
+      if (next === null) break;
+      rows++;
+      yield next.take(pair);
+    }
+    g = h;
+  }
+  const count = Number((s.completionCount.get({ session: sessionId }) as Row)[0]);
+  if (rows !== count) {
+    throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `session ${sessionId}: read ${rows} of its ${count} completions (a completion flow key without its completion_flows row?)`);
+  }
+}
+
+/**
+ * A session's completions in (flow, writeId) order, one named object each, a row at a
+ * time with SQLite's sort (the reference for completionsInRuns, and its read for a
+ * session with a kernel witness). Addresses, APIs and statuses repeat over thousands of
+ * completions: each distinct string is kept once (SQLite hands over a fresh copy per
+ * row, ~40 bytes each, four per record held).
+ */
+export function* completionsForCorrelation(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
+  const strings = new Map<string, string>();
+  const intern = (v: string): string => {
+    const known = strings.get(v);
+    if (known !== undefined) return known;
+    strings.set(v, v);
+    return v;
+  };
+  for (const r of s.completions.iterate({ base, session: sessionId }) as IterableIterator<Row>) {
     const [id, , srcPort, , dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, , , buffers, tcpBytesSent, tcpBytesAcked] =
       r as [number, string, number, string, number, number, number, number, number, number, number, string, string, number, number | null, number | null];
     const srcAddr = intern(r[1] as string);
@@ -409,10 +551,6 @@ export function* completionsForCorrelation(s: Statements, base: bigint, sessionI
             retransmitted: r[22] === 1,
           };
     yield { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked, kernel };
-  }
-  const count = Number((s.completionCount.get({ session: sessionId }) as Row)[0]);
-  if (rows !== count) {
-    throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `session ${sessionId}: read ${rows} of its ${count} completions (a completion flow key without its completion_flows row?)`);
   }
 }
 

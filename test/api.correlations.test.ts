@@ -434,8 +434,9 @@ test('every look-up is an index search, never a scan of a table, and the complet
     }
     assert.match(plans.sentRun, /SEARCH sent_advances USING PRIMARY KEY \(flow_id=\? AND dir=\? AND sent_max>\?\)/);
     assert.match(plans.ackRun, /SEARCH ack_advances USING PRIMARY KEY \(flow_id=\? AND dir=\? AND acked_max>\?\)/);
-    assert.match(plans.completionsMerged, /^MERGE/);
-    assert.doesNotMatch(plans.completionsMerged, /TEMP B-TREE/);
+    for (const name of ['nextUnkeyedPair', 'keyedPairs', 'unkeyedRun', 'keyedRun'] as const) assert.doesNotMatch(plans[name], /TEMP B-TREE/, `${name}: ${plans[name]}`);
+    assert.match(plans.unkeyedRun, /completions_unkeyed \(session_id=\? AND src_addr=\? AND src_port=\? AND dst_addr=\? AND dst_port=\? AND write_id>\?\)/);
+    assert.match(plans.keyedRun, /\(session_id=\? AND flow_key=\? AND write_id>\?\)/);
     assert.match(plans.firstSent, /sent_advances USING PRIMARY KEY \(flow_id=\? AND dir=\? AND sent_max>\?\)/);
     assert.match(plans.firstAck, /ack_advances USING PRIMARY KEY \(flow_id=\? AND dir=\? AND acked_max>\?\)/);
     assert.match(plans.sacksOfSide, /sacks_by_time \(flow_id=\? AND dir=\?\)/);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
-import { AdvanceWalk, WALK_RUN_ROWS, statements } from '../db/correlation-reads.js';
+import { AdvanceWalk, COMPLETION_RUN, WALK_RUN_ROWS, statements } from '../db/correlation-reads.js';
 import { correlateSession, type SessionCorrelation } from '../analysis/correlation.js';
 import { importCapture } from '../recording/import.js';
 import { storeCompletions } from '../db/completions.js';
@@ -44,7 +44,11 @@ function random(seed: number): () => number {
   };
 }
 
-/** Both reads of a session, equal in everything but how long they took and how often they asked SQLite. */
+/**
+ * Both reads of a session, equal in everything but how long they took and how often they
+ * asked SQLite; the runs of completions also at a few rows each, so that a pair's
+ * completions span many runs.
+ */
 function assertSameCorrelation(db: Db, sessionId: number): SessionCorrelation {
   const seek = correlateSession(db, sessionId, { reads: 'seek' });
   const walk = correlateSession(db, sessionId, { reads: 'walk' });
@@ -52,6 +56,16 @@ function assertSameCorrelation(db: Db, sessionId: number): SessionCorrelation {
   const { stats: walkStats, ...walkRest } = walk;
   assert.equal(walkStats.completions, seekStats.completions);
   assert.deepEqual(walkRest, seekRest);
+  const rows = COMPLETION_RUN.rows;
+  try {
+    for (const shortRuns of [1, 7]) {
+      COMPLETION_RUN.rows = shortRuns;
+      const { stats: _stats, ...shortRest } = correlateSession(db, sessionId, { reads: 'walk' });
+      assert.deepEqual(shortRest, seekRest, `completions in runs of ${shortRuns}`);
+    }
+  } finally {
+    COMPLETION_RUN.rows = rows;
+  }
   return walk;
 }
 
