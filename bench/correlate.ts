@@ -17,7 +17,8 @@
  *
  *   node --expose-gc --import tsx bench/correlate.ts [--frames 1000000] [--completions 100000] [--flows 20] [--runs 3]
  *     [--inline false] [--exports false]
- * BENCH_KEEP_DIR=DIR keeps the database; a second run with the same DIR and sizes reuses it.
+ * BENCH_KEEP_DIR=DIR keeps the database; a later run with the same DIR reuses the session it holds
+ * (built with the sizes of the first run: --frames, --completions and --flows are then ignored).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
