@@ -29,7 +29,7 @@ function headOf(c: SessionCorrelation): CorrelationHead {
 
 /**
  * Records the cached correlations may hold together: a record takes ~540 bytes of heap
- * at a million (docs/design-notes.md), so about 1 GiB. The cache of analysis/correlation.ts
+ * at a million (docs/design-notes.md, "Correlation speed"), so about 1 GiB. The cache of analysis/correlation.ts
  * keeps four sessions whatever their size; past this budget the least recently asked
  * are dropped first (the one just asked for always stays).
  */

@@ -15,6 +15,8 @@ export type CorrelationHead = Omit<SessionCorrelation, 'records'>;
 
 export interface WorkerInit {
   dbPath: string;
+  /** The worker thread's nice value (0: the service's priority). */
+  nice: number;
 }
 
 /** What an export streams: correlation records in submission order, or trace events. */

@@ -27,6 +27,9 @@ import type { CorrelationHead, ExportKind, FromWorker, PageFilter, ReplyBody, To
 
 export type { CorrelationHead, ExportKind, PageFilter, WorkerStats };
 
+/** The worker thread's nice value unless told otherwise (docs/design-notes.md, "Correlation speed"). */
+export const WORKER_NICE = 10;
+
 /** Rows per export batch: ~0.3 MB of CSV, a few ms of formatting between two awaits. */
 export const EXPORT_BATCH_ROWS = 1000;
 
@@ -60,10 +63,15 @@ export class CorrelationRunner {
   /** null: answered on this thread (no file a worker could open, or the worker switched off). */
   private readonly inline: CorrelationDesk | null;
   private readonly dbPath: string;
+  private readonly nice: number;
 
-  /** `db`: the service's connection; a worker opens the same file unless `inWorker` is false or the database lives in memory. */
-  constructor(db: Db, options: { inWorker?: boolean } = {}) {
+  /**
+   * `db`: the service's connection; a worker opens the same file unless `inWorker` is false
+   * or the database lives in memory. `nice`: the worker thread's nice value (WORKER_NICE unless given).
+   */
+  constructor(db: Db, options: { inWorker?: boolean; nice?: number } = {}) {
     this.dbPath = db.name;
+    this.nice = options.nice ?? WORKER_NICE;
     this.inline = db.memory || options.inWorker === false ? new CorrelationDesk(db) : null;
   }
 
@@ -178,7 +186,7 @@ export class CorrelationRunner {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = spawnWorker({ dbPath: this.dbPath });
+    const worker = spawnWorker({ dbPath: this.dbPath, nice: this.nice });
     worker.unref();
     worker.on('message', (m: FromWorker) => {
       if (m.memory) this.lastMemory = m.memory;

@@ -20,13 +20,12 @@ import { threadMemory } from '../core/thread-memory.js';
 import { CorrelationDesk } from './correlation-desk.js';
 import type { FromWorker, ToWorker, WorkerInit } from './correlation-protocol.js';
 
-const WORKER_NICE = 10;
-
 const init = workerData as WorkerInit;
 // Linux keeps a nice value per thread: this one yields the CPU to the service's thread,
-// so requests are answered first on a busy machine (on others, a no-op or refused).
+// so requests are answered first on a busy machine (on others, a no-op or refused). It
+// yields to every other process as well: docs/design-notes.md has what that costs.
 try {
-  setPriority(0, WORKER_NICE);
+  if (init.nice !== 0) setPriority(0, init.nice);
 } catch {
   // not permitted or not supported: run at the service's priority
 }

@@ -2,15 +2,25 @@
  * Correlation speed: a synthetic session of 1,000,000 frames and 100,000 completions
  * (goal: correlated in ≤ 0.5 s), then GET /summary latency on it, and what a cold
  * summary does to the service's other requests: a second process fires GET /healthz
- * every 10 ms while the summary is computed, once with the correlation in the worker
- * thread (the default) and once on the service's thread (ACKSCOPE_CORRELATION_WORKER=0,
- * the way it was before), and prints the p50/p99/max of their latency (goal p99 ≤ 50 ms).
+ * every 10 ms while the summary is computed, with the correlation in the worker thread
+ * at its default nice value and at nice 0 (ACKSCOPE_CORRELATION_NICE), and on the
+ * service's thread (ACKSCOPE_CORRELATION_WORKER=0, the way it was before), and prints the
+ * p50/p99/max of their latency (goal p99 ≤ 50 ms).
  * Also peak RSS and the heap the correlation's records take. Prints figures and the
  * query plans; asserts nothing about time.
  *
+ * The inline correlation runs both ways the look-ups can read the store, the anchor first:
+ * `seek` (one SQLite index look-up per question, as before) and `walk` (the merge walk
+ * over runs of each flow direction's advances, the default), each with the thread's own
+ * CPU time beside the wall time: on 2 cores shared with others the wall time mostly says
+ * how long the thread waited for a core.
+ *
  *   node --expose-gc --import tsx bench/correlate.ts [--frames 1000000] [--completions 100000] [--flows 20] [--runs 3]
+ *     [--inline false] [--exports false]
+ * BENCH_KEEP_DIR=DIR keeps the database; a later run with the same DIR reuses the session it holds
+ * (built with the sizes of the first run: --frames, --completions and --flows are then ignored).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,8 +29,9 @@ import { loadavg } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
 import { createSession, updateSession } from '../db/sessions.js';
-import { correlateSession, invalidateCorrelations } from '../analysis/correlation.js';
+import { correlateSession, invalidateCorrelations, type AdvanceReads } from '../analysis/correlation.js';
 import { explainCorrelation } from '../db/correlation-reads.js';
+import { WORKER_NICE } from '../analysis/correlation-runner.js';
 import type { Db } from '../db/connection.js';
 import { frameId } from '../core/frame-id.js';
 
@@ -32,6 +43,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     // false: skip every correlation on this thread, so the peak RSS is the service's with the worker
     inline: { type: 'string', default: 'true' },
+    // false: skip the streamed exports (a 10 M-frame run is long enough without them)
+    exports: { type: 'string', default: 'true' },
   },
 });
 const FRAMES = Number(values.frames);
@@ -39,6 +52,7 @@ const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 const RUNS = Number(values.runs);
 const INLINE = values.inline !== 'false';
+const EXPORTS = values.exports !== 'false';
 const MSS = 1448;
 const T0 = 1_764_061_234_000_000_000n;
 
@@ -137,6 +151,21 @@ function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** CPU time of the calling thread, ms (Linux: /proc/thread-self/schedstat; NaN elsewhere). */
+function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+/** CPU time of the whole process (every thread), ms. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Heap in use after a full collection when --expose-gc is given (else as it is). */
@@ -183,9 +212,12 @@ function startHealthProbe(port: number): { stop: () => Promise<number[]> } {
 async function main(): Promise<void> {
   const dir = process.env.BENCH_KEEP_DIR ?? mkdtempSync(join(tmpdir(), "ackscope-bench-correlate-"));
   try {
+    const reuse = process.env.BENCH_KEEP_DIR !== undefined && existsSync(join(dir, 'bench.db'));
     const app = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false });
     const db = app.db;
-    const { sessionId, insertSeconds } = buildSession(db);
+    const kept = reuse ? (db.prepare("SELECT id FROM sessions WHERE name = 'bench-correlate' ORDER BY id DESC LIMIT 1").get() as { id: number } | undefined) : undefined;
+    const { sessionId, insertSeconds } = kept ? { sessionId: kept.id, insertSeconds: 0 } : buildSession(db);
+    if (kept) console.log(`reusing session ${kept.id} of ${join(dir, 'bench.db')} (sizes as it was built)`);
     const frames = (db.prepare('SELECT count(*) AS n FROM frames').get() as { n: number }).n;
     const completions = (db.prepare('SELECT count(*) AS n FROM completions').get() as { n: number }).n;
     console.log(`built ${frames} frames, ${completions} completions in ${FLOWS} flows in ${insertSeconds.toFixed(1)} s`);
@@ -194,39 +226,52 @@ async function main(): Promise<void> {
     for (const [name, plan] of Object.entries(explainCorrelation(db))) console.log(`  ${name.padEnd(16)} ${plan}`);
 
     if (INLINE) {
-      console.log('\ncorrelation (one read transaction, index look-ups):');
-      const runs: number[] = [];
-      const heapBefore = heapUsed();
-      const t0 = performance.now();
-      let last: ReturnType<typeof correlateSession> | undefined = correlateSession(db, sessionId);
-      const firstMs = performance.now() - t0;
-      const heapAfter = heapUsed();
-      console.log(`  heap held by the result (${last.records.length} records): ${mib(heapAfter - heapBefore)} MiB (${((heapAfter - heapBefore) / last.records.length).toFixed(0)} bytes per record)`);
-      for (let i = 0; i < RUNS; i++) {
-        const t = performance.now();
-        last = correlateSession(db, sessionId);
-        runs.push(performance.now() - t);
+      for (const reads of ['seek', 'walk'] as AdvanceReads[]) {
+        console.log(`\ncorrelation inline, reads: '${reads}'${reads === 'seek' ? ' (the anchor: one SQLite look-up per question, as before)' : ' (merge walk, the default)'}; load ${load()}:`);
+        const runs: { wall: number; cpu: number }[] = [];
+        const heapBefore = heapUsed();
+        let c0 = threadCpuMs();
+        const t0 = performance.now();
+        let last: ReturnType<typeof correlateSession> | undefined = correlateSession(db, sessionId, { reads });
+        const first = { wall: performance.now() - t0, cpu: threadCpuMs() - c0 };
+        const heapAfter = heapUsed();
+        console.log(`  heap held by the result (${last.records.length} records): ${mib(heapAfter - heapBefore)} MiB (${((heapAfter - heapBefore) / last.records.length).toFixed(0)} bytes per record)`);
+        for (let i = 0; i < RUNS; i++) {
+          last = undefined;
+          c0 = threadCpuMs();
+          const t = performance.now();
+          last = correlateSession(db, sessionId, { reads });
+          runs.push({ wall: performance.now() - t, cpu: threadCpuMs() - c0 });
+        }
+        const fmt = (r: { wall: number; cpu: number }) => `${r.wall.toFixed(0)} ms (CPU ${r.cpu.toFixed(0)} ms)`;
+        console.log(`  first run (statements prepared, pages read): ${fmt(first)}; next runs: ${runs.map(fmt).join(', ')}`);
+        console.log(`  ${last.records.length} completions, ${last.stats.queries} SQLite reads (${(last.stats.queries / last.records.length).toFixed(3)} per completion)`);
+        if (runs.length > 0) {
+          const best = Math.min(...runs.map((r) => r.cpu));
+          console.log(`  per completion: ${((Math.min(...runs.map((r) => r.wall)) * 1000) / last.records.length).toFixed(2)} µs wall, ${((best * 1000) / last.records.length).toFixed(2)} µs CPU (best run)`);
+        }
+        const stages: Record<string, number> = {};
+        for (const r of last.records) stages[r.stage] = (stages[r.stage] ?? 0) + 1;
+        console.log(`  stages: ${JSON.stringify(stages)}`);
+        const retransmitted = last.records.filter((r) => r.retransmitted).length;
+        const sacked = last.records.filter((r) => r.sackedNs !== null).length;
+        console.log(`  retransmitted: ${retransmitted} completions, SACKed before ACK: ${sacked}`);
+        last = undefined; // let the inline result go before the next measurements
       }
-      const stages: Record<string, number> = {};
-      for (const r of last.records) stages[r.stage] = (stages[r.stage] ?? 0) + 1;
-      console.log(`  first run (statements prepared, pages read): ${firstMs.toFixed(0)} ms; next runs: ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-      console.log(`  ${last.records.length} completions, ${last.stats.queries} SQLite look-ups (${(last.stats.queries / last.records.length).toFixed(2)} per completion)`);
-      if (runs.length > 0) console.log(`  per completion: ${((Math.min(...runs) * 1000) / last.records.length).toFixed(2)} µs`);
-      console.log(`  stages: ${JSON.stringify(stages)}`);
-      const retransmitted = last.records.filter((r) => r.retransmitted).length;
-      const sacked = last.records.filter((r) => r.sackedNs !== null).length;
-      console.log(`  retransmitted: ${retransmitted} completions, SACKed before ACK: ${sacked}`);
-      last = undefined; // let the inline result go before the next measurements
     }
 
     console.log('\nGET /sessions/:id/summary:');
     invalidateCorrelations(db);
+    await app.correlations.stats(); // the worker thread started and its modules loaded, as in a running service
+    heapUsed();
+    const cpu0 = processCpuMs();
     let t = performance.now();
     let res = await app.inject({ url: `/sessions/${sessionId}/summary` });
     const cold = JSON.parse(res.body) as { correlation: { elapsedMs: number } };
     console.log(
       `  cold (correlate + summarise, in the worker): ${(performance.now() - t).toFixed(0)} ms, of which correlateSession ${cold.correlation.elapsedMs.toFixed(0)} ms; ` +
-        `HTTP ${res.statusCode}, ${res.body.length} bytes; RSS now ${mib(process.memoryUsage().rss)} MiB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+        `CPU of the process meanwhile ${(processCpuMs() - cpu0).toFixed(0)} ms (nearly all the worker's); ` +
+        `HTTP ${res.statusCode}, ${res.body.length} bytes; RSS now ${mib(process.memoryUsage().rss)} MiB; load ${load()}`,
     );
     const warm: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -245,55 +290,64 @@ async function main(): Promise<void> {
     await app.close();
 
     console.log('\ncold GET /summary with GET /healthz fired every 10 ms by another process:');
-    for (const inWorker of INLINE ? [true, false] : [true]) {
-      const probed = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false, correlationInWorker: inWorker });
+    const probes: { inWorker: boolean; nice: number }[] = [
+      { inWorker: true, nice: WORKER_NICE },
+      { inWorker: true, nice: 0 },
+      ...(INLINE ? [{ inWorker: false, nice: 0 }] : []),
+    ];
+    for (const { inWorker, nice } of probes) {
+      const probed = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false, correlationInWorker: inWorker, correlationNice: nice });
       await probed.listen({ port: 0, host: '127.0.0.1' });
       const { port } = probed.server.address() as AddressInfo;
       if (inWorker) await probed.correlations.stats(); // the worker thread is started, as in a running service
       heapUsed(); // collect the garbage of the build and the runs above now, not during the measurement
       const probe = startHealthProbe(port);
       await sleep(500);
+      const cpu0 = processCpuMs();
       const t = performance.now();
       const res = await fetch(`http://127.0.0.1:${port}/sessions/${sessionId}/summary`);
       await res.arrayBuffer();
       const coldMs = performance.now() - t;
+      const coldCpuMs = processCpuMs() - cpu0;
       await sleep(200);
       const latencies = await probe.stop();
       await probed.close();
       latencies.sort((a, b) => a - b);
       const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(1);
       console.log(
-        `  ${inWorker ? 'worker thread' : 'service thread (before)'}: cold summary ${coldMs.toFixed(0)} ms (HTTP ${res.status}); ` +
+        `  ${inWorker ? `worker thread at nice ${nice}` : 'service thread (before)'}: cold summary ${coldMs.toFixed(0)} ms (HTTP ${res.status}), process CPU ${coldCpuMs.toFixed(0)} ms; ` +
           `${latencies.length} /healthz during it: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${latencies[latencies.length - 1].toFixed(1)} ms; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       );
     }
-    console.log('\nstreamed exports (worker thread; main-thread heap sampled every 10 ms while streaming):');
-    const exporter = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false });
-    await exporter.listen({ port: 0, host: '127.0.0.1' });
-    const exportPort = (exporter.server.address() as AddressInfo).port;
-    for (const [name, state] of [['timeline.csv', 'cold'], ['timeline.csv', 'warm'], ['timeline.json', 'warm'], ['trace.json', 'warm']] as const) {
-      heapUsed();
-      const heapStart = process.memoryUsage().heapUsed;
-      let heapMax = heapStart;
-      const sampler = setInterval(() => (heapMax = Math.max(heapMax, process.memoryUsage().heapUsed)), 10);
-      const t = performance.now();
-      const res = await fetch(`http://127.0.0.1:${exportPort}/sessions/${sessionId}/export/${name}`);
-      const reader = res.body!.getReader();
-      let firstByteMs = -1;
-      let bytes = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (firstByteMs < 0) firstByteMs = performance.now() - t;
-        bytes += value.length;
+    if (EXPORTS) {
+      console.log('\nstreamed exports (worker thread; main-thread heap sampled every 10 ms while streaming):');
+      const exporter = await buildApp({ dbPath: join(dir, 'bench.db'), logger: false });
+      await exporter.listen({ port: 0, host: '127.0.0.1' });
+      const exportPort = (exporter.server.address() as AddressInfo).port;
+      for (const [name, state] of [['timeline.csv', 'cold'], ['timeline.csv', 'warm'], ['timeline.json', 'warm'], ['trace.json', 'warm']] as const) {
+        heapUsed();
+        const heapStart = process.memoryUsage().heapUsed;
+        let heapMax = heapStart;
+        const sampler = setInterval(() => (heapMax = Math.max(heapMax, process.memoryUsage().heapUsed)), 10);
+        const t = performance.now();
+        const res = await fetch(`http://127.0.0.1:${exportPort}/sessions/${sessionId}/export/${name}`);
+        const reader = res.body!.getReader();
+        let firstByteMs = -1;
+        let bytes = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (firstByteMs < 0) firstByteMs = performance.now() - t;
+          bytes += value.length;
+        }
+        clearInterval(sampler);
+        console.log(
+          `  ${name} (${state}): first byte ${firstByteMs.toFixed(0)} ms, all ${(bytes / 1e6).toFixed(1)} MB in ${(performance.now() - t).toFixed(0)} ms; ` +
+            `main-thread heap ${mib(heapStart)} → max ${mib(heapMax)} MiB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+        );
       }
-      clearInterval(sampler);
-      console.log(
-        `  ${name} (${state}): first byte ${firstByteMs.toFixed(0)} ms, all ${(bytes / 1e6).toFixed(1)} MB in ${(performance.now() - t).toFixed(0)} ms; ` +
-          `main-thread heap ${mib(heapStart)} → max ${mib(heapMax)} MiB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-      );
+      await exporter.close();
     }
-    await exporter.close();
 
     console.log(`\npeak RSS of this process: ${mib(process.resourceUsage().maxRSS * 1024)} MiB`);
   } finally {

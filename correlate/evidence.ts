@@ -9,6 +9,8 @@ export interface FirstReachingLookup {
   find(x: number): FrameHit | null;
   /** Look-ups that went to the store (the rest were answered from memory). */
   readonly queries: number;
+  /** Frees what it holds for later look-ups (they still work, reading again): a flow direction done with. */
+  release?(): void;
 }
 
 /** What one direction of one flow needs, gathered once on first use. */

@@ -2,27 +2,37 @@
  * The SQL reads the correlation makes, with named columns (analysis/correlation.ts runs
  * them; correlate/ holds the pure rules).
  *
- * Every per-completion question is an index look-up inside ONE read transaction (one
- * consistent WAL snapshot, no per-statement locking). EXPLAIN QUERY PLAN of each
- * statement (explainCorrelation(); bench/correlate.ts prints it again):
+ * Everything is read inside ONE read transaction (one consistent WAL snapshot, no
+ * per-statement locking). EXPLAIN QUERY PLAN of each statement (explainCorrelation();
+ * bench/correlate.ts prints it again):
+ *   sentRun/ackRun  CO-ROUTINE; SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND sent_max>?)
  *   firstSent       SEARCH sent_advances USING PRIMARY KEY (flow_id=? AND dir=? AND sent_max>?)
  *   firstAck        SEARCH ack_advances USING PRIMARY KEY (flow_id=? AND dir=? AND acked_max>?)
  *   lowSent/lowAck  SEARCH sent_advances / ack_advances USING PRIMARY KEY (flow_id=? AND dir=?)
  *   sacksOfSide     SEARCH sacks USING INDEX sacks_by_time (flow_id=? AND dir=?)
  *   retransOfSide   SEARCH retransmissions USING INDEX retransmissions_by_flow (flow_id=? AND dir=?)
  *   tags            SEARCH tags USING PRIMARY KEY (flow_id=? AND dir=?)
- *   completions     SEARCH completions USING INDEX completions_by_session_row (session_id=?)
- *                   + TEMP B-TREE FOR ORDER BY (since 006; ~180 ms per 100k rows either way)
+ *   nextUnkeyedPair SEARCH completions USING INDEX completions_unkeyed (session_id=? AND (src_addr,src_port,dst_addr,dst_port)>(?,?,?,?))
+ *   keyedPairs      SEARCH completion_flows USING COVERING INDEX sqlite_autoindex_completion_flows_1
+ *   unkeyedRun      SEARCH completions USING INDEX completions_unkeyed (session_id=? AND src_addr=? AND ... AND write_id>?)
+ *   keyedRun        SEARCH completions USING INDEX sqlite_autoindex_completions_1 (session_id=? AND flow_key=? AND write_id>?)
+ *   completions     (the reference, and a session with a kernel witness) SEARCH completions
+ *                   USING INDEX completions_by_session_row + TEMP B-TREE FOR ORDER BY
  *   first/lastFrame SEARCH frames USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)
- * firstSent and firstAck run per completion; the rest once per session or flow
- * direction. SACK blocks and retransmitted ranges exist only around losses, so they are
- * read once per flow direction and searched in memory (correlate/evidence.ts): as
- * separate per-completion queries they doubled the correlation time.
+ * The "first frame reaching X" questions (first and last byte sent, end acknowledged) are
+ * answered by a merge walk over runs of each flow direction's advances (AdvanceWalk,
+ * sentRun/ackRun), falling back to one index seek per question (firstSent/firstAck) where
+ * the writes are sparse; FirstReaching asks one seek per question always (the reference,
+ * `reads: 'seek'`). The rest runs once per session or flow direction. SACK blocks and
+ * retransmitted ranges exist only around losses, so they are read once per flow direction
+ * and searched in memory (correlate/evidence.ts): as separate per-completion queries they
+ * doubled the correlation time.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import type { SessionRow } from './sessions.js';
 import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
+import { AckscopeError } from '../core/errors.js';
 import type { FrameHit } from '../correlate/types.js';
 import type { TagRow } from '../correlate/ordering.js';
 import type { KernelMoments } from '../correlate/ladder.js';
@@ -48,6 +58,24 @@ type Row = unknown[];
 
 const SESSION_FRAMES = SESSION_FRAME_IDS_SQL;
 
+/** A run of completions, one JSON array per column (completionsInRuns reads them in this order). */
+const RUN_COLUMNS = [
+  'id',
+  'write_id',
+  'offset_start',
+  'offset_end',
+  'submitted_ns - @base',
+  'completed_ns - @base',
+  'bytes_reported',
+  'api',
+  'status',
+  'buffers',
+  'tcp_bytes_sent',
+  'tcp_bytes_acked',
+]
+  .map((c) => `json_group_array(${c})`)
+  .join(', ');
+
 /** Every statement of the correlation; the bench and a test print their query plans. */
 export const CORRELATION_SQL = {
   firstFrame: `SELECT ts_ns FROM frames WHERE ${SESSION_FRAMES} ORDER BY id ASC LIMIT 1`,
@@ -70,6 +98,31 @@ export const CORRELATION_SQL = {
        FROM completions c LEFT JOIN kernel_witness k ON k.completion_id = c.id
       WHERE c.session_id = @session
       ORDER BY c.src_addr, c.src_port, c.dst_addr, c.dst_port, c.write_id`,
+  // The same order in runs of one address pair (completionsInRuns, no sort): the pairs
+  // of rows without a key through the partial index completions_unkeyed, one index seek
+  // per pair (a DISTINCT read every row), and those of posted rows from completion_flows;
+  // then each pair's rows by write id, a run of up to @n at a time, one JSON array per
+  // column (a value costs ~0.09 µs so, ~0.2 µs in a row array: 1 M completions took
+  // ~3.5 s CPU as rows, 0.3 s of it SQLite's).
+  nextUnkeyedPair: `SELECT src_addr, src_port, dst_addr, dst_port FROM completions
+      WHERE session_id = @session AND flow_key IS NULL
+        AND (src_addr, src_port, dst_addr, dst_port) > (@srcAddr, @srcPort, @dstAddr, @dstPort)
+      ORDER BY src_addr, src_port, dst_addr, dst_port LIMIT 1`,
+  keyedPairs: `SELECT id, src_addr, src_port, dst_addr, dst_port FROM completion_flows
+      WHERE session_id = @session ORDER BY 2, 3, 4, 5`,
+  unkeyedRun: `SELECT ${RUN_COLUMNS} FROM (SELECT * FROM completions
+      WHERE session_id = @session AND flow_key IS NULL AND src_addr = @srcAddr AND src_port = @srcPort
+        AND dst_addr = @dstAddr AND dst_port = @dstPort AND write_id > @after
+      ORDER BY write_id LIMIT @n)`,
+  keyedRun: `SELECT ${RUN_COLUMNS} FROM (SELECT * FROM completions
+      WHERE session_id = @session AND flow_key = @key AND write_id > @after
+      ORDER BY write_id LIMIT @n)`,
+  // the witness rows within the session's completion ids, each checked for its session:
+  // nothing to read when there is no witness (a join from completions read them all)
+  hasKernelWitness: `SELECT EXISTS (SELECT 1 FROM kernel_witness k
+      WHERE k.completion_id BETWEEN (SELECT min(id) FROM completions WHERE session_id = @session)
+                                AND (SELECT max(id) FROM completions WHERE session_id = @session)
+        AND EXISTS (SELECT 1 FROM completions c WHERE c.id = k.completion_id AND c.session_id = @session))`,
   // sent_advances / ack_advances (005_frame_advances.sql) hold exactly the frames whose
   // sent_advanced / ack_advanced flag is 1, keyed by the maximum they reached.
   firstSent: `SELECT sent_max, ts_ns - @base, seq_off FROM sent_advances
@@ -78,6 +131,14 @@ export const CORRELATION_SQL = {
   firstAck: `SELECT acked_max, ts_ns - @base, 0 FROM ack_advances
       WHERE flow_id = @flow AND dir = @dir AND acked_max >= @x
       ORDER BY acked_max LIMIT 1`,
+  // The same rows in runs (AdvanceWalk): up to @n rows from the first that reaches @x,
+  // one JSON array per column, in key order (the subquery's).
+  sentRun: `SELECT json_group_array(sent_max), json_group_array(ts), json_group_array(seq_off)
+       FROM (SELECT sent_max, ts_ns - @base AS ts, seq_off FROM sent_advances
+              WHERE flow_id = @flow AND dir = @dir AND sent_max >= @x ORDER BY sent_max LIMIT @n)`,
+  ackRun: `SELECT json_group_array(acked_max), json_group_array(ts), NULL
+       FROM (SELECT acked_max, ts_ns - @base AS ts FROM ack_advances
+              WHERE flow_id = @flow AND dir = @dir AND acked_max >= @x ORDER BY acked_max LIMIT @n)`,
   lowSent: `SELECT seq_off, ts_ns - @base FROM sent_advances
       WHERE flow_id = @flow AND dir = @dir ORDER BY sent_max LIMIT 1`,
   lowAck: `SELECT acked_max, ts_ns - @base FROM ack_advances
@@ -115,7 +176,7 @@ export function statements(db: Db): Statements {
 
 /** `EXPLAIN QUERY PLAN` of every statement, one line each. */
 export function explainCorrelation(db: Db): Record<StatementName, string> {
-  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, skip: 0 };
+  const params = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, n: 16, skip: 0, key: 1, after: -1, srcAddr: '', srcPort: 0, dstAddr: '', dstPort: 0 };
   const out = {} as Record<StatementName, string>;
   for (const [name, sql] of Object.entries(CORRELATION_SQL) as [StatementName, string][]) {
     const used = Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
@@ -159,6 +220,152 @@ export class FirstReaching {
     this.hit = { tsNs: row[1] as number, seqOff: row[2] as number };
     return this.hit;
   }
+
+  /** Nothing to drop: the memory is one answer. */
+  release(): void {}
+}
+
+/** Rows an AdvanceWalk reads at once: it starts at `first`, doubles while the look-ups use them densely, halves down to single seeks when they skip. */
+export const WALK_RUN_ROWS = { first: 256, probe: 16, max: 65_536 };
+/** In single-seek mode, every this many reads is a probe run of WALK_RUN_ROWS.probe rows (have the look-ups become dense?). */
+const PROBE_EVERY = 64;
+
+/**
+ * "First frame whose running maximum reached x" as a merge walk. The look-ups of one flow
+ * direction come in increasing x (writes in offset order) and so do the rows, so the rows
+ * are read in runs, one range scan each, and each answer is found by walking forward:
+ * O(1) amortised per look-up instead of one SQLite index seek (4-8 µs with the call's
+ * overhead). A run comes back as one JSON array per column: better-sqlite3 hands over a
+ * row as a JS array at ~0.9 µs (3 columns), JSON.parse of a run ~0.3 µs per row (500 k
+ * rows: 400-500 ms against 160-190 ms CPU here, at load 10). A run costs ~25 µs even when
+ * short, so it grows while its rows answer look-ups densely (one per 16 rows or more) and
+ * shrinks down to single seeks (FirstReaching's statement) when the look-ups skip far
+ * (few writes over many frames), with a probe run now and then to notice when they no
+ * longer do. A look-up below the run's start (offsets out of order) reads from there.
+ * Same answers as FirstReaching (test/correlation.walk.test.ts).
+ */
+export class AdvanceWalk {
+  private max: number[] = [];
+  private ts: number[] = [];
+  private seq: number[] | null = null;
+  /** The run holds the rows reaching `runFrom`, in order, from the first such row on. */
+  private runFrom = Infinity;
+  /** The run ends at the direction's last row (SQLite had fewer than asked). */
+  private runIsLast = false;
+  private runWasSeek = false;
+  private pos = 0;
+  private lastX = -Infinity;
+  /** Look-ups whose answer moved to a later row of this run: how densely it is used. */
+  private moves = 0;
+  private runRows: number = WALK_RUN_ROWS.first;
+  private seeks = 0;
+  /** Reads from SQLite, runs and seeks (what `queries` counts for FirstReaching). */
+  queries = 0;
+  /** Rows read. */
+  rows = 0;
+
+  constructor(
+    private readonly runStmt: Statement,
+    private readonly seekStmt: Statement,
+    private readonly params: { base: bigint; flow: number; dir: number; x: number; n: number },
+  ) {}
+
+  find(x: number): FrameHit | null {
+    if (!(x >= this.runFrom)) return this.read(x);
+    const max = this.max;
+    const n = max.length;
+    // rows before the last answer stayed below the last x
+    let i = x >= this.lastX ? this.pos : 0;
+    if (i < n && max[i] < x) {
+      // gallop forward, then halve: few steps when near, log steps when far
+      let step = 1;
+      let lo = i;
+      let hi = i + 1;
+      while (hi < n && max[hi] < x) {
+        lo = hi;
+        step *= 2;
+        hi = Math.min(n, hi + step);
+      }
+      lo += 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (max[mid] < x) lo = mid + 1;
+        else hi = mid;
+      }
+      i = lo;
+    }
+    if (i >= n && !this.runIsLast) return this.read(x);
+    return this.answer(x, i);
+  }
+
+  /** Drops the run held (a later look-up reads again): for a flow direction done with. */
+  release(): void {
+    this.max = [];
+    this.ts = [];
+    this.seq = null;
+    this.runFrom = Infinity;
+    this.runIsLast = false;
+    this.pos = 0;
+    this.lastX = -Infinity;
+  }
+
+  private answer(x: number, i: number): FrameHit | null {
+    if (i !== this.pos) this.moves++;
+    this.pos = i;
+    this.lastX = x;
+    if (i >= this.max.length) return null;
+    return { tsNs: this.ts[i], seqOff: this.seq === null ? 0 : this.seq[i] };
+  }
+
+  private read(x: number): FrameHit | null {
+    if (this.runFrom !== Infinity && !this.runWasSeek) {
+      const dense = this.moves * 16 >= this.max.length;
+      this.runRows = dense ? Math.min(WALK_RUN_ROWS.max, Math.max(this.runRows, WALK_RUN_ROWS.probe) * 2) : this.runRows >> 1;
+    }
+    this.queries++;
+    this.params.x = x;
+    this.runWasSeek = this.runRows < WALK_RUN_ROWS.probe && ++this.seeks % PROBE_EVERY !== 0;
+    if (this.runWasSeek) {
+      const row = this.seekStmt.get(this.params) as Row | undefined;
+      this.max = row ? [row[0] as number] : [];
+      this.ts = row ? [row[1] as number] : [];
+      this.seq = row ? [row[2] as number] : null;
+      this.runIsLast = !row;
+    } else {
+      const want = Math.max(this.runRows, WALK_RUN_ROWS.probe);
+      this.params.n = want;
+      const row = this.runStmt.get(this.params) as [string, string, string | null];
+      this.max = JSON.parse(row[0]) as number[];
+      this.ts = JSON.parse(row[1]) as number[];
+      this.seq = row[2] === null ? null : (JSON.parse(row[2]) as number[]);
+      if (!ascending(this.max)) this.sortRun();
+      this.runIsLast = this.max.length < want;
+    }
+    this.rows += this.max.length;
+    this.runFrom = x;
+    this.moves = 0;
+    this.pos = 0;
+    this.lastX = x;
+    return this.answer(x, 0);
+  }
+
+  /**
+   * SQLite fills an aggregate in the order its subquery delivers rows (here the key's
+   * order); an ORDER BY inside the aggregate would sort again (2.5× the run's cost), so
+   * the order is checked instead and restored should a future SQLite deliver otherwise.
+   */
+  private sortRun(): void {
+    const order = this.max.map((_, i) => i).sort((a, b) => this.max[a] - this.max[b]);
+    const pick = (col: number[]) => order.map((i) => col[i]);
+    this.max = pick(this.max);
+    this.ts = pick(this.ts);
+    if (this.seq !== null) this.seq = pick(this.seq);
+  }
+}
+
+function ascending(values: readonly number[]): boolean {
+  for (let i = 1; i < values.length; i++) if (!(values[i - 1] < values[i])) return false;
+  return true;
 }
 
 /** A completion as the correlation reads it (times relative to the base). */
@@ -183,11 +390,155 @@ export interface CompletionForCorrelation {
   kernel: KernelMoments | null;
 }
 
-/** A session's completions in (flow, writeId) order, one named object each. */
+/** Completions per run of completionsInRuns: a few MiB of JSON at a time (an object so a test can make runs short). */
+export const COMPLETION_RUN = { rows: 16_384 };
+
+type Pair = [srcAddr: string, srcPort: number, dstAddr: string, dstPort: number];
+
+/** SQLite's order of two address pairs (TEXT compares bytewise; canonical addresses are ASCII, where JS's order is the same). */
+function comparePairs(p: Pair, q: Pair): number {
+  if (p[0] !== q[0]) return p[0] < q[0] ? -1 : 1;
+  if (p[1] !== q[1]) return p[1] - q[1];
+  if (p[2] !== q[2]) return p[2] < q[2] ? -1 : 1;
+  return p[3] - q[3];
+}
+
+/** One address pair's completions in write-id order, read in runs (of its keyed or of its unkeyed rows). */
+class CompletionRuns {
+  private cols: unknown[][] = [];
+  private i = 0;
+  private after = -1;
+  private done = false;
+
+  constructor(
+    private readonly stmt: Statement,
+    private readonly params: Record<string, unknown>,
+    private readonly intern: (v: string) => string,
+  ) {}
+
+  /** Write id of the row at hand (undefined: none left). */
+  peekWriteId(): number | undefined {
+    if (this.i >= (this.cols[0]?.length ?? 0)) this.read();
+    return this.i < (this.cols[0]?.length ?? 0) ? (this.cols[1][this.i] as number) : undefined;
+  }
+
+  peekId(): number {
+    return this.cols[0][this.i] as number;
+  }
+
+  take(p: Pair): CompletionForCorrelation {
+    const c = this.cols;
+    const i = this.i++;
+    return {
+      id: c[0][i] as number,
+      srcAddr: p[0],
+      srcPort: p[1],
+      dstAddr: p[2],
+      dstPort: p[3],
+      writeId: c[1][i] as number,
+      offsetStart: c[2][i] as number,
+      offsetEnd: c[3][i] as number,
+      submittedNs: c[4][i] as number,
+      completedNs: c[5][i] as number,
+      bytesReported: c[6][i] as number,
+      api: this.intern(c[7][i] as string),
+      status: this.intern(c[8][i] as string),
+      buffers: c[9][i] as number,
+      tcpBytesSent: c[10][i] as number | null,
+      tcpBytesAcked: c[11][i] as number | null,
+      kernel: null,
+    };
+  }
+
+  private read(): void {
+    if (this.done) return;
+    const want = COMPLETION_RUN.rows;
+    const row = this.stmt.get({ ...this.params, after: this.after, n: want }) as string[];
+    this.cols = row.map((json) => JSON.parse(json) as unknown[]);
+    this.i = 0;
+    const n = this.cols[0].length;
+    if (n < want) this.done = true;
+    if (n > 0) this.after = this.cols[1][n - 1] as number;
+  }
+}
+
+/**
+ * A session's completions in the order of completionsForCorrelation (address pair, write
+ * id, then id), read in runs of JSON arrays per pair (the usual session: no kernel
+ * witness; with one, completionsForCorrelation's rows). The addresses come once per pair.
+ */
+export function* completionsInRuns(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
+  if ((s.hasKernelWitness.get({ session: sessionId }) as Row)[0] === 1) {
+    yield* completionsForCorrelation(s, base, sessionId);
+    return;
+  }
+  const strings = new Map<string, string>();
+  const intern = (v: string): string => {
+    const known = strings.get(v);
+    if (known !== undefined) return known;
+    strings.set(v, v);
+    return v;
+  };
+  const unkeyed: { pair: Pair; key: number | null }[] = [];
+  // '' sorts before every address
+  for (let p: Pair | undefined = ['', 0, '', 0]; (p = s.nextUnkeyedPair.get({ session: sessionId, srcAddr: p[0], srcPort: p[1], dstAddr: p[2], dstPort: p[3] }) as Pair | undefined); ) {
+    unkeyed.push({ pair: p, key: null });
+  }
+  const keyed = (s.keyedPairs.all({ session: sessionId }) as Row[]).map((r) => ({ pair: r.slice(1) as Pair, key: r[0] as number }));
+  const pairs = [...unkeyed, ...keyed].sort((a, b) => comparePairs(a.pair, b.pair));
+  let rows = 0;
+  for (let g = 0; g < pairs.length; ) {
+    // the pair's unkeyed rows and its keyed rows (a pair may have both), merged by write id then id
+    let h = g + 1;
+    while (h < pairs.length && comparePairs(pairs[g].pair, pairs[h].pair) === 0) h++;
+    const pair = pairs[g].pair.map((v) => (typeof v === 'string' ? intern(v) : v)) as Pair;
+    const streams = pairs.slice(g, h).map(({ key }) =>
+      key === null
+        ? new CompletionRuns(s.unkeyedRun, { base, session: sessionId, srcAddr: pair[0], srcPort: pair[1], dstAddr: pair[2], dstPort: pair[3] }, intern)
+        : new CompletionRuns(s.keyedRun, { base, session: sessionId, key }, intern),
+    );
+    for (;;) {
+      let next: CompletionRuns | null = null;
+      let nextWrite = Infinity;
+      for (const st of streams) {
+        const w = st.peekWriteId();
+        if (w === undefined) continue;
+        if (next === null || w < nextWrite || (w === nextWrite && st.peekId() < next.peekId())) [next, nextWrite] = [st, w];
+      }
+      if (next === null) break;
+      rows++;
+      yield next.take(pair);
+    }
+    g = h;
+  }
+  const count = Number((s.completionCount.get({ session: sessionId }) as Row)[0]);
+  if (rows !== count) {
+    throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `session ${sessionId}: read ${rows} of its ${count} completions (a completion flow key without its completion_flows row?)`);
+  }
+}
+
+/**
+ * A session's completions in (flow, writeId) order, one named object each, a row at a
+ * time with SQLite's sort (the reference for completionsInRuns, and its read for a
+ * session with a kernel witness). Addresses, APIs and statuses repeat over thousands of
+ * completions: each distinct string is kept once (SQLite hands over a fresh copy per
+ * row, ~40 bytes each, four per record held).
+ */
 export function* completionsForCorrelation(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
+  const strings = new Map<string, string>();
+  const intern = (v: string): string => {
+    const known = strings.get(v);
+    if (known !== undefined) return known;
+    strings.set(v, v);
+    return v;
+  };
   for (const r of s.completions.iterate({ base, session: sessionId }) as IterableIterator<Row>) {
-    const [id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, api, status, buffers, tcpBytesSent, tcpBytesAcked] =
+    const [id, , srcPort, , dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, , , buffers, tcpBytesSent, tcpBytesAcked] =
       r as [number, string, number, string, number, number, number, number, number, number, number, string, string, number, number | null, number | null];
+    const srcAddr = intern(r[1] as string);
+    const dstAddr = intern(r[3] as string);
+    const api = intern(r[11] as string);
+    const status = intern(r[12] as string);
     const kernel: KernelMoments | null =
       r[16] === null
         ? null

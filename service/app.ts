@@ -85,7 +85,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   app.decorate('config', config);
   app.decorate('sessionDir', (id: number) => join(config.dataDir, 'sessions', String(id)));
   app.decorate('sessionDeleteHooks', [] as SessionDeleteHook[]);
-  const correlations = new CorrelationRunner(db, { inWorker: config.correlationInWorker });
+  const correlations = new CorrelationRunner(db, { inWorker: config.correlationInWorker, nice: config.correlationNice });
   app.decorate('correlations', correlations);
   app.decorate(
     'captures',

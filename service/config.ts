@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { AckscopeError } from '../core/errors.js';
 import { tokenFromEnv } from './auth.js';
+import { WORKER_NICE } from '../analysis/correlation-runner.js';
 
 export interface Config {
   host: string;
@@ -24,6 +25,8 @@ export interface Config {
   retentionIntervalMs: number;
   /** Correlate in a worker thread (default); false: on the service's thread (ACKSCOPE_CORRELATION_WORKER=0). */
   correlationInWorker: boolean;
+  /** The correlation worker thread's nice value, 0-19 (ACKSCOPE_CORRELATION_NICE; analysis/correlation-worker.ts). */
+  correlationNice: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -62,5 +65,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     maxDbBytes: optionalPositiveFromEnv(env, 'ACKSCOPE_MAX_DB_BYTES'),
     retentionIntervalMs: intFromEnv(env, 'ACKSCOPE_RETENTION_INTERVAL_MS', 10 * 60 * 1000),
     correlationInWorker: env.ACKSCOPE_CORRELATION_WORKER !== '0',
+    correlationNice: Math.min(19, intFromEnv(env, 'ACKSCOPE_CORRELATION_NICE', WORKER_NICE)),
   };
 }

@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
 import { testApp, tempDir } from './helpers/app.js';
 import { SyntheticSession } from '../fixtures/flowbuilder.js';
 import { buildApp, type App } from '../service/app.js';
@@ -107,6 +108,33 @@ test('the inline path (ACKSCOPE_CORRELATION_WORKER=0) answers the same as the wo
   } finally {
     await inline.close();
     await worker.close();
+    t.cleanup();
+  }
+});
+
+/** Nice values of this process's threads, as the kernel reports them (/proc/self/task/TID/stat, field 19). */
+function threadNiceValues(): number[] {
+  return readdirSync('/proc/self/task').map(niceOf);
+}
+function niceOf(tid: string | number): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  // the fields after the command name in parentheses (which may hold spaces), from field 3 on
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+test('the worker thread runs at the nice value it is given (ACKSCOPE_CORRELATION_NICE), the service thread at its own', async () => {
+  const t = tempDir();
+  const before = threadNiceValues();
+  const mainNice = niceOf(process.pid);
+  assert.ok(!before.includes(7), `no thread at nice 7 yet: ${before}`);
+  const app = await buildApp({ dbPath: join(t.dir, 'ackscope.db'), logger: false, correlationNice: 7 });
+  try {
+    await app.correlations.stats(); // the worker has started
+    const after = threadNiceValues();
+    assert.equal(after.filter((n) => n === 7).length, 1, `one thread at nice 7: ${after}`);
+    assert.equal(niceOf(process.pid), mainNice, 'the main thread keeps its nice value');
+  } finally {
+    await app.close();
     t.cleanup();
   }
 });
