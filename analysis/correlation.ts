@@ -94,13 +94,14 @@ export function getCorrelation(db: Db, sessionId: number): SessionCorrelation {
   if (!perDb) resultCache.set(db, (perDb = new Map()));
   const fingerprint = fingerprintOf(statements(db), session);
   const cached = perDb.get(sessionId);
-  if (cached && cached.fingerprint === fingerprint) {
-    perDb.delete(sessionId); // re-insert: most recently used last
+  perDb.delete(sessionId); // re-inserted below: most recently used last
+  if (cached?.fingerprint === fingerprint) {
     perDb.set(sessionId, cached);
     return cached;
   }
+  // The stale result is out of the cache before the new one is built, so a growing live
+  // session never holds two whole correlations at once (the soak's memory, docs/operations.md).
   const fresh = correlateSession(db, sessionId);
-  perDb.delete(sessionId);
   perDb.set(sessionId, fresh);
   while (perDb.size > CACHE_SESSIONS) perDb.delete(perDb.keys().next().value as number);
   return fresh;
