@@ -81,7 +81,7 @@ export class ClickHouseClient {
     host: ClickHouseHost,
     method: 'GET' | 'POST',
     path: string,
-    body: string | AsyncIterable<Uint8Array> | null,
+    body: string | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
   ): Promise<{ status: number; text: () => Promise<string>; response: IncomingMessage }> {
     const { user, password, connectTimeoutMs, timeoutMs, secure } = this.config;
     const label = hostLabel(host);
@@ -212,7 +212,7 @@ export class ClickHouseClient {
    * rows' bytes as the body, one request for the whole stream (never a row per request).
    * Goes to one host (inserts are not repeated: the stream is consumed).
    */
-  async insert(statement: Sql, rows: AsyncIterable<Uint8Array>, options: QueryOptions = {}): Promise<void> {
+  async insert(statement: Sql, rows: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: QueryOptions = {}): Promise<void> {
     const host = this.#hostsFor(options)[0];
     const path = this.#path(options, { query: statement.text });
     await this.#checked(host, await this.#send(host, 'POST', path, rows));
