@@ -82,6 +82,7 @@ export class ClickHouseClient {
     method: 'GET' | 'POST',
     path: string,
     body: string | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null,
+    contentType = 'application/octet-stream',
   ): Promise<{ status: number; text: () => Promise<string>; response: IncomingMessage }> {
     const { user, password, connectTimeoutMs, timeoutMs, secure } = this.config;
     const label = hostLabel(host);
@@ -104,7 +105,7 @@ export class ClickHouseClient {
           // headers, not the URL: the password never appears in a URL or a log line
           'X-ClickHouse-User': user,
           'X-ClickHouse-Key': password,
-          ...(body !== null ? { 'Content-Type': 'application/octet-stream' } : {}),
+          ...(body !== null ? { 'Content-Type': contentType } : {}),
           ...(typeof body === 'string' ? { 'Content-Length': Buffer.byteLength(body) } : {}),
         },
         timeout: timeoutMs,
@@ -216,6 +217,38 @@ export class ClickHouseClient {
     const host = this.#hostsFor(options)[0];
     const path = this.#path(options, { query: statement.text });
     await this.#checked(host, await this.#send(host, 'POST', path, rows));
+  }
+
+  /**
+   * Runs a query with a table of rows sent beside it (ClickHouse's "external data": a
+   * multipart body, the table named and typed in the URL). How a whole session's
+   * look-ups reach the server in one request instead of one request per look-up.
+   * The table's name and structure come from code; its rows are TabSeparated integers.
+   */
+  async queryWithTable(
+    statement: Sql,
+    table: { name: 'lookups'; structure: string; tsv: string },
+    options: QueryOptions = {},
+  ): Promise<unknown[][]> {
+    if (!/^[a-z_]+ (UInt8|UInt64|Int64)(, [a-z_]+ (UInt8|UInt64|Int64))*$/.test(table.structure) || !/^[0-9\t\n-]*$/.test(table.tsv)) {
+      throw new AckscopeError('ACKSCOPE_ERR_STORE_VALUE', 'an external table holds integer columns only');
+    }
+    const boundary = `ackscope${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`;
+    const body =
+      `--${boundary}\r\nContent-Disposition: form-data; name="${table.name}"; filename="${table.name}"\r\n` +
+      `Content-Type: application/octet-stream\r\n\r\n${table.tsv}\r\n--${boundary}--\r\n`;
+    const path = this.#path(options, {
+      query: sql`${statement} FORMAT JSONCompact`.text,
+      [`${table.name}_structure`]: table.structure,
+      [`${table.name}_format`]: 'TabSeparated',
+    });
+    const host = this.#hostsFor(options)[0];
+    const text = await this.#checked(host, await this.#send(host, 'POST', path, body, `multipart/form-data; boundary=${boundary}`));
+    try {
+      return (JSON.parse(text) as { data: unknown[][] }).data;
+    } catch {
+      throw new AckscopeError('ACKSCOPE_ERR_STORE_QUERY', `ClickHouse answered with no valid JSON: ${text.slice(0, 500)}`);
+    }
   }
 
   /** GET /ping on one host: resolves when it answers "Ok.". */

@@ -5,9 +5,9 @@ import { request } from 'node:http';
 import { startClickHouse } from '../fixtures/clickhouse-server.js';
 
 /** One statement over plain HTTP as the default user (the fixture's own check, not the store's client). */
-function query(port: number, sql: string): Promise<string> {
+function query(port: number, sql: string, settings = ''): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/' }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: `/?${settings}` }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
       res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(body))));
@@ -67,7 +67,8 @@ test('two shards on one machine form one cluster; a Distributed table spreads ro
       ch.nodes[0].httpPort,
       `CREATE TABLE default.t AS default.t_local ENGINE = Distributed(${ch.cluster}, default, t_local, k)`,
     );
-    await query(ch.nodes[0].httpPort, 'INSERT INTO default.t SELECT number FROM system.numbers LIMIT 1000 SETTINGS insert_distributed_sync = 1');
+    // synchronous: the rows are on their shards when the insert returns (a SETTINGS clause would apply to the SELECT)
+    await query(ch.nodes[0].httpPort, 'INSERT INTO default.t SELECT number FROM system.numbers LIMIT 1000', 'insert_distributed_sync=1');
     const perShard = await Promise.all(ch.nodes.map((n) => query(n.httpPort, 'SELECT count() FROM default.t_local')));
     assert.deepEqual(perShard.map((c) => Number(c)), [500, 500]);
     assert.equal((await query(ch.nodes[0].httpPort, 'SELECT count() FROM default.t')).trim(), '1000');
