@@ -45,11 +45,14 @@ const SETTING_VALUE = /^[A-Za-z0-9_.]{1,64}$/;
 
 export class ClickHouseClient {
   readonly config: ClickHouseStoreConfig;
+  /** Keep-alive connections for statements; inserts (streamed bodies) open their own. */
   readonly #agent: HttpAgent | HttpsAgent;
+  readonly #freshAgent: HttpAgent | HttpsAgent;
 
   constructor(config: ClickHouseStoreConfig) {
     this.config = config;
     this.#agent = config.secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.#freshAgent = config.secure ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
   }
 
   get hostCount(): number {
@@ -59,6 +62,7 @@ export class ClickHouseClient {
   /** Closes idle keep-alive sockets (the process can exit). */
   close(): void {
     this.#agent.destroy();
+    this.#freshAgent.destroy();
   }
 
   #path(options: QueryOptions, extra: Record<string, string> = {}): string {
@@ -100,7 +104,9 @@ export class ClickHouseClient {
         port: host.port,
         method,
         path,
-        agent: this.#agent,
+        // A streamed body cannot be sent twice, so it never rides a kept-alive socket the
+        // server may have closed meanwhile (its keep_alive_timeout is a few seconds).
+        agent: typeof body === 'string' || body === null ? this.#agent : this.#freshAgent,
         headers: {
           // headers, not the URL: the password never appears in a URL or a log line
           'X-ClickHouse-User': user,
@@ -120,6 +126,13 @@ export class ClickHouseClient {
       req.on('timeout', () => req.destroy(unreachable(`no answer within ${timeoutMs} ms`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer);
+        // A kept-alive socket the server closed while it idled: the request never reached
+        // the server, so it is sent again once on a new connection (Node's documented remedy).
+        if (req.reusedSocket && err.code === 'ECONNRESET' && !settled && (typeof body === 'string' || body === null)) {
+          settled = true;
+          this.#send(host, method, path, body, contentType).then(resolve, reject);
+          return;
+        }
         fail(err instanceof AckscopeError ? err : unreachable(err.code ?? err.message));
       });
       req.on('response', (response) => {
