@@ -67,6 +67,8 @@ export interface ClickHouseCorrelationStats {
   /** Round trips to ClickHouse in all. */
   storeQueries: number;
   lookups: { sent: number; acked: number; secondPass: number };
+  /** Where the time went: the session's reads, the recording run of the rules, the look-ups, the classifying run. */
+  phasesMs: { reads: number; record: number; lookups: number; classify: number };
 }
 
 /** Correlates every completion of a session in the ClickHouse store. */
@@ -96,6 +98,7 @@ export async function correlateSessionInClickHouse(
     readCompletions(client, sessionId, baseNs),
     readSides(client, sessionId, baseNs),
   ]);
+  const readsDone = performance.now();
   let storeQueries = 17; // the reads above: session, bounds, count, (median), flows, witnesses, completions, 5 per-side reads
   const key = (flowId: number, dir: number) => `${flowId}/${dir}`;
 
@@ -130,11 +133,13 @@ export async function correlateSessionInClickHouse(
       return flowSide(flow, dataDir, { ...p, sent: new RecordingLookup(flow.id, dataDir, sentAsked), acked: new RecordingLookup(flow.id, p.ackDir, ackedAsked) });
     },
   });
+  const recorded = performance.now();
   const [sent, acked] = await Promise.all([
     firstReachingMany(client, sessionId, baseNs, 'sent', sentAsked, sides.highestSent),
     firstReachingMany(client, sessionId, baseNs, 'acked', ackedAsked, sides.highestAcked),
   ]);
   storeQueries += sent.queries + acked.queries;
+  const answered = performance.now();
   const result = assembleCorrelation({
     ...common,
     sideOf: (flow, dataDir) => {
@@ -142,9 +147,14 @@ export async function correlateSessionInClickHouse(
       return flowSide(flow, dataDir, { ...p, sent: new AnsweredLookup(flow.id, dataDir, sent.answers), acked: new AnsweredLookup(flow.id, p.ackDir, acked.answers) });
     },
   });
-  result.stats.elapsedMs = performance.now() - started;
+  const done = performance.now();
+  result.stats.elapsedMs = done - started;
   return {
     ...result,
-    store: { storeQueries, lookups: { sent: sentAsked.length, acked: ackedAsked.length, secondPass: sent.secondPass + acked.secondPass } },
+    store: {
+      storeQueries,
+      lookups: { sent: sentAsked.length, acked: ackedAsked.length, secondPass: sent.secondPass + acked.secondPass },
+      phasesMs: { reads: readsDone - started, record: recorded - readsDone, lookups: answered - recorded, classify: done - answered },
+    },
   };
 }

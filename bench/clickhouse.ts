@@ -197,7 +197,7 @@ async function main() {
           let differ = 0;
           for (let i = 0; i < lite.records.length; i++) if (JSON.stringify(result.records[i]) !== JSON.stringify(lite.records[i])) differ++;
           console.log(
-            `  correlation run ${run + 1}: ${ms.toFixed(0)} ms; ${result.store.storeQueries} queries; look-ups sent ${result.store.lookups.sent}, acked ${result.store.lookups.acked}, second pass ${result.store.lookups.secondPass}; records differing from SQLite: ${differ}  [load ${load()}]`,
+            `  correlation run ${run + 1}: ${ms.toFixed(0)} ms; ${result.store.storeQueries} queries; look-ups sent ${result.store.lookups.sent}, acked ${result.store.lookups.acked}, second pass ${result.store.lookups.secondPass}; phases ms ${JSON.stringify(Object.fromEntries(Object.entries(result.store.phasesMs).map(([k, v]) => [k, Math.round(v)])))}; records differing from SQLite: ${differ}  [load ${load()}]`,
           );
         }
       } finally {

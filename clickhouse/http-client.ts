@@ -128,7 +128,7 @@ export class ClickHouseClient {
         clearTimeout(connectTimer);
         // A kept-alive socket the server closed while it idled: the request never reached
         // the server, so it is sent again once on a new connection (Node's documented remedy).
-        if (req.reusedSocket && err.code === 'ECONNRESET' && !settled && (typeof body === 'string' || body === null)) {
+        if (req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !settled && (typeof body === 'string' || body === null)) {
           settled = true;
           this.#send(host, method, path, body, contentType).then(resolve, reject);
           return;
