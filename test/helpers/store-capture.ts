@@ -38,7 +38,7 @@ interface FlowPlan {
   server: { addr: string; port: number };
   bytes: number;
   tagged: boolean;
-  /** Segments of 60-70 KB (headers only captured, as a GSO super-frame on the sender). */
+  /** Headers only captured; one segment in ten 60-70 KB (a GSO super-frame on the sender). */
   jumbo: boolean;
 }
 
@@ -128,7 +128,8 @@ export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1): Pr
     let segments = 0;
     let pendingSwap: { off: number; len: number } | null = null;
     for (let off = 0; off < plan.bytes; ) {
-      const len = Math.min(plan.bytes - off, plan.jumbo ? int(60_000, 70_000) : int(200, 2900));
+      // a GSO flow: mostly 1-3 KB, one segment in ten 60-70 KB (offset gaps far above the flow's mean step)
+      const len = Math.min(plan.bytes - off, plan.jumbo ? (rnd() < 0.1 ? int(60_000, 70_000) : int(1000, 3000)) : int(200, 2900));
       const lost = rnd() < 0.05;
       if (!plan.jumbo && !lost && pendingSwap === null && rnd() < 0.04 && off + len < plan.bytes) {
         pendingSwap = { off, len }; // held back: the next segment goes out first (reordered)
