@@ -21,6 +21,7 @@ import {
   FirstReaching,
   completionsForCorrelation,
   completionsInRuns,
+  type CompletionForCorrelation,
   directionStart,
   fingerprintOf,
   medianSubmission,
@@ -37,10 +38,10 @@ import {
 import { sessionNotFound } from '../core/errors.js';
 import { classifyCompletion, unplaceable } from '../correlate/classify.js';
 import { ladderStage } from '../correlate/ladder.js';
-import { evidenceFor, type FlowSide, type SessionFacts } from '../correlate/evidence.js';
+import { evidenceFor, type FirstReachingLookup, type FlowSide, type Retransmits, type SackBlocks, type SessionFacts } from '../correlate/evidence.js';
 import { FlowIndex, type FlowCandidate } from '../correlate/flowmatch.js';
 import { acceptedEnd } from '../correlate/partial.js';
-import { orderingVerdict, offsetShiftFromTags, type OrderingResult } from '../correlate/ordering.js';
+import { orderingVerdict, offsetShiftFromTags, type OrderingResult, type TagRow } from '../correlate/ordering.js';
 import type { CorrelationRecord, DirectionCoverage } from '../correlate/types.js';
 
 export type { FlowInfo };
@@ -129,148 +130,197 @@ export function correlateSession(db: Db, sessionId: number, options: { reads?: A
     // Relative times stay exact within ±104 days of the base: the capture's first frame,
     // else (no frames) the median submission (one wrong clock cannot move it).
     const baseNs = firstTs ?? medianSubmission(s, sessionId) ?? session.created_ns;
-    const rel = (ns: bigint | null | undefined) => (ns === null || ns === undefined ? null : Number(ns - baseNs));
-
-    // A live capture watched from its start to its stop; a file from its first to last frame.
-    const startedNs = session.started_ns !== null && firstTs !== undefined && firstTs < session.started_ns ? firstTs : (session.started_ns ?? firstTs);
-    const captureStartNs = rel(startedNs);
-    const lastSeen = rel(lastTs);
-    const stopped = rel(session.stopped_ns);
-    const captureEndNs =
-      session.state === 'capturing' ? lastSeen : stopped !== null && lastSeen !== null ? Math.max(stopped, lastSeen) : (stopped ?? lastSeen);
-    const kernelDrops = (session.pcap_dropped ?? 0) + (session.pcap_if_dropped ?? 0);
-    const clockUncertaintyNs = Number(session.clock_uncertainty_ns);
-    const nearMarginNs = Number(session.near_margin_ns);
-
-    const flows = readFlows(s, baseNs, sessionId);
-    const index = new FlowIndex(flows.map(toCandidate));
-    const byId = new Map(flows.map((f) => [f.id, f]));
-    const sides = new Map<string, FlowSide>();
-    const sideOf = (flowId: number, dataDir: 0 | 1): FlowSide => {
-      const key = `${flowId}/${dataDir}`;
-      let side = sides.get(key);
-      if (!side) sides.set(key, (side = loadFlowSide(s, baseNs, byId.get(flowId)!, dataDir, reads)));
-      return side;
-    };
-    // Completions come grouped by address pair, so a flow direction's look-ups are over
-    // once the next completion asks another: what its walk holds is let go then.
-    let lastSide: FlowSide | null = null;
-
-    const facts: SessionFacts = { captureStartNs, captureEndNs, captureRunning: session.state === 'capturing', kernelDrops, clockUncertaintyNs, nearMarginNs };
-    const records: CorrelationRecord[] = [];
-    const completions = reads === 'walk' ? completionsInRuns(s, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId);
-    for (const c of completions) {
-      const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;
-      // More than 104 days from the base (a wrong clock let in on purpose, ingest refuses
-      // it otherwise): its times cannot be placed exactly, so it alone is unknown; its
-      // times are shown to the nearest representable ns.
-      const placeable = Number.isSafeInteger(submittedNs) && Number.isSafeInteger(completedNs);
-      const match = placeable ? index.match({ srcAddr, srcPort, dstAddr, dstPort }, submittedNs, completedNs) : null;
-      const side = match ? sideOf(match.flow.id, match.dataDir) : null;
-      if (side !== lastSide && side !== null) {
-        lastSide?.sent.release?.();
-        lastSide?.acked.release?.();
-        lastSide = side;
-      }
-      // staged on the bytes the call accepted; the record keeps the submitted range
-      const stagedEnd = acceptedEnd(offsetStart, offsetEnd, c.bytesReported);
-      const evidence = evidenceFor(side, offsetStart, stagedEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
-      const k = placeable ? classifyCompletion(evidence) : unplaceable(evidence);
-      const ladder = ladderStage(k.stage, completedNs, k.lastWireNs, k.ackedNs, placeable ? c.kernel : null);
-      // One literal with every field, no spread: spreading the classification into a
-      // 34-property record built slow dictionary-mode objects; dropping the spreads took
-      // the bench from 36 to 17 µs per completion.
-      records.push({
-        completionId: id,
-        flowId: match ? match.flow.id : null,
-        dataDir: match ? match.dataDir : null,
-        srcAddr,
-        srcPort,
-        dstAddr,
-        dstPort,
-        writeId,
-        api: c.api,
-        status: c.status,
-        buffers: c.buffers,
-        offsetStart,
-        offsetEnd,
-        bytesReported: c.bytesReported,
-        submittedNs,
-        completedNs,
-        tcpBytesSent: c.tcpBytesSent,
-        tcpBytesAcked: c.tcpBytesAcked,
-        stage: ladder.stage,
-        reason: k.reason,
-        firstWireNs: k.firstWireNs,
-        lastWireNs: k.lastWireNs,
-        ackedNs: k.ackedNs,
-        sackedNs: k.sackedNs,
-        retransmitted: k.retransmitted,
-        submitToCompleteNs: k.submitToCompleteNs,
-        lastWireMinusCompleteNs: k.lastWireMinusCompleteNs,
-        ackedMinusCompleteNs: k.ackedMinusCompleteNs,
-        decidingGapNs: k.decidingGapNs,
-        decidingEvent: k.decidingEvent,
-        decidingEarliestNs: k.decidingEarliestNs,
-        decidingLatestNs: k.decidingLatestNs,
-        decidingDoubt: k.decidingDoubt,
-        nearBoundary: k.nearBoundary,
-        uncertain: k.uncertain,
-        tcpInfoStage: k.tcpInfoStage,
-        tcpInfoAgrees: k.tcpInfoAgrees,
-        kernel: c.kernel,
-        kernelStage: ladder.kernelStage,
-        decidedBy: ladder.decidedBy,
-        driverMinusWireNs: ladder.driverMinusWireNs,
-        ackArrivedMinusCaptureNs: ladder.ackArrivedMinusCaptureNs,
-      });
-    }
-
-    const ordering: FlowOrdering[] = [];
-    for (const flow of flows) {
-      for (const d of taggedDirections(s, flow.id)) {
-        const side = sides.get(`${flow.id}/${d}`);
-        const synSeen = d === 0 ? flow.aSynSeen : flow.bSynSeen;
-        const result = orderingVerdict(readTags(s, baseNs, flow.id, d), synSeen ? 0 : (side?.shift ?? null));
-        ordering.push({ flowId: flow.id, dir: d, result });
-      }
-    }
-    let queries = 0;
-    for (const side of sides.values()) queries += side.sent.queries + side.acked.queries;
-    return {
+    return assembleCorrelation({
       session,
       baseNs,
-      records,
-      flows,
-      ordering,
-      captureStartNs,
-      captureEndNs,
-      kernelDrops,
-      offsetShifts: new Map([...sides].map(([key, side]) => [key, side.shift])),
+      firstTs,
+      lastTs,
       fingerprint,
-      stats: { elapsedMs: 0, queries, completions: records.length },
-    };
+      flows: readFlows(s, baseNs, sessionId),
+      completions: reads === 'walk' ? completionsInRuns(s, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId),
+      sideOf: (flow, dataDir) => loadFlowSide(s, baseNs, flow, dataDir, reads),
+      taggedDirections: (flowId) => taggedDirections(s, flowId),
+      tagsOf: (flowId, dir) => readTags(s, baseNs, flowId, dir),
+    });
   });
   const result = run.deferred();
   result.stats.elapsedMs = performance.now() - started;
   return result;
 }
 
+/**
+ * What a store hands the correlation: the session's rows as the correlation reads them
+ * (times relative to baseNs). SQLite reads them lazily inside its read transaction; the
+ * ClickHouse store (analysis/clickhouse-correlation.ts) has read them in a few set-based
+ * queries beforehand. Either way the rules below are the same.
+ */
+export interface CorrelationInputs {
+  session: SessionRow;
+  baseNs: bigint;
+  /** The capture's first and last frame time, epoch ns (undefined: no frames). */
+  firstTs: bigint | undefined;
+  lastTs: bigint | undefined;
+  fingerprint: string;
+  flows: FlowInfo[];
+  /** In (flow 4-tuple, writeId) order. */
+  completions: Iterable<CompletionForCorrelation>;
+  /** One direction of a flow, asked once per (flow, direction) that a completion matched. */
+  sideOf: (flow: FlowInfo, dataDir: 0 | 1) => FlowSide;
+  taggedDirections: (flowId: number) => (0 | 1)[];
+  tagsOf: (flowId: number, dir: 0 | 1) => TagRow[];
+}
+
+/** The correlation of a session from its inputs: flow matching, evidence, classification, ordering. */
+export function assembleCorrelation(inputs: CorrelationInputs): SessionCorrelation {
+  const { session, baseNs, firstTs, lastTs, fingerprint, flows } = inputs;
+  const rel = (ns: bigint | null | undefined) => (ns === null || ns === undefined ? null : Number(ns - baseNs));
+
+  // A live capture watched from its start to its stop; a file from its first to last frame.
+  const startedNs = session.started_ns !== null && firstTs !== undefined && firstTs < session.started_ns ? firstTs : (session.started_ns ?? firstTs);
+  const captureStartNs = rel(startedNs);
+  const lastSeen = rel(lastTs);
+  const stopped = rel(session.stopped_ns);
+  const captureEndNs =
+    session.state === 'capturing' ? lastSeen : stopped !== null && lastSeen !== null ? Math.max(stopped, lastSeen) : (stopped ?? lastSeen);
+  const kernelDrops = (session.pcap_dropped ?? 0) + (session.pcap_if_dropped ?? 0);
+  const clockUncertaintyNs = Number(session.clock_uncertainty_ns);
+  const nearMarginNs = Number(session.near_margin_ns);
+
+  const index = new FlowIndex(flows.map(toCandidate));
+  const byId = new Map(flows.map((f) => [f.id, f]));
+  const sides = new Map<string, FlowSide>();
+  const sideOf = (flowId: number, dataDir: 0 | 1): FlowSide => {
+    const key = `${flowId}/${dataDir}`;
+    let side = sides.get(key);
+    if (!side) sides.set(key, (side = inputs.sideOf(byId.get(flowId)!, dataDir)));
+    return side;
+  };
+  // Completions come grouped by address pair, so a flow direction's look-ups are over
+  // once the next completion asks another: what its walk holds is let go then.
+  let lastSide: FlowSide | null = null;
+
+  const facts: SessionFacts = { captureStartNs, captureEndNs, captureRunning: session.state === 'capturing', kernelDrops, clockUncertaintyNs, nearMarginNs };
+  const records: CorrelationRecord[] = [];
+  for (const c of inputs.completions) {
+    const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;
+    // More than 104 days from the base (a wrong clock let in on purpose, ingest refuses
+    // it otherwise): its times cannot be placed exactly, so it alone is unknown; its
+    // times are shown to the nearest representable ns.
+    const placeable = Number.isSafeInteger(submittedNs) && Number.isSafeInteger(completedNs);
+    const match = placeable ? index.match({ srcAddr, srcPort, dstAddr, dstPort }, submittedNs, completedNs) : null;
+    const side = match ? sideOf(match.flow.id, match.dataDir) : null;
+    if (side !== lastSide && side !== null) {
+      lastSide?.sent.release?.();
+      lastSide?.acked.release?.();
+      lastSide = side;
+    }
+    // staged on the bytes the call accepted; the record keeps the submitted range
+    const stagedEnd = acceptedEnd(offsetStart, offsetEnd, c.bytesReported);
+    const evidence = evidenceFor(side, offsetStart, stagedEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
+    const k = placeable ? classifyCompletion(evidence) : unplaceable(evidence);
+    const ladder = ladderStage(k.stage, completedNs, k.lastWireNs, k.ackedNs, placeable ? c.kernel : null);
+    // One literal with every field, no spread: spreading the classification into a
+    // 34-property record built slow dictionary-mode objects; dropping the spreads took
+    // the bench from 36 to 17 µs per completion.
+    records.push({
+      completionId: id,
+      flowId: match ? match.flow.id : null,
+      dataDir: match ? match.dataDir : null,
+      srcAddr,
+      srcPort,
+      dstAddr,
+      dstPort,
+      writeId,
+      api: c.api,
+      status: c.status,
+      buffers: c.buffers,
+      offsetStart,
+      offsetEnd,
+      bytesReported: c.bytesReported,
+      submittedNs,
+      completedNs,
+      tcpBytesSent: c.tcpBytesSent,
+      tcpBytesAcked: c.tcpBytesAcked,
+      stage: ladder.stage,
+      reason: k.reason,
+      firstWireNs: k.firstWireNs,
+      lastWireNs: k.lastWireNs,
+      ackedNs: k.ackedNs,
+      sackedNs: k.sackedNs,
+      retransmitted: k.retransmitted,
+      submitToCompleteNs: k.submitToCompleteNs,
+      lastWireMinusCompleteNs: k.lastWireMinusCompleteNs,
+      ackedMinusCompleteNs: k.ackedMinusCompleteNs,
+      decidingGapNs: k.decidingGapNs,
+      decidingEvent: k.decidingEvent,
+      decidingEarliestNs: k.decidingEarliestNs,
+      decidingLatestNs: k.decidingLatestNs,
+      decidingDoubt: k.decidingDoubt,
+      nearBoundary: k.nearBoundary,
+      uncertain: k.uncertain,
+      tcpInfoStage: k.tcpInfoStage,
+      tcpInfoAgrees: k.tcpInfoAgrees,
+      kernel: c.kernel,
+      kernelStage: ladder.kernelStage,
+      decidedBy: ladder.decidedBy,
+      driverMinusWireNs: ladder.driverMinusWireNs,
+      ackArrivedMinusCaptureNs: ladder.ackArrivedMinusCaptureNs,
+    });
+  }
+
+  const ordering: FlowOrdering[] = [];
+  for (const flow of flows) {
+    for (const d of inputs.taggedDirections(flow.id)) {
+      const side = sides.get(`${flow.id}/${d}`);
+      const synSeen = d === 0 ? flow.aSynSeen : flow.bSynSeen;
+      const result = orderingVerdict(inputs.tagsOf(flow.id, d), synSeen ? 0 : (side?.shift ?? null));
+      ordering.push({ flowId: flow.id, dir: d, result });
+    }
+  }
+  let queries = 0;
+  for (const side of sides.values()) queries += side.sent.queries + side.acked.queries;
+  return {
+    session,
+    baseNs,
+    records,
+    flows,
+    ordering,
+    captureStartNs,
+    captureEndNs,
+    kernelDrops,
+    offsetShifts: new Map([...sides].map(([key, side]) => [key, side.shift])),
+    fingerprint,
+    stats: { elapsedMs: 0, queries, completions: records.length },
+  };
+}
+
+/** What a flow direction's side is made of, however the store read it. */
+export interface FlowSideParts {
+  tags: TagRow[];
+  /** First data frame and first ACK of the direction (directionStart); unused with the SYN captured. */
+  start: DirectionCoverage;
+  sent: FirstReachingLookup;
+  acked: FirstReachingLookup;
+  sacks: SackBlocks;
+  retransmits: Retransmits;
+}
+
+/** One direction of a flow as the evidence needs it: the offset shift and the coverage decided here, once for every store. */
+export function flowSide(flow: FlowInfo, dataDir: 0 | 1, parts: FlowSideParts): FlowSide {
+  const ackDir: 0 | 1 = dataDir === 0 ? 1 : 0;
+  const synSeen = dataDir === 0 ? flow.aSynSeen : flow.bSynSeen;
+  // With the SYN captured, offsets count from the ISN as the sender's do.
+  const shift = synSeen ? 0 : offsetShiftFromTags(parts.tags);
+  const coverage: DirectionCoverage = synSeen ? { dataLowOff: 0, dataLowNs: flow.firstNs, ackLowOff: -1, ackLowNs: flow.firstNs } : parts.start;
+  return { flowId: flow.id, dataDir, ackDir, shift, coverage, sent: parts.sent, acked: parts.acked, sacks: parts.sacks, retransmits: parts.retransmits };
+}
+
 function loadFlowSide(s: Statements, base: bigint, flow: FlowInfo, dataDir: 0 | 1, reads: AdvanceReads): FlowSide {
   const ackDir: 0 | 1 = dataDir === 0 ? 1 : 0;
   const synSeen = dataDir === 0 ? flow.aSynSeen : flow.bSynSeen;
-  const tags = readTags(s, base, flow.id, dataDir);
-  // With the SYN captured, offsets count from the ISN as the sender's do.
-  const shift = synSeen ? 0 : offsetShiftFromTags(tags);
-  const coverage: DirectionCoverage = synSeen
-    ? { dataLowOff: 0, dataLowNs: flow.firstNs, ackLowOff: -1, ackLowNs: flow.firstNs }
-    : directionStart(s, base, flow.id, dataDir);
-  return {
-    flowId: flow.id,
-    dataDir,
-    ackDir,
-    shift,
-    coverage,
+  return flowSide(flow, dataDir, {
+    tags: readTags(s, base, flow.id, dataDir),
+    start: synSeen ? NO_START : directionStart(s, base, flow.id, dataDir),
     sent:
       reads === 'walk'
         ? new AdvanceWalk(s.sentRun, s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0, n: 0 })
@@ -281,8 +331,10 @@ function loadFlowSide(s: Statements, base: bigint, flow: FlowInfo, dataDir: 0 | 
         : new FirstReaching(s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0 }),
     sacks: readSacks(s, base, flow.id, ackDir),
     retransmits: readRetransmits(s, flow.id, dataDir),
-  };
+  });
 }
+
+const NO_START: DirectionCoverage = { dataLowOff: null, dataLowNs: null, ackLowOff: null, ackLowNs: null };
 
 function toCandidate(f: FlowInfo): FlowCandidate {
   return { id: f.id, aAddr: f.aAddr, aPort: f.aPort, bAddr: f.bAddr, bPort: f.bPort, firstNs: f.firstNs, lastNs: f.lastNs };

@@ -31,6 +31,16 @@ if [ "$want_test" = 1 ]; then
   # curl, libcap2-bin (capsh, setcap): unchanged programs and capability checks in the tracer and container tests.
   packages+=(curl libcap2-bin)
 fi
+# clickhouse-server/-client (Debian's 18.16): the ClickHouse store's tests start real servers
+# (fixtures/clickhouse-server.ts); `npm start` installs them only when ACKSCOPE_STORE asks for
+# ClickHouse. The package's own service start is refused in containers (policy-rc.d): harmless.
+case "${ACKSCOPE_STORE:-}" in
+  clickhouse://*) want_clickhouse=1 ;;
+  *) want_clickhouse=$want_test ;;
+esac
+if [ "$want_clickhouse" = 1 ]; then
+  packages+=(clickhouse-server clickhouse-client)
+fi
 if [ -n "${ACKSCOPE_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206
   packages+=($ACKSCOPE_EXTRA_PACKAGES)

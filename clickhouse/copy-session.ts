@@ -1,0 +1,136 @@
+/**
+ * Copies one session from an SQLite store into the ClickHouse store: every table of the
+ * session, each as ONE streamed RowBinary insert (never a row per request), read from
+ * SQLite row by row so a session of any size passes through little memory.
+ *
+ * The first write path of the ClickHouse store: it loads what the SQLite import path
+ * (recording/import.ts) and the completion ingest wrote, so the test suite's captures
+ * and the benchmarks can be compared on both stores. The sessions row is written last:
+ * a reader that finds the session finds all of it. A copy that fails midway deletes
+ * what it wrote.
+ */
+import { hostname } from 'node:os';
+import type { Database } from 'better-sqlite3';
+import { AckscopeError } from '../core/errors.js';
+import type { ClickHouseClient } from './http-client.js';
+import { encodeRowBinary } from './row-binary.js';
+import { identifier, joinSql, literal, qualifiedTable, sql } from './sql.js';
+import { LOCAL_SUFFIX, TABLES, TABLE_NAMES, type TableName } from './tables.js';
+
+/** 2^32: SQLite's frame id is session_id * 2^32 + frame_no (migrations/002). */
+const FRAME_NO_MASK = '4294967295';
+
+/**
+ * Per ClickHouse table: the SQLite query giving its columns in tables.ts order for
+ * session :sid, copied as session :target from host :host. Column names are SQLite's
+ * except the ids (named by what they identify) and frame_no (derived from frame ids).
+ */
+function sqliteSelect(table: TableName): string {
+  const overrides: Record<string, string> = {
+    session_id: ':target',
+    host: ':host',
+  };
+  const ofSessionFlows = 'flow_id IN (SELECT id FROM flows WHERE session_id = :sid)';
+  const from: Record<TableName, { from: string; extra?: Record<string, string> }> = {
+    sessions: { from: 'FROM sessions WHERE id = :sid' },
+    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id' } },
+    // one rowid range per session (002)
+    frames: { from: 'FROM frames WHERE id BETWEEN :sid * 4294967296 AND :sid * 4294967296 + 4294967295 ORDER BY id' },
+    sent_advances: { from: `FROM sent_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, sent_max` },
+    ack_advances: { from: `FROM ack_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, acked_max` },
+    sacks: { from: `FROM sacks WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
+    tags: { from: `FROM tags WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
+    retransmissions: { from: `FROM retransmissions WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
+    completions: { from: 'FROM completions WHERE session_id = :sid ORDER BY id', extra: { completion_id: 'id' } },
+    kernel_witness: { from: 'FROM kernel_witness WHERE completion_id IN (SELECT id FROM completions WHERE session_id = :sid)' },
+    session_traces: { from: 'FROM session_traces WHERE session_id = :sid' },
+  };
+  const spec = from[table];
+  const columns = TABLES[table].columns.map((c) => {
+    const expr = spec.extra?.[c.name] ?? overrides[c.name];
+    return expr === undefined ? c.name : `${expr} AS ${c.name}`;
+  });
+  return `SELECT ${columns.join(', ')} ${spec.from}`;
+}
+
+/** Tables in the order they are copied: sessions last (see the header). */
+const COPY_ORDER: TableName[] = [...TABLE_NAMES.filter((t) => t !== 'sessions'), 'sessions'];
+
+export interface CopyOptions {
+  /** The session's id in ClickHouse; default: its SQLite id. */
+  targetSessionId?: number;
+  /** Host the rows came from (frames, flows, completions, sessions); default: this machine's name. */
+  host?: string;
+}
+
+export interface CopyResult {
+  sessionId: number;
+  rows: Record<TableName, number>;
+}
+
+/** Distributed inserts land on their shards before the request returns (else they queue in the background). */
+export function insertSettings(client: ClickHouseClient): Record<string, number> {
+  return client.config.cluster !== undefined ? { insert_distributed_sync: 1 } : {};
+}
+
+/**
+ * Deletes every row of one session in every table (on a cluster: on every shard's local
+ * tables). ClickHouse runs these as asynchronous mutations: the rows go shortly after
+ * (system.mutations shows when); the sessions row goes too, so readers stop seeing it.
+ */
+export async function deleteSessionRows(client: ClickHouseClient, sessionId: number): Promise<void> {
+  const local = client.config.cluster !== undefined;
+  for (let host = 0; host < client.hostCount; host++) {
+    for (const table of TABLE_NAMES) {
+      const name = identifier(local ? table + LOCAL_SUFFIX : table);
+      await client.query(sql`ALTER TABLE ${name} DELETE WHERE session_id = ${literal(sessionId, 'UInt64')}`, { host });
+    }
+  }
+}
+
+export async function sessionExists(client: ClickHouseClient, sessionId: number): Promise<boolean> {
+  const rows = await client.rows(sql`SELECT count() FROM ${identifier('sessions')} WHERE session_id = ${literal(sessionId, 'UInt64')}`);
+  return Number(rows[0][0]) > 0;
+}
+
+export async function copySessionFromSqlite(
+  sqlite: Database,
+  client: ClickHouseClient,
+  sessionId: number,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const target = options.targetSessionId ?? sessionId;
+  const host = options.host ?? hostname();
+  const found = sqlite.prepare('SELECT count(*) FROM sessions WHERE id = ?').pluck().get(sessionId) as number;
+  if (found === 0) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${sessionId} does not exist in the SQLite store`, { id: sessionId });
+  if (await sessionExists(client, target)) {
+    throw new AckscopeError('ACKSCOPE_ERR_CONFLICT', `ClickHouse already holds session ${target}: pick another targetSessionId`, { id: target });
+  }
+  const rows = {} as Record<TableName, number>;
+  const params = { sid: sessionId, target, host };
+  // one read transaction: every table from the same snapshot of the SQLite file
+  const ownTransaction = !sqlite.inTransaction;
+  if (ownTransaction) sqlite.exec('BEGIN');
+  try {
+    for (const table of COPY_ORDER) {
+      const spec = TABLES[table];
+      const statement = sqlite.prepare(sqliteSelect(table)).raw(true).safeIntegers(true);
+      const counter = { rows: 0 };
+      const columns = joinSql(spec.columns.map((c) => identifier(c.name)), ', ');
+      const into = qualifiedTable(client.config.database, table);
+      await client.insert(
+        sql`INSERT INTO ${into} (${columns}) FORMAT RowBinary`,
+        encodeRowBinary(spec.columns, statement.iterate(params) as Iterable<unknown[]>, counter),
+        { settings: insertSettings(client) },
+      );
+      rows[table] = counter.rows;
+    }
+  } catch (err) {
+    await deleteSessionRows(client, target).catch(() => undefined);
+    throw err;
+  } finally {
+    if (ownTransaction) sqlite.exec('ROLLBACK');
+  }
+  return { sessionId: target, rows };
+}
+
