@@ -16,6 +16,7 @@ import { traceRoutes } from './routes/trace.js';
 import { completionRoutes } from './routes/completions.js';
 import { captureRoutes } from './routes/capture.js';
 import { correlationRoutes } from './routes/correlations.js';
+import { CompletionIngest } from '../recording/completion-ingest.js';
 import { exportRoutes } from './routes/exports.js';
 import { frameRoutes } from './routes/frames.js';
 import { importRoutes } from './routes/import.js';
@@ -41,6 +42,8 @@ declare module 'fastify' {
     sessionDeleteHooks: SessionDeleteHook[];
     /** Correlations, summaries and exports, answered by a worker thread (analysis/correlation-runner.ts). */
     correlations: CorrelationRunner;
+    /** Stores posted completions with a worker thread (recording/completion-ingest.ts). */
+    completionIngest: CompletionIngest;
   }
 }
 
@@ -84,8 +87,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   app.decorate('sessionDeleteHooks', [] as SessionDeleteHook[]);
   const correlations = new CorrelationRunner(db, { inWorker: config.correlationInWorker });
   app.decorate('correlations', correlations);
+  const completionIngest = new CompletionIngest(db, { inWorker: config.ingestInWorker });
+  app.decorate('completionIngest', completionIngest);
   app.addHook('onClose', async () => {
     await correlations.close();
+    await completionIngest.close();
     db.close();
   });
   app.addHook('onSend', async (req, reply) => {

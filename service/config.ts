@@ -24,6 +24,8 @@ export interface Config {
   retentionIntervalMs: number;
   /** Correlate in a worker thread (default); false: on the service's thread (ACKSCOPE_CORRELATION_WORKER=0). */
   correlationInWorker: boolean;
+  /** Store posted completions with a worker thread (default); false: on the service's thread (ACKSCOPE_INGEST_WORKER=0). */
+  ingestInWorker: boolean;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -62,5 +64,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     maxDbBytes: optionalPositiveFromEnv(env, 'ACKSCOPE_MAX_DB_BYTES'),
     retentionIntervalMs: intFromEnv(env, 'ACKSCOPE_RETENTION_INTERVAL_MS', 10 * 60 * 1000),
     correlationInWorker: env.ACKSCOPE_CORRELATION_WORKER !== '0',
+    ingestInWorker: env.ACKSCOPE_INGEST_WORKER !== '0',
   };
 }
