@@ -86,9 +86,14 @@ export class CompletionIngest {
     return !this.inline;
   }
 
-  open(sessionId: number): IngestUpload {
+  /**
+   * `onThisThread`: stage on the service's connection even with a worker (an upload of
+   * one batch, whose store takes a few milliseconds: no thread hand-over, no worker
+   * started for it).
+   */
+  open(sessionId: number, onThisThread = false): IngestUpload {
     if (this.closed) throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', 'the ingest worker is closed');
-    return this.inline ? this.openInline(sessionId) : this.openInWorker(sessionId);
+    return this.inline || onThisThread ? this.openInline(sessionId) : this.openInWorker(sessionId);
   }
 
   async close(): Promise<void> {

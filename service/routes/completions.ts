@@ -6,6 +6,7 @@ import { IdParams, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Completion, CompletionIngestReply, CompletionListQuery, type CompletionT } from '../schemas/completion.js';
 import { canonicalAddress, invalidRecord, nearSessionProblem, parseCompletion, type CompletionRow } from '../../core/completion.js';
 import { CompletionPacker } from '../../core/completion-columns.js';
+import type { IngestUpload } from '../../recording/completion-ingest.js';
 import type { SessionTimeSpan } from '../../core/time.js';
 import type { FastifyInstance } from 'fastify';
 import { parseCompletionSpan } from '../../core/completion-line.js';
@@ -169,7 +170,8 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
 /**
  * Reads, checks and stores an upload: records are packed in batches and handed to the
  * ingest worker as the body arrives (recording/completion-ingest.ts); the upload is
- * stored once the body ended, all or nothing. The first record far from the session's
+ * stored once the body ended, all or nothing. An upload smaller than one batch (4096
+ * records) never goes to the worker. The first record far from the session's
  * time span is refused after the whole body was read, so a malformed record anywhere
  * is reported first (as when the checks ran on the whole list).
  */
@@ -180,7 +182,8 @@ async function ingestBody(
   sessionId: number,
   span: SessionTimeSpan | null,
 ): Promise<{ received: number; stored: number; duplicates: number }> {
-  const upload = app.completionIngest.open(sessionId);
+  // Opened with the first full batch: an upload of one batch is stored on this thread
+  let upload: IngestUpload | null = null;
   const packer = new CompletionPacker();
   let farFromSession: AckscopeError | null = null;
   try {
@@ -189,19 +192,21 @@ async function ingestBody(
         if (span !== null && farFromSession === null) farFromSession = nearSessionProblem(row, index, span, FAR_ESCAPE);
         if (farFromSession !== null) return; // refused at the end: nothing more to store
         const full = packer.add(row);
-        if (full) upload.add(full);
+        if (full) (upload ??= app.completionIngest.open(sessionId)).add(full);
       },
       get busy() {
-        return upload.busy;
+        return upload?.busy ?? false;
       },
-      room: () => upload.room(),
+      room: () => upload?.room() ?? Promise.resolve(),
     });
     if (farFromSession) throw farFromSession;
     const last = packer.end();
+    // fewer records than one batch: a few milliseconds of SQLite, here
+    upload ??= app.completionIngest.open(sessionId, true);
     if (last) upload.add(last);
     return { received, ...(await upload.commit()) };
   } finally {
-    upload.discard(); // a no-op once committed
+    (upload as IngestUpload | null)?.discard(); // a no-op once committed
   }
 }
 
