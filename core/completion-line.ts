@@ -31,12 +31,31 @@ export function parseCompletionSpan(
   index: number,
   addressCache?: Map<string, string>,
 ): CompletionRow | undefined {
-  let known: KnownTexts | undefined;
-  if (addressCache !== undefined) {
-    known = knownTexts.get(addressCache);
-    if (known === undefined) knownTexts.set(addressCache, (known = { texts: new Map(), recentTexts: [], recentAddresses: [] }));
-  }
-  return new LineScanner(text, start, end, known).record(index, addressCache);
+  return new LineScanner(text, start, end, knownOf(addressCache), false).record(index, addressCache);
+}
+
+/**
+ * A JSON array's element read in place (service/json-array-elements.ts): the record in
+ * the plain form from `start`, then optional JSON whitespace and the array's `,` or `]`,
+ * whose position is returned with the row. undefined: not the plain form, or the
+ * separator is not in `text` yet — the element is then split out and parsed as text.
+ */
+export function readCompletionElement(
+  text: string,
+  start: number,
+  index: number,
+  addressCache?: Map<string, string>,
+): { row: CompletionRow; separator: number } | undefined {
+  const scanner = new LineScanner(text, start, text.length, knownOf(addressCache), true);
+  const row = scanner.record(index, addressCache);
+  return row === undefined ? undefined : { row, separator: scanner.separator };
+}
+
+function knownOf(addressCache: Map<string, string> | undefined): KnownTexts | undefined {
+  if (addressCache === undefined) return undefined;
+  let known = knownTexts.get(addressCache);
+  if (known === undefined) knownTexts.set(addressCache, (known = { texts: new Map(), recentTexts: [], recentAddresses: [] }));
+  return known;
 }
 
 /** Per request (keyed by its address cache): the texts its records repeat. */
@@ -72,8 +91,25 @@ class LineScanner {
     private readonly end: number,
     /** Per request: one copy of each api/status/immediate text (see text()). */
     private readonly known: KnownTexts | undefined,
+    /** An array element: the record is followed by whitespace and `,` or `]`, not the end. */
+    private readonly element: boolean,
   ) {
     this.pos = start;
+  }
+
+  /** Where the element's separator is (element mode, after a record was read). */
+  separator = -1;
+
+  /** The record's text ended where it should: the line's end, or an element's separator. */
+  private finished(): boolean {
+    if (!this.element) return this.pos === this.end;
+    const line = this.line;
+    let at = this.pos;
+    let c = line.charCodeAt(at);
+    while (c === 32 || c === 10 || c === 13 || c === 9) c = line.charCodeAt(++at);
+    if (c !== 44 /* , */ && c !== 93 /* ] */) return false; // also NaN: the text ends first
+    this.separator = at;
+    return true;
   }
 
   record(index: number, addressCache: Map<string, string> | undefined): CompletionRow | undefined {
@@ -137,7 +173,7 @@ class LineScanner {
       tcpInfoFrom = this.integer();
       if (tcpInfoFrom === NOT_PLAIN) return undefined;
     }
-    if (!this.literal('}') || this.pos !== this.end) return undefined;
+    if (!this.literal('}') || !this.finished()) return undefined;
     // prettier-ignore
     return completionRow(index, addressCache, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd,
       submittedNs, completedNs, bytesReported, api, buffers, status, writeReturned, immediate, writableLength,

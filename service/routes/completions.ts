@@ -9,7 +9,7 @@ import { CompletionPacker } from '../../core/completion-columns.js';
 import type { IngestUpload } from '../../recording/completion-ingest.js';
 import type { SessionTimeSpan } from '../../core/time.js';
 import type { FastifyInstance } from 'fastify';
-import { parseCompletionSpan } from '../../core/completion-line.js';
+import { parseCompletionSpan, readCompletionElement } from '../../core/completion-line.js';
 import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
 import { JsonArraySplitter, JsonArrayShapeError } from '../json-array-elements.js';
 import { deleteCompletion, listCompletions, sessionTimeSpan, type StoredCompletion } from '../../db/completions.js';
@@ -35,7 +35,7 @@ const NDJSON_BODY = (): BodyFormat => {
 const JSON_ARRAY_BODY = (): BodyFormat => {
   const splitter = new JsonArraySplitter(MAX_LINE_CHARS);
   return {
-    push: (chunk, onSpan) => splitter.push(chunk, (element) => onSpan(element, 0, element.length)),
+    push: (chunk, onSpan, readInPlace) => splitter.push(chunk, (element) => onSpan(element, 0, element.length), readInPlace),
     end: (onSpan) => splitter.end((element) => onSpan(element, 0, element.length)),
     skip: () => false,
     notJson: (index, message) => `element ${index} of the array is not JSON (${message})`,
@@ -77,7 +77,8 @@ export async function readJsonArrayCompletions(raw: IncomingMessage, maxBytes: n
 type OnSpan = (text: string, start: number, end: number) => void;
 
 interface BodyFormat {
-  push(chunk: Buffer, onSpan: OnSpan): void;
+  /** `readInPlace`: reads a record at `start` of `text` where it stands, returning the position after it (a JSON array's separator) or -1. */
+  push(chunk: Buffer, onSpan: OnSpan, readInPlace: (text: string, start: number) => number): void;
   end(onSpan: OnSpan): void;
   /** Texts that are no record (NDJSON's blank lines). */
   skip(text: string, start: number, end: number): boolean;
@@ -128,6 +129,15 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
       records++;
       sink.add(row, index);
     };
+    /** A JSON array's element in the senders' form, read where it stands (core/completion-line.ts readCompletionElement). */
+    const readInPlace = (text: string, start: number): number => {
+      const index = records;
+      const read = readCompletionElement(text, start, index, addressCache);
+      if (read === undefined) return -1;
+      records++;
+      sink.add(read.row, index);
+      return read.separator;
+    };
     /** Runs a step of the splitter; a bad record fails the upload. */
     const parsing = (step: () => void): boolean => {
       try {
@@ -147,7 +157,7 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
       }
       // parsed synchronously, before the next chunk arrives: memory stays bounded by the
       // records kept (or handed on), not by the upload.
-      if (!parsing(() => format.push(chunk, parseText))) return;
+      if (!parsing(() => format.push(chunk, parseText, readInPlace))) return;
       if (sink.busy && sink.room) {
         raw.pause();
         void sink.room().then(() => {
