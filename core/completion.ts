@@ -118,21 +118,28 @@ const MAX_TEXT = 200;
  */
 export function checkNearSession(rows: readonly CompletionRow[], span: SessionTimeSpan, escape: string): void {
   for (let i = 0; i < rows.length; i++) {
-    for (const field of ['submittedNs', 'completedNs'] as const) {
-      const d = distanceFromSpan(rows[i][field], span);
-      if (d > MAX_DISTANCE_FROM_SESSION_NS || -d > MAX_DISTANCE_FROM_SESSION_NS) {
-        const days = Number((d < 0n ? -d : d) / 86_400_000_000_000n);
-        throw invalidRecord(
-          i,
-          field,
-          `${rows[i][field]} is ${days} days ${d < 0n ? 'before' : 'after'} the session's time span (${span.from}: ` +
-            `${span.startNs} … ${span.endNs}, ${isoOf(span.startNs)} … ${isoOf(span.endNs)}); more than ` +
-            `${Number(MAX_DISTANCE_FROM_SESSION_NS / 86_400_000_000_000n)} days away is a wrong clock. ` +
-            `If the session truly has no capture, ${escape}`,
-        );
-      }
+    const problem = nearSessionProblem(rows[i], i, span, escape);
+    if (problem) throw problem;
+  }
+}
+
+/** checkNearSession for one row, record `index` of its request: the refusal, or null. */
+export function nearSessionProblem(row: CompletionRow, index: number, span: SessionTimeSpan, escape: string): AckscopeError | null {
+  for (const field of ['submittedNs', 'completedNs'] as const) {
+    const d = distanceFromSpan(row[field], span);
+    if (d > MAX_DISTANCE_FROM_SESSION_NS || -d > MAX_DISTANCE_FROM_SESSION_NS) {
+      const days = Number((d < 0n ? -d : d) / 86_400_000_000_000n);
+      return invalidRecord(
+        index,
+        field,
+        `${row[field]} is ${days} days ${d < 0n ? 'before' : 'after'} the session's time span (${span.from}: ` +
+          `${span.startNs} … ${span.endNs}, ${isoOf(span.startNs)} … ${isoOf(span.endNs)}); more than ` +
+          `${Number(MAX_DISTANCE_FROM_SESSION_NS / 86_400_000_000_000n)} days away is a wrong clock. ` +
+          `If the session truly has no capture, ${escape}`,
+      );
     }
   }
+  return null;
 }
 
 export function invalidRecord(index: number, field: string, problem: string): AckscopeError {

@@ -225,7 +225,14 @@ class FlowKeys {
 
 function checkSameAsStored(select: Statement, sessionId: number, flowKey: number, row: CompletionRow, index: number): void {
   const stored = select.get(sessionId, flowKey, row.writeId) as Record<string, unknown> | undefined;
-  if (!stored) return;
+  if (stored) checkSameRecord(stored, row, index);
+}
+
+/**
+ * Throws ACKSCOPE_ERR_CONFLICT naming the first field in which `row` (record `index` of
+ * the request) differs from the `stored` row (SQLite's column names) with its key.
+ */
+export function checkSameRecord(stored: Record<string, unknown>, row: CompletionRow, index: number): void {
   for (const { column, field, api } of COLUMNS) {
     const have = stored[column];
     const want = row[field];

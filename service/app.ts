@@ -16,6 +16,7 @@ import { traceRoutes } from './routes/trace.js';
 import { completionRoutes } from './routes/completions.js';
 import { captureRoutes } from './routes/capture.js';
 import { correlationRoutes } from './routes/correlations.js';
+import { CompletionIngest } from '../recording/completion-ingest.js';
 import { exportRoutes } from './routes/exports.js';
 import { frameRoutes } from './routes/frames.js';
 import { importRoutes } from './routes/import.js';
@@ -44,6 +45,8 @@ declare module 'fastify' {
     correlations: CorrelationRunner;
     /** Live captures, one worker thread each (routes/capture.ts drives them, routes/metrics.ts reads their samples). */
     captures: CaptureManager;
+    /** Stores posted completions with a worker thread (recording/completion-ingest.ts). */
+    completionIngest: CompletionIngest;
   }
 }
 
@@ -97,8 +100,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
       log: app.log.child({ component: 'capture' }),
     }),
   );
+  const completionIngest = new CompletionIngest(db, { inWorker: config.ingestInWorker });
+  app.decorate('completionIngest', completionIngest);
   app.addHook('onClose', async () => {
     await correlations.close();
+    await completionIngest.close();
     db.close();
   });
   app.addHook('onSend', async (req, reply) => {

@@ -27,6 +27,8 @@ export interface Config {
   correlationInWorker: boolean;
   /** The correlation worker thread's nice value, 0-19 (ACKSCOPE_CORRELATION_NICE; analysis/correlation-worker.ts). */
   correlationNice: number;
+  /** Store posted completions with a worker thread (default); false: on the service's thread (ACKSCOPE_INGEST_WORKER=0). */
+  ingestInWorker: boolean;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -66,5 +68,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     retentionIntervalMs: intFromEnv(env, 'ACKSCOPE_RETENTION_INTERVAL_MS', 10 * 60 * 1000),
     correlationInWorker: env.ACKSCOPE_CORRELATION_WORKER !== '0',
     correlationNice: Math.min(19, intFromEnv(env, 'ACKSCOPE_CORRELATION_NICE', WORKER_NICE)),
+    ingestInWorker: env.ACKSCOPE_INGEST_WORKER !== '0',
   };
 }

@@ -29,9 +29,16 @@ export class JsonArraySplitter {
   /** `maxElementChars`: an element longer than this throws (as NDJSON's line limit). */
   constructor(private readonly maxElementChars: number) {}
 
-  push(chunk: Buffer, onElement: (text: string, index: number) => void): void {
+  /**
+   * `readInPlace` (optional): offered each element where it starts, before the element
+   * is scanned for its end; it may read the element itself and return the position of
+   * the `,` or `]` after it (the element is then not handed to onElement), or -1.
+   * (service/routes/completions.ts reads records in the senders' form so: walking every
+   * character of an element to find its end cost ~1.6 µs of a record's ~5.)
+   */
+  push(chunk: Buffer, onElement: (text: string, index: number) => void, readInPlace?: (text: string, start: number, index: number) => number): void {
     this.text += this.decoder.write(chunk);
-    this.scan(onElement);
+    this.scan(onElement, readInPlace);
   }
 
   /** The upload ended: it must have closed the array. */
@@ -42,7 +49,7 @@ export class JsonArraySplitter {
     if (this.state !== 'done') throw new JsonArrayShapeError('the array ends before its closing "]"', this.count);
   }
 
-  private scan(onElement: (text: string, index: number) => void): void {
+  private scan(onElement: (text: string, index: number) => void, readInPlace?: (text: string, start: number, index: number) => number): void {
     const text = this.text;
     const n = text.length;
     let i = this.pos;
@@ -101,6 +108,18 @@ export class JsonArraySplitter {
             continue;
           }
           if (c === 44 || c === 93) throw new JsonArrayShapeError(`element ${this.count} is empty`, this.count);
+          if (readInPlace !== undefined) {
+            const separator = readInPlace(text, i, this.count);
+            if (separator !== -1) {
+              if (separator - i > this.maxElementChars) {
+                throw new JsonArrayShapeError(`element ${this.count} is longer than ${this.maxElementChars} characters`, this.count);
+              }
+              this.count++;
+              this.state = text.charCodeAt(separator) === 44 ? 'next' : 'done';
+              i = separator + 1;
+              continue;
+            }
+          }
           // an element starts here (this character is read again in the value state)
           this.state = 'value';
           this.depth = 0;

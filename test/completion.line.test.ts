@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCompletionLine } from '../core/completion-line.js';
+import { parseCompletionLine, parseCompletionSpan } from '../core/completion-line.js';
 import { parseCompletion } from '../core/completion.js';
 import { isAckscopeError } from '../core/errors.js';
 import { LineSplitter, LineTooLongError } from '../service/ndjson-lines.js';
@@ -85,6 +85,10 @@ const lines: [string, string][] = [
   ['zero buffers', JSON.stringify(record(1, { buffers: 0 }))],
   ['tcpInfoFrom without tcpInfo', JSON.stringify(record(1, { tcpInfo: undefined, tcpInfoFrom: 0 }))],
   ['bytesReported beyond the write', JSON.stringify(record(1, { bytesReported: 5000 }))],
+  ['a status longer than one seen', JSON.stringify(record(1, { status: 'okay' }))],
+  ['an api shorter than one seen', JSON.stringify(record(1, { api: 'node' }))],
+  ['an address longer than one seen', JSON.stringify(record(1, { flow: { srcAddr: '127.0.0.12', srcPort: 1, dstAddr: '127.0.0.1', dstPort: 2 } }))],
+  ['the sender form again', JSON.stringify(record(8))],
 ];
 
 test('an NDJSON line read by the fast path gives what JSON.parse + parseCompletion give, or is left to them', () => {
@@ -99,6 +103,40 @@ test('an NDJSON line read by the fast path gives what JSON.parse + parseCompleti
   // the plain sender form must take the fast path, or the fast path is dead code
   assert.ok(fast(JSON.stringify(record(7)), 0) !== undefined, 'the sender form is read by the fast path');
   assert.ok(handled >= 12, `fast path handled ${handled} of ${lines.length}`);
+});
+
+test('lines read in place in their chunk, with the texts and addresses of one request remembered, give the same', () => {
+  // every line after every other: the texts and addresses met before are matched in
+  // place (core/completion-line.ts recent()), and must never stand for a longer or
+  // shorter one
+  const body = Buffer.from(lines.map(([, line]) => line).join('\n') + '\n');
+  for (const chunkBytes of [body.length, 700, 64]) {
+    const addressCache = new Map<string, string>();
+    const splitter = new LineSplitter(1 << 20);
+    let n = 0;
+    let handled = 0;
+    const onSpan = (text: string, start: number, end: number) => {
+      const [name, posted] = lines[n];
+      const line = posted.endsWith('\r') ? posted.slice(0, -1) : posted; // "\r\n" ends a line
+      assert.equal(text.slice(start, end), line);
+      let got: unknown;
+      try {
+        got = parseCompletionSpan(text, start, end, n, addressCache);
+      } catch (err) {
+        if (!isAckscopeError(err)) throw err;
+        got = { code: err.code, message: err.message };
+      }
+      if (got !== undefined) {
+        handled++;
+        assert.deepEqual(got, reference(line, n), `${name}, chunks of ${chunkBytes} bytes`);
+      }
+      n++;
+    };
+    for (let at = 0; at < body.length; at += chunkBytes) splitter.pushSpans(body.subarray(at, at + chunkBytes), onSpan);
+    splitter.endSpans(onSpan);
+    assert.equal(n, lines.length);
+    assert.ok(handled >= 16, `read in place: ${handled}`);
+  }
 });
 
 test('the fast path leaves every line it cannot read exactly to JSON.parse', () => {

@@ -4,44 +4,39 @@ import { Type } from 'typebox';
 import { AckscopeError, isAckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Completion, CompletionIngestReply, CompletionListQuery, type CompletionT } from '../schemas/completion.js';
-import { canonicalAddress, checkNearSession, invalidRecord, parseCompletion, type CompletionRow } from '../../core/completion.js';
-import { parseCompletionLine } from '../../core/completion-line.js';
+import { canonicalAddress, invalidRecord, nearSessionProblem, parseCompletion, type CompletionRow } from '../../core/completion.js';
+import { CompletionPacker } from '../../core/completion-columns.js';
+import type { IngestUpload } from '../../recording/completion-ingest.js';
+import type { SessionTimeSpan } from '../../core/time.js';
+import type { FastifyInstance } from 'fastify';
+import { parseCompletionSpan, readCompletionElement } from '../../core/completion-line.js';
 import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
 import { JsonArraySplitter, JsonArrayShapeError } from '../json-array-elements.js';
-import { deleteCompletion, listCompletions, sessionTimeSpan, storeCompletions, type StoredCompletion } from '../../db/completions.js';
+import { deleteCompletion, listCompletions, sessionTimeSpan, type StoredCompletion } from '../../db/completions.js';
 import { requireSession } from './sessions.js';
 
 export const NDJSON = 'application/x-ndjson';
 /** A single NDJSON line or array element longer than this is not a completion record. */
 const MAX_LINE_CHARS = 1 << 20;
 
-/**
- * Reads an NDJSON body as it arrives, validating each line; the whole upload is capped
- * at `maxBytes` (413). Resolves with every record, or rejects at the first bad one (the
- * rest of the body is drained, not parsed, so the client still gets the reply).
- */
-export function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+/** The two body forms, each read as it arrives. */
+const NDJSON_BODY = (): BodyFormat => {
   const splitter = new LineSplitter(MAX_LINE_CHARS);
-  return readCompletionBody(raw, maxBytes, {
-    push: (chunk, onText) => splitter.push(chunk, onText),
-    end: (onText) => splitter.end(onText),
-    skip: (line) => line.length === 0 || (line.length < 8 && line.trim() === ''),
+  return {
+    push: (chunk, onSpan) => splitter.pushSpans(chunk, onSpan),
+    end: (onSpan) => splitter.endSpans(onSpan),
+    skip: (text, start, end) => end === start || (end - start < 8 && text.slice(start, end).trim() === ''),
     notJson: (index, message) => `line ${index + 1} is not JSON (${message})`,
     refusal: (err, index) =>
       err instanceof LineTooLongError ? invalidRecord(index, 'record', `line ${index + 1} is longer than ${MAX_LINE_CHARS} characters`) : err,
-  });
-}
+  };
+};
 
-/**
- * Reads a JSON-array body the same way: each element's text, found as the chunks arrive
- * (service/json-array-elements.ts), goes through the NDJSON line parser; same byte cap,
- * same per-record limit, same all-or-nothing. Errors name the element's index.
- */
-export function readJsonArrayCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+const JSON_ARRAY_BODY = (): BodyFormat => {
   const splitter = new JsonArraySplitter(MAX_LINE_CHARS);
-  return readCompletionBody(raw, maxBytes, {
-    push: (chunk, onText) => splitter.push(chunk, onText),
-    end: (onText) => splitter.end(onText),
+  return {
+    push: (chunk, onSpan, readInPlace) => splitter.push(chunk, (element) => onSpan(element, 0, element.length), readInPlace),
+    end: (onSpan) => splitter.end((element) => onSpan(element, 0, element.length)),
     skip: () => false,
     notJson: (index, message) => `element ${index} of the array is not JSON (${message})`,
     refusal: (err) => {
@@ -53,22 +48,59 @@ export function readJsonArrayCompletions(raw: IncomingMessage, maxBytes: number)
       }
       return invalidRecord(err.index, 'record', err.message);
     },
-  });
+  };
+};
+
+/**
+ * Reads an NDJSON body as it arrives, validating each line; the whole upload is capped
+ * at `maxBytes` (413). Resolves with every record, or rejects at the first bad one (the
+ * rest of the body is drained, not parsed, so the client still gets the reply).
+ */
+export async function readNdjsonCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+  const rows: CompletionRow[] = [];
+  await readCompletionBody(raw, maxBytes, NDJSON_BODY(), { add: (row) => rows.push(row) });
+  return rows;
 }
 
+/**
+ * Reads a JSON-array body the same way: each element's text, found as the chunks arrive
+ * (service/json-array-elements.ts), goes through the NDJSON line parser; same byte cap,
+ * same per-record limit, same all-or-nothing. Errors name the element's index.
+ */
+export async function readJsonArrayCompletions(raw: IncomingMessage, maxBytes: number): Promise<CompletionRow[]> {
+  const rows: CompletionRow[] = [];
+  await readCompletionBody(raw, maxBytes, JSON_ARRAY_BODY(), { add: (row) => rows.push(row) });
+  return rows;
+}
+
+/** A record's text: text[start, end) (a line read in place in its chunk's text). */
+type OnSpan = (text: string, start: number, end: number) => void;
+
 interface BodyFormat {
-  push(chunk: Buffer, onText: (text: string) => void): void;
-  end(onText: (text: string) => void): void;
+  /** `readInPlace`: reads a record at `start` of `text` where it stands, returning the position after it (a JSON array's separator) or -1. */
+  push(chunk: Buffer, onSpan: OnSpan, readInPlace: (text: string, start: number) => number): void;
+  end(onSpan: OnSpan): void;
   /** Texts that are no record (NDJSON's blank lines). */
-  skip(text: string): boolean;
+  skip(text: string, start: number, end: number): boolean;
   notJson(index: number, message: string): string;
   /** The format's own errors as the API's (index: the record being read). */
   refusal(err: unknown, index: number): unknown;
 }
 
-function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: BodyFormat): Promise<CompletionRow[]> {
+/** Where the records of a body go, one at a time, as they are read. */
+interface RowSink {
+  /** `index`: the record's place in the body (what errors name). May throw to refuse it. */
+  add(row: CompletionRow, index: number): void;
+  /** The reading should wait (the sink's queue is full)... */
+  readonly busy?: boolean;
+  /** ...until this resolves. */
+  room?(): Promise<void>;
+}
+
+/** Reads the body into `sink`; resolves with the number of records. */
+function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: BodyFormat, sink: RowSink): Promise<number> {
   return new Promise((resolve, reject) => {
-    const rows: CompletionRow[] = [];
+    let records = 0;
     const addressCache = new Map<string, string>();
     let bytes = 0;
     let settled = false;
@@ -81,21 +113,30 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
       reject(err);
     };
 
-    const parseText = (text: string) => {
-      if (format.skip(text)) return;
-      const index = rows.length;
-      const scanned = parseCompletionLine(text, index, addressCache);
-      if (scanned !== undefined) {
-        rows.push(scanned);
-        return;
+    const parseText = (text: string, start: number, end: number) => {
+      if (format.skip(text, start, end)) return;
+      const index = records;
+      let row = parseCompletionSpan(text, start, end, index, addressCache);
+      if (row === undefined) {
+        let value: unknown;
+        try {
+          value = JSON.parse(text.slice(start, end));
+        } catch (err) {
+          throw invalidRecord(index, 'record', format.notJson(index, (err as Error).message));
+        }
+        row = parseCompletion(value, index, addressCache);
       }
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (err) {
-        throw invalidRecord(index, 'record', format.notJson(index, (err as Error).message));
-      }
-      rows.push(parseCompletion(value, index, addressCache));
+      records++;
+      sink.add(row, index);
+    };
+    /** A JSON array's element in the senders' form, read where it stands (core/completion-line.ts readCompletionElement). */
+    const readInPlace = (text: string, start: number): number => {
+      const index = records;
+      const read = readCompletionElement(text, start, index, addressCache);
+      if (read === undefined) return -1;
+      records++;
+      sink.add(read.row, index);
+      return read.separator;
     };
     /** Runs a step of the splitter; a bad record fails the upload. */
     const parsing = (step: () => void): boolean => {
@@ -103,7 +144,7 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
         step();
         return true;
       } catch (err) {
-        fail(isAckscopeError(err) ? err : format.refusal(err, rows.length));
+        fail(isAckscopeError(err) ? err : format.refusal(err, records));
         return false;
       }
     };
@@ -115,20 +156,71 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
         return;
       }
       // parsed synchronously, before the next chunk arrives: memory stays bounded by the
-      // records kept, not by the upload.
-      parsing(() => format.push(chunk, parseText));
+      // records kept (or handed on), not by the upload.
+      if (!parsing(() => format.push(chunk, parseText, readInPlace))) return;
+      if (sink.busy && sink.room) {
+        raw.pause();
+        void sink.room().then(() => {
+          if (!settled) raw.resume();
+        });
+      }
     }
     raw.on('data', onData);
     raw.on('end', () => {
       if (settled) return;
       if (!parsing(() => format.end(parseText))) return;
       settled = true;
-      resolve(rows);
+      resolve(records);
     });
     raw.on('error', fail);
     raw.on('aborted', () => fail(new AckscopeError('ACKSCOPE_ERR_VALIDATION', 'body: the client aborted the upload')));
   });
 }
+
+/**
+ * Reads, checks and stores an upload: records are packed in batches and handed to the
+ * ingest worker as the body arrives (recording/completion-ingest.ts); the upload is
+ * stored once the body ended, all or nothing. An upload smaller than one batch (4096
+ * records) never goes to the worker. The first record far from the session's
+ * time span is refused after the whole body was read, so a malformed record anywhere
+ * is reported first (as when the checks ran on the whole list).
+ */
+async function ingestBody(
+  app: FastifyInstance,
+  raw: IncomingMessage,
+  format: BodyFormat,
+  sessionId: number,
+  span: SessionTimeSpan | null,
+): Promise<{ received: number; stored: number; duplicates: number }> {
+  // Opened with the first full batch: an upload of one batch is stored on this thread
+  let upload: IngestUpload | null = null;
+  const packer = new CompletionPacker();
+  let farFromSession: AckscopeError | null = null;
+  try {
+    const received = await readCompletionBody(raw, app.config.maxIngestBytes, format, {
+      add(row, index) {
+        if (span !== null && farFromSession === null) farFromSession = nearSessionProblem(row, index, span, FAR_ESCAPE);
+        if (farFromSession !== null) return; // refused at the end: nothing more to store
+        const full = packer.add(row);
+        if (full) (upload ??= app.completionIngest.open(sessionId)).add(full);
+      },
+      get busy() {
+        return upload?.busy ?? false;
+      },
+      room: () => upload?.room() ?? Promise.resolve(),
+    });
+    if (farFromSession) throw farFromSession;
+    const last = packer.end();
+    // fewer records than one batch: a few milliseconds of SQLite, here
+    upload ??= app.completionIngest.open(sessionId, true);
+    if (last) upload.add(last);
+    return { received, ...(await upload.commit()) };
+  } finally {
+    (upload as IngestUpload | null)?.discard(); // a no-op once committed
+  }
+}
+
+const FAR_ESCAPE = 'post with ?allowFarFromCapture=true.';
 
 function tooLarge(maxBytes: number): AckscopeError {
   return new AckscopeError(
@@ -216,21 +308,16 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         reply.header('connection', 'close');
         throw tooLarge(maxBytes);
       }
-      let rows: CompletionRow[];
+      const span = req.query.allowFarFromCapture === true ? null : sessionTimeSpan(app.db, session);
+      let result: { received: number; stored: number; duplicates: number };
       try {
-        rows = await (contentType === NDJSON ? readNdjsonCompletions : readJsonArrayCompletions)(req.raw, maxBytes);
+        result = await ingestBody(app, req.raw, contentType === NDJSON ? NDJSON_BODY() : JSON_ARRAY_BODY(), sessionId, span);
       } catch (err) {
         if (isAckscopeError(err) && err.code === 'ACKSCOPE_ERR_PAYLOAD_TOO_LARGE') reply.header('connection', 'close');
         throw err;
       }
-
-      if (req.query.allowFarFromCapture !== true) {
-        const span = sessionTimeSpan(app.db, session);
-        if (span) checkNearSession(rows, span, 'post with ?allowFarFromCapture=true.');
-      }
-      const result = storeCompletions(app.db, sessionId, rows);
-      req.log.info({ sessionId, received: rows.length, ...result }, 'completions stored');
-      return { received: rows.length, ...result };
+      req.log.info({ sessionId, ...result }, 'completions stored');
+      return result;
     },
   );
 
