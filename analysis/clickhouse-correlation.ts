@@ -26,7 +26,6 @@ import {
 } from '../clickhouse/correlation-reads.js';
 import type { FirstReachingLookup } from '../correlate/evidence.js';
 import type { FrameHit } from '../correlate/types.js';
-import type { SessionRow } from '../db/sessions.js';
 import { assembleCorrelation, flowSide, type SessionCorrelation } from './correlation.js';
 
 const EMPTY_SACKS = { ts: [], left: [], right: [] };
@@ -77,7 +76,7 @@ export async function correlateSessionInClickHouse(
   sessionId: number,
 ): Promise<SessionCorrelation & { store: ClickHouseCorrelationStats }> {
   const started = performance.now();
-  const session = (await readSession(client, sessionId)) as SessionRow | undefined;
+  const session = await readSession(client, sessionId);
   if (!session) throw sessionNotFound(sessionId);
   const [bounds, counts] = await Promise.all([readFrameBounds(client, sessionId), readCompletionCount(client, sessionId)]);
   const baseNs = bounds.firstTs ?? (await readMedianSubmission(client, sessionId, counts.count)) ?? session.created_ns;

@@ -22,6 +22,8 @@ import type { ClickHouseClient } from './http-client.js';
 import { identifier, joinSql, literal, sql, type Sql } from './sql.js';
 import { TABLES } from './tables.js';
 import type { FrameHit, DirectionCoverage } from '../correlate/types.js';
+import type { CompletionForCorrelation, FlowInfo } from '../correlate/inputs.js';
+import type { SessionRow } from '../core/session-row.js';
 import type { TagRow } from '../correlate/ordering.js';
 import type { KernelMoments } from '../correlate/ladder.js';
 import type { Retransmits, SackBlocks } from '../correlate/evidence.js';
@@ -29,39 +31,6 @@ import type { Retransmits, SackBlocks } from '../correlate/evidence.js';
 /** The smallest bucket of the equality join, in bytes of offset (see firstReachingMany). */
 export const MIN_BUCKET = 64;
 
-/** The session row in SQLite's shape (db/sessions.ts SessionRow), so the same rules read it. */
-export interface ClickHouseSessionRow {
-  id: number;
-  name: string;
-  kind: 'live' | 'import';
-  interface: string | null;
-  filter: string | null;
-  snaplen: number | null;
-  buffer_size: number | null;
-  immediate: number;
-  state: 'created' | 'capturing' | 'stopped' | 'failed';
-  failure_reason: string | null;
-  clock_uncertainty_ns: bigint;
-  near_margin_ns: bigint;
-  created_ns: bigint;
-  updated_ns: bigint;
-  started_ns: bigint | null;
-  stopped_ns: bigint | null;
-  link_type: number | null;
-  frames_total: number;
-  frames_tcp: number;
-  skipped_truncated: number;
-  skipped_malformed: number;
-  skipped_not_ip: number;
-  skipped_not_tcp: number;
-  skipped_other: number;
-  skip_reasons: string | null;
-  pcap_received: number | null;
-  pcap_dropped: number | null;
-  pcap_if_dropped: number | null;
-  capture_file: string | null;
-  source_file: string | null;
-}
 
 const BIGINT_SESSION_FIELDS = new Set(['clock_uncertainty_ns', 'near_margin_ns', 'created_ns', 'updated_ns', 'started_ns', 'stopped_ns']);
 const SESSION_FIELDS = [
@@ -71,43 +40,7 @@ const SESSION_FIELDS = [
   'skipped_other', 'skip_reasons', 'pcap_received', 'pcap_dropped', 'pcap_if_dropped', 'capture_file', 'source_file',
 ] as const;
 
-/** A flow as db/correlation-reads.ts FlowInfo (times relative to the base). */
-export interface ClickHouseFlowInfo {
-  id: number;
-  ipVersion: number;
-  aAddr: string;
-  aPort: number;
-  bAddr: string;
-  bPort: number;
-  aSynSeen: boolean;
-  bSynSeen: boolean;
-  firstNs: number;
-  lastNs: number;
-  frames: number;
-  retransmits: number;
-  closed: boolean;
-}
 
-/** A completion as db/correlation-reads.ts CompletionForCorrelation. */
-export interface ClickHouseCompletion {
-  id: number;
-  srcAddr: string;
-  srcPort: number;
-  dstAddr: string;
-  dstPort: number;
-  writeId: number;
-  offsetStart: number;
-  offsetEnd: number;
-  submittedNs: number;
-  completedNs: number;
-  bytesReported: number;
-  api: string;
-  status: string;
-  buffers: number;
-  tcpBytesSent: number | null;
-  tcpBytesAcked: number | null;
-  kernel: KernelMoments | null;
-}
 
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null ? null : Number(v));
@@ -122,7 +55,7 @@ function sessionLiteral(sessionId: number): Sql {
 
 const SESSION_TYPES = new Map<string, string>(TABLES.sessions.columns.map((c) => [c.name, c.type]));
 
-export async function readSession(client: ClickHouseClient, sessionId: number): Promise<ClickHouseSessionRow | undefined> {
+export async function readSession(client: ClickHouseClient, sessionId: number): Promise<SessionRow | undefined> {
   const columns = joinSql(SESSION_FIELDS.map((f) => identifier(f)), ', ');
   // a session row replaced by a newer one (ReplacingMergeTree, merged later): the newest wins
   const rows = await client.rows(
@@ -138,7 +71,7 @@ export async function readSession(client: ClickHouseClient, sessionId: number): 
     else if (typeof v === 'string' && /Int/.test(SESSION_TYPES.get(f) ?? '')) out[f] = Number(v);
     else out[f] = v;
   });
-  return out as unknown as ClickHouseSessionRow;
+  return out as unknown as SessionRow;
 }
 
 /** The first and last frame (in capture order) of the session, epoch ns, and the highest frame number. */
@@ -168,7 +101,7 @@ export async function readMedianSubmission(client: ClickHouseClient, sessionId: 
   return rows.length ? BigInt(rows[0][0] as string) : null;
 }
 
-export async function readFlows(client: ClickHouseClient, sessionId: number, base: bigint): Promise<ClickHouseFlowInfo[]> {
+export async function readFlows(client: ClickHouseClient, sessionId: number, base: bigint): Promise<FlowInfo[]> {
   const rows = await client.rows(
     sql`SELECT flow_id, ip_version, a_addr, a_port, b_addr, b_port, a_syn_seen, b_syn_seen, first_ns, last_ns, frames, retransmits, closed
           FROM ${identifier('flows')} WHERE session_id = ${sessionLiteral(sessionId)} ORDER BY flow_id`,
@@ -191,7 +124,7 @@ export async function readFlows(client: ClickHouseClient, sessionId: number, bas
 }
 
 /** Completions in (flow 4-tuple, writeId) order, with the kernel witness of each that has one. */
-export async function readCompletions(client: ClickHouseClient, sessionId: number, base: bigint): Promise<ClickHouseCompletion[]> {
+export async function readCompletions(client: ClickHouseClient, sessionId: number, base: bigint): Promise<CompletionForCorrelation[]> {
   const session = sessionLiteral(sessionId);
   const witnessRows = await client.rows(
     sql`SELECT completion_id, qdisc_in_ns, qdisc_out_ns, driver_ns, ack_arrived_ns, ack_processed_ns, retransmitted

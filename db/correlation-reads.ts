@@ -36,23 +36,11 @@ import { AckscopeError } from '../core/errors.js';
 import type { FrameHit } from '../correlate/types.js';
 import type { TagRow } from '../correlate/ordering.js';
 import type { KernelMoments } from '../correlate/ladder.js';
+import type { CompletionForCorrelation, FlowInfo } from '../correlate/inputs.js';
+
+export type { CompletionForCorrelation, FlowInfo };
 import type { Retransmits, SackBlocks } from '../correlate/evidence.js';
 
-export interface FlowInfo {
-  id: number;
-  ipVersion: number;
-  aAddr: string;
-  aPort: number;
-  bAddr: string;
-  bPort: number;
-  aSynSeen: boolean;
-  bSynSeen: boolean;
-  firstNs: number;
-  lastNs: number;
-  frames: number;
-  retransmits: number;
-  closed: boolean;
-}
 
 type Row = unknown[];
 
@@ -368,27 +356,6 @@ function ascending(values: readonly number[]): boolean {
   return true;
 }
 
-/** A completion as the correlation reads it (times relative to the base). */
-export interface CompletionForCorrelation {
-  id: number;
-  srcAddr: string;
-  srcPort: number;
-  dstAddr: string;
-  dstPort: number;
-  writeId: number;
-  offsetStart: number;
-  offsetEnd: number;
-  submittedNs: number;
-  completedNs: number;
-  bytesReported: number;
-  api: string;
-  status: string;
-  buffers: number;
-  tcpBytesSent: number | null;
-  tcpBytesAcked: number | null;
-  /** The kernel tracer's moments of the last byte, or null without a witness. */
-  kernel: KernelMoments | null;
-}
 
 /** Completions per run of completionsInRuns: a few MiB of JSON at a time (an object so a test can make runs short). */
 export const COMPLETION_RUN = { rows: 16_384 };

@@ -1,42 +1,10 @@
 import type { Db } from './connection.js';
 import { wallClockNs } from '../core/time.js';
+import type { SessionKind, SessionRow, SessionState } from '../core/session-row.js';
 
-export type SessionKind = 'live' | 'import';
-export type SessionState = 'created' | 'capturing' | 'stopped' | 'failed';
+export type { SessionKind, SessionRow, SessionState };
 
-/** A session row as stored (integers that may exceed 2^53 come back as BigInt). */
-export interface SessionRow {
-  id: number;
-  name: string;
-  kind: SessionKind;
-  interface: string | null;
-  filter: string | null;
-  snaplen: number | null;
-  buffer_size: number | null;
-  immediate: number;
-  state: SessionState;
-  failure_reason: string | null;
-  clock_uncertainty_ns: bigint;
-  near_margin_ns: bigint;
-  created_ns: bigint;
-  updated_ns: bigint;
-  started_ns: bigint | null;
-  stopped_ns: bigint | null;
-  link_type: number | null;
-  frames_total: number;
-  frames_tcp: number;
-  skipped_truncated: number;
-  skipped_malformed: number;
-  skipped_not_ip: number;
-  skipped_not_tcp: number;
-  skipped_other: number;
-  skip_reasons: string | null;
-  pcap_received: number | null;
-  pcap_dropped: number | null;
-  pcap_if_dropped: number | null;
-  capture_file: string | null;
-  source_file: string | null;
-}
+
 
 export interface NewSession {
   name: string;

@@ -1,0 +1,40 @@
+/** What the correlation reads from a store, whichever store (times relative to the base). */
+import type { KernelMoments } from './ladder.js';
+
+export interface FlowInfo {
+  id: number;
+  ipVersion: number;
+  aAddr: string;
+  aPort: number;
+  bAddr: string;
+  bPort: number;
+  aSynSeen: boolean;
+  bSynSeen: boolean;
+  firstNs: number;
+  lastNs: number;
+  frames: number;
+  retransmits: number;
+  closed: boolean;
+}
+
+/** A completion as the correlation reads it (times relative to the base). */
+export interface CompletionForCorrelation {
+  id: number;
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
+  writeId: number;
+  offsetStart: number;
+  offsetEnd: number;
+  submittedNs: number;
+  completedNs: number;
+  bytesReported: number;
+  api: string;
+  status: string;
+  buffers: number;
+  tcpBytesSent: number | null;
+  tcpBytesAcked: number | null;
+  /** The kernel tracer's moments of the last byte, or null without a witness. */
+  kernel: KernelMoments | null;
+}
