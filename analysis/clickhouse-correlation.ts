@@ -26,6 +26,7 @@ import {
 } from '../clickhouse/correlation-reads.js';
 import type { FirstReachingLookup } from '../correlate/evidence.js';
 import type { FrameHit } from '../correlate/types.js';
+import { correlationFingerprint } from '../correlate/inputs.js';
 import { assembleCorrelation, flowSide, type SessionCorrelation } from './correlation.js';
 
 const EMPTY_SACKS = { ts: [], left: [], right: [] };
@@ -80,18 +81,7 @@ export async function correlateSessionInClickHouse(
   if (!session) throw sessionNotFound(sessionId);
   const [bounds, counts] = await Promise.all([readFrameBounds(client, sessionId), readCompletionCount(client, sessionId)]);
   const baseNs = bounds.firstTs ?? (await readMedianSubmission(client, sessionId, counts.count)) ?? session.created_ns;
-  const fingerprint = [
-    session.updated_ns,
-    session.state,
-    session.clock_uncertainty_ns,
-    session.near_margin_ns,
-    session.stopped_ns,
-    session.pcap_dropped,
-    session.pcap_if_dropped,
-    bounds.maxFrameNo,
-    counts.count,
-    counts.maxId,
-  ].join('/');
+  const fingerprint = correlationFingerprint(session, bounds.maxFrameNo, counts.count, counts.maxId);
   const [flows, completions, sides] = await Promise.all([
     readFlows(client, sessionId, baseNs),
     readCompletions(client, sessionId, baseNs),

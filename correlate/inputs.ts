@@ -1,5 +1,6 @@
 /** What the correlation reads from a store, whichever store (times relative to the base). */
 import type { KernelMoments } from './ladder.js';
+import type { SessionRow } from '../core/session-row.js';
 
 export interface FlowInfo {
   id: number;
@@ -37,4 +38,24 @@ export interface CompletionForCorrelation {
   tcpBytesAcked: number | null;
   /** The kernel tracer's moments of the last byte, or null without a witness. */
   kernel: KernelMoments | null;
+}
+
+/**
+ * What a session's correlation depends on, as one string: the session row's settings and
+ * drop counters, the highest frame number, the completions' count and highest id. Every
+ * store computes its cached result's key with this one rule.
+ */
+export function correlationFingerprint(session: SessionRow, maxFrame: unknown, completionCount: unknown, maxCompletionId: unknown): string {
+  return [
+    session.updated_ns,
+    session.state,
+    session.clock_uncertainty_ns,
+    session.near_margin_ns,
+    session.stopped_ns,
+    session.pcap_dropped,
+    session.pcap_if_dropped,
+    maxFrame,
+    completionCount,
+    maxCompletionId,
+  ].join('/');
 }

@@ -36,7 +36,7 @@ import { AckscopeError } from '../core/errors.js';
 import type { FrameHit } from '../correlate/types.js';
 import type { TagRow } from '../correlate/ordering.js';
 import type { KernelMoments } from '../correlate/ladder.js';
-import type { CompletionForCorrelation, FlowInfo } from '../correlate/inputs.js';
+import { correlationFingerprint, type CompletionForCorrelation, type FlowInfo } from '../correlate/inputs.js';
 
 export type { CompletionForCorrelation, FlowInfo };
 import type { Retransmits, SackBlocks } from '../correlate/evidence.js';
@@ -593,18 +593,7 @@ export function readRetransmits(s: Statements, flowId: number, dataDir: 0 | 1): 
 export function fingerprintOf(s: Statements, session: SessionRow): string {
   const maxFrame = (s.maxFrameId.get({ session: session.id }) as Row)[0];
   const [count, maxId] = s.completionCount.get({ session: session.id }) as Row;
-  return [
-    session.updated_ns,
-    session.state,
-    session.clock_uncertainty_ns,
-    session.near_margin_ns,
-    session.stopped_ns,
-    session.pcap_dropped,
-    session.pcap_if_dropped,
-    maxFrame,
-    count,
-    maxId,
-  ].join('/');
+  return correlationFingerprint(session, maxFrame, count, maxId);
 }
 
 function toFlowInfo(r: Row): FlowInfo {
