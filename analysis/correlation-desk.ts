@@ -5,8 +5,9 @@
  * (an in-memory database) or the worker is switched off.
  */
 import type { Db } from '../db/connection.js';
-import { getCorrelation, invalidateCorrelations, type SessionCorrelation } from './correlation.js';
+import { correlateEach, currentCorrelation, getCorrelation, invalidateCorrelations, type SessionCorrelation } from './correlation.js';
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
+import { SessionSummaryFold } from '../correlate/summary-stream.js';
 import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
 import { traceEvents, type TraceEvent } from '../correlate/trace.js';
 import { absoluteNs, relativeNs } from '../core/time.js';
@@ -35,6 +36,9 @@ function headOf(c: SessionCorrelation): CorrelationHead {
  */
 export const CACHED_RECORDS_BUDGET = 2_000_000;
 
+/** Streamed summaries kept (no records in them: a few kB each). */
+const STREAMED_SUMMARIES = 4;
+
 export class CorrelationDesk {
   private runs = 0;
   /** Sessions this desk correlated, least recently asked first, with their record counts. */
@@ -45,6 +49,8 @@ export class CorrelationDesk {
   private readonly submissionOrder = new WeakMap<SessionCorrelation, CorrelationRecord[]>();
   private readonly exports = new Map<number, OpenExport>();
   private nextExportId = 1;
+  /** The last streamed summary of each capturing session, served again while its fingerprint holds. */
+  private readonly streamedSummaries = new Map<number, { head: CorrelationHead; summary: SessionSummaryData }>();
 
   constructor(
     private readonly db: Db,
@@ -71,6 +77,36 @@ export class CorrelationDesk {
     return c;
   }
 
+  /**
+   * The summary of a session still capturing, folded as its records are made and never
+   * holding them (correlate/summary-stream.ts), unless a current full correlation is
+   * cached; undefined for any other session. Why only while capturing: a live session
+   * changes between two summaries, so its full correlation would be thrown away at the
+   * next read (the soak reads one every 250 ms of a session growing by ~5 000
+   * completions/s, docs/operations.md) and held only to be summarised; a finished one no
+   * longer changes, and its correlation serves the listing, the exports and the page too.
+   */
+  private summaryOfCapturing(sessionId: number): { head: CorrelationHead; summary: SessionSummaryData } | undefined {
+    const now = currentCorrelation(this.db, sessionId);
+    if (now.session.state !== 'capturing' || now.cached) return undefined;
+    const last = this.streamedSummaries.get(sessionId);
+    this.streamedSummaries.delete(sessionId); // re-inserted below: most recently used last
+    if (last?.head.fingerprint === now.fingerprint) {
+      this.streamedSummaries.set(sessionId, last);
+      return last;
+    }
+    // the stale full correlation, if any, would only be recomputed: let it go first
+    invalidateCorrelations(this.db, sessionId);
+    this.held.delete(sessionId);
+    const fold = new SessionSummaryFold();
+    const head = correlateEach(this.db, sessionId, (r) => fold.add(r));
+    this.runs++;
+    const fresh = { head, summary: fold.summary(head.flows, head.ordering) };
+    this.streamedSummaries.set(sessionId, fresh);
+    while (this.streamedSummaries.size > STREAMED_SUMMARIES) this.streamedSummaries.delete(this.streamedSummaries.keys().next().value as number);
+    return fresh;
+  }
+
   private inOrder(c: SessionCorrelation): CorrelationRecord[] {
     let sorted = this.submissionOrder.get(c);
     if (!sorted) this.submissionOrder.set(c, (sorted = inSubmissionOrder(c.records)));
@@ -80,6 +116,8 @@ export class CorrelationDesk {
   answer(m: ToWorker): ReplyBody {
     switch (m.type) {
       case 'summary': {
+        const streamed = this.summaryOfCapturing(m.sessionId);
+        if (streamed) return { type: 'summary', ...streamed };
         const c = this.correlation(m.sessionId);
         let summary = this.summaries.get(c);
         if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
@@ -132,8 +170,13 @@ export class CorrelationDesk {
         return { type: 'done' };
       case 'forget':
         invalidateCorrelations(this.db, m.sessionId ?? undefined);
-        if (m.sessionId === null) this.held.clear();
-        else this.held.delete(m.sessionId);
+        if (m.sessionId === null) {
+          this.held.clear();
+          this.streamedSummaries.clear();
+        } else {
+          this.held.delete(m.sessionId);
+          this.streamedSummaries.delete(m.sessionId);
+        }
         return { type: 'done' };
       case 'stats':
         return { type: 'stats', stats: { runs: this.runs, openExports: this.exports.size } };

@@ -3,7 +3,7 @@
  * (analysis/correlation-worker.ts, started by analysis/correlation-runner.ts). Every
  * request carries an id; the worker answers each with one reply of the same id.
  */
-import type { SessionCorrelation } from './correlation.js';
+import type { CorrelationHead } from './correlation.js';
 import type { SessionSummaryData } from '../correlate/summary.js';
 import type { Cursor, ListFilter, SortKey } from '../correlate/listing.js';
 import type { CorrelationRecord } from '../correlate/types.js';
@@ -11,7 +11,7 @@ import type { TraceEvent } from '../correlate/trace.js';
 import type { ThreadMemory } from '../core/thread-memory.js';
 
 /** A correlation without its records: what a reply needs to turn relative times into epoch ns. */
-export type CorrelationHead = Omit<SessionCorrelation, 'records'>;
+export type { CorrelationHead };
 
 export interface WorkerInit {
   dbPath: string;

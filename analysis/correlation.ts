@@ -108,6 +108,15 @@ export function getCorrelation(db: Db, sessionId: number): SessionCorrelation {
   return fresh;
 }
 
+/** A session as it stands now, and its cached correlation when that is still current (none is computed). */
+export function currentCorrelation(db: Db, sessionId: number): { session: SessionRow; fingerprint: string; cached: SessionCorrelation | null } {
+  const session = getSession(db, sessionId);
+  if (!session) throw sessionNotFound(sessionId);
+  const fingerprint = fingerprintOf(statements(db), session);
+  const cached = resultCache.get(db)?.get(sessionId);
+  return { session, fingerprint, cached: cached?.fingerprint === fingerprint ? cached : null };
+}
+
 /**
  * How the "first frame reaching offset X" look-ups read the store: `walk` (the default)
  * reads each flow direction's advances in runs and walks them with the writes
@@ -117,8 +126,27 @@ export function getCorrelation(db: Db, sessionId: number): SessionCorrelation {
  */
 export type AdvanceReads = 'walk' | 'seek';
 
+/** A correlation without its records: what is left when they were handed out one by one. */
+export type CorrelationHead = Omit<SessionCorrelation, 'records'>;
+
 /** Correlates every completion of a session now (no cache), inside one read transaction. */
 export function correlateSession(db: Db, sessionId: number, options: { reads?: AdvanceReads } = {}): SessionCorrelation {
+  const records: CorrelationRecord[] = [];
+  const head = correlateEach(db, sessionId, (r) => records.push(r), options);
+  return { ...head, records };
+}
+
+/**
+ * The same correlation, each record handed to `onRecord` as it is made (in the order
+ * correlateSession keeps them) and none held, so a caller that folds them (a streamed
+ * summary, correlate/summary-stream.ts) holds only its fold.
+ */
+export function correlateEach(
+  db: Db,
+  sessionId: number,
+  onRecord: (record: CorrelationRecord) => void,
+  options: { reads?: AdvanceReads } = {},
+): CorrelationHead {
   const reads = options.reads ?? 'walk';
   const s = statements(db);
   const started = performance.now();
@@ -130,18 +158,21 @@ export function correlateSession(db: Db, sessionId: number, options: { reads?: A
     // Relative times stay exact within ±104 days of the base: the capture's first frame,
     // else (no frames) the median submission (one wrong clock cannot move it).
     const baseNs = firstTs ?? medianSubmission(s, sessionId) ?? session.created_ns;
-    return assembleCorrelation({
-      session,
-      baseNs,
-      firstTs,
-      lastTs,
-      fingerprint,
-      flows: readFlows(s, baseNs, sessionId),
-      completions: reads === 'walk' ? completionsInRuns(s, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId),
-      sideOf: (flow, dataDir) => loadFlowSide(s, baseNs, flow, dataDir, reads),
-      taggedDirections: (flowId) => taggedDirections(s, flowId),
-      tagsOf: (flowId, dir) => readTags(s, baseNs, flowId, dir),
-    });
+    return assembleEach(
+      {
+        session,
+        baseNs,
+        firstTs,
+        lastTs,
+        fingerprint,
+        flows: readFlows(s, baseNs, sessionId),
+        completions: reads === 'walk' ? completionsInRuns(s, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId),
+        sideOf: (flow, dataDir) => loadFlowSide(s, baseNs, flow, dataDir, reads),
+        taggedDirections: (flowId) => taggedDirections(s, flowId),
+        tagsOf: (flowId, dir) => readTags(s, baseNs, flowId, dir),
+      },
+      onRecord,
+    );
   });
   const result = run.deferred();
   result.stats.elapsedMs = performance.now() - started;
@@ -172,6 +203,13 @@ export interface CorrelationInputs {
 
 /** The correlation of a session from its inputs: flow matching, evidence, classification, ordering. */
 export function assembleCorrelation(inputs: CorrelationInputs): SessionCorrelation {
+  const records: CorrelationRecord[] = [];
+  const head = assembleEach(inputs, (r) => records.push(r));
+  return { ...head, records };
+}
+
+/** assembleCorrelation handing each record to `onRecord` as it is made, holding none: the one loop of both. */
+export function assembleEach(inputs: CorrelationInputs, onRecord: (record: CorrelationRecord) => void): CorrelationHead {
   const { session, baseNs, firstTs, lastTs, fingerprint, flows } = inputs;
   const rel = (ns: bigint | null | undefined) => (ns === null || ns === undefined ? null : Number(ns - baseNs));
 
@@ -200,7 +238,7 @@ export function assembleCorrelation(inputs: CorrelationInputs): SessionCorrelati
   let lastSide: FlowSide | null = null;
 
   const facts: SessionFacts = { captureStartNs, captureEndNs, captureRunning: session.state === 'capturing', kernelDrops, clockUncertaintyNs, nearMarginNs };
-  const records: CorrelationRecord[] = [];
+  let correlated = 0;
   for (const c of inputs.completions) {
     const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;
     // More than 104 days from the base (a wrong clock let in on purpose, ingest refuses
@@ -222,7 +260,8 @@ export function assembleCorrelation(inputs: CorrelationInputs): SessionCorrelati
     // One literal with every field, no spread: spreading the classification into a
     // 34-property record built slow dictionary-mode objects; dropping the spreads took
     // the bench from 36 to 17 µs per completion.
-    records.push({
+    correlated++;
+    onRecord({
       completionId: id,
       flowId: match ? match.flow.id : null,
       dataDir: match ? match.dataDir : null,
@@ -282,7 +321,6 @@ export function assembleCorrelation(inputs: CorrelationInputs): SessionCorrelati
   return {
     session,
     baseNs,
-    records,
     flows,
     ordering,
     captureStartNs,
@@ -290,7 +328,7 @@ export function assembleCorrelation(inputs: CorrelationInputs): SessionCorrelati
     kernelDrops,
     offsetShifts: new Map([...sides].map(([key, side]) => [key, side.shift])),
     fingerprint,
-    stats: { elapsedMs: 0, queries, completions: records.length },
+    stats: { elapsedMs: 0, queries, completions: correlated },
   };
 }
 

@@ -292,7 +292,7 @@ try {
   if (corr.length > 0) {
     console.log(
       `    correlation worker heap ${sparkline(corr.map((x) => x.mib['correlation heap']), 60, 0)}  ` +
-        `(grows with the completions of the session it summarises: ${posted.toLocaleString('en-US')} posted)`,
+        `(as of each answer; the session it summarises had ${posted.toLocaleString('en-US')} completions posted)`,
     );
   }
   console.log('  API latency under load (the whole request, from this client):');

@@ -157,6 +157,17 @@ export interface SessionSummaryData {
 }
 
 /**
+ * A flow's ordering verdict: that of the directions its completions' bytes went
+ * (`dataDirs`, per flow), or of every tagged direction when it has no completions.
+ */
+export function flowOrdering(ordering: readonly FlowOrderingInput[], dataDirs: ReadonlyMap<number, ReadonlySet<number>>): (flowId: number) => OrderingResult {
+  return (flowId) => {
+    const dirs = dataDirs.get(flowId);
+    return worstOrdering(ordering.filter((o) => o.flowId === flowId && (!dirs || dirs.has(o.dir))).map((o) => o.result));
+  };
+}
+
+/**
  * The session summary: everything, per flow (completions without a captured flow form
  * their own group) and per api. A flow's ordering verdict is that of the direction its
  * completions' bytes went (or every tagged direction when it has no completions).
@@ -174,10 +185,7 @@ export function summariseSession(
     if (!dirs) dataDirs.set(r.flowId, (dirs = new Set()));
     dirs.add(r.dataDir);
   }
-  const orderingOfFlow = (flowId: number): OrderingResult => {
-    const dirs = dataDirs.get(flowId);
-    return worstOrdering(ordering.filter((o) => o.flowId === flowId && (!dirs || dirs.has(o.dir))).map((o) => o.result));
-  };
+  const orderingOfFlow = flowOrdering(ordering, dataDirs);
   const flowRows: SessionSummaryData['flows'] = flows.map((flow) => ({
     flow,
     ordering: orderingOfFlow(flow.id),
