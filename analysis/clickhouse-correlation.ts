@@ -27,7 +27,7 @@ import {
 import type { FirstReachingLookup } from '../correlate/evidence.js';
 import type { FrameHit } from '../correlate/types.js';
 import { correlationFingerprint } from '../correlate/inputs.js';
-import { assembleCorrelation, flowSide, type SessionCorrelation } from './correlation.js';
+import { assembleCorrelation, assembleEach, flowSide, type SessionCorrelation } from './correlation.js';
 
 const EMPTY_SACKS = { ts: [], left: [], right: [] };
 const EMPTY_RETRANSMITS = { seq: [], len: [], maxLen: 0 };
@@ -115,13 +115,14 @@ export async function correlateSessionInClickHouse(
 
   const sentAsked: Lookup[] = [];
   const ackedAsked: Lookup[] = [];
-  assembleCorrelation({
+  // the first pass only records the look-ups the rules ask; its records are not kept
+  assembleEach({
     ...common,
     sideOf: (flow, dataDir) => {
       const p = partsOf(flow.id, dataDir);
       return flowSide(flow, dataDir, { ...p, sent: new RecordingLookup(flow.id, dataDir, sentAsked), acked: new RecordingLookup(flow.id, p.ackDir, ackedAsked) });
     },
-  });
+  }, () => undefined);
   const recorded = performance.now();
   const [sent, acked] = await Promise.all([
     firstReachingMany(client, sessionId, baseNs, 'sent', sentAsked, sides.highestSent),
