@@ -429,6 +429,17 @@ class CompletionRuns {
   }
 }
 
+/** Each distinct string kept once per correlation (SQLite hands over a fresh copy per row). */
+function stringInterner(): (v: string) => string {
+  const strings = new Map<string, string>();
+  return (v) => {
+    const known = strings.get(v);
+    if (known !== undefined) return known;
+    strings.set(v, v);
+    return v;
+  };
+}
+
 /**
  * A session's completions in the order of completionsForCorrelation (address pair, write
  * id, then id), read in runs of JSON arrays per pair (the usual session: no kernel
@@ -439,13 +450,7 @@ export function* completionsInRuns(s: Statements, base: bigint, sessionId: numbe
     yield* completionsForCorrelation(s, base, sessionId);
     return;
   }
-  const strings = new Map<string, string>();
-  const intern = (v: string): string => {
-    const known = strings.get(v);
-    if (known !== undefined) return known;
-    strings.set(v, v);
-    return v;
-  };
+  const intern = stringInterner();
   const unkeyed: { pair: Pair; key: number | null }[] = [];
   // '' sorts before every address
   for (let p: Pair | undefined = ['', 0, '', 0]; (p = s.nextUnkeyedPair.get({ session: sessionId, srcAddr: p[0], srcPort: p[1], dstAddr: p[2], dstPort: p[3] }) as Pair | undefined); ) {
@@ -492,13 +497,7 @@ export function* completionsInRuns(s: Statements, base: bigint, sessionId: numbe
  * row, ~40 bytes each, four per record held).
  */
 export function* completionsForCorrelation(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
-  const strings = new Map<string, string>();
-  const intern = (v: string): string => {
-    const known = strings.get(v);
-    if (known !== undefined) return known;
-    strings.set(v, v);
-    return v;
-  };
+  const intern = stringInterner();
   for (const r of s.completions.iterate({ base, session: sessionId }) as IterableIterator<Row>) {
     const [id, , srcPort, , dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs, bytesReported, , , buffers, tcpBytesSent, tcpBytesAcked] =
       r as [number, string, number, string, number, number, number, number, number, number, number, string, string, number, number | null, number | null];
