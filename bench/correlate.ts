@@ -34,6 +34,7 @@ import { explainCorrelation } from '../db/correlation-reads.js';
 import { WORKER_NICE } from '../analysis/correlation-runner.js';
 import type { Db } from '../db/connection.js';
 import { frameId } from '../core/frame-id.js';
+import { seededRandom } from '../fixtures/random.js';
 
 const { values } = parseArgs({
   options: {
@@ -56,15 +57,6 @@ const EXPORTS = values.exports !== 'false';
 const MSS = 1448;
 const T0 = 1_764_061_234_000_000_000n;
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run builds the same session. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Per flow: data segments of one MSS every 10 µs, a pure ACK 5 µs after each covering
@@ -73,7 +65,7 @@ function random(seed: number): () => number {
  * its last byte's first transmission, so every stage occurs.
  */
 function buildSession(db: Db): { sessionId: number; insertSeconds: number } {
-  const rnd = random(42);
+  const rnd = seededRandom(42);
   const sessionId = createSession(db, { name: 'bench-correlate', kind: 'import' }).id;
   const insertFrame = db.prepare(
     `INSERT INTO frames (id, session_id, frame_no, flow_id, dir, ts_ns, caplen, wirelen, tcp_flags, seq_raw, ack_raw,

@@ -18,6 +18,7 @@ import type { CompletionRow } from '../core/completion.js';
 import { SyntheticSession, T0 } from '../fixtures/flowbuilder.js';
 import { ipv4Tcp, pcapFile, sackOption } from './helpers/packets.js';
 import { tempDir } from './helpers/app.js';
+import { seededRandom } from '../fixtures/random.js';
 
 const LINKTYPE_RAW = 101;
 
@@ -34,15 +35,6 @@ function withDb(run: (db: Db) => Promise<void> | void): () => Promise<void> {
   };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Both reads of a session, equal in everything but how long they took and how often they
@@ -76,7 +68,7 @@ test(
     const f = s.flow({ a: ['10.0.0.1', 40000], b: ['10.0.0.2', 7000] });
     // 6000 data frames of 100-1500 bytes, every tenth a retransmission (no advance), and
     // an ACK after every other frame
-    const rnd = random(7);
+    const rnd = seededRandom(7);
     let off = 0;
     for (let i = 0; i < 6000; i++) {
       const len = 100 + Math.floor(rnd() * 1400);
@@ -142,7 +134,7 @@ test(
   withDb((db) => {
     // the worker test's session shape over several flows, plus what it lacks
     const s = new SyntheticSession(db, 'walk-records', { nearMarginNs: 5000n, clockUncertaintyNs: 2000n });
-    const rnd = random(11);
+    const rnd = seededRandom(11);
     s.db.transaction(() => {
       for (let k = 0; k < 4; k++) {
         const a: [string, number] = ['10.0.0.1', 41000 + k];
@@ -270,7 +262,7 @@ test(
          submitted_ns, completed_ns, bytes_reported, api, buffers, status) VALUES (?, '10.0.0.1', 40000, '10.0.0.2', 7000, ?, ?, ?, ?, ?, ?, 'posix:send', 1, 'ok')`,
     );
     const captureT0 = 1_764_000_000n * 1_000_000_000n;
-    const rnd = random(3);
+    const rnd = seededRandom(3);
     let off = 0;
     for (let w = 0; off < segments * MSS; w++) {
       const len = Math.min(segments * MSS - off, 500 + Math.floor(rnd() * 6000));

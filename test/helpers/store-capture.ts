@@ -15,17 +15,10 @@ import { LINKTYPE_RAW } from '../../capture/decode/linktypes.js';
 import { encodeTag, TAG_BYTES } from '../../capture/decode/tag.js';
 import type { CompletionRow } from '../../core/completion.js';
 import { ipv4Tcp, pcapFile, sackOption, concat, type PcapRecord } from './packets.js';
+import { seededRandom } from '../../fixtures/random.js';
 
 const T0_US = 1_764_061_234_000_000;
 
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Sent {
   off: number;
@@ -55,7 +48,7 @@ export interface StoreCapture {
  * `scale` multiplies each flow's byte count (1: ~300 frames).
  */
 export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1): Promise<StoreCapture> {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const plans: FlowPlan[] = [
     { client: { addr: '10.0.0.1', port: 40001 }, server: { addr: '10.0.0.2', port: 7000 }, bytes: 60_000 * scale, tagged: false, jumbo: false },
