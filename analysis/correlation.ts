@@ -30,9 +30,12 @@ import {
   readRetransmits,
   readSacks,
   readTags,
+  runStatements,
   statements,
   taggedDirections,
   type FlowInfo,
+  type RunEncoding,
+  type RunStatements,
   type Statements,
 } from '../db/correlation-reads.js';
 import { sessionNotFound } from '../core/errors.js';
@@ -126,11 +129,17 @@ export function currentCorrelation(db: Db, sessionId: number): { session: Sessio
  */
 export type AdvanceReads = 'walk' | 'seek';
 
+/** How the reads go: the look-ups (`reads`), and the encoding of the runs the walk and the completions come in (`runs`: packed where the extension loads). */
+export interface ReadOptions {
+  reads?: AdvanceReads;
+  runs?: RunEncoding;
+}
+
 /** A correlation without its records: what is left when they were handed out one by one. */
 export type CorrelationHead = Omit<SessionCorrelation, 'records'>;
 
 /** Correlates every completion of a session now (no cache), inside one read transaction. */
-export function correlateSession(db: Db, sessionId: number, options: { reads?: AdvanceReads } = {}): SessionCorrelation {
+export function correlateSession(db: Db, sessionId: number, options: ReadOptions = {}): SessionCorrelation {
   const records: CorrelationRecord[] = [];
   const head = correlateEach(db, sessionId, (r) => records.push(r), options);
   return { ...head, records };
@@ -145,10 +154,11 @@ export function correlateEach(
   db: Db,
   sessionId: number,
   onRecord: (record: CorrelationRecord) => void,
-  options: { reads?: AdvanceReads } = {},
+  options: ReadOptions = {},
 ): CorrelationHead {
   const reads = options.reads ?? 'walk';
   const s = statements(db);
+  const runs = runStatements(db, options.runs);
   const started = performance.now();
   const run = db.transaction(() => {
     const session = getSession(db, sessionId);
@@ -166,8 +176,8 @@ export function correlateEach(
         lastTs,
         fingerprint,
         flows: readFlows(s, baseNs, sessionId),
-        completions: reads === 'walk' ? completionsInRuns(s, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId),
-        sideOf: (flow, dataDir) => loadFlowSide(s, baseNs, flow, dataDir, reads),
+        completions: reads === 'walk' ? completionsInRuns(s, runs, baseNs, sessionId) : completionsForCorrelation(s, baseNs, sessionId),
+        sideOf: (flow, dataDir) => loadFlowSide(s, runs, baseNs, flow, dataDir, reads),
         taggedDirections: (flowId) => taggedDirections(s, flowId),
         tagsOf: (flowId, dir) => readTags(s, baseNs, flowId, dir),
       },
@@ -353,7 +363,7 @@ export function flowSide(flow: FlowInfo, dataDir: 0 | 1, parts: FlowSideParts): 
   return { flowId: flow.id, dataDir, ackDir, shift, coverage, sent: parts.sent, acked: parts.acked, sacks: parts.sacks, retransmits: parts.retransmits };
 }
 
-function loadFlowSide(s: Statements, base: bigint, flow: FlowInfo, dataDir: 0 | 1, reads: AdvanceReads): FlowSide {
+function loadFlowSide(s: Statements, runs: RunStatements, base: bigint, flow: FlowInfo, dataDir: 0 | 1, reads: AdvanceReads): FlowSide {
   const ackDir: 0 | 1 = dataDir === 0 ? 1 : 0;
   const synSeen = dataDir === 0 ? flow.aSynSeen : flow.bSynSeen;
   return flowSide(flow, dataDir, {
@@ -361,11 +371,11 @@ function loadFlowSide(s: Statements, base: bigint, flow: FlowInfo, dataDir: 0 | 
     start: synSeen ? NO_START : directionStart(s, base, flow.id, dataDir),
     sent:
       reads === 'walk'
-        ? new AdvanceWalk(s.sentRun, s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0, n: 0 })
+        ? new AdvanceWalk(runs.sentRun, s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0, n: 0 })
         : new FirstReaching(s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0 }),
     acked:
       reads === 'walk'
-        ? new AdvanceWalk(s.ackRun, s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0, n: 0 })
+        ? new AdvanceWalk(runs.ackRun, s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0, n: 0 })
         : new FirstReaching(s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0 }),
     sacks: readSacks(s, base, flow.id, ackDir),
     retransmits: readRetransmits(s, flow.id, dataDir),

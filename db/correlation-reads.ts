@@ -29,6 +29,9 @@
  * doubled the correlation time.
  */
 import type { Statement } from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Db } from './connection.js';
 import type { SessionRow } from './sessions.js';
 import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
@@ -46,7 +49,7 @@ type Row = unknown[];
 
 const SESSION_FRAMES = SESSION_FRAME_IDS_SQL;
 
-/** A run of completions, one JSON array per column (completionsInRuns reads them in this order). */
+/** The columns of a run of completions, in the order completionsInRuns reads them; api and status are text. */
 const RUN_COLUMNS = [
   'id',
   'write_id',
@@ -60,9 +63,15 @@ const RUN_COLUMNS = [
   'buffers',
   'tcp_bytes_sent',
   'tcp_bytes_acked',
-]
-  .map((c) => `json_group_array(${c})`)
-  .join(', ');
+];
+/** The table columns the run's subquery hands up: only these (`SELECT *` copied all 27 per row, ~0.2 µs of 1 µs). */
+const RUN_SOURCE = 'id, write_id, offset_start, offset_end, submitted_ns, completed_ns, bytes_reported, api, status, buffers, tcp_bytes_sent, tcp_bytes_acked';
+const TEXT_COLUMNS = new Set(['api', 'status']);
+const TEXT_COLUMN_INDEXES = new Set(RUN_COLUMNS.flatMap((c, i) => (TEXT_COLUMNS.has(c) ? [i] : [])));
+/** A run of completions, one JSON array per column. */
+const RUN_JSON = RUN_COLUMNS.map((c) => `json_group_array(${c})`).join(', ');
+/** The same run packed: each numeric column one BLOB of doubles (f64_pack, db/native/packed-columns.c), the text ones JSON. */
+const RUN_PACKED = RUN_COLUMNS.map((c) => (TEXT_COLUMNS.has(c) ? `json_group_array(${c})` : `f64_pack(${c})`)).join(', ');
 
 /** Every statement of the correlation; the bench and a test print their query plans. */
 export const CORRELATION_SQL = {
@@ -98,11 +107,11 @@ export const CORRELATION_SQL = {
       ORDER BY src_addr, src_port, dst_addr, dst_port LIMIT 1`,
   keyedPairs: `SELECT id, src_addr, src_port, dst_addr, dst_port FROM completion_flows
       WHERE session_id = @session ORDER BY 2, 3, 4, 5`,
-  unkeyedRun: `SELECT ${RUN_COLUMNS} FROM (SELECT * FROM completions
+  unkeyedRun: `SELECT ${RUN_JSON} FROM (SELECT ${RUN_SOURCE} FROM completions
       WHERE session_id = @session AND flow_key IS NULL AND src_addr = @srcAddr AND src_port = @srcPort
         AND dst_addr = @dstAddr AND dst_port = @dstPort AND write_id > @after
       ORDER BY write_id LIMIT @n)`,
-  keyedRun: `SELECT ${RUN_COLUMNS} FROM (SELECT * FROM completions
+  keyedRun: `SELECT ${RUN_JSON} FROM (SELECT ${RUN_SOURCE} FROM completions
       WHERE session_id = @session AND flow_key = @key AND write_id > @after
       ORDER BY write_id LIMIT @n)`,
   // the witness rows within the session's completion ids, each checked for its session:
@@ -144,6 +153,26 @@ export const CORRELATION_SQL = {
 } as const;
 export type StatementName = keyof typeof CORRELATION_SQL;
 
+/**
+ * The runs again, their numbers packed by f64_pack (db/native/packed-columns.c) instead of
+ * formatted as JSON text: the same rows in the same order, read where the extension loads
+ * (packedRunsAvailable). On the 10 M-frame / 1 M-completion bench session the JSON runs took
+ * ~6.5 of the correlation's ~7.5 CPU-s, most of it SQLite formatting integers as text:
+ * see docs/design-notes.md, "Correlation at 10 M frames".
+ */
+const PACKED_RUN_SQL = {
+  sentRun: CORRELATION_SQL.sentRun.replaceAll('json_group_array(', 'f64_pack('),
+  ackRun: CORRELATION_SQL.ackRun.replaceAll('json_group_array(', 'f64_pack('),
+  unkeyedRun: CORRELATION_SQL.unkeyedRun.replace(RUN_JSON, RUN_PACKED),
+  keyedRun: CORRELATION_SQL.keyedRun.replace(RUN_JSON, RUN_PACKED),
+} as const;
+export type RunStatementName = keyof typeof PACKED_RUN_SQL;
+/** The statements that read runs (AdvanceWalk, completionsInRuns), in one encoding or the other. */
+export type RunStatements = Record<RunStatementName, Statement>;
+/** How runs come out of SQLite: `packed` (BLOBs of doubles, the default where the extension loads) or `json` (text, everywhere). */
+export type RunEncoding = 'packed' | 'json';
+
+
 /** Statements of one connection, prepared once (raw: arrays, cheaper than objects). */
 export type Statements = Record<StatementName, Statement>;
 /** Statements that read epoch ns as such (the rest read session-relative numbers). */
@@ -160,6 +189,65 @@ export function statements(db: Db): Statements {
     statementCache.set(db, s);
   }
   return s;
+}
+
+const PACK_EXTENSION_FILE = 'ackscope_sqlite_pack.so';
+
+/** Where scripts/build.sh puts the extension, seen from this file in the source tree and from dist/. */
+function packExtensionCandidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, 'native', 'build', PACK_EXTENSION_FILE), resolve(here, '..', '..', 'db', 'native', 'build', PACK_EXTENSION_FILE)];
+}
+
+const packedConnections = new WeakMap<Db, RunStatements | null>();
+
+/**
+ * The run statements with packed numbers on this connection, loading the extension on
+ * first use; null where it is not built or does not load (another platform, a build
+ * without a C compiler): the JSON runs then serve, slower, with the same answers.
+ */
+function packedRunStatements(db: Db): RunStatements | null {
+  let packed = packedConnections.get(db);
+  if (packed !== undefined) return packed;
+  packed = null;
+  const path = packExtensionCandidates().find((p) => existsSync(p));
+  if (path) {
+    try {
+      db.loadExtension(path);
+      packed = {} as RunStatements;
+      for (const [name, sql] of Object.entries(PACKED_RUN_SQL) as [RunStatementName, string][]) packed[name] = db.prepare(sql).raw(true);
+    } catch {
+      packed = null;
+    }
+  }
+  packedConnections.set(db, packed);
+  return packed;
+}
+
+/** Whether this connection reads runs packed (the extension is built and loads). */
+export function packedRunsAvailable(db: Db): boolean {
+  return packedRunStatements(db) !== null;
+}
+
+/** The statements that read runs: packed where available (unless `json` is asked for), else JSON. */
+export function runStatements(db: Db, encoding: RunEncoding = 'packed'): RunStatements {
+  return (encoding === 'packed' ? packedRunStatements(db) : null) ?? statements(db);
+}
+
+/**
+ * A run's column as numbers: a BLOB of doubles viewed in place (copied first when
+ * better-sqlite3's Buffer is not 8-byte aligned), or a JSON array parsed. A packed NULL is
+ * a NaN (nullableNumber turns it back).
+ */
+function numbersOf(column: string | Buffer): ArrayLike<number> {
+  if (typeof column === 'string') return JSON.parse(column) as number[];
+  if (column.byteOffset % 8 === 0) return new Float64Array(column.buffer, column.byteOffset, column.length / 8);
+  return new Float64Array(column.buffer.slice(column.byteOffset, column.byteOffset + column.length));
+}
+
+/** A nullable column's value: NaN (a packed NULL) and null (a JSON null) both as null. */
+function nullableNumber(v: number | null): number | null {
+  return v === null || Number.isNaN(v) ? null : v;
 }
 
 /** `EXPLAIN QUERY PLAN` of every statement, one line each. */
@@ -213,6 +301,10 @@ export class FirstReaching {
   release(): void {}
 }
 
+/** A run's column as SQLite hands it over: JSON text or a packed BLOB (numbersOf reads either). */
+type RunColumn = string | Buffer;
+const NO_ROWS: ArrayLike<number> = new Float64Array(0);
+
 /** Rows an AdvanceWalk reads at once: it starts at `first`, doubles while the look-ups use them densely, halves down to single seeks when they skip. */
 export const WALK_RUN_ROWS = { first: 256, probe: 16, max: 65_536 };
 /** In single-seek mode, every this many reads is a probe run of WALK_RUN_ROWS.probe rows (have the look-ups become dense?). */
@@ -233,9 +325,9 @@ const PROBE_EVERY = 64;
  * Same answers as FirstReaching (test/correlation.walk.test.ts).
  */
 export class AdvanceWalk {
-  private max: number[] = [];
-  private ts: number[] = [];
-  private seq: number[] | null = null;
+  private max: ArrayLike<number> = NO_ROWS;
+  private ts: ArrayLike<number> = NO_ROWS;
+  private seq: ArrayLike<number> | null = null;
   /** The run holds the rows reaching `runFrom`, in order, from the first such row on. */
   private runFrom = Infinity;
   /** The run ends at the direction's last row (SQLite had fewer than asked). */
@@ -288,8 +380,8 @@ export class AdvanceWalk {
 
   /** Drops the run held (a later look-up reads again): for a flow direction done with. */
   release(): void {
-    this.max = [];
-    this.ts = [];
+    this.max = NO_ROWS;
+    this.ts = NO_ROWS;
     this.seq = null;
     this.runFrom = Infinity;
     this.runIsLast = false;
@@ -315,17 +407,18 @@ export class AdvanceWalk {
     this.runWasSeek = this.runRows < WALK_RUN_ROWS.probe && ++this.seeks % PROBE_EVERY !== 0;
     if (this.runWasSeek) {
       const row = this.seekStmt.get(this.params) as Row | undefined;
-      this.max = row ? [row[0] as number] : [];
-      this.ts = row ? [row[1] as number] : [];
-      this.seq = row ? [row[2] as number] : null;
+      // typed like a packed run's, so the walk's element reads see one kind of array
+      this.max = row ? Float64Array.of(row[0] as number) : NO_ROWS;
+      this.ts = row ? Float64Array.of(row[1] as number) : NO_ROWS;
+      this.seq = row ? Float64Array.of(row[2] as number) : null;
       this.runIsLast = !row;
     } else {
       const want = Math.max(this.runRows, WALK_RUN_ROWS.probe);
       this.params.n = want;
-      const row = this.runStmt.get(this.params) as [string, string, string | null];
-      this.max = JSON.parse(row[0]) as number[];
-      this.ts = JSON.parse(row[1]) as number[];
-      this.seq = row[2] === null ? null : (JSON.parse(row[2]) as number[]);
+      const row = this.runStmt.get(this.params) as [RunColumn, RunColumn, RunColumn | null];
+      this.max = numbersOf(row[0]);
+      this.ts = numbersOf(row[1]);
+      this.seq = row[2] === null ? null : numbersOf(row[2]);
       if (!ascending(this.max)) this.sortRun();
       this.runIsLast = this.max.length < want;
     }
@@ -343,15 +436,16 @@ export class AdvanceWalk {
    * the order is checked instead and restored should a future SQLite deliver otherwise.
    */
   private sortRun(): void {
-    const order = this.max.map((_, i) => i).sort((a, b) => this.max[a] - this.max[b]);
-    const pick = (col: number[]) => order.map((i) => col[i]);
+    const max = this.max;
+    const order = Array.from({ length: max.length }, (_, i) => i).sort((a, b) => max[a] - max[b]);
+    const pick = (col: ArrayLike<number>) => order.map((i) => col[i]);
     this.max = pick(this.max);
     this.ts = pick(this.ts);
     if (this.seq !== null) this.seq = pick(this.seq);
   }
 }
 
-function ascending(values: readonly number[]): boolean {
+function ascending(values: ArrayLike<number>): boolean {
   for (let i = 1; i < values.length; i++) if (!(values[i - 1] < values[i])) return false;
   return true;
 }
@@ -372,7 +466,8 @@ function comparePairs(p: Pair, q: Pair): number {
 
 /** One address pair's completions in write-id order, read in runs (of its keyed or of its unkeyed rows). */
 class CompletionRuns {
-  private cols: unknown[][] = [];
+  /** The run's columns in RUN_COLUMNS order: numbers (packed or parsed), api and status as parsed JSON. */
+  private cols: ArrayLike<unknown>[] = [];
   private i = 0;
   private after = -1;
   private done = false;
@@ -411,8 +506,8 @@ class CompletionRuns {
       api: this.intern(c[7][i] as string),
       status: this.intern(c[8][i] as string),
       buffers: c[9][i] as number,
-      tcpBytesSent: c[10][i] as number | null,
-      tcpBytesAcked: c[11][i] as number | null,
+      tcpBytesSent: nullableNumber(c[10][i] as number | null),
+      tcpBytesAcked: nullableNumber(c[11][i] as number | null),
       kernel: null,
     };
   }
@@ -420,8 +515,8 @@ class CompletionRuns {
   private read(): void {
     if (this.done) return;
     const want = COMPLETION_RUN.rows;
-    const row = this.stmt.get({ ...this.params, after: this.after, n: want }) as string[];
-    this.cols = row.map((json) => JSON.parse(json) as unknown[]);
+    const row = this.stmt.get({ ...this.params, after: this.after, n: want }) as RunColumn[];
+    this.cols = row.map((column, i) => (TEXT_COLUMN_INDEXES.has(i) ? (JSON.parse(column as string) as string[]) : numbersOf(column)));
     this.i = 0;
     const n = this.cols[0].length;
     if (n < want) this.done = true;
@@ -445,7 +540,7 @@ function stringInterner(): (v: string) => string {
  * id, then id), read in runs of JSON arrays per pair (the usual session: no kernel
  * witness; with one, completionsForCorrelation's rows). The addresses come once per pair.
  */
-export function* completionsInRuns(s: Statements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
+export function* completionsInRuns(s: Statements, runs: RunStatements, base: bigint, sessionId: number): Generator<CompletionForCorrelation> {
   if ((s.hasKernelWitness.get({ session: sessionId }) as Row)[0] === 1) {
     yield* completionsForCorrelation(s, base, sessionId);
     return;
@@ -466,8 +561,8 @@ export function* completionsInRuns(s: Statements, base: bigint, sessionId: numbe
     const pair = pairs[g].pair.map((v) => (typeof v === 'string' ? intern(v) : v)) as Pair;
     const streams = pairs.slice(g, h).map(({ key }) =>
       key === null
-        ? new CompletionRuns(s.unkeyedRun, { base, session: sessionId, srcAddr: pair[0], srcPort: pair[1], dstAddr: pair[2], dstPort: pair[3] }, intern)
-        : new CompletionRuns(s.keyedRun, { base, session: sessionId, key }, intern),
+        ? new CompletionRuns(runs.unkeyedRun, { base, session: sessionId, srcAddr: pair[0], srcPort: pair[1], dstAddr: pair[2], dstPort: pair[3] }, intern)
+        : new CompletionRuns(runs.keyedRun, { base, session: sessionId, key }, intern),
     );
     for (;;) {
       let next: CompletionRuns | null = null;

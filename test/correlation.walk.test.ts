@@ -2,14 +2,15 @@
  * The merge walk (AdvanceWalk) against what it replaced: every "first frame reaching X"
  * answer equals a plain SQL query of the definition written here, and whole sessions
  * correlate to identical records with `reads: 'walk'` and `reads: 'seek'` (one SQLite
- * look-up per question, the way it was before).
+ * look-up per question, the way it was before), with the runs read packed (f64_pack,
+ * db/native/packed-columns.c) and as JSON text.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
-import { AdvanceWalk, COMPLETION_RUN, WALK_RUN_ROWS, statements } from '../db/correlation-reads.js';
+import { AdvanceWalk, COMPLETION_RUN, WALK_RUN_ROWS, explainCorrelation, packedRunsAvailable, runStatements, statements } from '../db/correlation-reads.js';
 import { correlateSession, type SessionCorrelation } from '../analysis/correlation.js';
 import { importCapture } from '../recording/import.js';
 import { storeCompletions } from '../db/completions.js';
@@ -42,18 +43,25 @@ function withDb(run: (db: Db) => Promise<void> | void): () => Promise<void> {
  * completions span many runs.
  */
 function assertSameCorrelation(db: Db, sessionId: number): SessionCorrelation {
+  assert.ok(packedRunsAvailable(db), 'the packed-column extension is built (scripts/build.sh) and loads');
   const seek = correlateSession(db, sessionId, { reads: 'seek' });
   const walk = correlateSession(db, sessionId, { reads: 'walk' });
+  const walkJson = correlateSession(db, sessionId, { reads: 'walk', runs: 'json' });
   const { stats: seekStats, ...seekRest } = seek;
   const { stats: walkStats, ...walkRest } = walk;
+  const { stats: jsonStats, ...jsonRest } = walkJson;
   assert.equal(walkStats.completions, seekStats.completions);
+  assert.equal(jsonStats.completions, seekStats.completions);
   assert.deepEqual(walkRest, seekRest);
+  assert.deepEqual(jsonRest, seekRest, 'runs read as JSON text');
   const rows = COMPLETION_RUN.rows;
   try {
     for (const shortRuns of [1, 7]) {
       COMPLETION_RUN.rows = shortRuns;
-      const { stats: _stats, ...shortRest } = correlateSession(db, sessionId, { reads: 'walk' });
-      assert.deepEqual(shortRest, seekRest, `completions in runs of ${shortRuns}`);
+      for (const runs of ['packed', 'json'] as const) {
+        const { stats: _stats, ...shortRest } = correlateSession(db, sessionId, { reads: 'walk', runs });
+        assert.deepEqual(shortRest, seekRest, `completions in ${runs} runs of ${shortRuns}`);
+      }
     }
   } finally {
     COMPLETION_RUN.rows = rows;
@@ -107,14 +115,16 @@ test(
       backwards: Array.from({ length: 3000 }, (_, i) => end - i * Math.floor(end / 3000)),
       pastTheEnd: [end - 1, end, end + 1, end + 10_000, end, 0, 1, end + 1],
     };
+    const encodings = { packed: runStatements(db, 'packed'), json: runStatements(db, 'json') };
+    assert.notEqual(encodings.packed.sentRun, encodings.json.sentRun, 'packed runs are read by statements of their own');
     for (const [name, xs] of Object.entries(sequences)) {
-      for (const kind of ['sent', 'ack'] as const) {
+      for (const [encoding, runs] of Object.entries(encodings)) for (const kind of ['sent', 'ack'] as const) {
         for (const dir of [0, 1]) {
           const params = { base, flow: f.id, dir, x: 0, n: 0 };
-          const walk = kind === 'sent' ? new AdvanceWalk(st.sentRun, st.firstSent, params) : new AdvanceWalk(st.ackRun, st.firstAck, params);
+          const walk = kind === 'sent' ? new AdvanceWalk(runs.sentRun, st.firstSent, params) : new AdvanceWalk(runs.ackRun, st.firstAck, params);
           xs.forEach((x, i) => {
             if (i === Math.floor(xs.length / 2)) walk.release();
-            assert.deepEqual(walk.find(x), expect(kind, dir, x), `${name} ${kind} dir ${dir}: look-up ${i} of ${x}`);
+            assert.deepEqual(walk.find(x), expect(kind, dir, x), `${name} ${encoding} ${kind} dir ${dir}: look-up ${i} of ${x}`);
           });
           if (name === 'dense' && kind === 'sent' && dir === 0) {
             assert.ok(walk.queries < xs.length / 50, `dense look-ups read runs: ${walk.queries} reads for ${xs.length}`);
@@ -128,6 +138,47 @@ test(
     }
   }),
 );
+
+test(
+  'f64_pack gives the values json_group_array gives, in the same order: negatives, zero, 2^53, NULL as NaN, no rows as an empty BLOB; the packed runs read as the JSON ones plan',
+  withDb((db) => {
+    assert.ok(packedRunsAvailable(db));
+    db.exec('CREATE TABLE v (k INTEGER PRIMARY KEY, x INTEGER)');
+    const values = [0, -1, 1, 2 ** 31, -(2 ** 31) - 1, 1_764_061_234_000, -9_000_000_000, 2 ** 53, -(2 ** 53), 1448, null, 7];
+    const insert = db.prepare('INSERT INTO v (k, x) VALUES (?, ?)');
+    values.forEach((x, k) => insert.run(k, x));
+    // the witness: SQLite's own JSON text of the same column, parsed
+    const json = JSON.parse(db.prepare('SELECT json_group_array(x) FROM (SELECT x FROM v ORDER BY k)').pluck().get() as string) as (number | null)[];
+    const blob = db.prepare('SELECT f64_pack(x) FROM (SELECT x FROM v ORDER BY k)').pluck().get() as Buffer;
+    assert.equal(blob.length, values.length * 8);
+    const packed = Array.from({ length: values.length }, (_, i) => blob.readDoubleLE(i * 8));
+    assert.deepEqual(packed.map((v) => (Number.isNaN(v) ? null : v)), json);
+    assert.deepEqual(json, values);
+    // descending: the aggregate keeps the order its subquery delivers
+    const down = db.prepare('SELECT f64_pack(x) FROM (SELECT x FROM v WHERE x IS NOT NULL ORDER BY k DESC)').pluck().get() as Buffer;
+    assert.deepEqual(Array.from({ length: down.length / 8 }, (_, i) => down.readDoubleLE(i * 8)), values.filter((v) => v !== null).reverse());
+    const none = db.prepare('SELECT f64_pack(x) FROM v WHERE k < 0').pluck().get() as Buffer;
+    assert.equal(none.length, 0);
+    // more rows than the aggregate's first buffer (256), so it grows
+    const many = db.prepare('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) SELECT f64_pack(i * 1000003 - 7), json_group_array(i * 1000003 - 7) FROM n').raw(true).get() as [Buffer, string];
+    assert.deepEqual(Array.from({ length: many[0].length / 8 }, (_, i) => many[0].readDoubleLE(i * 8)), JSON.parse(many[1]));
+
+    const plans = explainCorrelation(db);
+    const packedRuns = runStatements(db, 'packed');
+    for (const name of ['sentRun', 'ackRun', 'unkeyedRun', 'keyedRun'] as const) {
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${packedRuns[name].source}`).all(paramsOf(packedRuns[name].source)) as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+      assert.equal(plan, plans[name], `${name}: the packed statement reads as the JSON one`);
+    }
+  }),
+);
+
+/** The named parameters a statement uses, with harmless values (for EXPLAIN QUERY PLAN). */
+function paramsOf(sql: string): Record<string, unknown> {
+  const all: Record<string, unknown> = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, n: 16, key: 1, after: -1, srcAddr: '', srcPort: 0, dstAddr: '', dstPort: 0 };
+  return Object.fromEntries(Object.entries(all).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
+}
 
 test(
   'synthetic sessions: retransmissions, SACKs, gaps, partial and empty writes, writes out of offset order, drops, a mid-stream capture placed by tags, port reuse',
