@@ -67,11 +67,14 @@ const RUN_COLUMNS = [
 /** The table columns the run's subquery hands up: only these (`SELECT *` copied all 27 per row, ~0.2 µs of 1 µs). */
 const RUN_SOURCE = 'id, write_id, offset_start, offset_end, submitted_ns, completed_ns, bytes_reported, api, status, buffers, tcp_bytes_sent, tcp_bytes_acked';
 const TEXT_COLUMNS = new Set(['api', 'status']);
-const TEXT_COLUMN_INDEXES = new Set(RUN_COLUMNS.flatMap((c, i) => (TEXT_COLUMNS.has(c) ? [i] : [])));
 /** A run of completions, one JSON array per column. */
 const RUN_JSON = RUN_COLUMNS.map((c) => `json_group_array(${c})`).join(', ');
-/** The same run packed: each numeric column one BLOB of doubles (f64_pack, db/native/packed-columns.c), the text ones JSON. */
-const RUN_PACKED = RUN_COLUMNS.map((c) => (TEXT_COLUMNS.has(c) ? `json_group_array(${c})` : `f64_pack(${c})`)).join(', ');
+const NUMERIC_COLUMNS = RUN_COLUMNS.filter((c) => !TEXT_COLUMNS.has(c));
+/**
+ * The same run packed: the numeric columns as one BLOB, column after column (f64_pack,
+ * db/native/packed-columns.c; one call per row for all of them), then the text ones as JSON.
+ */
+const RUN_PACKED = [`f64_pack(${NUMERIC_COLUMNS.join(', ')})`, ...RUN_COLUMNS.filter((c) => TEXT_COLUMNS.has(c)).map((c) => `json_group_array(${c})`)].join(', ');
 
 /** Every statement of the correlation; the bench and a test print their query plans. */
 export const CORRELATION_SQL = {
@@ -161,8 +164,9 @@ export type StatementName = keyof typeof CORRELATION_SQL;
  * see docs/design-notes.md, "Correlation at 10 M frames".
  */
 const PACKED_RUN_SQL = {
-  sentRun: CORRELATION_SQL.sentRun.replaceAll('json_group_array(', 'f64_pack('),
-  ackRun: CORRELATION_SQL.ackRun.replaceAll('json_group_array(', 'f64_pack('),
+  // one BLOB: every sent_max, then every ts, then every seq_off
+  sentRun: CORRELATION_SQL.sentRun.replace('json_group_array(sent_max), json_group_array(ts), json_group_array(seq_off)', 'f64_pack(sent_max, ts, seq_off)'),
+  ackRun: CORRELATION_SQL.ackRun.replace('json_group_array(acked_max), json_group_array(ts), NULL', 'f64_pack(acked_max, ts)'),
   unkeyedRun: CORRELATION_SQL.unkeyedRun.replace(RUN_JSON, RUN_PACKED),
   keyedRun: CORRELATION_SQL.keyedRun.replace(RUN_JSON, RUN_PACKED),
 } as const;
@@ -339,6 +343,7 @@ export class AdvanceWalk {
   private moves = 0;
   private runRows: number = WALK_RUN_ROWS.first;
   private seeks = 0;
+  private packedColumns = 0;
   /** Reads from SQLite, runs and seeks (what `queries` counts for FirstReaching). */
   queries = 0;
   /** Rows read. */
@@ -415,10 +420,21 @@ export class AdvanceWalk {
     } else {
       const want = Math.max(this.runRows, WALK_RUN_ROWS.probe);
       this.params.n = want;
-      const row = this.runStmt.get(this.params) as [RunColumn, RunColumn, RunColumn | null];
-      this.max = numbersOf(row[0]);
-      this.ts = numbersOf(row[1]);
-      this.seq = row[2] === null ? null : numbersOf(row[2]);
+      const row = this.runStmt.get(this.params) as RunColumn[];
+      if (row.length === 1) {
+        // packed: max, ts (and seq_off for sent), one column after the other
+        const all = numbersOf(row[0]) as Float64Array;
+        // the sent statement packs seq_off as a third column, the ACK one has none
+        if (this.packedColumns === 0) this.packedColumns = this.runStmt.source.includes('seq_off') ? 3 : 2;
+        const n = all.length / this.packedColumns;
+        this.max = all.subarray(0, n);
+        this.ts = all.subarray(n, 2 * n);
+        this.seq = this.packedColumns === 3 ? all.subarray(2 * n) : null;
+      } else {
+        this.max = numbersOf(row[0]);
+        this.ts = numbersOf(row[1]);
+        this.seq = row[2] === null ? null : numbersOf(row[2]);
+      }
       if (!ascending(this.max)) this.sortRun();
       this.runIsLast = this.max.length < want;
     }
@@ -515,13 +531,22 @@ class CompletionRuns {
   private read(): void {
     if (this.done) return;
     const want = COMPLETION_RUN.rows;
-    const row = this.stmt.get({ ...this.params, after: this.after, n: want }) as RunColumn[];
-    this.cols = row.map((column, i) => (TEXT_COLUMN_INDEXES.has(i) ? (JSON.parse(column as string) as string[]) : numbersOf(column)));
+    this.cols = completionRunColumns(this.stmt.get({ ...this.params, after: this.after, n: want }) as RunColumn[]);
     this.i = 0;
     const n = this.cols[0].length;
     if (n < want) this.done = true;
     if (n > 0) this.after = this.cols[1][n - 1] as number;
   }
+}
+
+/** A run of completions' columns in RUN_COLUMNS order, from a JSON row (a column each) or a packed one (RUN_PACKED). */
+function completionRunColumns(row: RunColumn[]): ArrayLike<unknown>[] {
+  if (row.length === RUN_COLUMNS.length) return row.map((column, i) => (TEXT_COLUMNS.has(RUN_COLUMNS[i]) ? (JSON.parse(column as string) as string[]) : numbersOf(column)));
+  const numbers = numbersOf(row[0]) as Float64Array;
+  const n = numbers.length / NUMERIC_COLUMNS.length;
+  let numeric = 0;
+  let text = 1;
+  return RUN_COLUMNS.map((c) => (TEXT_COLUMNS.has(c) ? (JSON.parse(row[text++] as string) as string[]) : numbers.subarray(n * numeric, n * ++numeric)));
 }
 
 /** Each distinct string kept once per correlation (SQLite hands over a fresh copy per row). */

@@ -140,7 +140,7 @@ test(
 );
 
 test(
-  'f64_pack gives the values json_group_array gives, in the same order: negatives, zero, 2^53, NULL as NaN, no rows as an empty BLOB; the packed runs read as the JSON ones plan',
+  'f64_pack gives the values json_group_array gives, in the same order: negatives, zero, 2^53, NULL as NaN, several columns one after the other, no rows as an empty BLOB; the packed runs read as the JSON ones plan',
   withDb((db) => {
     assert.ok(packedRunsAvailable(db));
     db.exec('CREATE TABLE v (k INTEGER PRIMARY KEY, x INTEGER)');
@@ -157,11 +157,19 @@ test(
     // descending: the aggregate keeps the order its subquery delivers
     const down = db.prepare('SELECT f64_pack(x) FROM (SELECT x FROM v WHERE x IS NOT NULL ORDER BY k DESC)').pluck().get() as Buffer;
     assert.deepEqual(Array.from({ length: down.length / 8 }, (_, i) => down.readDoubleLE(i * 8)), values.filter((v) => v !== null).reverse());
+    // several columns: one after the other, each as its own json_group_array gives it
+    const both = db.prepare('SELECT f64_pack(x, k, -k), json_group_array(k) FROM (SELECT x, k FROM v ORDER BY k)').raw(true).get() as [Buffer, string];
+    const n = values.length;
+    const column = (c: number) => Array.from({ length: n }, (_, i) => both[0].readDoubleLE((c * n + i) * 8));
+    assert.equal(both[0].length, 3 * n * 8);
+    assert.deepEqual(column(0).map((v) => (Number.isNaN(v) ? null : v)), json);
+    assert.deepEqual(column(1), JSON.parse(both[1]));
+    assert.deepEqual(column(2), (JSON.parse(both[1]) as number[]).map((k) => 0 - k));
     const none = db.prepare('SELECT f64_pack(x) FROM v WHERE k < 0').pluck().get() as Buffer;
     assert.equal(none.length, 0);
     // more rows than the aggregate's first buffer (256), so it grows
-    const many = db.prepare('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) SELECT f64_pack(i * 1000003 - 7), json_group_array(i * 1000003 - 7) FROM n').raw(true).get() as [Buffer, string];
-    assert.deepEqual(Array.from({ length: many[0].length / 8 }, (_, i) => many[0].readDoubleLE(i * 8)), JSON.parse(many[1]));
+    const many = db.prepare('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) SELECT f64_pack(i * 1000003 - 7, i), json_group_array(i * 1000003 - 7), json_group_array(i) FROM n').raw(true).get() as [Buffer, string, string];
+    assert.deepEqual(Array.from({ length: many[0].length / 8 }, (_, i) => many[0].readDoubleLE(i * 8)), [...JSON.parse(many[1]), ...JSON.parse(many[2])]);
 
     const plans = explainCorrelation(db);
     const packedRuns = runStatements(db, 'packed');
