@@ -9,14 +9,16 @@
  * Also peak RSS and the heap the correlation's records take. Prints figures and the
  * query plans; asserts nothing about time.
  *
- * The inline correlation runs both ways the look-ups can read the store, the anchor first:
- * `seek` (one SQLite index look-up per question, as before) and `walk` (the merge walk
- * over runs of each flow direction's advances, the default), each with the thread's own
- * CPU time beside the wall time: on 2 cores shared with others the wall time mostly says
- * how long the thread waited for a core.
+ * The inline correlation runs the ways the look-ups can read the store, the anchors first:
+ * `seek` (one SQLite index look-up per question, as before; --seek false skips it, it takes
+ * ~15 s at 10 M frames), `walk, JSON runs` (the merge walk over runs of each flow
+ * direction's advances, its runs and the completions' read as JSON text, as before) and
+ * `walk, packed runs` (the same runs as BLOBs of doubles, db/native/packed-columns.c: the
+ * default), each with the thread's own CPU time beside the wall time: on 2 cores shared
+ * with others the wall time mostly says how long the thread waited for a core.
  *
  *   node --expose-gc --import tsx bench/correlate.ts [--frames 1000000] [--completions 100000] [--flows 20] [--runs 3]
- *     [--inline false] [--exports false]
+ *     [--inline false] [--seek false] [--exports false]
  * BENCH_KEEP_DIR=DIR keeps the database; a later run with the same DIR reuses the session it holds
  * (built with the sizes of the first run: --frames, --completions and --flows are then ignored).
  */
@@ -29,8 +31,8 @@ import { loadavg } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
 import { createSession, updateSession } from '../db/sessions.js';
-import { correlateSession, invalidateCorrelations, type AdvanceReads } from '../analysis/correlation.js';
-import { explainCorrelation } from '../db/correlation-reads.js';
+import { correlateSession, invalidateCorrelations, type ReadOptions } from '../analysis/correlation.js';
+import { explainCorrelation, packedRunsAvailable } from '../db/correlation-reads.js';
 import { WORKER_NICE } from '../analysis/correlation-runner.js';
 import type { Db } from '../db/connection.js';
 import { frameId } from '../core/frame-id.js';
@@ -44,6 +46,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     // false: skip every correlation on this thread, so the peak RSS is the service's with the worker
     inline: { type: 'string', default: 'true' },
+    // false: skip the seek anchor (one SQLite look-up per question)
+    seek: { type: 'string', default: 'true' },
     // false: skip the streamed exports (a 10 M-frame run is long enough without them)
     exports: { type: 'string', default: 'true' },
   },
@@ -53,6 +57,7 @@ const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 const RUNS = Number(values.runs);
 const INLINE = values.inline !== 'false';
+const SEEK = values.seek !== 'false';
 const EXPORTS = values.exports !== 'false';
 const MSS = 1448;
 const T0 = 1_764_061_234_000_000_000n;
@@ -218,13 +223,19 @@ async function main(): Promise<void> {
     for (const [name, plan] of Object.entries(explainCorrelation(db))) console.log(`  ${name.padEnd(16)} ${plan}`);
 
     if (INLINE) {
-      for (const reads of ['seek', 'walk'] as AdvanceReads[]) {
-        console.log(`\ncorrelation inline, reads: '${reads}'${reads === 'seek' ? ' (the anchor: one SQLite look-up per question, as before)' : ' (merge walk, the default)'}; load ${load()}:`);
+      if (!packedRunsAvailable(db)) console.log('\nthe packed-column extension is not built (scripts/build.sh): the packed runs below are JSON too');
+      const ways: { name: string; options: ReadOptions }[] = [
+        ...(SEEK ? [{ name: "reads: 'seek' (an anchor: one SQLite look-up per question, as before)", options: { reads: 'seek' } as ReadOptions }] : []),
+        { name: "reads: 'walk', runs: 'json' (the anchor: the merge walk with its runs as JSON text, as before)", options: { reads: 'walk', runs: 'json' } },
+        { name: "reads: 'walk', runs: 'packed' (the default: runs as BLOBs of doubles)", options: { reads: 'walk', runs: 'packed' } },
+      ];
+      for (const { name, options } of ways) {
+        console.log(`\ncorrelation inline, ${name}; load ${load()}:`);
         const runs: { wall: number; cpu: number }[] = [];
         const heapBefore = heapUsed();
         let c0 = threadCpuMs();
         const t0 = performance.now();
-        let last: ReturnType<typeof correlateSession> | undefined = correlateSession(db, sessionId, { reads });
+        let last: ReturnType<typeof correlateSession> | undefined = correlateSession(db, sessionId, options);
         const first = { wall: performance.now() - t0, cpu: threadCpuMs() - c0 };
         const heapAfter = heapUsed();
         console.log(`  heap held by the result (${last.records.length} records): ${mib(heapAfter - heapBefore)} MiB (${((heapAfter - heapBefore) / last.records.length).toFixed(0)} bytes per record)`);
@@ -232,7 +243,7 @@ async function main(): Promise<void> {
           last = undefined;
           c0 = threadCpuMs();
           const t = performance.now();
-          last = correlateSession(db, sessionId, { reads });
+          last = correlateSession(db, sessionId, options);
           runs.push({ wall: performance.now() - t, cpu: threadCpuMs() - c0 });
         }
         const fmt = (r: { wall: number; cpu: number }) => `${r.wall.toFixed(0)} ms (CPU ${r.cpu.toFixed(0)} ms)`;
