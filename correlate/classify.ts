@@ -99,11 +99,9 @@ function position(m: Milestone, t: number): Position {
  */
 export function classifyCompletion(ev: CompletionEvidence): Classification {
   const t = ev.completedNs;
-  const base = baseResult(ev);
-  if (!ev.flowFound) {
-    return { ...base, stage: 'unknown', reason: flowMissingReason(ev) };
-  }
-  if (!ev.offsetsAligned) return { ...base, stage: 'unknown', reason: 'capture-started-after' };
+  const tcpInfoStageSeen = ev.tcpInfo ? tcpInfoStage(ev.offsetStart, ev.offsetEnd, ev.tcpInfo) : null;
+  if (!ev.flowFound) return undecided(ev, flowMissingReason(ev), tcpInfoStageSeen);
+  if (!ev.offsetsAligned) return undecided(ev, 'capture-started-after', tcpInfoStageSeen);
   let first: Milestone;
   let last: Milestone;
   let ack: Milestone;
@@ -119,7 +117,7 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
   } else {
     // An empty write at the start of the stream: no byte of its own and none before it,
     // so no witness can place it (calling it acked would be a claim without evidence).
-    return { ...base, stage: 'unknown', reason: 'no-bytes' };
+    return undecided(ev, 'no-bytes', tcpInfoStageSeen);
   }
   tighten(first, last, ack);
 
@@ -145,15 +143,16 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
     stage === 'unknown'
       ? undecidedWindow(ackPos === 'undecided' ? [ack, 'ack'] : lastPos === 'undecided' ? [last, 'last-wire'] : [first, 'first-wire'])
       : decidingGap(stage, t, first, last, ack);
-  const tcpInfoStage = base.tcpInfoStage;
+  // one literal with every field, no spread of a base result: one object per completion, not two
   return {
-    ...base,
     stage,
     reason,
     firstWireNs,
     lastWireNs,
     ackedNs,
     sackedNs,
+    retransmitted: ev.retransmitted,
+    submitToCompleteNs: t - ev.submittedNs,
     lastWireMinusCompleteNs: lastWireNs === null ? null : lastWireNs - t,
     ackedMinusCompleteNs: ackedNs === null ? null : ackedNs - t,
     decidingGapNs: deciding.gap,
@@ -163,19 +162,21 @@ export function classifyCompletion(ev: CompletionEvidence): Classification {
     decidingDoubt: deciding.window ? deciding.window.cause : null,
     nearBoundary: deciding.gap !== null && deciding.gap < ev.nearMarginNs,
     uncertain: deciding.gap !== null && ev.clockUncertaintyNs > deciding.gap,
-    tcpInfoAgrees: tcpInfoStage === null || stage === 'unknown' ? null : tcpInfoStage === stage,
+    tcpInfoStage: tcpInfoStageSeen,
+    tcpInfoAgrees: tcpInfoStageSeen === null || stage === 'unknown' ? null : tcpInfoStageSeen === stage,
   };
 }
 
 /** A completion whose times lie too far from the session's base to be placed (a wrong clock). */
 export function unplaceable(ev: CompletionEvidence): Classification {
-  return { ...baseResult(ev), stage: 'unknown', reason: 'time-out-of-range', tcpInfoStage: null };
+  return undecided(ev, 'time-out-of-range', null);
 }
 
-function baseResult(ev: CompletionEvidence): Classification {
+/** `unknown` for a reason decided before any milestone: no event times, no deciding gap. */
+function undecided(ev: CompletionEvidence, reason: UnknownReason, tcpInfoStageSeen: TcpInfoStage | null): Classification {
   return {
     stage: 'unknown',
-    reason: null,
+    reason,
     firstWireNs: null,
     lastWireNs: null,
     ackedNs: null,
@@ -191,7 +192,7 @@ function baseResult(ev: CompletionEvidence): Classification {
     decidingDoubt: null,
     nearBoundary: false,
     uncertain: false,
-    tcpInfoStage: ev.tcpInfo ? tcpInfoStage(ev.offsetStart, ev.offsetEnd, ev.tcpInfo) : null,
+    tcpInfoStage: tcpInfoStageSeen,
     tcpInfoAgrees: null,
   };
 }
@@ -216,23 +217,28 @@ interface Deciding {
  * `uncertain` see the worst case instead of nothing.
  */
 function decidingGap(stage: Stage, t: number, first: Milestone, last: Milestone, ack: Milestone): Deciding {
-  const sides: [Milestone, EventName][] =
-    stage === 'acked'
-      ? [[ack, 'ack']]
-      : stage === 'wire'
-        ? [[last, 'last-wire'], [ack, 'ack']]
-        : stage === 'partial-wire'
-          ? [[first, 'first-wire'], [last, 'last-wire']]
-          : stage === 'queued'
-            ? [[first, 'first-wire']]
-            : [];
+  // each stage's events in a fixed order, the first winning a tie (no arrays: this runs per completion)
   const best: Deciding = { gap: null, event: null, window: null };
-  for (const [m, name] of sides) {
-    const d = m.hi <= t ? t - m.hi : m.lo > t ? m.lo - t : null;
-    if (d === null || d === Infinity) continue;
-    if (best.gap === null || d < best.gap) [best.gap, best.event, best.window] = [d, name, m];
-  }
+  if (stage === 'acked') consider(best, t, ack, 'ack');
+  else if (stage === 'wire') {
+    consider(best, t, last, 'last-wire');
+    consider(best, t, ack, 'ack');
+  } else if (stage === 'partial-wire') {
+    consider(best, t, first, 'first-wire');
+    consider(best, t, last, 'last-wire');
+  } else if (stage === 'queued') consider(best, t, first, 'first-wire');
   return best;
+}
+
+/** Takes the event as the deciding one when it is nearer the completion than the one held. */
+function consider(best: Deciding, t: number, m: Milestone, name: EventName): void {
+  const d = m.hi <= t ? t - m.hi : m.lo > t ? m.lo - t : null;
+  if (d === null || d === Infinity) return;
+  if (best.gap === null || d < best.gap) {
+    best.gap = d;
+    best.event = name;
+    best.window = m;
+  }
 }
 
 /** An `unknown` stage: the event whose window holds the completion, no gap. */
