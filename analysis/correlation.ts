@@ -237,11 +237,14 @@ export function assembleEach(inputs: CorrelationInputs, onRecord: (record: Corre
   const index = new FlowIndex(flows.map(toCandidate));
   const byId = new Map(flows.map((f) => [f.id, f]));
   const sides = new Map<string, FlowSide>();
+  // completions come grouped by address pair: the side asked last is nearly always the one asked next
+  let lastAsked: FlowSide | null = null;
   const sideOf = (flowId: number, dataDir: 0 | 1): FlowSide => {
+    if (lastAsked !== null && lastAsked.flowId === flowId && lastAsked.dataDir === dataDir) return lastAsked;
     const key = `${flowId}/${dataDir}`;
     let side = sides.get(key);
     if (!side) sides.set(key, (side = inputs.sideOf(byId.get(flowId)!, dataDir)));
-    return side;
+    return (lastAsked = side);
   };
   // Completions come grouped by address pair, so a flow direction's look-ups are over
   // once the next completion asks another: what its walk holds is let go then.

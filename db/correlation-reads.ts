@@ -589,17 +589,29 @@ export function* completionsInRuns(s: Statements, runs: RunStatements, base: big
         ? new CompletionRuns(runs.unkeyedRun, { base, session: sessionId, srcAddr: pair[0], srcPort: pair[1], dstAddr: pair[2], dstPort: pair[3] }, intern)
         : new CompletionRuns(runs.keyedRun, { base, session: sessionId, key }, intern),
     );
-    for (;;) {
-      let next: CompletionRuns | null = null;
-      let nextWrite = Infinity;
-      for (const st of streams) {
-        const w = st.peekWriteId();
-        if (w === undefined) continue;
-        if (next === null || w < nextWrite || (w === nextWrite && st.peekId() < next.peekId())) [next, nextWrite] = [st, w];
+    if (streams.length === 1) {
+      // the usual pair: all keyed or all unkeyed, nothing to merge
+      const only = streams[0];
+      while (only.peekWriteId() !== undefined) {
+        rows++;
+        yield only.take(pair);
       }
-      if (next === null) break;
-      rows++;
-      yield next.take(pair);
+    } else {
+      for (;;) {
+        let next: CompletionRuns | null = null;
+        let nextWrite = Infinity;
+        for (const st of streams) {
+          const w = st.peekWriteId();
+          if (w === undefined) continue;
+          if (next === null || w < nextWrite || (w === nextWrite && st.peekId() < next.peekId())) {
+            next = st;
+            nextWrite = w;
+          }
+        }
+        if (next === null) break;
+        rows++;
+        yield next.take(pair);
+      }
     }
     g = h;
   }
