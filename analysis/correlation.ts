@@ -374,11 +374,11 @@ function loadFlowSide(s: Statements, runs: RunStatements, base: bigint, flow: Fl
     start: synSeen ? NO_START : directionStart(s, base, flow.id, dataDir),
     sent:
       reads === 'walk'
-        ? new AdvanceWalk(runs.sentRun, s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0, n: 0 })
+        ? new AdvanceWalk(runs.sentRun, s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0, n: 0 }, { stmt: runs.sentRange, last: s.sentLast })
         : new FirstReaching(s.firstSent, { base, flow: flow.id, dir: dataDir, x: 0 }),
     acked:
       reads === 'walk'
-        ? new AdvanceWalk(runs.ackRun, s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0, n: 0 })
+        ? new AdvanceWalk(runs.ackRun, s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0, n: 0 }, { stmt: runs.ackRange, last: s.ackLast })
         : new FirstReaching(s.firstAck, { base, flow: flow.id, dir: ackDir, x: 0 }),
     sacks: readSacks(s, base, flow.id, ackDir),
     retransmits: readRetransmits(s, flow.id, dataDir),

@@ -70,7 +70,7 @@ function assertSameCorrelation(db: Db, sessionId: number): SessionCorrelation {
 }
 
 test(
-  'AdvanceWalk answers every threshold as the SQL definition does: dense, sparse, mixed, backwards, past the end, after release',
+  'AdvanceWalk answers every threshold as the SQL definition does: dense, sparse, mixed, backwards, past the end, across a gap, after release, runs by count and by key range',
   withDb((db) => {
     const s = new SyntheticSession(db, 'walk-unit');
     const f = s.flow({ a: ['10.0.0.1', 40000], b: ['10.0.0.2', 7000] });
@@ -81,6 +81,15 @@ test(
     for (let i = 0; i < 6000; i++) {
       const len = 100 + Math.floor(rnd() * 1400);
       if (i % 10 === 9 && off > 2000) f.segment(i * 10 + 1, off - 2000, 1000);
+      f.segment(i * 10, off, len);
+      off += len;
+      if (i % 2 === 1) f.ack(i * 10 + 5, off - Math.floor(rnd() * 3000));
+    }
+    // a jump of 50 MB in the advances (as a capture that missed a stretch has): wider than any
+    // run's range, so a range read finds nothing there and the walk reads on by count
+    off += 50_000_000;
+    for (let i = 6000; i < 6600; i++) {
+      const len = 100 + Math.floor(rnd() * 1400);
       f.segment(i * 10, off, len);
       off += len;
       if (i % 2 === 1) f.ack(i * 10 + 5, off - Math.floor(rnd() * 3000));
@@ -118,13 +127,17 @@ test(
     const encodings = { packed: runStatements(db, 'packed'), json: runStatements(db, 'json') };
     assert.notEqual(encodings.packed.sentRun, encodings.json.sentRun, 'packed runs are read by statements of their own');
     for (const [name, xs] of Object.entries(sequences)) {
-      for (const [encoding, runs] of Object.entries(encodings)) for (const kind of ['sent', 'ack'] as const) {
+      // runs read by count only, and by key range once a run told how wide a row is
+      for (const [encoding, runs] of Object.entries(encodings)) for (const byRange of [false, true]) for (const kind of ['sent', 'ack'] as const) {
         for (const dir of [0, 1]) {
           const params = { base, flow: f.id, dir, x: 0, n: 0 };
-          const walk = kind === 'sent' ? new AdvanceWalk(runs.sentRun, st.firstSent, params) : new AdvanceWalk(runs.ackRun, st.firstAck, params);
+          const walk =
+            kind === 'sent'
+              ? new AdvanceWalk(runs.sentRun, st.firstSent, params, byRange ? { stmt: runs.sentRange, last: st.sentLast } : undefined)
+              : new AdvanceWalk(runs.ackRun, st.firstAck, params, byRange ? { stmt: runs.ackRange, last: st.ackLast } : undefined);
           xs.forEach((x, i) => {
             if (i === Math.floor(xs.length / 2)) walk.release();
-            assert.deepEqual(walk.find(x), expect(kind, dir, x), `${name} ${encoding} ${kind} dir ${dir}: look-up ${i} of ${x}`);
+            assert.deepEqual(walk.find(x), expect(kind, dir, x), `${name} ${encoding}${byRange ? ' by range' : ''} ${kind} dir ${dir}: look-up ${i} of ${x}`);
           });
           if (name === 'dense' && kind === 'sent' && dir === 0) {
             assert.ok(walk.queries < xs.length / 50, `dense look-ups read runs: ${walk.queries} reads for ${xs.length}`);
@@ -173,7 +186,7 @@ test(
 
     const plans = explainCorrelation(db);
     const packedRuns = runStatements(db, 'packed');
-    for (const name of ['sentRun', 'ackRun', 'unkeyedRun', 'keyedRun'] as const) {
+    for (const name of ['sentRun', 'ackRun', 'sentRange', 'ackRange', 'unkeyedRun', 'keyedRun'] as const) {
       const plan = (db.prepare(`EXPLAIN QUERY PLAN ${packedRuns[name].source}`).all(paramsOf(packedRuns[name].source)) as { detail: string }[])
         .map((r) => r.detail)
         .join('; ');
@@ -184,7 +197,7 @@ test(
 
 /** The named parameters a statement uses, with harmless values (for EXPLAIN QUERY PLAN). */
 function paramsOf(sql: string): Record<string, unknown> {
-  const all: Record<string, unknown> = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, n: 16, key: 1, after: -1, srcAddr: '', srcPort: 0, dstAddr: '', dstPort: 0 };
+  const all: Record<string, unknown> = { session: 1, base: 0n, flow: 1, dir: 0, x: 0, y: 1, n: 16, key: 1, after: -1, srcAddr: '', srcPort: 0, dstAddr: '', dstPort: 0 };
   return Object.fromEntries(Object.entries(all).filter(([k]) => new RegExp(`@${k}\\b`).test(sql)));
 }
 
