@@ -174,6 +174,15 @@ export class SessionSummaryFold {
     }
   }
 
+  /** Bytes of the gap sketches held: follows the cells and the gaps' spread, not the records added. */
+  get sketchBytes(): number {
+    let bytes = 0;
+    for (const perApi of this.cells.values()) {
+      for (const cell of perApi.values()) for (const sketch of Object.values(cell) as QuantileSketch[]) bytes += sketch.bytes;
+    }
+    return bytes;
+  }
+
   /** The summary as `summariseSession(records, flows, ordering)` gives it, but for percentiles within the sketch's bound. */
   summary(flows: readonly FlowIdentity[], ordering: readonly FlowOrderingInput[]): SessionSummaryData {
     const orderingOfFlow = flowOrdering(ordering, this.dataDirs);

@@ -198,6 +198,26 @@ test(
 );
 
 test(
+  'what the fold holds does not grow with the records folded: the same records once and twenty times',
+  withDb((db) => {
+    const s = buildSession(db);
+    const records = correlateSession(db, s.id).records;
+    const once = new SessionSummaryFold();
+    for (const r of records) once.add(r);
+    const twenty = new SessionSummaryFold();
+    for (let i = 0; i < 20; i++) for (const r of records) twenty.add(r);
+    assert.ok(once.sketchBytes > 0);
+    assert.equal(twenty.sketchBytes, once.sketchBytes, `${records.length} records once, then ${20 * records.length}`);
+    const c = correlateSession(db, s.id);
+    const a = once.summary(c.flows, c.ordering);
+    const b = twenty.summary(c.flows, c.ordering);
+    assert.equal(b.overall.completions, 20 * a.overall.completions);
+    // the same values twenty times: the same percentiles
+    assert.deepEqual({ ...b.overall.gaps.submitToComplete, count: 0 }, { ...a.overall.gaps.submitToComplete, count: 0 });
+  }),
+);
+
+test(
   'streamed summary equals summariseSession (percentiles within the stated bound): an empty session, flows without completions, completions without frames',
   withDb((db) => {
     const empty = new SyntheticSession(db, 'empty').finish();
