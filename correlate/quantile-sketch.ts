@@ -6,9 +6,10 @@
  * itself while only bucket counts are kept. Its size depends on the spread of the values
  * (about 230 buckets per decade at α = 0.5 %), never on how many were added, so a summary
  * of a session still capturing holds the same memory at a thousand completions and at
- * ten million (docs/operations.md, "Soak"). Written here rather than taken from npm
- * (`@datadog/sketches-js`): ~100 lines, no dependency, and nearest rank and whole
- * nanoseconds fitted to `Spread` (docs/design-notes.md). Pure.
+ * ten million (docs/operations.md, "Measured, then bounded"). Written here rather than
+ * taken from npm: `@datadog/sketches-js` is not installed, and `tdigest` (there only as
+ * prom-client's dependency) bounds the error in rank, not in value; this is ~100 lines,
+ * with nearest rank and whole nanoseconds as `Spread` has them. Pure.
  */
 import { type Spread } from './percentiles.js';
 
