@@ -70,8 +70,8 @@ export type TcpInfoPolicy = 'every' | 'burst' | 'off';
 export const TCP_INFO_POLICIES: readonly TcpInfoPolicy[] = ['every', 'burst', 'off'];
 // bench/sender-overhead.ts 200000 5 (median write rate vs plain socket.write, shared
 // 2-core machine): every 53–57%, burst 79–85% (94% of records share a reading), off
-// 81–88%; by CPU per write at load 14–15 after the allocation-free path: every 50.5%,
-// burst 75.7%, off 80.5%. burst keeps TCP_INFO on (lower bounds, marked) at nearly the
+// 81–88%; by CPU per write at load 9–15 after the allocation-free path: every 50–51%,
+// burst 76–84%, off 80–84% (docs/design-notes.md). burst keeps TCP_INFO on (lower bounds, marked) at nearly the
 // cost of off.
 export const DEFAULT_TCP_INFO_POLICY: TcpInfoPolicy = 'burst';
 
