@@ -3,10 +3,12 @@
  * recording/completion-ingest-worker.ts): the request's thread reads, validates and
  * packs the records (core/completion-columns.ts) and hands each batch over as it fills;
  * the worker stages it at once (db/completion-staging.ts) and stores the whole upload in
- * one transaction when the body ended. What the second core buys: binding and staging
- * the rows (about half of SQLite's cost per row) runs while the body is still being
- * parsed, the final copy runs off the event loop (other requests are answered during a
- * large upload's store), and no upload's rows are kept in the request thread's memory.
+ * one transaction when the body ended. What the second core buys: the store runs off the
+ * event loop (other requests are answered during a large upload's store), and no
+ * upload's rows are kept in the request thread's memory. With the packed path (the
+ * default, db/completion-staging.ts) the worker keeps each batch as it came and SQLite
+ * reads it as one BLOB at commit; with the temp-table path, binding and staging the rows
+ * runs while the body is still being parsed.
  *
  * A database in memory (tests) or ACKSCOPE_INGEST_WORKER=0 stages on the service's own
  * connection instead, synchronously: the same SQL, one thread.
