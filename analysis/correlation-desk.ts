@@ -6,7 +6,7 @@
  */
 import type { Db } from '../db/connection.js';
 import { correlateEach, currentCorrelation, getCorrelation, invalidateCorrelations, type SessionCorrelation } from './correlation.js';
-import type { SessionSummaryData } from '../correlate/summary.js';
+import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
 import { SessionSummaryFold } from '../correlate/summary-stream.js';
 import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
 import { traceEvents, type TraceEvent } from '../correlate/trace.js';
@@ -79,8 +79,9 @@ export class CorrelationDesk {
 
   /**
    * The summary of a session still capturing, folded as its records are made and never
-   * holding them (correlate/summary-stream.ts), unless a current full correlation is
-   * cached; undefined for any other session. Why only while capturing: a live session
+   * holding them (correlate/summary-stream.ts: counts exact, percentiles from fixed-size
+   * sketches within 0.5 %, so what a run holds does not grow with the session), unless a
+   * current full correlation is cached; undefined for any other session. Why only while capturing: a live session
    * changes between two summaries, so its full correlation would be thrown away at the
    * next read (the soak reads one every 250 ms of a session growing by ~5 000
    * completions/s, docs/operations.md) and held only to be summarised; a finished one no
@@ -120,7 +121,7 @@ export class CorrelationDesk {
         if (streamed) return { type: 'summary', ...streamed };
         const c = this.correlation(m.sessionId);
         let summary = this.summaries.get(c);
-        if (!summary) this.summaries.set(c, (summary = summaryOfHeld(c)));
+        if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
         return { type: 'summary', head: headOf(c), summary };
       }
       case 'page': {
@@ -182,18 +183,6 @@ export class CorrelationDesk {
         return { type: 'stats', stats: { runs: this.runs, openExports: this.exports.size } };
     }
   }
-}
-
-/**
- * The summary of a held correlation, its records folded in one pass (SessionSummaryFold).
- * summariseSession gives the same (test/summary.stream.test.ts) in about nine passes over
- * the records (overall, per flow, per api; each with its partial and kernel counts): at
- * 1 M records of ~540 bytes that was 2.0–2.7 s of CPU against 0.7 s folded.
- */
-function summaryOfHeld(c: SessionCorrelation): SessionSummaryData {
-  const fold = new SessionSummaryFold();
-  for (const r of c.records) fold.add(r);
-  return fold.summary(c.flows, c.ordering);
 }
 
 function nextBatch(e: OpenExport): { records: CorrelationRecord[]; events: TraceEvent[]; done: boolean } {

@@ -13,7 +13,7 @@
  * `seek` (one SQLite index look-up per question, as before; --seek false skips it, it takes
  * ~15 s at 10 M frames), `walk, JSON runs` (the merge walk over runs of each flow
  * direction's advances, its runs and the completions' read as JSON text, as before) and
- * `walk, packed runs` (the same runs as BLOBs of doubles, db/native/packed-columns.c: the
+ * `walk, packed runs` (the same runs as BLOBs of doubles, db/native/packed_columns.c: the
  * default), each with the thread's own CPU time beside the wall time: on 2 cores shared
  * with others the wall time mostly says how long the thread waited for a core.
  *

@@ -46,9 +46,6 @@ export function spreadInPlace(sample: Float64Array): Spread {
   return { count: n, p50: sample[k50], p90: sample[k90], p99: sample[k99], max };
 }
 
-/** The former name of spreadInPlace, kept while correlate/summary-stream.ts still imports it. */
-export const spreadSortingInPlace = spreadInPlace;
-
 /**
  * Puts the value of ascending rank k (0-based) of a[lo..hi] at a[k], smaller or equal
  * values before it and larger or equal ones after. Three-way partitions (gaps repeat a

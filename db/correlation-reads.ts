@@ -74,7 +74,7 @@ const RUN_JSON = RUN_COLUMNS.map((c) => `json_group_array(${c})`).join(', ');
 const NUMERIC_COLUMNS = RUN_COLUMNS.filter((c) => !TEXT_COLUMNS.has(c));
 /**
  * The same run packed: the numeric columns as one BLOB, column after column (f64_pack,
- * db/native/packed-columns.c; one call per row for all of them), then the text ones as JSON.
+ * db/native/packed_columns.c; one call per row for all of them), then the text ones as JSON.
  */
 const RUN_PACKED = [`f64_pack(${NUMERIC_COLUMNS.join(', ')})`, ...RUN_COLUMNS.filter((c) => TEXT_COLUMNS.has(c)).map((c) => `json_group_array(${c})`)].join(', ');
 
@@ -168,7 +168,7 @@ export const CORRELATION_SQL = {
 export type StatementName = keyof typeof CORRELATION_SQL;
 
 /**
- * The runs again, their numbers packed by f64_pack (db/native/packed-columns.c) instead of
+ * The runs again, their numbers packed by f64_pack (db/native/packed_columns.c) instead of
  * formatted as JSON text: the same rows in the same order, read where the extension loads
  * (packedRunsAvailable). On the 10 M-frame / 1 M-completion bench session the JSON runs took
  * ~6.5 of the correlation's ~7.5 CPU-s, most of it SQLite formatting integers as text:
@@ -208,7 +208,7 @@ export function statements(db: Db): Statements {
   return s;
 }
 
-const PACK_EXTENSION_FILE = 'ackscope_sqlite_pack.so';
+const PACK_EXTENSION_FILE = 'packed_columns.so';
 
 /** Where scripts/build.sh puts the extension, seen from this file in the source tree and from dist/. */
 function packExtensionCandidates(): string[] {

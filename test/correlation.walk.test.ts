@@ -3,7 +3,7 @@
  * answer equals a plain SQL query of the definition written here, and whole sessions
  * correlate to identical records with `reads: 'walk'` and `reads: 'seek'` (one SQLite
  * look-up per question, the way it was before), with the runs read packed (f64_pack,
- * db/native/packed-columns.c) and as JSON text.
+ * db/native/packed_columns.c) and as JSON text.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
