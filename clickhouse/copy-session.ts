@@ -54,13 +54,20 @@ function sqliteSelect(table: TableName): string {
 }
 
 /** Tables in the order they are copied: sessions last (see the header). */
-const COPY_ORDER: TableName[] = [...TABLE_NAMES.filter((t) => t !== 'sessions'), 'sessions'];
+const ROW_TABLES: TableName[] = TABLE_NAMES.filter((t) => t !== 'sessions');
+const COPY_ORDER: TableName[] = [...ROW_TABLES, 'sessions'];
 
 export interface CopyOptions {
   /** The session's id in ClickHouse; default: its SQLite id. */
   targetSessionId?: number;
   /** Host the rows came from (frames, flows, completions, sessions); default: this machine's name. */
   host?: string;
+  /**
+   * Copy every table but `sessions`, into a session the store already holds (the
+   * service's import: the session was created through the API, its row is rewritten by
+   * the caller once the rows are in). A failed copy then deletes those rows only.
+   */
+  rowsOnly?: boolean;
 }
 
 export interface CopyResult {
@@ -78,10 +85,10 @@ export function insertSettings(client: ClickHouseClient): Record<string, number>
  * tables). ClickHouse runs these as asynchronous mutations: the rows go shortly after
  * (system.mutations shows when); the sessions row goes too, so readers stop seeing it.
  */
-export async function deleteSessionRows(client: ClickHouseClient, sessionId: number): Promise<void> {
+export async function deleteSessionRows(client: ClickHouseClient, sessionId: number, tables: readonly TableName[] = TABLE_NAMES): Promise<void> {
   const local = client.config.cluster !== undefined;
   for (let host = 0; host < client.hostCount; host++) {
-    for (const table of TABLE_NAMES) {
+    for (const table of tables) {
       const name = identifier(local ? table + LOCAL_SUFFIX : table);
       await client.query(sql`ALTER TABLE ${name} DELETE WHERE session_id = ${literal(sessionId, 'UInt64')}`, { host });
     }
@@ -103,7 +110,8 @@ export async function copySessionFromSqlite(
   const host = options.host ?? hostname();
   const found = sqlite.prepare('SELECT count(*) FROM sessions WHERE id = ?').pluck().get(sessionId) as number;
   if (found === 0) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${sessionId} does not exist in the SQLite store`, { id: sessionId });
-  if (await sessionExists(client, target)) {
+  const order = options.rowsOnly ? ROW_TABLES : COPY_ORDER;
+  if (!options.rowsOnly && (await sessionExists(client, target))) {
     throw new AckscopeError('ACKSCOPE_ERR_CONFLICT', `ClickHouse already holds session ${target}: pick another targetSessionId`, { id: target });
   }
   const rows = {} as Record<TableName, number>;
@@ -112,7 +120,7 @@ export async function copySessionFromSqlite(
   const ownTransaction = !sqlite.inTransaction;
   if (ownTransaction) sqlite.exec('BEGIN');
   try {
-    for (const table of COPY_ORDER) {
+    for (const table of order) {
       const spec = TABLES[table];
       const statement = sqlite.prepare(sqliteSelect(table)).raw(true).safeIntegers(true);
       const counter = { rows: 0 };
@@ -126,7 +134,7 @@ export async function copySessionFromSqlite(
       rows[table] = counter.rows;
     }
   } catch (err) {
-    await deleteSessionRows(client, target).catch(() => undefined);
+    await deleteSessionRows(client, target, order).catch(() => undefined);
     throw err;
   } finally {
     if (ownTransaction) sqlite.exec('ROLLBACK');
