@@ -26,6 +26,22 @@ const IMPORT_COUNTERS = [
   'skipped_not_tcp', 'skipped_other', 'skip_reasons', 'pcap_received', 'pcap_dropped', 'pcap_if_dropped',
 ] as const satisfies readonly (keyof SessionRow)[];
 
+/**
+ * The body's chunks without handing an early stop on to the body: a refused file (too
+ * large, malformed) ends the import's read, and the route then drains the rest so the
+ * client gets the reply. Ending the body's own iterator would destroy it instead, and
+ * the reply would race the destroyed request (the store's update is awaited over HTTP
+ * here, where SQLite's is immediate).
+ */
+async function* withoutEarlyDestroy(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const it = chunks[Symbol.asyncIterator]();
+  for (;;) {
+    const step = await it.next();
+    if (step.done) return;
+    yield step.value;
+  }
+}
+
 function removeScratch(path: string): void {
   for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
 }
@@ -41,7 +57,7 @@ export async function importCaptureIntoClickHouse(
   const db = openDatabase(path);
   try {
     const scratch = createSession(db, { name: `import of session ${sessionId}`, kind: 'import' });
-    const result = await importCapture(db, scratch.id, chunks, options);
+    const result = await importCapture(db, scratch.id, withoutEarlyDestroy(chunks), options);
     await copySessionFromSqlite(db, client, scratch.id, { targetSessionId: sessionId, host: options.host, rowsOnly: true });
     const row = getSession(db, scratch.id)!;
     const counters: Partial<SessionRow> = {};
