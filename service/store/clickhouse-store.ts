@@ -16,7 +16,9 @@ import { wallClockNs, type SessionTimeSpan } from '../../core/time.js';
 import { ClickHouseClient } from '../../clickhouse/http-client.js';
 import type { ClickHouseStoreConfig } from '../../clickhouse/store-url.js';
 import { migrateClickHouse } from '../../clickhouse/migrate.js';
-import { clickhouseHealth } from '../../clickhouse/health.js';
+import { clickhouseHealth, type ClickHouseHealth } from '../../clickhouse/health.js';
+import { latestVersion, loadClickHouseMigrations } from '../../clickhouse/migrate.js';
+import { hostLabel } from '../../clickhouse/store-url.js';
 import { readFrameBounds } from '../../clickhouse/correlation-reads.js';
 import {
   countStoredSessions,
@@ -248,31 +250,35 @@ export class ClickHouseStore implements Store {
     return times === null ? null : { startNs: times.lo, endNs: times.hi, from: 'completions' };
   }
 
-  /** Per host: reachable, ackscope's user accepted, schema current; bounded by the connect timeout. */
+  /**
+   * Per host: reachable, ackscope's user accepted, schema current. Answers within the
+   * connect timeout whatever the servers do: past it every host still unanswered is
+   * reported unreachable.
+   */
   async health(): Promise<StoreHealth> {
     const deadlineMs = this.client.config.connectTimeoutMs;
+    const error = { code: 'ACKSCOPE_ERR_STORE_UNREACHABLE', message: `no answer within ${deadlineMs} ms` };
+    const unanswered: ClickHouseHealth = {
+      store: 'clickhouse',
+      ok: false,
+      database: this.client.config.database,
+      cluster: this.client.config.cluster ?? null,
+      latestVersion: latestVersion(loadClickHouseMigrations()),
+      hosts: this.client.config.hosts.map((h) => ({ host: hostLabel(h), ok: false, schemaVersion: null, error })),
+    };
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<StoreHealth>((resolve) => {
-      timer = setTimeout(
-        () =>
-          resolve({
-            store: 'clickhouse',
-            ok: false,
-            error: { code: 'ACKSCOPE_ERR_STORE_UNREACHABLE', message: `no health answer within ${deadlineMs} ms` },
-          }),
-        deadlineMs,
-      );
+      timer = setTimeout(() => resolve({ store: 'clickhouse', ok: false, error, clickhouse: unanswered }), deadlineMs);
     });
     const checked = (async (): Promise<StoreHealth> => {
-      try {
-        await this.ready();
-      } catch (err) {
-        const code = err instanceof AckscopeError ? err.code : 'ACKSCOPE_ERR_INTERNAL';
-        return { store: 'clickhouse', ok: false, error: { code, message: (err as Error).message } };
-      }
+      // not migrated yet (the store was down at start): migrate now, report its failure first
+      const migrated = await this.ready().then(
+        () => null,
+        (err: unknown) => ({ code: err instanceof AckscopeError ? err.code : 'ACKSCOPE_ERR_INTERNAL', message: (err as Error).message }),
+      );
       const health = await clickhouseHealth(this.client);
-      const failed = health.hosts.find((h) => !h.ok);
-      return { store: 'clickhouse', ok: health.ok, clickhouse: health, ...(failed?.error ? { error: failed.error } : {}) };
+      const failed = migrated ?? health.hosts.find((h) => !h.ok)?.error;
+      return { store: 'clickhouse', ok: health.ok && migrated === null, clickhouse: health, ...(failed ? { error: failed } : {}) };
     })();
     try {
       return await Promise.race([checked, late]);

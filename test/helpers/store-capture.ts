@@ -41,6 +41,9 @@ export interface StoreCapture {
   sessionId: number;
   completions: number;
   frames: number;
+  /** The pcap file imported, and the completions stored: what a test posts to a service to build the same session. */
+  file: Uint8Array;
+  rows: CompletionRow[];
 }
 
 /**
@@ -206,5 +209,5 @@ export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1): Pr
   storeCompletions(db, session.id, rows);
   storeKernelWitnesses(db, session.id, witnesses);
   storeTraceStats(db, session.id, { target: "pid 42 'x'", lostEvents: 1, calls: rows.length, uncovered: 0, momentsWithoutCall: 2, missing: { driver: 3 }, exitCode: 0 });
-  return { db, dbPath, sessionId: session.id, completions: rows.length, frames: records.length };
+  return { db, dbPath, sessionId: session.id, completions: rows.length, frames: records.length, file, rows };
 }
