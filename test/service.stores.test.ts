@@ -8,7 +8,7 @@ import { buildStoreCapture, type StoreCapture } from './helpers/store-capture.js
 import { buildApp, type App } from '../service/app.js';
 import { completionToApi } from '../service/routes/completions.js';
 import { chooseStore } from '../clickhouse/store-url.js';
-import { freePort } from '../fixtures/clickhouse-server.js';
+import { freePort, startClickHouse } from '../fixtures/clickhouse-server.js';
 import { SQLITE_ONLY_ROUTES } from '../service/store/unsupported-routes.js';
 
 /**
@@ -42,53 +42,42 @@ async function everyCorrelation(app: App, id: number): Promise<unknown[]> {
   return items;
 }
 
-test('both stores: import, post completions, then correlations, summary and exports agree record by record', async () => {
-  const t = tempDir();
-  const capture = await buildStoreCapture(join(t.dir, 'reference.db'), 7);
-  capture.db.close();
-  const answers: Record<string, { correlations: unknown[]; summary: unknown; exports: Record<string, string>; flows: unknown; frames: unknown }> = {};
-  try {
-    for (const { store, testApp } of STORES) {
-      const { app, close } = await testApp();
-      try {
-        const id = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'both', kind: 'import' } })).json().id as number;
-        const imported = await app.inject({ method: 'POST', url: `/sessions/${id}/import`, payload: Buffer.from(capture.file) });
-        assert.equal(imported.statusCode, 200, `${store}: ${imported.body}`);
-        assert.equal(imported.json().import.frames, capture.frames);
-        const posted = await app.inject({
-          method: 'POST',
-          url: `/sessions/${id}/completions`,
-          headers: { 'content-type': 'application/x-ndjson' },
-          payload: ndjson(capture),
-        });
-        assert.equal(posted.statusCode, 200, `${store}: ${posted.body}`);
-        assert.deepEqual(posted.json(), { received: capture.completions, stored: capture.completions, duplicates: 0 });
-        const summary = await app.inject({ url: `/sessions/${id}/summary` });
-        assert.equal(summary.statusCode, 200, summary.body);
-        const exports: Record<string, string> = {};
-        for (const name of ['timeline.json', 'timeline.csv', 'trace.json']) {
-          const res = await app.inject({ url: `/sessions/${id}/export/${name}` });
-          assert.equal(res.statusCode, 200, `${store} ${name}: ${res.body.slice(0, 300)}`);
-          exports[name] = res.body;
-        }
-        answers[store] = {
-          correlations: await everyCorrelation(app, id),
-          summary: summary.json(),
-          exports,
-          flows: (await app.inject({ url: `/sessions/${id}/flows` })).json(),
-          frames: (await app.inject({ url: `/sessions/${id}/frames?limit=10000` })).json(),
-        };
-      } finally {
-        await close();
-      }
-    }
-  } finally {
-    t.cleanup();
+type Answers = { correlations: unknown[]; summary: unknown; exports: Record<string, string>; flows: unknown; frames: unknown };
+
+/** Imports the capture and posts its completions through HTTP, then reads every answer the API gives about the session. */
+async function serviceAnswers(app: App, capture: StoreCapture, store: string): Promise<Answers> {
+  const id = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'both', kind: 'import' } })).json().id as number;
+  const imported = await app.inject({ method: 'POST', url: `/sessions/${id}/import`, payload: Buffer.from(capture.file) });
+  assert.equal(imported.statusCode, 200, `${store}: ${imported.body}`);
+  assert.equal(imported.json().import.frames, capture.frames);
+  const posted = await app.inject({
+    method: 'POST',
+    url: `/sessions/${id}/completions`,
+    headers: { 'content-type': 'application/x-ndjson' },
+    payload: ndjson(capture),
+  });
+  assert.equal(posted.statusCode, 200, `${store}: ${posted.body}`);
+  assert.deepEqual(posted.json(), { received: capture.completions, stored: capture.completions, duplicates: 0 });
+  const summary = await app.inject({ url: `/sessions/${id}/summary` });
+  assert.equal(summary.statusCode, 200, summary.body);
+  const exports: Record<string, string> = {};
+  for (const name of ['timeline.json', 'timeline.csv', 'trace.json']) {
+    const res = await app.inject({ url: `/sessions/${id}/export/${name}` });
+    assert.equal(res.statusCode, 200, `${store} ${name}: ${res.body.slice(0, 300)}`);
+    exports[name] = res.body;
   }
-  const lite = answers.sqlite;
-  const ch = answers.clickhouse;
+  return {
+    correlations: await everyCorrelation(app, id),
+    summary: summary.json(),
+    exports,
+    flows: (await app.inject({ url: `/sessions/${id}/flows` })).json(),
+    frames: (await app.inject({ url: `/sessions/${id}/frames?limit=10000` })).json(),
+  };
+}
+
+function assertSameAnswers(ch: Answers, lite: Answers, completions: number): void {
   // the capture holds something to disagree about: several stages, every completion correlated
-  assert.equal(lite.correlations.length, capture.completions);
+  assert.equal(lite.correlations.length, completions);
   const stages = new Set(lite.correlations.map((c) => (c as { stage: string }).stage));
   assert.ok(stages.size >= 3, `stages seen: ${[...stages].join(', ')}`);
   assert.deepEqual(ch.flows, lite.flows);
@@ -98,6 +87,49 @@ test('both stores: import, post completions, then correlations, summary and expo
   const withoutRunStats = (summary: unknown) => ({ ...(summary as Record<string, unknown>), correlation: null });
   assert.deepEqual(withoutRunStats(ch.summary), withoutRunStats(lite.summary));
   for (const name of Object.keys(lite.exports)) assert.equal(ch.exports[name], lite.exports[name], name);
+}
+
+test('both stores: import, post completions, then correlations, summary and exports agree record by record', async () => {
+  const t = tempDir();
+  const capture = await buildStoreCapture(join(t.dir, 'reference.db'), 7);
+  capture.db.close();
+  const answers: Record<string, Answers> = {};
+  try {
+    for (const { store, testApp } of STORES) {
+      const { app, close } = await testApp();
+      try {
+        answers[store] = await serviceAnswers(app, capture, store);
+      } finally {
+        await close();
+      }
+    }
+  } finally {
+    t.cleanup();
+  }
+  assertSameAnswers(answers.clickhouse, answers.sqlite, capture.completions);
+});
+
+test('a two-shard ClickHouse cluster behind Distributed tables answers as SQLite does', async () => {
+  const t = tempDir();
+  const cluster = await startClickHouse({ shards: 2 });
+  try {
+    const capture = await buildStoreCapture(join(t.dir, 'reference.db'), 11);
+    capture.db.close();
+    const lite = await STORES[0].testApp();
+    const sharded = await buildApp({ dbPath: join(t.dir, 'unused.db'), logger: false, store: chooseStore(cluster.url('ackscope_sharded')) });
+    try {
+      assertSameAnswers(await serviceAnswers(sharded, capture, 'two shards'), await serviceAnswers(lite.app, capture, 'sqlite'), capture.completions);
+      assert.equal((await sharded.inject({ method: 'DELETE', url: '/sessions/1' })).statusCode, 204);
+      assert.equal((await sharded.inject({ url: '/sessions/1' })).statusCode, 404);
+      assert.deepEqual((await sharded.inject({ url: '/sessions' })).json().items, []);
+    } finally {
+      await sharded.close();
+      await lite.close();
+    }
+  } finally {
+    await cluster.stop();
+    t.cleanup();
+  }
 });
 
 test('clickhouse store: the routes it does not serve answer 501 ACKSCOPE_ERR_STORE_UNSUPPORTED naming themselves', async () => {
