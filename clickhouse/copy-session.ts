@@ -26,21 +26,26 @@ const FRAME_NO_MASK = '4294967295';
  * except the ids (named by what they identify) and frame_no (derived from frame ids).
  */
 function sqliteSelect(table: TableName): string {
+  // flow ids and frame numbers shifted by :flowBase / :frameBase (0 but when a host's
+  // rows join a session that already holds another host's: CopyOptions)
   const overrides: Record<string, string> = {
     session_id: ':target',
     host: ':host',
+    flow_id: 'flow_id + :flowBase',
+    frame_no: 'frame_no + :frameBase',
   };
+  const frameNo = `(frame_id & ${FRAME_NO_MASK}) + :frameBase`;
   const ofSessionFlows = 'flow_id IN (SELECT id FROM flows WHERE session_id = :sid)';
   const from: Record<TableName, { from: string; extra?: Record<string, string> }> = {
     sessions: { from: 'FROM sessions WHERE id = :sid' },
-    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id' } },
+    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase' } },
     // one rowid range per session (002)
     frames: { from: 'FROM frames WHERE id BETWEEN :sid * 4294967296 AND :sid * 4294967296 + 4294967295 ORDER BY id' },
     sent_advances: { from: `FROM sent_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, sent_max` },
     ack_advances: { from: `FROM ack_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, acked_max` },
-    sacks: { from: `FROM sacks WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
-    tags: { from: `FROM tags WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
-    retransmissions: { from: `FROM retransmissions WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
+    sacks: { from: `FROM sacks WHERE ${ofSessionFlows}`, extra: { frame_no: frameNo } },
+    tags: { from: `FROM tags WHERE ${ofSessionFlows}`, extra: { frame_no: frameNo } },
+    retransmissions: { from: `FROM retransmissions WHERE ${ofSessionFlows}`, extra: { frame_no: frameNo } },
     completions: { from: 'FROM completions WHERE session_id = :sid ORDER BY id', extra: { completion_id: 'id' } },
     kernel_witness: { from: 'FROM kernel_witness WHERE completion_id IN (SELECT id FROM completions WHERE session_id = :sid)' },
     session_traces: { from: 'FROM session_traces WHERE session_id = :sid' },
@@ -68,6 +73,12 @@ export interface CopyOptions {
    * the caller once the rows are in). A failed copy then deletes those rows only.
    */
   rowsOnly?: boolean;
+  /**
+   * Added to every flow id and frame number copied (default 0): another host's rows
+   * joining a session keep clear of the ids its first host's rows hold (rowsOnly copies).
+   */
+  flowBase?: number;
+  frameBase?: number;
 }
 
 export interface CopyResult {
@@ -115,7 +126,7 @@ export async function copySessionFromSqlite(
     throw new AckscopeError('ACKSCOPE_ERR_CONFLICT', `ClickHouse already holds session ${target}: pick another targetSessionId`, { id: target });
   }
   const rows = {} as Record<TableName, number>;
-  const params = { sid: sessionId, target, host };
+  const params = { sid: sessionId, target, host, flowBase: options.flowBase ?? 0, frameBase: options.frameBase ?? 0 };
   // one read transaction: every table from the same snapshot of the SQLite file
   const ownTransaction = !sqlite.inTransaction;
   if (ownTransaction) sqlite.exec('BEGIN');

@@ -58,3 +58,21 @@ export async function listStoredFrames(client: ClickHouseClient, sessionId: numb
   );
   return rowsToObjects(FRAME_COLUMNS, rows, {}).map((f) => ({ ...f, id: (BigInt(sessionId) << 32n) + BigInt(f.frame_no as number) }));
 }
+
+/** Who has captured into a session so far: frames per host, and the highest flow id and frame number taken. */
+export async function sessionCaptureHosts(
+  client: ClickHouseClient,
+  sessionId: number,
+): Promise<{ framesByHost: Map<string, number>; maxFlowId: number; maxFrameNo: number }> {
+  const session = literal(sessionId, 'UInt64');
+  const [byHost, [flows], [frames]] = await Promise.all([
+    client.rows(sql`SELECT host, count() FROM ${identifier('frames')} WHERE session_id = ${session} GROUP BY host`),
+    client.rows(sql`SELECT max(flow_id) FROM ${identifier('flows')} WHERE session_id = ${session}`),
+    client.rows(sql`SELECT max(frame_no) FROM ${identifier('frames')} WHERE session_id = ${session}`),
+  ]);
+  return {
+    framesByHost: new Map(byHost.map((r) => [r[0] as string, Number(r[1])])),
+    maxFlowId: Number(flows[0]),
+    maxFrameNo: Number(frames[0]),
+  };
+}

@@ -50,7 +50,7 @@ export async function importCaptureIntoClickHouse(
   client: ClickHouseClient,
   sessionId: number,
   chunks: AsyncIterable<Uint8Array>,
-  options: ImportOptions & { sessionDir: string; host: string },
+  options: ImportOptions & { sessionDir: string; host: string; flowBase?: number; frameBase?: number },
 ): Promise<{ result: ImportResult; counters: Partial<SessionRow> }> {
   const path = join(options.sessionDir, SCRATCH_FILE);
   removeScratch(path); // a scratch file left by a process that died mid-import
@@ -58,7 +58,13 @@ export async function importCaptureIntoClickHouse(
   try {
     const scratch = createSession(db, { name: `import of session ${sessionId}`, kind: 'import' });
     const result = await importCapture(db, scratch.id, withoutEarlyDestroy(chunks), options);
-    await copySessionFromSqlite(db, client, scratch.id, { targetSessionId: sessionId, host: options.host, rowsOnly: true });
+    await copySessionFromSqlite(db, client, scratch.id, {
+      targetSessionId: sessionId,
+      host: options.host,
+      rowsOnly: true,
+      flowBase: options.flowBase,
+      frameBase: options.frameBase,
+    });
     const row = getSession(db, scratch.id)!;
     const counters: Partial<SessionRow> = {};
     for (const f of IMPORT_COUNTERS) (counters as Record<string, unknown>)[f] = row[f];

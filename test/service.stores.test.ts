@@ -192,3 +192,89 @@ test('clickhouse store unreachable or silent: the service starts, answers 503 AC
     t.cleanup();
   }
 });
+
+test('many hosts, one session: two services on two ports write one session into a two-shard cluster, each row with its host; either answers for both', async () => {
+  const t = tempDir();
+  const cluster = await startClickHouse({ shards: 2 });
+  // each host's own capture (other addresses), and SQLite's answer for it alone: the reference
+  const captures = [await buildStoreCapture(join(t.dir, 'a.db'), 5, 1, 1), await buildStoreCapture(join(t.dir, 'b.db'), 6, 1, 2)];
+  for (const c of captures) c.db.close();
+  const alone: Answers[] = [];
+  const services: { app: App; url: string }[] = [];
+  try {
+    for (const capture of captures) {
+      const lite = await STORES[0].testApp();
+      try {
+        alone.push(await serviceAnswers(lite.app, capture, 'sqlite'));
+      } finally {
+        await lite.close();
+      }
+    }
+    for (const host of ['host-a', 'host-b']) {
+      const app = await buildApp({
+        dbPath: join(t.dir, `${host}.db`),
+        dataDir: join(t.dir, host),
+        logger: false,
+        store: chooseStore(cluster.url('ackscope_fleet')),
+        storeHost: host,
+      });
+      services.push({ app, url: await app.listen({ host: '127.0.0.1', port: 0 }) });
+    }
+    const call = async (service: number, method: string, path: string, body?: Uint8Array | string, type = 'application/octet-stream') => {
+      const res = await fetch(`${services[service].url}${path}`, { method, body: body as BodyInit | undefined, headers: body === undefined ? {} : { 'content-type': type } });
+      return { status: res.status, text: await res.text() };
+    };
+    const created = await call(0, 'POST', '/sessions', JSON.stringify({ name: 'fleet', kind: 'import' }), 'application/json');
+    assert.equal(created.status, 201, created.text);
+    const id = JSON.parse(created.text).id as number;
+    // each host imports its capture and posts its completions into the one session, A first
+    for (const [host, capture] of captures.entries()) {
+      const imported = await call(host, 'POST', `/sessions/${id}/import`, capture.file);
+      assert.equal(imported.status, 200, imported.text);
+      const posted = await call(host, 'POST', `/sessions/${id}/completions`, ndjson(capture), 'application/x-ndjson');
+      assert.equal(posted.status, 200, posted.text);
+      assert.equal(JSON.parse(posted.text).stored, capture.completions);
+    }
+    // a host's second file into the session is refused, as a second import is on SQLite
+    assert.equal((await call(0, 'POST', `/sessions/${id}/import`, captures[0].file)).status, 409);
+
+    const session = JSON.parse((await call(1, 'GET', `/sessions/${id}`)).text);
+    assert.equal(session.state, 'stopped');
+    assert.equal(session.counts.frames, captures[0].frames + captures[1].frames);
+    // every frame and completion row carries the host that wrote it
+    const client = (services[0].app.store as unknown as { client: import('../clickhouse/http-client.js').ClickHouseClient }).client;
+    const { sql, identifier, literal } = await import('../clickhouse/sql.js');
+    for (const table of ['frames', 'flows', 'completions'] as const) {
+      const rows = await client.rows(sql`SELECT host, count() FROM ${identifier(table)} WHERE session_id = ${literal(id, 'UInt64')} GROUP BY host ORDER BY host`);
+      assert.deepEqual(rows.map((r) => r[0]), ['host-a', 'host-b'], table);
+    }
+
+    // either service answers for both hosts: A's records as A's capture alone gives them,
+    // B's with B's flow and completion ids after A's
+    const flowsOfA = (alone[0].flows as { items: unknown[] }).items.length;
+    const shifted = (alone[1].correlations as { completionId: number; flowId: number | null }[]).map((r) => ({
+      ...r,
+      completionId: r.completionId + captures[0].completions,
+      flowId: r.flowId === null ? null : r.flowId + flowsOfA,
+    }));
+    const byId = (rows: unknown[]) => [...(rows as { completionId: number }[])].sort((x, y) => x.completionId - y.completionId);
+    const expected = byId([...alone[0].correlations, ...shifted]);
+    for (const service of [0, 1]) {
+      const items: unknown[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = JSON.parse((await call(service, 'GET', `/sessions/${id}/correlations?limit=500${cursor ? `&cursor=${cursor}` : ''}`)).text);
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.deepEqual(byId(items), expected, `service ${service}`);
+      const summary = JSON.parse((await call(service, 'GET', `/sessions/${id}/summary`)).text);
+      assert.equal(summary.overall.completions, captures[0].completions + captures[1].completions);
+      assert.equal(summary.capture.flows, flowsOfA + (alone[1].flows as { items: unknown[] }).items.length);
+    }
+  } finally {
+    for (const s of services) await s.app.close();
+    await cluster.stop();
+    t.cleanup();
+  }
+});

@@ -100,7 +100,7 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const log = req.log.child({ sessionId: id });
       try {
         const result = await app.store.importCapture(id, req.raw, { captureFile, maxBytes: max, sessionDir: dir });
-        await app.store.updateSession(id, {
+        await app.store.finishImport(id, {
           state: 'stopped',
           started_ns: result.firstNs,
           stopped_ns: result.lastNs,
@@ -124,7 +124,7 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
         };
       } catch (err) {
-        await app.store.updateSession(id, { state: 'created' });
+        await app.store.abortImport(id);
         await drain(req.raw);
         throw err;
       } finally {

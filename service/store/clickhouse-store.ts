@@ -40,7 +40,7 @@ import {
   listStoredCompletions,
   storedWithKeys,
 } from '../../clickhouse/completions.js';
-import { listStoredFlows, listStoredFrames } from '../../clickhouse/frames.js';
+import { listStoredFlows, listStoredFrames, sessionCaptureHosts } from '../../clickhouse/frames.js';
 import { checkSameRecord, type CompletionFilter, type StoredCompletion, type StoreResult } from '../../db/completions.js';
 import type { NewSession } from '../../db/sessions.js';
 import type { FlowRow, FrameQuery, FrameRow } from '../../db/frames.js';
@@ -73,11 +73,31 @@ function byColumn(row: CompletionRow): Record<string, unknown> {
   return out;
 }
 
+/** A joining host's import counters added to what the session held (skip reasons summed per reason). */
+function addedCounters(before: SessionRow, added: Partial<SessionRow>): Partial<SessionRow> {
+  const out: Record<string, unknown> = { ...added };
+  for (const [key, value] of Object.entries(added)) {
+    const had = (before as unknown as Record<string, unknown>)[key];
+    if (key === 'skip_reasons') {
+      const reasons: Record<string, number> = had ? (JSON.parse(had as string) as Record<string, number>) : {};
+      for (const [why, n] of Object.entries(value ? (JSON.parse(value as string) as Record<string, number>) : {})) reasons[why] = (reasons[why] ?? 0) + n;
+      out[key] = JSON.stringify(reasons);
+    } else if (key === 'link_type') {
+      out[key] = had ?? value; // the first host's; each host's frames were decoded by their own
+    } else if (typeof value === 'number' || typeof had === 'number') {
+      out[key] = Number(had ?? 0) + Number(value ?? 0);
+    }
+  }
+  return out as Partial<SessionRow>;
+}
+
 export class ClickHouseStore implements Store {
   readonly kind = 'clickhouse' as const;
   readonly correlations: ClickHouseCorrelations;
   private readonly serial = new Serial();
   private migrated: Promise<void> | null = null;
+  /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
+  private readonly joining = new Map<number, { before: SessionRow; flowBase: number; frameBase: number }>();
 
   constructor(
     readonly client: ClickHouseClient,
@@ -148,20 +168,59 @@ export class ClickHouseStore implements Store {
     return (await listStoredFrames(this.client, sessionId, q)) as unknown as FrameRow[];
   }
 
+  /**
+   * A `created` session, as on SQLite; or a `stopped` import session holding frames of
+   * other hosts and none of this one: this host's capture joins it (many hosts, one
+   * session). The session row before the claim is kept to merge into, or go back to.
+   */
   async claimImport(sessionId: number): Promise<boolean> {
     await this.ready();
     return this.serial.run(`session ${sessionId}`, async () => {
       const row = await this.session(sessionId);
-      if (row.state !== 'created') return false;
+      if (row.state === 'stopped' && row.kind === 'import') {
+        const hosts = await sessionCaptureHosts(this.client, sessionId);
+        if (hosts.framesByHost.size === 0 || hosts.framesByHost.has(this.host)) return false;
+        this.joining.set(sessionId, { before: row, flowBase: hosts.maxFlowId, frameBase: hosts.maxFrameNo });
+      } else if (row.state !== 'created') {
+        return false;
+      }
       await writeSessionRow(this.client, updatedSessionRow(row, { state: 'capturing' }), this.host);
       return true;
     });
   }
   async importCapture(sessionId: number, chunks: AsyncIterable<Uint8Array>, options: ImportOptions & { sessionDir: string }): Promise<ImportResult> {
     await this.ready();
-    const { result, counters } = await importCaptureIntoClickHouse(this.client, sessionId, chunks, { ...options, host: this.host });
-    await this.updateSession(sessionId, counters);
+    const join = this.joining.get(sessionId);
+    const { result, counters } = await importCaptureIntoClickHouse(this.client, sessionId, chunks, {
+      ...options,
+      host: this.host,
+      flowBase: join?.flowBase ?? 0,
+      frameBase: join?.frameBase ?? 0,
+    });
+    await this.updateSession(sessionId, join ? addedCounters(join.before, counters) : counters);
     return result;
+  }
+  async finishImport(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
+    const join = this.joining.get(sessionId);
+    this.joining.delete(sessionId);
+    if (!join) return this.updateSession(sessionId, fields);
+    // the session spans every host's capture; the file facts stay the first host's
+    const b = join.before;
+    const min = (x: bigint | null, y: unknown) => (x === null ? (y as bigint | null) : y === null || y === undefined ? x : x < (y as bigint) ? x : (y as bigint));
+    const max = (x: bigint | null, y: unknown) => (x === null ? (y as bigint | null) : y === null || y === undefined ? x : x > (y as bigint) ? x : (y as bigint));
+    const sum = (x: number | null, y: unknown) => (x === null && (y === null || y === undefined) ? null : (x ?? 0) + Number(y ?? 0));
+    await this.updateSession(sessionId, {
+      state: fields.state,
+      started_ns: min(b.started_ns, fields.started_ns),
+      stopped_ns: max(b.stopped_ns, fields.stopped_ns),
+      pcap_dropped: sum(b.pcap_dropped, fields.pcap_dropped),
+      pcap_if_dropped: sum(b.pcap_if_dropped, fields.pcap_if_dropped),
+    });
+  }
+  async abortImport(sessionId: number): Promise<void> {
+    const join = this.joining.get(sessionId);
+    this.joining.delete(sessionId);
+    await this.updateSession(sessionId, join ? { state: join.before.state } : { state: 'created' });
   }
   /**
    * Not done on ClickHouse yet: an import cut short by a stop leaves its session

@@ -72,6 +72,12 @@ export class SqliteStore implements Store {
   importCapture(sessionId: number, chunks: AsyncIterable<Uint8Array>, options: ImportOptions) {
     return importCapture(this.db, sessionId, chunks, options);
   }
+  async finishImport(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
+    updateSession(this.db, sessionId, fields);
+  }
+  async abortImport(sessionId: number): Promise<void> {
+    updateSession(this.db, sessionId, { state: 'created' });
+  }
   async recoverInterruptedImports(sessionDir: (id: number) => string): Promise<number[]> {
     return recoverInterruptedImports(this.db, sessionDir);
   }

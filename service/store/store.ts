@@ -79,10 +79,19 @@ export interface Store {
   listFlows(sessionId: number, limit: number, afterId: number): Promise<FlowRow[]>;
   listFrames(sessionId: number, q: FrameQuery): Promise<FrameRow[]>;
 
-  /** Moves an import session from created to capturing; false when it was not `created` (two imports must not interleave). */
+  /**
+   * Moves an import session to capturing; false when it cannot take this file now (two
+   * imports must not interleave). SQLite: only a `created` session. ClickHouse also lets
+   * another host add its own capture to a `stopped` session it holds no frames of (many
+   * hosts, one session: docs/scale-out.md).
+   */
   claimImport(sessionId: number): Promise<boolean>;
   /** Decodes, tracks and stores a capture file; all or nothing. */
   importCapture(sessionId: number, chunks: AsyncIterable<Uint8Array>, options: ImportOptions & { sessionDir: string }): Promise<ImportResult>;
+  /** After importCapture: the session's state and the file's facts (with another host's capture already in it: merged). */
+  finishImport(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void>;
+  /** After a failed import: the session as it was before claimImport. */
+  abortImport(sessionId: number): Promise<void>;
   /** At start: imports cut short by the last stop, undone; their ids. */
   recoverInterruptedImports(sessionDir: (id: number) => string): Promise<number[]>;
 
