@@ -14,7 +14,8 @@ import { sessionNotFound } from '../core/errors.js';
 import type { ThreadMemory } from '../core/thread-memory.js';
 import { absoluteNs, relativeNs } from '../core/time.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
-import { readCompletionCount, readFrameBounds, readSession } from '../clickhouse/correlation-reads.js';
+import { readCompletionCount, readFrameBounds } from '../clickhouse/correlation-reads.js';
+import { getStoredSession } from '../clickhouse/sessions.js';
 import { correlationFingerprint } from '../correlate/inputs.js';
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
 import { filterRecords, inSubmissionOrder, page, sortRecords, type Cursor, type ListFilter, type SortKey } from '../correlate/listing.js';
@@ -49,7 +50,8 @@ export class ClickHouseCorrelations {
 
   /** The session's correlation, recomputed only when its fingerprint changed (3 small queries to tell). */
   private async correlation(sessionId: number): Promise<SessionCorrelation> {
-    const session = await readSession(this.client, sessionId);
+    // a deleted session's last version is skipped here (readSession would return it)
+    const session = await getStoredSession(this.client, sessionId);
     if (!session) throw sessionNotFound(sessionId);
     const [bounds, counts] = await Promise.all([readFrameBounds(this.client, sessionId), readCompletionCount(this.client, sessionId)]);
     const fingerprint = correlationFingerprint(session, bounds.maxFrameNo, counts.count, counts.maxId);

@@ -7,8 +7,8 @@
  * server has merged the versions yet or not. Each write is one RowBinary insert of one
  * row (a session changes a handful of times, never per frame or record).
  *
- * Ids: the next id is one past the highest stored (a deleted session's id may come
- * again, as SQLite's rowid does: its rows are gone by then, deleteSessionNow). Two services creating sessions in
+ * Ids: the next id is one past the highest ever stored (a deleted session keeps a last
+ * version, so its id never comes again, as on SQLite). Two services creating sessions in
  * the same instant could take the same id: the caller serialises creation within one
  * service (clickhouse-store.ts); across services (many hosts, one cluster) ids are not
  * yet allocated without collision (docs/scale-out.md).
@@ -19,7 +19,7 @@ import { wallClockNs } from '../core/time.js';
 import type { ClickHouseClient } from './http-client.js';
 import { encodeRowBinary } from './row-binary.js';
 import { identifier, joinSql, literal, qualifiedTable, sql } from './sql.js';
-import { TABLES } from './tables.js';
+import { TABLES, TABLE_NAMES } from './tables.js';
 import { deleteSessionRows, insertSettings } from './copy-session.js';
 
 const COLUMNS = TABLES.sessions.columns;
@@ -43,11 +43,19 @@ function toSessionRow(r: unknown[]): SessionRow {
 
 const columnList = () => joinSql(COLUMNS.map((c) => identifier(c.name)), ', ');
 
-/** The newest version of each session matching `where`, newest session first. */
+/**
+ * `kind` of a deleted session's last version: the row stays (so its id is never given
+ * again, as SQLite's AUTOINCREMENT ids are not: migrations/008) and readers skip it.
+ */
+export const DELETED_KIND = 'deleted';
+
+/** The newest version of each session matching `where`, newest session first; deleted ones left out. */
 async function newestRows(client: ClickHouseClient, where: ReturnType<typeof sql>, limit: number): Promise<SessionRow[]> {
   const rows = await client.rows(
-    sql`SELECT ${columnList()} FROM ${identifier('sessions')} WHERE ${where}
-         ORDER BY session_id DESC, updated_ns DESC LIMIT 1 BY session_id LIMIT ${literal(limit, 'UInt64')}`,
+    sql`SELECT * FROM (
+          SELECT ${columnList()} FROM ${identifier('sessions')} WHERE ${where}
+           ORDER BY session_id DESC, updated_ns DESC LIMIT 1 BY session_id
+        ) WHERE kind != ${literal(DELETED_KIND, 'String')} ORDER BY session_id DESC LIMIT ${literal(limit, 'UInt64')}`,
   );
   return rows.map(toSessionRow);
 }
@@ -153,7 +161,7 @@ export async function countStoredSessions(client: ClickHouseClient): Promise<{ s
   const rows = await client.rows(
     sql`SELECT state, kind, count() FROM (
           SELECT argMax(state, updated_ns) AS state, argMax(kind, updated_ns) AS kind FROM ${identifier('sessions')} GROUP BY session_id
-        ) GROUP BY state, kind`,
+        ) WHERE kind != ${literal(DELETED_KIND, 'String')} GROUP BY state, kind`,
   );
   return rows.map((r) => ({ state: r[0] as string, kind: r[1] as string, n: Number(r[2]) }));
 }
@@ -162,14 +170,13 @@ export async function countStoredSessions(client: ClickHouseClient): Promise<{ s
 const DELETE_DEADLINE_MS = 60_000;
 
 /**
- * Deletes every row of the session (deleteSessionRows: one mutation per table on every
- * shard) and waits until the server has done them, so readers stop seeing the session
- * when this returns and a later session given the same id (one past the highest) never
- * meets rows of this one.
+ * Deletes a session: a last version of its row marked deleted (readers stop seeing it at
+ * once, and its id is never given again), then its other rows by one mutation per table
+ * on every shard (deleteSessionRows), done by the server in the background.
  */
-export async function deleteSessionNow(client: ClickHouseClient, id: number): Promise<void> {
-  await deleteSessionRows(client, id);
-  await waitForMutations(client, `session ${id}`);
+export async function deleteSessionNow(client: ClickHouseClient, row: SessionRow, host: string): Promise<void> {
+  await writeSessionRow(client, updatedSessionRow(row, { kind: DELETED_KIND }), host);
+  await deleteSessionRows(client, row.id, TABLE_NAMES.filter((t) => t !== 'sessions'));
 }
 
 /** Waits until no mutation of ackscope's database is pending on any host (deletes done), within DELETE_DEADLINE_MS. */

@@ -52,6 +52,11 @@ for (const { store, testApp } of STORES) {
       assert.equal(del.statusCode, 204);
       assert.equal(existsSync(dir), false);
       assert.equal((await app.inject({ url: `/sessions/${created[0].id}` })).statusCode, 404);
+      // ids are never given again, not even the newest one's once deleted
+      assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${l.id}` })).statusCode, 204);
+      const next = await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'after', kind: 'import' } });
+      assert.ok(next.json().id > l.id, `new id ${next.json().id} after deleting ${l.id}`);
+      assert.deepEqual((await app.inject({ url: '/sessions' })).json().items.map((s: { name: string }) => s.name), ['after', 's4', 's3', 's2', 's1']);
     } finally {
       await close();
     }

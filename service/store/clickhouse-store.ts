@@ -152,7 +152,7 @@ export class ClickHouseStore implements Store {
   async deleteSession(id: number): Promise<void> {
     await this.ready();
     await this.correlations.forget(id);
-    await deleteSessionNow(this.client, id);
+    await this.serial.run(`session ${id}`, async () => deleteSessionNow(this.client, await this.session(id), this.host));
   }
   async sessionCounts(): Promise<SessionCount[]> {
     await this.ready();
