@@ -446,3 +446,26 @@ for (const { store, testApp } of STORES) {
     }
   });
 }
+
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: one is deleted by its id; the list and the correlation no longer hold it; an unknown id is 404`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      const res = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [record(0), record(1), record(2)] });
+      assert.equal(res.statusCode, 200, res.body);
+      const listed = (await app.inject({ url: `/sessions/${id}/completions` })).json().items as { id: number; writeId: number }[];
+      assert.deepEqual(listed.map((c) => c.writeId), [0, 1, 2]);
+      const before = (await app.inject({ url: `/sessions/${id}/summary` })).json();
+      assert.equal(before.overall.completions, 3);
+      assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id}/completions/${listed[1].id}` })).statusCode, 204);
+      assert.deepEqual((await app.inject({ url: `/sessions/${id}/completions` })).json().items.map((c: { writeId: number }) => c.writeId), [0, 2]);
+      assert.equal((await app.inject({ url: `/sessions/${id}/summary` })).json().overall.completions, 2, 'the cached correlation is not served again');
+      const again = await app.inject({ method: 'DELETE', url: `/sessions/${id}/completions/${listed[1].id}` });
+      assert.equal(again.statusCode, 404);
+      assert.equal(again.json().error.code, 'ACKSCOPE_ERR_NOT_FOUND');
+    } finally {
+      await close();
+    }
+  });
+}
