@@ -79,8 +79,9 @@ export class CorrelationDesk {
 
   /**
    * The summary of a session still capturing, folded as its records are made and never
-   * holding them (correlate/summary-stream.ts), unless a current full correlation is
-   * cached; undefined for any other session. Why only while capturing: a live session
+   * holding them (correlate/summary-stream.ts: counts exact, percentiles from fixed-size
+   * sketches within 0.5 %, so what a run holds does not grow with the session), unless a
+   * current full correlation is cached; undefined for any other session. Why only while capturing: a live session
    * changes between two summaries, so its full correlation would be thrown away at the
    * next read (the soak reads one every 250 ms of a session growing by ~5 000
    * completions/s, docs/operations.md) and held only to be summarised; a finished one no

@@ -4,10 +4,14 @@
  * TCP_INFO policy (every completion, once per burst, off) vs. the same loop with plain
  * socket.write. The sink runs in its own
  * process so it does not share the sender's event loop. Prints figures, asserts nothing.
+ * Besides writes per second (wall clock: it follows the machine's load) it prints the
+ * sender process's CPU per write during the run and plain's CPU per write over the
+ * variant's (the share of plain's rate a CPU-bound sender keeps), which the load moves less.
  *
  *   node --import tsx bench/sender-overhead.ts [writes=200000] [rounds=3] [window=16]
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { TcpInfoPolicy } from '../sender/instrument.js';
 import { runWorkload } from '../sender/workload.js';
@@ -36,6 +40,8 @@ const variants: Variant[] = [
   { name: 'instrumented, TCP_INFO off', instrument: true, tcpInfo: 'off' },
 ];
 const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+/** CPU µs per write of the sender process, per round. */
+const cpuPerWrite = new Map<string, number[]>(variants.map((v) => [v.name, []]));
 /** Per burst-policy round: the share of records whose TCP_INFO reading is shared. */
 const sharedShares: number[] = [];
 
@@ -56,6 +62,7 @@ for (let round = 0; round < rounds; round++) {
       tcpInfo: v.tcpInfo,
     });
     rates.get(v.name)!.push(summary.callsPerSecond);
+    cpuPerWrite.get(v.name)!.push(summary.cpuUs / summary.completed);
     if (v.tcpInfo === 'burst') sharedShares.push(records.filter((r) => r.tcpInfoFrom !== undefined).length / records.length);
   }
 }
@@ -65,13 +72,20 @@ sink.kill('SIGTERM');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const best = (xs: number[]) => Math.max(...xs);
 const plain = rates.get('plain socket.write')!;
+const plainCpu = median(cpuPerWrite.get('plain socket.write')!);
 console.log(`overlapped 1 KiB writes to the sink on loopback, window ${window}, ${writes} writes × ${rounds} rounds`);
 for (const v of variants) {
   const xs = rates.get(v.name)!;
   const pct = (f: (x: number[]) => number) => `${((100 * f(xs)) / f(plain)).toFixed(1)}%`;
+  const cpu = median(cpuPerWrite.get(v.name)!);
   console.log(
     `  ${v.name.padEnd(30)} median ${Math.round(median(xs)).toString().padStart(7)} writes/s (${pct(median)} of plain)` +
       `  best ${Math.round(best(xs)).toString().padStart(7)} (${pct(best)})  rounds: ${xs.map((x) => Math.round(x)).join(', ')}`,
   );
+  console.log(
+    `  ${''.padEnd(30)} CPU ${cpu.toFixed(3)} µs/write (plain's / this: ${((100 * plainCpu) / cpu).toFixed(1)}%)` +
+      `  rounds: ${cpuPerWrite.get(v.name)!.map((x) => x.toFixed(3)).join(', ')}`,
+  );
 }
+console.log(`  load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`  burst policy: ${sharedShares.map((x) => `${(100 * x).toFixed(0)}%`).join(', ')} of records share an earlier completion's reading`);

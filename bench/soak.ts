@@ -61,7 +61,31 @@ function metric(text: string, name: string, labels = ''): number {
 
 const MiB = 2 ** 20;
 /** The series of the memory plot, in MiB: RSS from /proc, the rest from /metrics. */
-const SERIES = ['rss', 'main heap', 'main external', 'capture heap', 'capture external', 'correlation heap'] as const;
+const THREADS = ['main', 'capture', 'correlation', 'ingest'] as const;
+const KINDS = { heap: 'heap_used', external: 'external', 'array buffers': 'array_buffers' } as const;
+/** Each thread's V8 heap, external memory and array buffers (the last are inside external). */
+const SERIES = ['rss', ...THREADS.flatMap((thread) => Object.keys(KINDS).map((kind) => `${thread} ${kind}`))];
+/** Where /metrics has each thread's memory: metric name and the labels before `kind`. */
+const THREAD_METRIC: Record<(typeof THREADS)[number], { name: string; session: boolean }> = {
+  main: { name: 'ackscope_main_thread_memory_bytes', session: false },
+  capture: { name: 'ackscope_capture_worker_memory_bytes', session: true },
+  // as of the worker's last answer (it answers once per correlation run)
+  correlation: { name: 'ackscope_correlation_worker_memory_bytes', session: false },
+  // as of its last stored upload: absent while it stored none (uploads of one batch stay on the main thread)
+  ingest: { name: 'ackscope_ingest_worker_memory_bytes', session: false },
+};
+
+/** Mean of a series per whole minute since the start (a partial last minute included). */
+function minuteMeans(samples: readonly MemorySample[], series: string): number[] {
+  const sums: { sum: number; n: number }[] = [];
+  for (const x of samples) {
+    if (!Number.isFinite(x.mib[series])) continue;
+    const m = (sums[Math.floor(x.t / 60)] ??= { sum: 0, n: 0 });
+    m.sum += x.mib[series];
+    m.n++;
+  }
+  return sums.filter(Boolean).map((m) => m.sum / m.n);
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -200,12 +224,14 @@ try {
       t: (Date.now() - t0) / 1000,
       mib: {
         rss: rssMiB(service.pid!),
-        'main heap': metric(text, 'ackscope_process_nodejs_heap_size_used_bytes') / MiB,
-        'main external': metric(text, 'ackscope_process_nodejs_external_memory_bytes') / MiB,
-        'capture heap': metric(text, 'ackscope_capture_worker_memory_bytes', `${session},kind="heap_used"`) / MiB,
-        'capture external': metric(text, 'ackscope_capture_worker_memory_bytes', `${session},kind="external"`) / MiB,
-        // as of the worker's last answer (it answers once per correlation run)
-        'correlation heap': metric(text, 'ackscope_correlation_worker_memory_bytes', 'kind="heap_used"') / MiB,
+        ...Object.fromEntries(
+          THREADS.flatMap((thread) =>
+            Object.entries(KINDS).map(([kind, label]) => {
+              const { name, session: bySession } = THREAD_METRIC[thread];
+              return [`${thread} ${kind}`, metric(text, name, `${bySession ? `${session},` : ''}kind="${label}"`) / MiB];
+            }),
+          ),
+        ),
       },
       frames: metric(text, 'ackscope_capture_frames', `${session},what="read"`),
       dropped: metric(text, 'ackscope_capture_frames', `${session},what="kernel_dropped"`),
@@ -268,7 +294,8 @@ try {
   const warmupS = Math.min(30, seconds / 4);
   writeFileSync(
     join(out, 'memory.svg'),
-    renderSvg(memoryPlotOption(samples, SERIES, `soak ${seconds} s: service memory (MiB) under load`, warmupS), 900, 420),
+    // array buffers are part of external memory: the CSV has them, the plot would only crowd
+    renderSvg(memoryPlotOption(samples, SERIES.filter((n) => !n.endsWith('array buffers')), `soak ${seconds} s: service memory (MiB) under load`, warmupS), 900, 420),
   );
   const rss = memoryTrend(samples, 'rss', warmupS);
   const peak = (n: string) => {
@@ -277,12 +304,18 @@ try {
   };
   console.log(`  memory over time, ${samples.length} samples every ${(sampleEveryMs / 1000).toFixed(0)} s: ${join(out, 'memory.csv')}, plot ${join(out, 'memory.svg')}`);
   console.log(`    rss ${sparkline(samples.map((x) => x.mib.rss), 60, 0)}  (0 … ${rss.maxMiB.toFixed(0)} MiB)`);
-  console.log(
-    `    peaks: main heap ${peak('main heap')}, main external ${peak('main external')}, ` +
-      `capture worker heap ${peak('capture heap')}, external ${peak('capture external')}, ` +
-      `correlation worker heap ${peak('correlation heap')}; ` +
-      `batches waiting for the worker at most ${Math.max(...samples.map((x) => x.queuedBatches).filter(Number.isFinite))}`,
-  );
+  console.log(`    rss mean per minute (MiB): ${minuteMeans(samples, 'rss').map((v) => v.toFixed(0)).join(', ')}`);
+  console.log('    per thread (MiB): peak, and the slope after warm-up (MiB/min)');
+  for (const thread of THREADS) {
+    const parts = Object.keys(KINDS).map((kind) => {
+      const name = `${thread} ${kind}`;
+      if (!samples.some((x) => Number.isFinite(x.mib[name]))) return `${kind} n/a`;
+      const trend = memoryTrend(samples, name, warmupS);
+      return `${kind} ${peak(name)} (${trend.slopeMiBPerMin >= 0 ? '+' : ''}${trend.slopeMiBPerMin.toFixed(2)})`;
+    });
+    console.log(`      ${thread.padEnd(12)} ${parts.join(', ')}`);
+  }
+  console.log(`    batches waiting for the capture worker at most ${Math.max(...samples.map((x) => x.queuedBatches).filter(Number.isFinite))}`);
   console.log(
     `  verdict: RSS ${rss.warmMiB.toFixed(0)} MiB after ${warmupS.toFixed(0)} s warm-up, max ${rss.maxMiB.toFixed(0)} MiB, ` +
       `end ${rss.endMiB.toFixed(0)} MiB (${afterStop.rss.toFixed(0)} MiB after the stop); slope after warm-up ` +

@@ -103,7 +103,10 @@ export function renderSummary(s: SummaryT): string {
       gaps.push([name, label, sp.count, formatNs(sp.p50), formatNs(sp.p90), formatNs(sp.p99), formatNs(sp.max)]);
     }
   }
-  out.push('Gaps (negative: before the completion)', gaps.toString());
+  const approximate = s.percentiles.exact
+    ? ''
+    : `; p50/p90/p99 within ${(s.percentiles.relativeError * 100).toFixed(1)}% while the session is capturing (a sketch; n and max exact)`;
+  out.push(`Gaps (negative: before the completion${approximate})`, gaps.toString());
 
   const verdicts = new Table({
     head: ['', 'partial completions', 'ordering', 'retransmitted', 'SACK before ACK', 'TCP info agrees'],

@@ -2,8 +2,8 @@ import type { CompletionRow } from './completion.js';
 
 /**
  * Validated completions of one upload packed into typed columns, a batch at a time, so
- * they cross to the ingest worker (recording/completion-ingest.ts) as a few transferred
- * ArrayBuffers instead of structured-cloned row objects (~1 µs a row), and the request
+ * they cross to the ingest worker (recording/completion-ingest.ts) as one transferred
+ * ArrayBuffer instead of structured-cloned row objects (~1 µs a row), and the request
  * thread keeps no row once its batch left. Texts (addresses, api, status, immediate)
  * become small numbers: each distinct text is sent once per upload (`newTexts`), as is
  * each distinct flow (`newFlows`); the receiving side appends them to its own tables.
@@ -48,9 +48,22 @@ export const INT_FIELDS = [
 export const INT_WIDTH = INT_FIELDS.length;
 export const TEXT_WIDTH = 3;
 
+/**
+ * Bytes per row of a batch's one ArrayBuffer: ints (14 × 8), ns (2 × 8), flow (4),
+ * texts (3 × 4). The columns lie one after the other, each batchRows long, in that
+ * order, so the whole batch is one BLOB that SQLite reads in place
+ * (db/native/packed_completions.c).
+ */
+export const PACKED_ROW_BYTES = INT_WIDTH * 8 + 2 * 8 + 4 + TEXT_WIDTH * 4;
+
+/** A batch's columns all lie in this one ArrayBuffer (PACKED_ROW_BYTES a row of its capacity). */
+export function packedBuffer(b: PackedCompletions): ArrayBuffer {
+  return b.ints.buffer as ArrayBuffer;
+}
+
 /** The ArrayBuffers of a batch, for postMessage's transfer list. */
 export function transferList(b: PackedCompletions): ArrayBuffer[] {
-  return [b.flow.buffer as ArrayBuffer, b.ints.buffer as ArrayBuffer, b.ns.buffer as ArrayBuffer, b.texts.buffer as ArrayBuffer];
+  return [packedBuffer(b)];
 }
 
 /**
@@ -112,13 +125,14 @@ export class CompletionPacker {
 
   private fresh(): PackedCompletions {
     const n = this.batchRows;
+    const buffer = new ArrayBuffer(n * PACKED_ROW_BYTES); // the layout of PACKED_ROW_BYTES
     return {
       first: this.rows,
       count: 0,
-      flow: new Int32Array(n),
-      ints: new Float64Array(n * INT_WIDTH),
-      ns: new BigInt64Array(n * 2),
-      texts: new Int32Array(n * TEXT_WIDTH),
+      ints: new Float64Array(buffer, 0, n * INT_WIDTH),
+      ns: new BigInt64Array(buffer, n * INT_WIDTH * 8, n * 2),
+      flow: new Int32Array(buffer, n * (INT_WIDTH * 8 + 16), n),
+      texts: new Int32Array(buffer, n * (INT_WIDTH * 8 + 16 + 4), n * TEXT_WIDTH),
       extras: [],
       newFlows: [],
       newTexts: [],

@@ -380,8 +380,13 @@ function count(v: unknown, index: number, field: string): number {
 
 const DECIMAL = /^[0-9]{1,19}$/;
 
-/** Epoch ns: a decimal string (exact) or a safe integer; non-negative, fits int64. */
+/** Epoch ns: a decimal string (exact) or a safe integer (or the fast path's BigInt); non-negative, fits int64. */
 function nanoseconds(v: unknown, index: number, field: string): bigint {
+  if (typeof v === 'bigint') {
+    // only the NDJSON fast path gives a BigInt (JSON.parse never does): a decimal string it read digit by digit
+    if (v < 0n || v > INT64_MAX) throw invalidRecord(index, field, `${v} does not fit in 64 bits`);
+    return v;
+  }
   if (typeof v === 'string') {
     if (!DECIMAL.test(v)) throw invalidRecord(index, field, `must be a non-negative decimal integer string, got ${show(v)}`);
     const ns = BigInt(v);

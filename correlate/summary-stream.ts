@@ -1,12 +1,18 @@
 /**
  * The session summary folded one record at a time (records from analysis/correlation.ts
  * `correlateEach`), so a summary needs no array of records: a record takes ~540 bytes of
- * heap, while this keeps per group (overall, per flow, per api) its counts and, for the
- * exact percentiles, each gap as one number in a growable Float64Array — held once, per
- * (flow, api) cell, and joined into a group's sample only while its spread is taken.
- * The result equals `summariseSession` over the same records (test/summary.stream.test.ts). Pure.
+ * heap, while this keeps per group (overall, per flow, per api) its counts and, per
+ * (flow, api) cell, one quantile sketch per gap (correlate/quantile-sketch.ts), merged
+ * into a group's spread while it is taken. What it holds follows the number of cells
+ * and the spread of the gaps, not the number of completions: it used to keep every gap
+ * in growable typed arrays for exact percentiles, 3 to 5 doubles per completion, and a
+ * summary's peak memory grew with the session (docs/operations.md, "Soak").
+ * Counts, shares, verdicts, `count` and `max` equal `summariseSession` over the same
+ * records; p50/p90/p99 are within `SKETCH_RELATIVE_ERROR` (0.5 %) × |exact| + 0.5 ns, and
+ * the summary says so (`percentiles`). test/summary.stream.test.ts checks both. Pure.
  */
-import { spreadSortingInPlace, type Spread } from './percentiles.js';
+import { QuantileSketch, SKETCH_RELATIVE_ERROR } from './quantile-sketch.js';
+import type { Spread } from './percentiles.js';
 import { flowOrdering, worstOrdering, type FlowIdentity, type FlowOrderingInput, type GroupSummary, type SessionSummaryData } from './summary.js';
 import type { PartialExample } from './partial.js';
 import { STAGES, type CorrelationRecord, type Stage, type UnknownReason } from './types.js';
@@ -14,57 +20,31 @@ import { STAGES, type CorrelationRecord, type Stage, type UnknownReason } from '
 const PARTIAL_EXAMPLES = 5;
 const AS_CAPTURE: Record<string, Stage> = { socket: 'queued', qdisc: 'queued', wire: 'wire', acked: 'acked' };
 
-/** Numbers appended one by one into a Float64Array that doubles when full. */
-export class GrowableSample {
-  private values = new Float64Array(16);
-  length = 0;
-
-  push(v: number): void {
-    if (this.length === this.values.length) {
-      const bigger = new Float64Array(this.values.length * 2);
-      bigger.set(this.values);
-      this.values = bigger;
-    }
-    this.values[this.length++] = v;
-  }
-
-  /** The numbers held (a view, not a copy). */
-  view(): Float64Array {
-    return this.values.subarray(0, this.length);
-  }
-}
-
-/** The gap samples of one (flow, api) cell. */
+/** The gap sketches of one (flow, api) cell. */
 interface CellSamples {
-  submitToComplete: GrowableSample;
-  lastWireMinusComplete: GrowableSample;
-  ackedMinusComplete: GrowableSample;
-  driverMinusWire: GrowableSample;
-  ackArrivedMinusCapture: GrowableSample;
+  submitToComplete: QuantileSketch;
+  lastWireMinusComplete: QuantileSketch;
+  ackedMinusComplete: QuantileSketch;
+  driverMinusWire: QuantileSketch;
+  ackArrivedMinusCapture: QuantileSketch;
 }
 type SampleName = keyof CellSamples;
 
 function newCell(): CellSamples {
   return {
-    submitToComplete: new GrowableSample(),
-    lastWireMinusComplete: new GrowableSample(),
-    ackedMinusComplete: new GrowableSample(),
-    driverMinusWire: new GrowableSample(),
-    ackArrivedMinusCapture: new GrowableSample(),
+    submitToComplete: new QuantileSketch(),
+    lastWireMinusComplete: new QuantileSketch(),
+    ackedMinusComplete: new QuantileSketch(),
+    driverMinusWire: new QuantileSketch(),
+    ackArrivedMinusCapture: new QuantileSketch(),
   };
 }
 
-/** The spread of the named sample over several cells: joined into one array, sorted, let go. */
+/** The spread of the named gap over several cells: their sketches merged into one, let go. */
 function spreadOver(cells: readonly CellSamples[], name: SampleName): Spread {
-  let n = 0;
-  for (const c of cells) n += c[name].length;
-  const joined = new Float64Array(n);
-  let at = 0;
-  for (const c of cells) {
-    joined.set(c[name].view(), at);
-    at += c[name].length;
-  }
-  return spreadSortingInPlace(joined);
+  const merged = new QuantileSketch();
+  for (const c of cells) merged.merge(c[name]);
+  return merged.spread();
 }
 
 /** Everything of a group's summary but its percentiles: counts only. */
@@ -149,14 +129,14 @@ class GroupTally {
 
 /**
  * Folds correlation records into the session summary: `add` each record (in the
- * correlation's order), then `summary` once. What it holds grows by the gap numbers of a
- * record (3 to 5 doubles), not by the record.
+ * correlation's order), then `summary` once. What it holds grows with the flows and
+ * apis seen, not with the records.
  */
 export class SessionSummaryFold {
   private readonly overall = new GroupTally();
   private readonly byFlow = new Map<number | null, GroupTally>();
   private readonly byApi = new Map<string, GroupTally>();
-  /** Gap samples per flow, then per api: each number held once. */
+  /** Gap sketches per flow, then per api: each value added once. */
   private readonly cells = new Map<number | null, Map<string, CellSamples>>();
   private readonly dataDirs = new Map<number, Set<number>>();
   /** The captured flows each api's completions went by, in first-seen order. */
@@ -185,16 +165,25 @@ export class SessionSummaryFold {
     if (!perApi) this.cells.set(r.flowId, (perApi = new Map()));
     let cell = perApi.get(r.api);
     if (!cell) perApi.set(r.api, (cell = newCell()));
-    cell.submitToComplete.push(r.submitToCompleteNs);
-    if (r.lastWireMinusCompleteNs !== null) cell.lastWireMinusComplete.push(r.lastWireMinusCompleteNs);
-    if (r.ackedMinusCompleteNs !== null) cell.ackedMinusComplete.push(r.ackedMinusCompleteNs);
+    cell.submitToComplete.add(r.submitToCompleteNs);
+    if (r.lastWireMinusCompleteNs !== null) cell.lastWireMinusComplete.add(r.lastWireMinusCompleteNs);
+    if (r.ackedMinusCompleteNs !== null) cell.ackedMinusComplete.add(r.ackedMinusCompleteNs);
     if (r.kernel) {
-      if (r.driverMinusWireNs !== null) cell.driverMinusWire.push(r.driverMinusWireNs);
-      if (r.ackArrivedMinusCaptureNs !== null) cell.ackArrivedMinusCapture.push(r.ackArrivedMinusCaptureNs);
+      if (r.driverMinusWireNs !== null) cell.driverMinusWire.add(r.driverMinusWireNs);
+      if (r.ackArrivedMinusCaptureNs !== null) cell.ackArrivedMinusCapture.add(r.ackArrivedMinusCaptureNs);
     }
   }
 
-  /** The summary as `summariseSession(records, flows, ordering)` gives it. */
+  /** Bytes of the gap sketches held: follows the cells and the gaps' spread, not the records added. */
+  get sketchBytes(): number {
+    let bytes = 0;
+    for (const perApi of this.cells.values()) {
+      for (const cell of perApi.values()) for (const sketch of Object.values(cell) as QuantileSketch[]) bytes += sketch.bytes;
+    }
+    return bytes;
+  }
+
+  /** The summary as `summariseSession(records, flows, ordering)` gives it, but for percentiles within the sketch's bound. */
   summary(flows: readonly FlowIdentity[], ordering: readonly FlowOrderingInput[]): SessionSummaryData {
     const orderingOfFlow = flowOrdering(ordering, this.dataDirs);
     const cellsOfFlow = (flowId: number | null): CellSamples[] => [...(this.cells.get(flowId)?.values() ?? [])];
@@ -220,6 +209,11 @@ export class SessionSummaryFold {
       ordering: worstOrdering([...this.apiFlows.get(api)!].map(orderingOfFlow)),
       summary: tally.summary(cellsOfApi(api)),
     }));
-    return { overall: this.overall.summary(allCells), flows: flowRows, apis };
+    return {
+      overall: this.overall.summary(allCells),
+      flows: flowRows,
+      apis,
+      percentiles: { exact: false, relativeError: SKETCH_RELATIVE_ERROR },
+    };
   }
 }

@@ -154,6 +154,19 @@ export interface SessionSummaryData {
   overall: GroupSummary;
   flows: { flow: FlowIdentity | null; ordering: OrderingResult; summary: GroupSummary }[];
   apis: { api: string; ordering: OrderingResult; summary: GroupSummary }[];
+  /** How its p50/p90/p99 were taken (counts and max are always exact). */
+  percentiles: PercentileAccuracy;
+}
+
+/**
+ * Exact: from every value, sorted (`summariseSession`). Not exact: from a sketch
+ * (correlate/quantile-sketch.ts, a session still capturing), each within
+ * relativeError × |exact value| + 0.5 ns of the exact nearest-rank value.
+ */
+export interface PercentileAccuracy {
+  exact: boolean;
+  /** 0 when exact. */
+  relativeError: number;
 }
 
 /**
@@ -198,5 +211,5 @@ export function summariseSession(
     const flowIds = new Set(list.map((r) => r.flowId).filter((id): id is number => id !== null));
     return { api, ordering: worstOrdering([...flowIds].map(orderingOfFlow)), summary: summarise(list) };
   });
-  return { overall: summarise(records), flows: flowRows, apis };
+  return { overall: summarise(records), flows: flowRows, apis, percentiles: { exact: true, relativeError: 0 } };
 }

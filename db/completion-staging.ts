@@ -12,10 +12,21 @@
  *
  * Why split: staging binds the parameters (about half of an insert's CPU) while the
  * request thread is still parsing, and the write lock is held only for the copy.
+ *
+ * Packed (the default where the SQLite extension db/native/packed_completions.c is
+ * built): no row is bound at all. Each batch stays as the ArrayBuffer it arrived in, and
+ * the commit hands SQLite each batch as ONE BLOB read by the table-valued function
+ * packed_completions: INSERT … SELECT straight from it, the same transaction, the same
+ * checks. Binding ~22 parameters a row and writing then reading the temp table were most
+ * of the worker's CPU per record (bench/ingest.ts). ACKSCOPE_INGEST_PACKED=0, or an
+ * extension that is not built, keeps the temp-table path above.
  */
 import type { Statement } from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Db } from './connection.js';
-import { INT_WIDTH, TEXT_WIDTH, type PackedCompletions } from '../core/completion-columns.js';
+import { INT_WIDTH, TEXT_WIDTH, packedBuffer, type PackedCompletions } from '../core/completion-columns.js';
 import type { CompletionRow } from '../core/completion.js';
 import { checkSameRecord, type StoreResult } from './completions.js';
 
@@ -44,6 +55,9 @@ const COPY: [string, string][] = [
 ];
 
 interface Statements {
+  /** The packed path's copy and conflict check of one batch (null: the extension is not loaded here). */
+  packedCopy: Statement | null;
+  packedConflicts: Statement | null;
   stage: Statement[];
   stageFlow: Statement;
   copy: Statement;
@@ -73,7 +87,30 @@ function statements(db: Db): Statements {
   const row = `(${new Array(STAGED_WIDTH).fill('?').join(', ')})`;
   const sameKey = `FROM temp.completion_staging s JOIN temp.completion_staging_flows f ON f.id = @flowBase + s.flow`;
   const range = 's.id BETWEEN @first AND @last';
+  const packed = loadPackedExtension(db);
+  // the batch's rows as `s` (same column names as the temp table), flows joined as above
+  const packedKey = `FROM packed_completions(@first, @packed, @strings, @extras, @count) s
+    JOIN temp.completion_staging_flows f ON f.id = @flowBase + s.flow`;
   s = {
+    packedCopy: packed
+      ? db.prepare(
+          `INSERT INTO main.completions (${COPY.map(([c]) => c).join(', ')})
+           SELECT ${COPY.map(([, from]) => from).join(', ')} ${packedKey} WHERE true ORDER BY s.record
+           ON CONFLICT (session_id, flow_key, write_id) DO NOTHING`,
+        )
+      : null,
+    packedConflicts: packed
+      ? db
+          .prepare(
+            `SELECT s.record AS record_index, f.src_addr AS posted_src_addr, f.src_port AS posted_src_port,
+                    f.dst_addr AS posted_dst_addr, f.dst_port AS posted_dst_port, ${STAGED.map((c) => `s.${c} AS posted_${c}`).join(', ')}, c.*
+             ${packedKey}
+             JOIN main.completions c ON c.session_id = @session AND c.flow_key = f.flow_key AND c.write_id = s.write_id
+             WHERE (${COPY.slice(1, -1).map(([c, from]) => `c.${c} IS NOT ${from}`).join(' OR ')})
+             ORDER BY s.record`,
+          )
+          .safeIntegers(true)
+      : null,
     stage: STAGE_ROWS.map((n) =>
       db.prepare(`INSERT INTO temp.completion_staging (id, flow, ${STAGED.join(', ')}) VALUES ${new Array(n).fill(row).join(', ')}`),
     ),
@@ -128,12 +165,17 @@ export class CompletionStaging {
   private readonly params: unknown[] = new Array(STAGE_ROWS[0] * STAGED_WIDTH);
   private rows = 0;
   private open = true;
+  /** Packed: the batches as they arrived, stored at commit (null: staged in the temp table). */
+  private readonly batches: PackedCompletions[] | null;
 
+  /** `packed`: false stages in the temp table even where the extension is loaded (the witness in tests, the anchor in bench/ingest.ts). */
   constructor(
     private readonly db: Db,
     private readonly sessionId: number,
+    options: { packed?: boolean } = {},
   ) {
     this.s = statements(db);
+    this.batches = this.s.packedCopy !== null && (options.packed ?? process.env.ACKSCOPE_INGEST_PACKED !== '0') ? [] : null;
     let inUse = slotsInUse.get(db);
     if (!inUse) slotsInUse.set(db, (inUse = new Set()));
     let slot = 1;
@@ -143,11 +185,21 @@ export class CompletionStaging {
     this.base = slot * SLOT_SPAN;
   }
 
+  /** Whether this upload takes the packed path (no temp-table rows). */
+  get packed(): boolean {
+    return this.batches !== null;
+  }
+
   /** Stages one batch (its records follow the ones staged before). Runs in its own temp-database transaction. */
   add(b: PackedCompletions): void {
     if (b.first !== this.rows) throw new Error(`staging: batch starts at record ${b.first}, expected ${this.rows}`);
     for (const f of b.newFlows) this.flows.push(f);
     for (const t of b.newTexts) this.texts.push(t);
+    if (this.batches !== null) {
+      this.batches.push(b); // kept as it came: stored by commit() in one statement a batch
+      this.rows += b.count;
+      return;
+    }
     const extras = new Map(b.extras);
     const { ints, ns, texts, flow } = b;
     const names = this.texts;
@@ -200,6 +252,7 @@ export class CompletionStaging {
             const key = s.flowKey.get(this.sessionId, f.srcAddr, f.srcPort, f.dstAddr, f.dstPort) as number;
             s.stageFlow.run(this.base + n, key, f.srcAddr, f.srcPort, f.dstAddr, f.dstPort);
           });
+          if (this.batches !== null) return this.commitPacked(this.batches);
           const stored = s.copy.run(range).changes;
           if (stored < this.rows) {
             for (const c of s.conflicts.iterate(range) as Iterable<Record<string, unknown>>) {
@@ -214,10 +267,39 @@ export class CompletionStaging {
     }
   }
 
+  /** The packed path of commit(), inside its transaction: each batch copied from its BLOB, then the 409 check in upload order. */
+  private commitPacked(batches: PackedCompletions[]): StoreResult {
+    const s = this.s;
+    const strings = stringsBlob(this.texts);
+    const params = batches.map((b) => {
+      const { strings: withExtras, extras } = b.extras.length === 0 ? { strings, extras: null } : extrasOf(b, this.texts);
+      return {
+        session: this.sessionId,
+        flowBase: this.base,
+        first: b.first,
+        packed: Buffer.from(packedBuffer(b)),
+        strings: withExtras,
+        extras,
+        count: b.count,
+      };
+    });
+    let stored = 0;
+    for (const p of params) stored += s.packedCopy!.run(p).changes;
+    if (stored < this.rows) {
+      for (const p of params) {
+        for (const c of s.packedConflicts!.iterate(p) as Iterable<Record<string, unknown>>) {
+          checkSameRecord(c, postedRow(c), Number(c.record_index));
+        }
+      }
+    }
+    return { stored, duplicates: this.rows - stored };
+  }
+
   /** Drops what was staged (a refused upload; also done by commit). */
   discard(): void {
     if (!this.open) return;
     this.open = false;
+    if (this.batches !== null) this.batches.length = 0;
     const inUse = slotsInUse.get(this.db)!;
     inUse.delete(this.slot);
     if (inUse.size === 0) {
@@ -260,3 +342,47 @@ function postedRow(c: Record<string, unknown>): CompletionRow {
     extra: c.posted_extra as string | null,
   };
 }
+
+// --- the packed path's extension and BLOBs ------------------------------------------------
+
+const EXTENSION_FILE = 'packed_completions.so';
+
+/** Where scripts/build.sh puts the extension, seen from this file in the source tree and from dist/. */
+function extensionCandidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, 'native', 'build', EXTENSION_FILE), resolve(here, '..', '..', 'db', 'native', 'build', EXTENSION_FILE)];
+}
+
+/** Loads packed_completions into this connection; false when it is not built or does not load (the temp-table path is used). */
+function loadPackedExtension(db: Db): boolean {
+  const path = extensionCandidates().find((p) => existsSync(p));
+  if (path === undefined) return false;
+  try {
+    db.loadExtension(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The upload's texts as packed_completions reads them: a little-endian uint32 byte length, then the UTF-8 bytes, each. */
+function stringsBlob(texts: readonly string[], more: readonly string[] = []): Buffer {
+  const all = more.length === 0 ? texts : [...texts, ...more];
+  const bytes = all.map((t) => Buffer.from(t, 'utf8'));
+  const out = Buffer.allocUnsafe(bytes.reduce((n, b) => n + 4 + b.length, 0));
+  let at = 0;
+  for (const b of bytes) {
+    out.writeUInt32LE(b.length, at);
+    b.copy(out, at + 4);
+    at += 4 + b.length;
+  }
+  return out;
+}
+
+/** A batch with `extra` texts: they follow the upload's texts in its strings BLOB, and its extras column numbers them (-1: none). */
+function extrasOf(b: PackedCompletions, texts: readonly string[]): { strings: Buffer; extras: Buffer } {
+  const extras = new Int32Array(b.count).fill(-1);
+  b.extras.forEach(([row], j) => (extras[row] = texts.length + j));
+  return { strings: stringsBlob(texts, b.extras.map(([, text]) => text)), extras: Buffer.from(extras.buffer) };
+}
+

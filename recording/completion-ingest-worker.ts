@@ -8,6 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { openDatabase } from '../db/connection.js';
 import { CompletionStaging } from '../db/completion-staging.js';
 import { isAckscopeError } from '../core/errors.js';
+import { threadMemory } from '../core/thread-memory.js';
 import type { IngestFromWorker, IngestToWorker, IngestWorkerInit } from './completion-ingest.js';
 
 const init = workerData as IngestWorkerInit;
@@ -42,10 +43,12 @@ port.on('message', (m: IngestToWorker) => {
       if (!u) return post({ type: 'done', upload: m.upload, ok: false, error: errorReply(new Error('unknown upload')) });
       try {
         if (u.error !== null) throw u.error;
-        post({ type: 'done', upload: m.upload, ok: true, result: u.staging.commit() });
+        const result = u.staging.commit();
+        // this thread's memory with every stored upload: /metrics shows it (bench/soak.ts reads it)
+        post({ type: 'done', upload: m.upload, ok: true, result, memory: threadMemory() });
       } catch (err) {
         u.staging.discard();
-        post({ type: 'done', upload: m.upload, ok: false, error: errorReply(err) });
+        post({ type: 'done', upload: m.upload, ok: false, error: errorReply(err), memory: threadMemory() });
       }
       return;
     }

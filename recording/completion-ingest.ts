@@ -3,10 +3,12 @@
  * recording/completion-ingest-worker.ts): the request's thread reads, validates and
  * packs the records (core/completion-columns.ts) and hands each batch over as it fills;
  * the worker stages it at once (db/completion-staging.ts) and stores the whole upload in
- * one transaction when the body ended. What the second core buys: binding and staging
- * the rows (about half of SQLite's cost per row) runs while the body is still being
- * parsed, the final copy runs off the event loop (other requests are answered during a
- * large upload's store), and no upload's rows are kept in the request thread's memory.
+ * one transaction when the body ended. What the second core buys: the store runs off the
+ * event loop (other requests are answered during a large upload's store), and no
+ * upload's rows are kept in the request thread's memory. With the packed path (the
+ * default, db/completion-staging.ts) the worker keeps each batch as it came and SQLite
+ * reads it as one BLOB at commit; with the temp-table path, binding and staging the rows
+ * runs while the body is still being parsed.
  *
  * A database in memory (tests) or ACKSCOPE_INGEST_WORKER=0 stages on the service's own
  * connection instead, synchronously: the same SQL, one thread.
@@ -19,6 +21,7 @@ import { transferList, type PackedCompletions } from '../core/completion-columns
 import type { Db } from '../db/connection.js';
 import { CompletionStaging } from '../db/completion-staging.js';
 import type { StoreResult } from '../db/completions.js';
+import type { ThreadMemory } from '../core/thread-memory.js';
 
 export interface IngestWorkerInit {
   dbPath: string;
@@ -30,8 +33,8 @@ export type IngestToWorker =
   | { type: 'discard'; upload: number };
 export type IngestFromWorker =
   | { type: 'staged'; upload: number }
-  | { type: 'done'; upload: number; ok: true; result: StoreResult }
-  | { type: 'done'; upload: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+  | { type: 'done'; upload: number; ok: true; result: StoreResult; memory?: ThreadMemory }
+  | { type: 'done'; upload: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> }; memory?: ThreadMemory };
 
 /** Batches handed over and not yet staged, per upload, before the upload waits (back-pressure on the body). */
 const MAX_BATCHES_IN_FLIGHT = 8;
@@ -73,6 +76,8 @@ export class CompletionIngest {
   private closed = false;
   private readonly dbPath: string;
   private readonly inline: boolean;
+  /** The worker thread's memory as of its last finished upload (for /metrics). */
+  private lastMemory: ThreadMemory | null = null;
 
   constructor(
     private readonly db: Db,
@@ -84,6 +89,11 @@ export class CompletionIngest {
 
   get inWorker(): boolean {
     return !this.inline;
+  }
+
+  /** The worker thread's own memory as of its last finished upload; null before one, or without a worker. */
+  get workerMemory(): ThreadMemory | null {
+    return this.worker ? this.lastMemory : null;
   }
 
   /**
@@ -175,6 +185,7 @@ export class CompletionIngest {
     const worker = spawnWorker({ dbPath: this.dbPath });
     worker.unref();
     worker.on('message', (m: IngestFromWorker) => {
+      if (m.type === 'done' && m.memory) this.lastMemory = m.memory;
       const p = this.pending.get(m.upload);
       if (!p) return;
       if (m.type === 'staged') {

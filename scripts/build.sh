@@ -24,6 +24,18 @@ if [ -f capture/native/binding.gyp ]; then
   fi
 fi
 
+# The SQLite extension the ingest worker hands packed batches to (db/native/): built
+# against better-sqlite3's own SQLite headers; without it ingest binds rows instead.
+if [ -f db/native/packed_completions.c ]; then
+  ext=db/native/build/packed_completions.so
+  if newer_than "$ext" db/native/packed_completions.c; then
+    say "SQLite extension packed_completions (cc)"
+    mkdir -p db/native/build
+    cc -O2 -fPIC -shared -Wall -Wextra -Wno-unused-parameter -I node_modules/better-sqlite3/deps/sqlite3 \
+      -o "$ext" db/native/packed_completions.c -lm
+  fi
+fi
+
 if [ -f sender/c/Makefile ] && [ "${ACKSCOPE_BUILD_C:-1}" = 1 ]; then
   make -s -C sender/c posix
   # the Winsock sender when the MinGW-w64 cross compiler is there (setup.sh --test installs it)

@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
-import { realtimeNs, socketTcpInfoInto, TCP_INFO_SLOTS } from '../capture/native/index.js';
+import { realtimeStamp, realtimeStampSlots, socketTcpInfoInto, TCP_INFO_SLOTS } from '../capture/native/index.js';
 import { AckscopeError } from '../core/errors.js';
 import { CompletionBlock } from './completion-block.js';
+import { PendingWrite, WriteQueue, type WriteCallback } from './write-queue.js';
 import type { CompletionRecord, FlowAddress, CompletionDestination } from '../core/completion.js';
 import { destinationFor, MemoryDestination, type DestinationSpec } from './destinations.js';
 
@@ -69,7 +70,9 @@ export type TcpInfoPolicy = 'every' | 'burst' | 'off';
 export const TCP_INFO_POLICIES: readonly TcpInfoPolicy[] = ['every', 'burst', 'off'];
 // bench/sender-overhead.ts 200000 5 (median write rate vs plain socket.write, shared
 // 2-core machine): every 53–57%, burst 79–85% (94% of records share a reading), off
-// 81–88%. burst keeps TCP_INFO on (lower bounds, marked) at nearly the cost of off.
+// 81–88%; by CPU per write at load 9–15 after the allocation-free path: every 50–51%,
+// burst 76–84%, off 80–84% (docs/design-notes.md). burst keeps TCP_INFO on (lower bounds, marked) at nearly the
+// cost of off.
 export const DEFAULT_TCP_INFO_POLICY: TcpInfoPolicy = 'burst';
 
 /** The policy an option value names (booleans are the older on/off form). */
@@ -78,27 +81,6 @@ export function tcpInfoPolicy(option: boolean | TcpInfoPolicy | undefined): TcpI
   if (option === true) return 'every';
   if (option === false) return 'off';
   return option;
-}
-
-type WriteCallback = (err?: Error | null) => void;
-
-/**
- * A write in flight. A class, so every pending write has the same shape (monomorphic
- * property access in the completion path).
- */
-class PendingWrite {
-  submittedNs = 0n;
-  writeReturned = 1;
-  queuedAhead = 0;
-  length = 0;
-  buffers = 0;
-  /** Hand-offs to the kernel before this write's own (orders it against TCP_INFO readings). */
-  handedSeq = Number.MAX_SAFE_INTEGER; // never handed (a group still corked) shares no reading
-  done = false;
-  constructor(
-    readonly writeId: number,
-    readonly offsetStart: number,
-  ) {}
 }
 
 /**
@@ -166,9 +148,10 @@ class SocketInstrumentation implements Instrumented {
   // writes into one tick (a closure per write cost ~7% of the plain write rate). A write
   // Node refuses at once (after end() or destroy()) is called back out of turn: it gets
   // its own closure.
-  private readonly queued: (PendingWrite | undefined)[] = [];
-  private readonly queuedCallbacks: (WriteCallback | undefined)[] = [];
-  private queueHead = 0;
+  private readonly queue = new WriteQueue();
+
+  // CLOCK_REALTIME as [seconds, nanoseconds], filled by realtimeStamp() (no BigInt per reading).
+  private readonly clock = realtimeStampSlots();
 
   // TCP_INFO is read into one reused array: the object form costs ~2 µs a call, most of
   // it building the object in C++; this form ~0.4 µs (the getsockopt itself).
@@ -297,21 +280,17 @@ class SocketInstrumentation implements Instrumented {
     if (this.socket.writableCorked > 0) return this.writeCorked(chunk, enc, cb, length);
 
     const socket = this.socket;
-    const pending = new PendingWrite(this.nextWriteId++, this.offset);
+    // false once ended, destroyed or errored: Node may then call back out of turn
+    const inTurn = socket.writable;
+    const pending = inTurn ? this.queue.push(this.nextWriteId++, this.offset, cb) : new PendingWrite().reset(this.nextWriteId++, this.offset);
     pending.length = length;
     pending.buffers = 1;
     pending.queuedAhead = socket.writableLength;
     pending.handedSeq = this.handed++;
     this.offset += length;
     let ret: boolean;
-    // false once ended, destroyed or errored: Node may then call back out of turn
-    const inTurn = socket.writable;
-    if (inTurn) {
-      this.queued.push(pending);
-      this.queuedCallbacks.push(cb);
-    }
     try {
-      pending.submittedNs = realtimeNs();
+      this.stampSubmitted(pending);
       ret = this.originalWrite.call(
         socket,
         chunk as string,
@@ -320,10 +299,7 @@ class SocketInstrumentation implements Instrumented {
       );
     } catch (err) {
       // write() refused the argument synchronously: no call happened, no id is used
-      if (inTurn) {
-        this.queued.pop();
-        this.queuedCallbacks.pop();
-      }
+      if (inTurn) this.queue.dropLast();
       this.nextWriteId--;
       this.handed--;
       this.offset -= length;
@@ -339,8 +315,8 @@ class SocketInstrumentation implements Instrumented {
    */
   private outOfTurnCallback(pending: PendingWrite, cb: WriteCallback | undefined): WriteCallback {
     return (err?: Error | null) => {
-      const completedNs = realtimeNs();
-      this.complete(pending, err, completedNs);
+      realtimeStamp();
+      this.complete(pending, err, this.clock[0], this.clock[1]);
       if (cb) cb(err);
     };
   }
@@ -348,11 +324,14 @@ class SocketInstrumentation implements Instrumented {
   /** A write while corked: part of a group Node sends as one writev at uncork(). */
   private writeCorked(chunk: unknown, enc: BufferEncoding | undefined, cb: WriteCallback | undefined, length: number): boolean {
     const opensGroup = this.group === null;
-    const member = this.group ?? new PendingWrite(this.nextWriteId, this.offset);
+    const member = this.group ?? new PendingWrite().reset(this.nextWriteId, this.offset);
     // provisional: replaced at uncork(), kept if the socket dies while corked
-    if (opensGroup) member.submittedNs = realtimeNs();
+    if (opensGroup) this.stampSubmitted(member);
     const ret = this.originalWrite.call(this.socket, chunk as string, enc as BufferEncoding, (err?: Error | null) => {
-      if (!member.done) this.complete(member, err, realtimeNs());
+      if (!member.done) {
+        realtimeStamp();
+        this.complete(member, err, this.clock[0], this.clock[1]);
+      }
       if (cb) cb(err);
     });
     // counted only once write() accepted the argument (it throws on a bad one)
@@ -373,7 +352,7 @@ class SocketInstrumentation implements Instrumented {
     if (group && socket.writableCorked === 1) {
       this.group = null;
       group.queuedAhead = Math.max(0, socket.writableLength - group.length);
-      group.submittedNs = realtimeNs();
+      this.stampSubmitted(group);
       group.handedSeq = this.handed++;
     }
     this.originalUncork.call(socket);
@@ -400,26 +379,23 @@ class SocketInstrumentation implements Instrumented {
 
   /** Completes the oldest in-order write (the queue's head) and calls its callback. */
   private completeQueued(err: Error | null | undefined): void {
-    const completedNs = realtimeNs(); // first thing: the moment Node reported completion
-    const queued = this.queued;
-    const callbacks = this.queuedCallbacks;
-    const head = this.queueHead;
-    const pending = queued[head]!;
-    const cb = callbacks[head];
-    queued[head] = undefined;
-    callbacks[head] = undefined;
-    this.queueHead = head + 1;
-    if (this.queueHead === queued.length || this.queueHead >= 4096) {
-      queued.splice(0, this.queueHead);
-      callbacks.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
-    this.complete(pending, err, completedNs);
+    realtimeStamp(); // first thing: the moment Node reported completion
+    const queue = this.queue;
+    const cb = queue.oldestCallback();
+    // the record is the queue's: used up by complete() before cb can write (and reuse it)
+    this.complete(queue.shift(), err, this.clock[0], this.clock[1]);
     if (cb) cb(err);
   }
 
+  /** submitted* of a write: CLOCK_REALTIME now, just before the call hands it over. */
+  private stampSubmitted(pending: PendingWrite): void {
+    realtimeStamp();
+    pending.submittedSec = this.clock[0];
+    pending.submittedNsec = this.clock[1];
+  }
+
   /** Records one completion in the current block (a row, no record object yet). */
-  private complete(pending: PendingWrite, err: Error | null | undefined, completedNs: bigint): void {
+  private complete(pending: PendingWrite, err: Error | null | undefined, completedSec: number, completedNsec: number): void {
     pending.done = true;
     const stats = this.stats;
     stats.records++;
@@ -447,8 +423,10 @@ class SocketInstrumentation implements Instrumented {
       pending.buffers,
       pending.writeReturned,
       pending.queuedAhead,
-      pending.submittedNs,
-      completedNs,
+      pending.submittedSec,
+      pending.submittedNsec,
+      completedSec,
+      completedNsec,
       failed ? errorName(err) : null,
       tcp,
       tcpFrom,

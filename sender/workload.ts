@@ -60,6 +60,11 @@ export interface WorkloadSummary {
   /** The socket's error, if it failed (e.g. ECONNRESET when the peer reset). */
   socketError: string | null;
   elapsedNs: number;
+  /**
+   * CPU time of this process (all its threads) from the first call to the last
+   * completion, µs: on a shared machine it moves far less than the wall-clock rate.
+   */
+  cpuUs: number;
   callsPerSecond: number;
   megabytesPerSecond: number;
   /** completedNs − submittedNs over the calls (instrumented runs). */
@@ -216,6 +221,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   let errors = 0;
   let bytes = 0;
   const startNs = process.hrtime.bigint();
+  const startCpu = process.cpuUsage();
   const nsPerCall = options.rate ? 1e9 / options.rate : 0;
 
   await new Promise<void>((resolve) => {
@@ -269,6 +275,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     pump();
   });
   const elapsedNs = Number(process.hrtime.bigint() - startNs);
+  const cpu = process.cpuUsage(startCpu);
 
   // Close: FIN, wait for the peer's; a peer that stopped reading never answers, so reset after a while.
   if (!socket.destroyed) {
@@ -303,6 +310,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       errors,
       socketError: socketError ? ((socketError as { code?: string }).code ?? (socketError as Error).message) : null,
       elapsedNs,
+      cpuUs: cpu.user + cpu.system,
       callsPerSecond: completed / seconds,
       megabytesPerSecond: bytes / 1e6 / seconds,
       latencyNs,

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testApp } from './helpers/app.js';
 import { requireLiveCapture } from './helpers/require.js';
+import { BASE_NS, completionRecord } from '../fixtures/records.js';
 
 test('GET /metrics: request timings of every route and sessions by state', async () => {
   const t = await testApp();
@@ -66,6 +67,36 @@ test('GET /metrics: the correlation worker thread reports its memory with its an
     const heapUsed = Number(/ackscope_correlation_worker_memory_bytes\{kind="heap_used"\} (\d+)/.exec(body)?.[1]);
     assert.ok(heapUsed > 0, body);
     assert.match(body, /ackscope_correlation_worker_memory_bytes\{kind="external"\} \d+/);
+  } finally {
+    await t.close();
+  }
+});
+
+test('GET /metrics: the main thread at each scrape, and the ingest worker after an upload it stored', async () => {
+  const t = await testApp();
+  try {
+    const series = (body: string, name: string, kind: string) => Number(new RegExp(`^${name}\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(body)?.[1]);
+    let body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    for (const kind of ['heap_used', 'external', 'array_buffers']) assert.ok(series(body, 'ackscope_main_thread_memory_bytes', kind) > 0, body);
+    assert.doesNotMatch(body, /ackscope_ingest_worker_memory_bytes\{/, 'no ingest worker started yet');
+
+    assert.equal(t.app.completionIngest.inWorker, true);
+    const id = (await t.app.inject({ method: 'POST', url: '/sessions', payload: { name: 'm', kind: 'import' } })).json().id as number;
+    // more than one batch (4096 records): stored by the worker, not on the service's thread
+    const lines = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify(completionRecord({ writeId: i, srcPort: 40000, writeBytes: 100, submittedNs: BASE_NS + BigInt(i) * 1000n, takesNs: 500n })),
+    );
+    const posted = await t.app.inject({
+      method: 'POST',
+      url: `/sessions/${id}/completions`,
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: `${lines.join('\n')}\n`,
+    });
+    assert.equal(posted.statusCode, 200, posted.body);
+    assert.equal(posted.json().stored, 5000);
+    body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.ok(series(body, 'ackscope_ingest_worker_memory_bytes', 'heap_used') > 0, body);
+    assert.match(body, /^ackscope_ingest_worker_memory_bytes\{kind="array_buffers"\} \d+$/m);
   } finally {
     await t.close();
   }

@@ -3,7 +3,9 @@
 // the local destination and the tracer keep using. Same records into two sessions of
 // real SQLite files: the same rows stored in the same order, the same counts, the same
 // 409 — batches of every size, many flows, every optional field, duplicates and
-// conflicts inside one upload and against earlier ones.
+// conflicts inside one upload and against earlier ones. Both ways of staging are held to
+// it: packed (each batch one BLOB read by the SQLite extension packed_completions) and
+// the temp table (parameters bound per row).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -37,8 +39,9 @@ function rows(count: number, flows: number, firstWrite = 0, over: Record<string,
   return out;
 }
 
-function staged(db: Db, sessionId: number, list: readonly CompletionRow[], batchRows: number): StoreResult {
-  const staging = new CompletionStaging(db, sessionId);
+function staged(db: Db, sessionId: number, list: readonly CompletionRow[], batchRows: number, packed: boolean): StoreResult {
+  const staging = new CompletionStaging(db, sessionId, { packed });
+  assert.equal(staging.packed, packed, 'the path asked for (packed needs the extension built by scripts/build.sh)');
   const packer = new CompletionPacker(batchRows);
   for (const r of list) {
     const b = packer.add(r);
@@ -94,7 +97,7 @@ test('a packed batch holds each row as it was (the written-out order follows INT
   assert.equal(flows.length, 5, 'each flow sent once');
 });
 
-test('staged and copied equals storeCompletions: rows, order, counts, duplicates and the 409', () => {
+for (const packed of [true, false]) test(`staged ${packed ? 'packed' : 'in the temp table'} and copied equals storeCompletions: rows, order, counts, duplicates and the 409`, () => {
   const t = tempDir();
   try {
     const db = openDatabase(join(t.dir, 'a.db'));
@@ -103,7 +106,7 @@ test('staged and copied equals storeCompletions: rows, order, counts, duplicates
       const viaStaging = createSession(db, { name: 'staging', kind: 'import' }).id;
       const both = (list: CompletionRow[]) => {
         const a = outcome(() => storeCompletions(db, viaStore, list));
-        const b = outcome(() => staged(db, viaStaging, list, batchRows));
+        const b = outcome(() => staged(db, viaStaging, list, batchRows, packed));
         assert.deepEqual(b, a, `batches of ${batchRows}`);
         assert.deepEqual(stored(db, viaStaging), stored(db, viaStore), `batches of ${batchRows}: the stored rows`);
         return b;
@@ -134,15 +137,15 @@ test('staged and copied equals storeCompletions: rows, order, counts, duplicates
   }
 });
 
-test('uploads staged at the same time on one connection stay apart; a discarded one leaves nothing', () => {
+for (const packed of [true, false]) test(`uploads staged ${packed ? 'packed' : 'in the temp table'} at the same time on one connection stay apart; a discarded one leaves nothing`, () => {
   const t = tempDir();
   try {
     const db = openDatabase(join(t.dir, 'a.db'));
     const s1 = createSession(db, { name: 'one', kind: 'import' }).id;
     const s2 = createSession(db, { name: 'two', kind: 'import' }).id;
-    const a = new CompletionStaging(db, s1);
-    const b = new CompletionStaging(db, s2);
-    const c = new CompletionStaging(db, s2);
+    const a = new CompletionStaging(db, s1, { packed });
+    const b = new CompletionStaging(db, s2, { packed });
+    const c = new CompletionStaging(db, s2, { packed });
     const pa = new CompletionPacker(100);
     const pb = new CompletionPacker(100);
     const pc = new CompletionPacker(100);
@@ -165,4 +168,20 @@ test('uploads staged at the same time on one connection stay apart; a discarded 
   } finally {
     t.cleanup();
   }
+});
+
+test('packed_completions refuses a BLOB that does not hold what its arguments say, naming the problem', () => {
+  const db = openDatabase(':memory:');
+  new CompletionStaging(db, 1); // loads the extension on this connection
+  const read = (packed: Buffer, strings: Buffer | null, count: number) => () =>
+    db.prepare('SELECT * FROM packed_completions(0, ?, ?, NULL, ?)').all(packed, strings, count);
+  assert.throws(read(Buffer.alloc(143), null, 0), /not a whole number of rows/);
+  assert.throws(read(Buffer.alloc(144 * 2), null, 3), /count is more than packed holds/);
+  const oneRow = Buffer.alloc(144 * 2); // texts of row 0 are 0, 0, 0: a string must exist
+  assert.throws(read(oneRow, null, 1), /a text number names no string/);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(10);
+  assert.throws(read(oneRow, Buffer.concat([len, Buffer.from('abc')]), 1), /runs past the end of strings/);
+  assert.throws(() => db.prepare('SELECT * FROM packed_completions(0, ?)').all(oneRow), /five arguments/);
+  db.close();
 });

@@ -92,6 +92,7 @@ function summary(partial: Partial<SummaryT['overall']> = {}, flows: Partial<Summ
     nearMarginNs: '5000',
     capture: { startNs: '1', endNs: '2', frames: 100, tcp: 100, flows: 1, drops: { received: 100, dropped: 2, ifDropped: 0 } },
     correlation: { elapsedMs: 1, queries: 1 },
+    percentiles: { exact: true, relativeError: 0 },
     overall: group,
     flows: flows.map((f) => ({ flowId: 1, endpoints: 'a', frames: 100, flowRetransmits: 1, ordering: { verdict: 'in-order' as const, writesSeen: 10, firstViolation: null }, ...group, ...f })),
     apis: [{ api: 'linux:sendto', ordering: { verdict: 'no-tags' as const, writesSeen: 0, firstViolation: null }, ...group, stages: { ...group.stages, socket: { count: 3, share: 0.3 } } }],

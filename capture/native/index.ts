@@ -6,6 +6,7 @@
  * fails; a missing or unloadable build surfaces as ACKSCOPE_ERR_CAPTURE_UNAVAILABLE.
  *
  *   realtimeNs(): bigint                         CLOCK_REALTIME ns (the clock libpcap stamps with)
+ *   realtimeStamp() / realtimeStampSlots()       the same as [seconds, nanoseconds] in a reused array (hot path)
  *   tcpInfo(fd, opened?): TcpInfo                TCP_INFO corrected to stream offsets (Linux)
  *   socketTcpInfo(socket): TcpInfo               the same for a net.Socket (knows who opened it)
  *   tcpInfoInto / socketTcpInfoInto(…, out)      the same into a reused Float64Array (hot path)
@@ -61,6 +62,8 @@ interface NativeLiveCapture {
 interface NativeAddon {
   platform: 'linux' | 'other';
   realtimeNs(): bigint;
+  realtimeStamp(): void;
+  realtimeSlots: Float64Array;
   tcpInfoRaw(fd: number): RawTcpInfo;
   tcpInfoInto(fd: number, out: Float64Array): void;
   setSendBuffer(fd: number, bytes: number): void;
@@ -167,6 +170,28 @@ export function realtimeNs(): bigint {
   const a = loaded ?? addon();
   try {
     return a.realtimeNs();
+  } catch (err) {
+    throw toAckscopeError(err, 'CLOCK_REALTIME');
+  }
+}
+
+/**
+ * The array realtimeStamp() fills: [seconds, nanoseconds] of CLOCK_REALTIME. One per
+ * thread, made by the addon; read both slots right after each realtimeStamp().
+ */
+export function realtimeStampSlots(): Float64Array {
+  return (loaded ?? addon()).realtimeSlots;
+}
+
+/**
+ * realtimeNs without allocating: CLOCK_REALTIME into realtimeStampSlots(). The sender's
+ * hot path (two readings per write): a BigInt per reading was an allocation each and
+ * GC work after (bench/sender-overhead.ts).
+ */
+export function realtimeStamp(): void {
+  const a = loaded ?? addon();
+  try {
+    a.realtimeStamp();
   } catch (err) {
     throw toAckscopeError(err, 'CLOCK_REALTIME');
   }

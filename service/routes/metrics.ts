@@ -1,6 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { healthGauges } from '../../clickhouse/health.js';
+import { threadMemory, type ThreadMemory } from '../../core/thread-memory.js';
+
+/** A thread's memory as one gauge's three series (heap used, external, array buffers). */
+function setThreadMemory(gauge: Gauge<'kind'>, m: ThreadMemory): void {
+  gauge.set({ kind: 'heap_used' }, m.heapUsed);
+  gauge.set({ kind: 'external' }, m.external);
+  gauge.set({ kind: 'array_buffers' }, m.arrayBuffers);
+}
 
 /**
  * Prometheus metrics at GET /metrics: request timings from a small hook (fastify-metrics
@@ -115,10 +123,31 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     collect() {
       this.reset();
       const m = app.correlations.workerMemory;
-      if (!m) return;
-      this.set({ kind: 'heap_used' }, m.heapUsed);
-      this.set({ kind: 'external' }, m.external);
-      this.set({ kind: 'array_buffers' }, m.arrayBuffers);
+      if (m) setThreadMemory(this, m);
+    },
+  });
+  new Gauge({
+    name: 'ackscope_ingest_worker_memory_bytes',
+    help: "The ingest worker thread's own V8 memory, as of its last stored upload (uploads of one batch are stored on the service's thread)",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (app.store.kind !== 'sqlite') return; // the ingest worker is the SQLite store's
+      const m = app.completionIngest.workerMemory;
+      if (m) setThreadMemory(this, m);
+    },
+  });
+  // the default nodejs_* metrics have the heap and external memory but not the array
+  // buffers (typed arrays, Buffers): the same three series as the worker threads'
+  new Gauge({
+    name: 'ackscope_main_thread_memory_bytes',
+    help: "The service's own thread's V8 memory (heap used, external, array buffers), at the scrape",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      setThreadMemory(this, threadMemory());
     },
   });
   new Gauge({

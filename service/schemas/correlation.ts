@@ -231,6 +231,17 @@ export const Summary = Type.Object(
       drops: Type.Object({ received: Nullable(Type.Integer()), dropped: Nullable(Type.Integer()), ifDropped: Nullable(Type.Integer()) }),
     }),
     correlation: Type.Object({ elapsedMs: Type.Number(), queries: Type.Integer() }),
+    percentiles: Type.Object(
+      {
+        exact: Type.Boolean(),
+        relativeError: Type.Number({ description: '0 when exact' }),
+      },
+      {
+        description:
+          'how p50/p90/p99 of every gap were taken: exactly from every value (a finished or imported session), or, while the session is capturing, ' +
+          'from a fixed-size sketch, each within relativeError × |exact value| + 0.5 ns of the exact nearest-rank value; count and max are always exact',
+      },
+    ),
     overall: Type.Object(GroupSchema),
     flows: Type.Array(
       Type.Object({
@@ -307,6 +318,7 @@ export function summaryToApi(c: Omit<SessionCorrelation, 'records'>, data: Sessi
       drops: { received: s.pcap_received, dropped: s.pcap_dropped, ifDropped: s.pcap_if_dropped },
     },
     correlation: { elapsedMs: Math.round(c.stats.elapsedMs * 10) / 10, queries: c.stats.queries },
+    percentiles: { ...data.percentiles },
     overall: groupToApi(data.overall),
     flows: data.flows.map((f) => ({
       flowId: f.flow ? f.flow.id : null,

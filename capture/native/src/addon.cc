@@ -6,6 +6,7 @@
 
 namespace ackscope {
 Napi::Value RealtimeNs(const Napi::CallbackInfo& info);
+void ExportRealtimeStamp(Napi::Env env, Napi::Object exports);
 Napi::Value TcpInfoRaw(const Napi::CallbackInfo& info);
 Napi::Value TcpInfoInto(const Napi::CallbackInfo& info);
 Napi::Value SetSendBuffer(const Napi::CallbackInfo& info);
@@ -16,6 +17,7 @@ Napi::Value LibVersion(const Napi::CallbackInfo& info);
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs, "realtimeNs"));
+  ExportRealtimeStamp(env, exports);
   exports.Set("tcpInfoRaw", Napi::Function::New(env, TcpInfoRaw, "tcpInfoRaw"));
   exports.Set("tcpInfoInto", Napi::Function::New(env, TcpInfoInto, "tcpInfoInto"));
   exports.Set("setSendBuffer", Napi::Function::New(env, SetSendBuffer, "setSendBuffer"));

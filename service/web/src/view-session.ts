@@ -318,7 +318,8 @@ function summaryTables(s: SummaryT): (HTMLElement | null)[] {
     h(
       'p',
       { class: 'small muted' },
-      `${formatCount(s.capture.frames)} frames, ${formatCount(s.capture.flows)} flows; drops: ${dropsText(s.capture.drops)}. Correlated in ${s.correlation.elapsedMs} ms.`,
+      `${formatCount(s.capture.frames)} frames, ${formatCount(s.capture.flows)} flows; drops: ${dropsText(s.capture.drops)}. Correlated in ${s.correlation.elapsedMs} ms.` +
+        (s.percentiles.exact ? '' : ` Still capturing: gap percentiles within ${(s.percentiles.relativeError * 100).toFixed(1)}% (a sketch), exact once stopped.`),
     ),
     table('overall', [h('tr', {}, h('td', {}, 'all'), ...groupCells(s.overall, { verdict: overallVerdict, firstViolation: null }))]),
     flowRows.length > 0 ? table('per flow', flowRows) : null,
