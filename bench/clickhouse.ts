@@ -31,8 +31,8 @@ import { ClickHouseClient } from '../clickhouse/http-client.js';
 import { migrateClickHouse } from '../clickhouse/migrate.js';
 import { literal, sql } from '../clickhouse/sql.js';
 import { parseClickHouseUrl } from '../clickhouse/store-url.js';
-import type { CompletionRow } from '../core/completion.js';
 import { startClickHouse } from '../fixtures/clickhouse-server.js';
+import { syntheticCapture, syntheticCompletions } from '../fixtures/synthetic-capture.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,104 +46,17 @@ const FRAMES = Number(values.frames);
 const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 const SHARDS = values.shards.split(',').map(Number) as (1 | 2)[];
-const MSS = 1448;
-const T0_US = 1_764_000_000_000_000;
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')} rows/s`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
-/** The capture as a pcap (ns, raw IPv4), and each flow's segments (end offset, time) for placing completions. */
-function syntheticCapture(): { file: Buffer; segments: { end: number[]; us: number[] }[] } {
-  const SNAP = 40;
-  const records: Buffer[] = [];
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b23c4d, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(101, 20); // LINKTYPE_RAW
-  records.push(header);
-  const buf = Buffer.alloc(FRAMES * (16 + SNAP));
-  let pos = 0;
-  let us = 0;
-  const state = Array.from({ length: FLOWS }, (_, f) => ({ isn: (f * 2654435761) >>> 0, sisn: (f * 40503) >>> 0, sent: 0, n: 0 }));
-  const segments = Array.from({ length: FLOWS }, () => ({ end: [] as number[], us: [] as number[] }));
-  const frame = (f: number, up: boolean, seq: number, ack: number, flags: number, payload: number) => {
-    us += 2;
-    const ts = T0_US + us;
-    buf.writeUInt32LE(Math.floor(ts / 1e6), pos);
-    buf.writeUInt32LE((ts % 1e6) * 1000, pos + 4);
-    buf.writeUInt32LE(SNAP, pos + 8);
-    buf.writeUInt32LE(SNAP + payload, pos + 12);
-    const p = pos + 16;
-    buf.fill(0, p, p + SNAP);
-    buf[p] = 0x45;
-    buf.writeUInt16BE(SNAP + payload, p + 2);
-    buf[p + 8] = 64;
-    buf[p + 9] = 6;
-    const client = [10, 1, (f >> 8) & 0xff, f & 0xff];
-    const server = [10, 2, 0, 1];
-    Buffer.from(up ? client : server).copy(buf, p + 12);
-    Buffer.from(up ? server : client).copy(buf, p + 16);
-    buf.writeUInt16BE(up ? 40000 + f : 7000, p + 20);
-    buf.writeUInt16BE(up ? 7000 : 40000 + f, p + 22);
-    buf.writeUInt32BE(seq >>> 0, p + 24);
-    buf.writeUInt32BE(ack >>> 0, p + 28);
-    buf[p + 32] = 5 << 4;
-    buf[p + 33] = flags;
-    buf.writeUInt16BE(65535, p + 34);
-    pos += 16 + SNAP;
-  };
-  for (let written = 0; written < FRAMES; ) {
-    for (let f = 0; f < FLOWS && written < FRAMES; f++, written++) {
-      const s = state[f];
-      if (s.n === 0) frame(f, true, s.isn, 0, 0x02, 0);
-      else if (s.n === 1) frame(f, false, s.sisn, s.isn + 1, 0x12, 0);
-      else if (s.n === 2) frame(f, true, s.isn + 1, s.sisn + 1, 0x10, 0);
-      else if (s.n % 3 === 0) frame(f, false, s.sisn + 1, s.isn + 1 + s.sent - (s.n % 400 === 0 ? MSS : 0), 0x10, 0);
-      else if (s.n % 400 === 1 && s.sent >= MSS) frame(f, true, s.isn + 1 + s.sent - MSS, s.sisn + 1, 0x18, MSS); // a retransmission
-      else {
-        frame(f, true, s.isn + 1 + s.sent, s.sisn + 1, 0x18, MSS);
-        s.sent += MSS;
-        segments[f].end.push(s.sent);
-        segments[f].us.push(us);
-      }
-      s.n++;
-    }
-  }
-  records.push(buf.subarray(0, pos));
-  return { file: Buffer.concat(records), segments };
-}
-
-function syntheticCompletions(segments: { end: number[]; us: number[] }[]): CompletionRow[] {
-  const rows: CompletionRow[] = [];
-  const perFlow = Math.ceil(COMPLETIONS / FLOWS);
-  segments.forEach((seg, f) => {
-    const total = seg.end.at(-1) ?? 0;
-    const size = Math.max(1, Math.floor(total / perFlow));
-    for (let w = 0, start = 0, i = 0; w < perFlow && start + size <= total && rows.length < COMPLETIONS; w++, start += size) {
-      const end = start + size;
-      while (seg.end[i] < end) i++;
-      const done = seg.us[i] + ((w * 37) % 80) - 20; // −20..+59 µs around its last byte's first transmission
-      rows.push({
-        srcAddr: `10.1.${(f >> 8) & 0xff}.${f & 0xff}`, srcPort: 40000 + f, dstAddr: '10.2.0.1', dstPort: 7000, writeId: w,
-        offsetStart: start, offsetEnd: end, submittedNs: BigInt(T0_US + done - 30) * 1000n, completedNs: BigInt(T0_US + done) * 1000n,
-        bytesReported: size, api: 'posix:send', buffers: 1, status: 'ok', writeReturned: null, immediate: null, writableLength: null,
-        tcpBytesSent: null, tcpBytesAcked: null, tcpNotsentBytes: null, tcpUnacked: null, tcpBytesRetrans: null, tcpRttUs: null,
-        tcpInfoFrom: null, extra: null,
-      });
-    }
-  });
-  return rows;
-}
-
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'ackscope-bench-ch-'));
   try {
     console.log(`ackscope bench/clickhouse.ts: ${FRAMES.toLocaleString('en')} frames, ${COMPLETIONS.toLocaleString('en')} completions, ${FLOWS} flows`);
-    const { file, segments } = syntheticCapture();
-    const completions = syntheticCompletions(segments);
+    const { file, segments } = syntheticCapture({ frames: FRAMES, flows: FLOWS });
+    const completions = syntheticCompletions(segments, COMPLETIONS);
 
     // ---- SQLite ----
     const dbPath = join(dir, 'bench.db');

@@ -26,21 +26,26 @@ const FRAME_NO_MASK = '4294967295';
  * except the ids (named by what they identify) and frame_no (derived from frame ids).
  */
 function sqliteSelect(table: TableName): string {
+  // flow ids and frame numbers shifted by :flowBase / :frameBase (0 but when a host's
+  // rows join a session that already holds another host's: CopyOptions)
   const overrides: Record<string, string> = {
     session_id: ':target',
     host: ':host',
+    flow_id: 'flow_id + :flowBase',
+    frame_no: 'frame_no + :frameBase',
   };
+  const frameNo = `(frame_id & ${FRAME_NO_MASK}) + :frameBase`;
   const ofSessionFlows = 'flow_id IN (SELECT id FROM flows WHERE session_id = :sid)';
   const from: Record<TableName, { from: string; extra?: Record<string, string> }> = {
     sessions: { from: 'FROM sessions WHERE id = :sid' },
-    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id' } },
+    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase' } },
     // one rowid range per session (002)
     frames: { from: 'FROM frames WHERE id BETWEEN :sid * 4294967296 AND :sid * 4294967296 + 4294967295 ORDER BY id' },
     sent_advances: { from: `FROM sent_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, sent_max` },
     ack_advances: { from: `FROM ack_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, acked_max` },
-    sacks: { from: `FROM sacks WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
-    tags: { from: `FROM tags WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
-    retransmissions: { from: `FROM retransmissions WHERE ${ofSessionFlows}`, extra: { frame_no: `frame_id & ${FRAME_NO_MASK}` } },
+    sacks: { from: `FROM sacks WHERE ${ofSessionFlows}`, extra: { frame_no: frameNo } },
+    tags: { from: `FROM tags WHERE ${ofSessionFlows}`, extra: { frame_no: frameNo } },
+    retransmissions: { from: `FROM retransmissions WHERE ${ofSessionFlows}`, extra: { frame_no: frameNo } },
     completions: { from: 'FROM completions WHERE session_id = :sid ORDER BY id', extra: { completion_id: 'id' } },
     kernel_witness: { from: 'FROM kernel_witness WHERE completion_id IN (SELECT id FROM completions WHERE session_id = :sid)' },
     session_traces: { from: 'FROM session_traces WHERE session_id = :sid' },
@@ -54,13 +59,26 @@ function sqliteSelect(table: TableName): string {
 }
 
 /** Tables in the order they are copied: sessions last (see the header). */
-const COPY_ORDER: TableName[] = [...TABLE_NAMES.filter((t) => t !== 'sessions'), 'sessions'];
+const ROW_TABLES: TableName[] = TABLE_NAMES.filter((t) => t !== 'sessions');
+const COPY_ORDER: TableName[] = [...ROW_TABLES, 'sessions'];
 
 export interface CopyOptions {
   /** The session's id in ClickHouse; default: its SQLite id. */
   targetSessionId?: number;
   /** Host the rows came from (frames, flows, completions, sessions); default: this machine's name. */
   host?: string;
+  /**
+   * Copy every table but `sessions`, into a session the store already holds (the
+   * service's import: the session was created through the API, its row is rewritten by
+   * the caller once the rows are in). A failed copy then deletes those rows only.
+   */
+  rowsOnly?: boolean;
+  /**
+   * Added to every flow id and frame number copied (default 0): another host's rows
+   * joining a session keep clear of the ids its first host's rows hold (rowsOnly copies).
+   */
+  flowBase?: number;
+  frameBase?: number;
 }
 
 export interface CopyResult {
@@ -78,10 +96,10 @@ export function insertSettings(client: ClickHouseClient): Record<string, number>
  * tables). ClickHouse runs these as asynchronous mutations: the rows go shortly after
  * (system.mutations shows when); the sessions row goes too, so readers stop seeing it.
  */
-export async function deleteSessionRows(client: ClickHouseClient, sessionId: number): Promise<void> {
+export async function deleteSessionRows(client: ClickHouseClient, sessionId: number, tables: readonly TableName[] = TABLE_NAMES): Promise<void> {
   const local = client.config.cluster !== undefined;
   for (let host = 0; host < client.hostCount; host++) {
-    for (const table of TABLE_NAMES) {
+    for (const table of tables) {
       const name = identifier(local ? table + LOCAL_SUFFIX : table);
       await client.query(sql`ALTER TABLE ${name} DELETE WHERE session_id = ${literal(sessionId, 'UInt64')}`, { host });
     }
@@ -103,16 +121,17 @@ export async function copySessionFromSqlite(
   const host = options.host ?? hostname();
   const found = sqlite.prepare('SELECT count(*) FROM sessions WHERE id = ?').pluck().get(sessionId) as number;
   if (found === 0) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${sessionId} does not exist in the SQLite store`, { id: sessionId });
-  if (await sessionExists(client, target)) {
+  const order = options.rowsOnly ? ROW_TABLES : COPY_ORDER;
+  if (!options.rowsOnly && (await sessionExists(client, target))) {
     throw new AckscopeError('ACKSCOPE_ERR_CONFLICT', `ClickHouse already holds session ${target}: pick another targetSessionId`, { id: target });
   }
   const rows = {} as Record<TableName, number>;
-  const params = { sid: sessionId, target, host };
+  const params = { sid: sessionId, target, host, flowBase: options.flowBase ?? 0, frameBase: options.frameBase ?? 0 };
   // one read transaction: every table from the same snapshot of the SQLite file
   const ownTransaction = !sqlite.inTransaction;
   if (ownTransaction) sqlite.exec('BEGIN');
   try {
-    for (const table of COPY_ORDER) {
+    for (const table of order) {
       const spec = TABLES[table];
       const statement = sqlite.prepare(sqliteSelect(table)).raw(true).safeIntegers(true);
       const counter = { rows: 0 };
@@ -126,7 +145,7 @@ export async function copySessionFromSqlite(
       rows[table] = counter.rows;
     }
   } catch (err) {
-    await deleteSessionRows(client, target).catch(() => undefined);
+    await deleteSessionRows(client, target, order).catch(() => undefined);
     throw err;
   } finally {
     if (ownTransaction) sqlite.exec('ROLLBACK');

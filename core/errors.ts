@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   ACKSCOPE_ERR_STORE_REFUSED: 'the ClickHouse store refused the connection: wrong user or password, address not allowed, unknown database, or no permission',
   ACKSCOPE_ERR_STORE_QUERY: 'the ClickHouse store failed a statement; the message carries ClickHouse\'s code and text',
   ACKSCOPE_ERR_STORE_VALUE: 'a value cannot be written safely into a ClickHouse statement (out of range for its type, not an integer, a lone UTF-16 surrogate, a name off the allow-list); the message names it',
+  ACKSCOPE_ERR_STORE_UNSUPPORTED: 'the chosen store (ACKSCOPE_STORE) does not serve this route yet; the message names the route and the store that does',
   ACKSCOPE_ERR_TRACER_USAGE: 'the tracer was given a bad command line',
   ACKSCOPE_ERR_TRACER_PERMISSION: 'the tracer needs root, or CAP_BPF and CAP_PERFMON; the message names what is missing',
   ACKSCOPE_ERR_TRACER_NO_BTF: 'the kernel has no BTF (/sys/kernel/btf/vmlinux): the tracer cannot run on it',

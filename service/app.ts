@@ -16,37 +16,43 @@ import { traceRoutes } from './routes/trace.js';
 import { completionRoutes } from './routes/completions.js';
 import { captureRoutes } from './routes/capture.js';
 import { correlationRoutes } from './routes/correlations.js';
-import { CompletionIngest } from '../recording/completion-ingest.js';
 import { exportRoutes } from './routes/exports.js';
 import { frameRoutes } from './routes/frames.js';
 import { importRoutes } from './routes/import.js';
 import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { CorrelationRunner } from '../analysis/correlation-runner.js';
 import { CaptureManager } from '../recording/live/manager.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { startRetention } from './retention.js';
 import { PUBLIC_ROUTES, authRefusal } from './auth.js';
+import type { SessionCorrelations, Store } from './store/store.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import type { CompletionIngest } from '../recording/completion-ingest.js';
+import { openClickHouseStore } from './store/clickhouse-store.js';
+import { unsupportedRoutes } from './store/unsupported-routes.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
 export type CloseHook = () => Promise<void> | void;
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Where sessions live: SQLite or ClickHouse (service/store/store.ts). Routes ask it, not a database handle. */
+    store: Store;
+    /** The SQLite store's connection; on another store reading it throws ACKSCOPE_ERR_STORE_UNSUPPORTED (only SQLite-only routes use it). */
     db: Db;
     config: Config;
     /** Folder of a session's files (raw capture, exports). */
     sessionDir(sessionId: number): string;
     /** Run before a session's rows are deleted (e.g. stop its capture). */
     sessionDeleteHooks: SessionDeleteHook[];
-    /** Correlations, summaries and exports, answered by a worker thread (analysis/correlation-runner.ts). */
-    correlations: CorrelationRunner;
+    /** Correlations, summaries and exports: the store's (a worker thread on SQLite, analysis/correlation-runner.ts). */
+    correlations: SessionCorrelations;
+    /** SQLite: stores posted completions with a worker thread (recording/completion-ingest.ts); routes go through app.store. */
+    completionIngest: CompletionIngest;
     /** Live captures, one worker thread each (routes/capture.ts drives them, routes/metrics.ts reads their samples). */
     captures: CaptureManager;
-    /** Stores posted completions with a worker thread (recording/completion-ingest.ts). */
-    completionIngest: CompletionIngest;
   }
 }
 
@@ -59,6 +65,11 @@ export type App = FastifyInstance;
 
 /** Each API area is one plugin with its schemas beside it; add an area with one line here. */
 const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, traceRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
+/**
+ * The areas a store other than SQLite serves (through app.store); the rest answer
+ * ACKSCOPE_ERR_STORE_UNSUPPORTED there (store/unsupported-routes.ts).
+ */
+const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, unsupportedRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes
@@ -83,30 +94,46 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const db = openDatabase(config.dbPath);
-  app.decorate('db', db);
+  const choice = config.store;
+  const sqlite = choice.kind === 'sqlite';
+  const store: Store = choice.kind === 'sqlite'
+    ? new SqliteStore(openDatabase(config.dbPath), {
+        correlationInWorker: config.correlationInWorker,
+        correlationNice: config.correlationNice,
+        ingestInWorker: config.ingestInWorker,
+      })
+    : await openClickHouseStore(choice.config, { host: config.storeHost });
+  app.decorate('store', store);
   app.decorate('config', config);
   app.decorate('sessionDir', (id: number) => join(config.dataDir, 'sessions', String(id)));
   app.decorate('sessionDeleteHooks', [] as SessionDeleteHook[]);
-  const correlations = new CorrelationRunner(db, { inWorker: config.correlationInWorker, nice: config.correlationNice });
-  app.decorate('correlations', correlations);
-  app.decorate(
-    'captures',
-    new CaptureManager({
-      db,
-      dbPath: config.dbPath,
-      dataDir: config.dataDir,
-      sessionDir: (id) => app.sessionDir(id),
-      log: app.log.child({ component: 'capture' }),
-    }),
-  );
-  const completionIngest = new CompletionIngest(db, { inWorker: config.ingestInWorker });
-  app.decorate('completionIngest', completionIngest);
+  app.decorate('correlations', store.correlations);
   app.addHook('onClose', async () => {
-    await correlations.close();
-    await completionIngest.close();
-    db.close();
+    await store.close();
   });
+  let db: Db | null = null;
+  if (store instanceof SqliteStore) {
+    db = store.db;
+    app.decorate('db', db);
+    app.decorate('completionIngest', store.completionIngest);
+    app.decorate(
+      'captures',
+      new CaptureManager({
+        db,
+        dbPath: config.dbPath,
+        dataDir: config.dataDir,
+        sessionDir: (id) => app.sessionDir(id),
+        log: app.log.child({ component: 'capture' }),
+      }),
+    );
+  } else {
+    const unsupported = (what: string) => () => {
+      throw new AckscopeError('ACKSCOPE_ERR_STORE_UNSUPPORTED', `${what} is served by the SQLite store only, not by the ${store.kind} store (ACKSCOPE_STORE)`);
+    };
+    app.decorate('db', { getter: unsupported('the SQLite database') });
+    app.decorate('captures', { getter: unsupported('live capture') });
+    app.decorate('completionIngest', { getter: unsupported('the SQLite ingest worker') });
+  }
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -151,17 +178,19 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  for (const plugin of routePlugins) await app.register(plugin);
+  for (const plugin of sqlite ? routePlugins : storeRoutePlugins) await app.register(plugin);
 
-  const retention = startRetention(
-    { db, sessionDir: (id) => join(config.dataDir, 'sessions', String(id)), log: loggerInstance.child({ component: 'retention' }) },
-    config,
-    config.retentionIntervalMs,
-  );
-  // preClose: before the onClose hook that closes the database
-  app.addHook('preClose', async () => {
-    await retention.stop();
-  });
+  if (db !== null) {
+    const retention = startRetention(
+      { db, sessionDir: (id) => join(config.dataDir, 'sessions', String(id)), log: loggerInstance.child({ component: 'retention' }) },
+      config,
+      config.retentionIntervalMs,
+    );
+    // preClose: before the onClose hook that closes the database
+    app.addHook('preClose', async () => {
+      await retention.stop();
+    });
+  }
   return app as unknown as App;
 }
 

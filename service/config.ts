@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { AckscopeError } from '../core/errors.js';
 import { tokenFromEnv } from './auth.js';
 import { WORKER_NICE } from '../analysis/correlation-runner.js';
+import { chooseStore, type StoreChoice } from '../clickhouse/store-url.js';
+import { hostname } from 'node:os';
 
 export interface Config {
   host: string;
@@ -29,6 +31,10 @@ export interface Config {
   correlationNice: number;
   /** Store posted completions with a worker thread (default); false: on the service's thread (ACKSCOPE_INGEST_WORKER=0). */
   ingestInWorker: boolean;
+  /** Where sessions live (ACKSCOPE_STORE): SQLite at dbPath (the default) or a ClickHouse store (docs/scale-out.md). */
+  store: StoreChoice;
+  /** The host name written with every frame, flow, completion and session row on ClickHouse (ACKSCOPE_STORE_HOST; default: this machine's name). */
+  storeHost: string;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -69,5 +75,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     correlationInWorker: env.ACKSCOPE_CORRELATION_WORKER !== '0',
     correlationNice: Math.min(19, intFromEnv(env, 'ACKSCOPE_CORRELATION_NICE', WORKER_NICE)),
     ingestInWorker: env.ACKSCOPE_INGEST_WORKER !== '0',
+    store: chooseStore(env.ACKSCOPE_STORE),
+    storeHost: env.ACKSCOPE_STORE_HOST || hostname(),
   };
 }

@@ -2,6 +2,7 @@ import { buildApp, type App } from './app.js';
 import { configFromEnv } from './config.js';
 import { exposureProblem } from './auth.js';
 import { AckscopeError } from '../core/errors.js';
+import { hostLabel } from '../clickhouse/store-url.js';
 
 /**
  * Starts the service and shuts it down gracefully on SIGINT/SIGTERM: stop accepting,
@@ -37,6 +38,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<App> 
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   await app.listen({ host: config.host, port: config.port });
-  app.log.info({ db: config.dbPath, docs: `http://${config.host}:${config.port}/docs` }, 'ackscope ready');
+  // the store's address without its user or password (hostLabel), never the URL as given
+  const store =
+    config.store.kind === 'sqlite'
+      ? { store: 'sqlite', db: config.dbPath }
+      : { store: 'clickhouse', hosts: config.store.config.hosts.map(hostLabel), database: config.store.config.database };
+  app.log.info({ ...store, docs: `http://${config.host}:${config.port}/docs` }, 'ackscope ready');
   return app;
 }

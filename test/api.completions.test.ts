@@ -8,6 +8,10 @@ import { buildApp, type App } from '../service/app.js';
 import { canonicalAddress } from '../core/completion.js';
 import { addressText } from '../capture/flow/tracker.js';
 import { BASE_NS, completionRecord } from '../fixtures/records.js';
+import { storeMatrix } from './helpers/stores.js';
+
+/** Each test below runs on both stores (test/helpers/stores.ts). */
+const STORES = storeMatrix();
 
 /** A valid record: write i of a 1 KiB-per-write flow. */
 function record(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -36,87 +40,91 @@ async function listAll(app: App, id: number, query = ''): Promise<Record<string,
   return out;
 }
 
-test('completions: JSON array and NDJSON are stored and listed with ns as strings, optional fields kept', async () => {
-  const { app, close } = await testApp();
-  try {
-    const id = await newSession(app);
-    const full = record(0, {
-      writeReturned: 1,
-      immediate: 'WSA_IO_PENDING',
-      writableLength: 0,
-      tcpInfo: { bytesSent: 1024, bytesAcked: 0, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 35 },
-      extra: { note: 'first' },
-      submittedNs: Number(1_000_000_000n), // a safe integer is accepted too
-      completedNs: '1000000500',
-    });
-    const arr = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [full, record(1)] });
-    assert.equal(arr.statusCode, 200, arr.body);
-    assert.deepEqual(arr.json(), { received: 2, stored: 2, duplicates: 0 });
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: JSON array and NDJSON are stored and listed with ns as strings, optional fields kept`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      const full = record(0, {
+        writeReturned: 1,
+        immediate: 'WSA_IO_PENDING',
+        writableLength: 0,
+        tcpInfo: { bytesSent: 1024, bytesAcked: 0, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 35 },
+        extra: { note: 'first' },
+        submittedNs: Number(1_000_000_000n), // a safe integer is accepted too
+        completedNs: '1000000500',
+      });
+      const arr = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [full, record(1)] });
+      assert.equal(arr.statusCode, 200, arr.body);
+      assert.deepEqual(arr.json(), { received: 2, stored: 2, duplicates: 0 });
 
-    const nd = await app.inject({
-      method: 'POST',
-      url: `/sessions/${id}/completions`,
-      headers: { 'content-type': 'application/x-ndjson' },
-      payload: ndjson([record(2), record(3)]) + '\n\n', // blank lines are skipped
-    });
-    assert.equal(nd.statusCode, 200, nd.body);
-    assert.deepEqual(nd.json(), { received: 2, stored: 2, duplicates: 0 });
+      const nd = await app.inject({
+        method: 'POST',
+        url: `/sessions/${id}/completions`,
+        headers: { 'content-type': 'application/x-ndjson' },
+        payload: ndjson([record(2), record(3)]) + '\n\n', // blank lines are skipped
+      });
+      assert.equal(nd.statusCode, 200, nd.body);
+      assert.deepEqual(nd.json(), { received: 2, stored: 2, duplicates: 0 });
 
-    // offsets past 4 GiB and ns up to int64's maximum come back exact (far from the
-    // session's other records: let in on purpose, as for a session without a capture)
-    const big = record(4, {
-      offsetStart: 5_000_000_000,
-      offsetEnd: 5_000_001_024,
-      submittedNs: '9223372036854775806',
-      completedNs: '9223372036854775807',
-    });
-    assert.equal((await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [big] })).statusCode, 400);
-    assert.equal((await app.inject({ method: 'POST', url: `/sessions/${id}/completions?allowFarFromCapture=true`, payload: [big] })).statusCode, 200);
+      // offsets past 4 GiB and ns up to int64's maximum come back exact (far from the
+      // session's other records: let in on purpose, as for a session without a capture)
+      const big = record(4, {
+        offsetStart: 5_000_000_000,
+        offsetEnd: 5_000_001_024,
+        submittedNs: '9223372036854775806',
+        completedNs: '9223372036854775807',
+      });
+      assert.equal((await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [big] })).statusCode, 400);
+      assert.equal((await app.inject({ method: 'POST', url: `/sessions/${id}/completions?allowFarFromCapture=true`, payload: [big] })).statusCode, 200);
 
-    const items = await listAll(app, id);
-    assert.equal(items.length, 5);
-    assert.deepEqual(
-      [items[4].offsetStart, items[4].offsetEnd, items[4].submittedNs, items[4].completedNs],
-      [5_000_000_000, 5_000_001_024, '9223372036854775806', '9223372036854775807'],
-    );
-    assert.deepEqual(items.map((c) => c.writeId), [0, 1, 2, 3, 4]);
-    const first = items[0];
-    assert.equal(first.submittedNs, '1000000000');
-    assert.equal(first.completedNs, '1000000500');
-    assert.equal(first.writeReturned, 1);
-    assert.equal(first.immediate, 'WSA_IO_PENDING');
-    assert.equal(first.writableLength, 0);
-    assert.deepEqual(first.tcpInfo, { bytesSent: 1024, bytesAcked: 0, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 35 });
-    assert.deepEqual(first.extra, { note: 'first' });
-    assert.equal(items[1].submittedNs, String(BASE_NS + 10_000n));
-    assert.equal(items[1].tcpInfo, undefined);
-  } finally {
-    await close();
-  }
-});
+      const items = await listAll(app, id);
+      assert.equal(items.length, 5);
+      assert.deepEqual(
+        [items[4].offsetStart, items[4].offsetEnd, items[4].submittedNs, items[4].completedNs],
+        [5_000_000_000, 5_000_001_024, '9223372036854775806', '9223372036854775807'],
+      );
+      assert.deepEqual(items.map((c) => c.writeId), [0, 1, 2, 3, 4]);
+      const first = items[0];
+      assert.equal(first.submittedNs, '1000000000');
+      assert.equal(first.completedNs, '1000000500');
+      assert.equal(first.writeReturned, 1);
+      assert.equal(first.immediate, 'WSA_IO_PENDING');
+      assert.equal(first.writableLength, 0);
+      assert.deepEqual(first.tcpInfo, { bytesSent: 1024, bytesAcked: 0, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 35 });
+      assert.deepEqual(first.extra, { note: 'first' });
+      assert.equal(items[1].submittedNs, String(BASE_NS + 10_000n));
+      assert.equal(items[1].tcpInfo, undefined);
+    } finally {
+      await close();
+    }
+  });
+}
 
-test('completions: addresses are stored as the wire carries them (IPv4-mapped → IPv4, RFC 5952 IPv6)', async () => {
-  const { app, close } = await testApp();
-  try {
-    const id = await newSession(app);
-    const res = await app.inject({
-      method: 'POST',
-      url: `/sessions/${id}/completions`,
-      payload: [
-        record(0, { flow: { srcAddr: '::FFFF:127.0.0.1', srcPort: 1, dstAddr: '::ffff:10.0.0.2', dstPort: 2 } }),
-        record(0, { flow: { srcAddr: '2001:DB8:0:0:0:0:0:1', srcPort: 1, dstAddr: 'fe80::1%eth0', dstPort: 2 } }),
-      ],
-    });
-    assert.equal(res.statusCode, 200, res.body);
-    const items = await listAll(app, id);
-    assert.deepEqual(items[0].flow, { srcAddr: '127.0.0.1', srcPort: 1, dstAddr: '10.0.0.2', dstPort: 2 });
-    assert.deepEqual(items[1].flow, { srcAddr: '2001:db8::1', srcPort: 1, dstAddr: 'fe80::1', dstPort: 2 });
-    // the filter takes the same spellings
-    assert.equal((await listAll(app, id, '&srcAddr=::ffff:127.0.0.1')).length, 1);
-  } finally {
-    await close();
-  }
-});
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: addresses are stored as the wire carries them (IPv4-mapped → IPv4, RFC 5952 IPv6)`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      const res = await app.inject({
+        method: 'POST',
+        url: `/sessions/${id}/completions`,
+        payload: [
+          record(0, { flow: { srcAddr: '::FFFF:127.0.0.1', srcPort: 1, dstAddr: '::ffff:10.0.0.2', dstPort: 2 } }),
+          record(0, { flow: { srcAddr: '2001:DB8:0:0:0:0:0:1', srcPort: 1, dstAddr: 'fe80::1%eth0', dstPort: 2 } }),
+        ],
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const items = await listAll(app, id);
+      assert.deepEqual(items[0].flow, { srcAddr: '127.0.0.1', srcPort: 1, dstAddr: '10.0.0.2', dstPort: 2 });
+      assert.deepEqual(items[1].flow, { srcAddr: '2001:db8::1', srcPort: 1, dstAddr: 'fe80::1', dstPort: 2 });
+      // the filter takes the same spellings
+      assert.equal((await listAll(app, id, '&srcAddr=::ffff:127.0.0.1')).length, 1);
+    } finally {
+      await close();
+    }
+  });
+}
 
 test('completions: an address is stored in the same text form the capture gives its flows', () => {
   // random IPv6 addresses with zero runs of every length and position, as 16 bytes
@@ -209,157 +217,163 @@ function badBatch(change: (typeof BAD_FIELDS)[number][0]): unknown[] {
   return batch;
 }
 
-test('completions: every field in a bad form is refused whole with 400 naming index 2 and the field', async () => {
-  const { app, close } = await testApp();
-  try {
-    const id = await newSession(app);
-    for (const [change, field] of BAD_FIELDS) {
-      const batch = badBatch(change);
-      for (const asNdjson of [false, true]) {
-        const res = await app.inject({
-          method: 'POST',
-          url: `/sessions/${id}/completions`,
-          ...(asNdjson
-            ? { headers: { 'content-type': 'application/x-ndjson' }, payload: ndjson(batch) }
-            : { payload: batch as object[] }),
-        });
-        const label = `${JSON.stringify(change)} (${asNdjson ? 'NDJSON' : 'JSON'}) -> ${res.body}`;
-        assert.equal(res.statusCode, 400, label);
-        const err = res.json().error;
-        assert.equal(err.code, 'ACKSCOPE_ERR_COMPLETION_INVALID', label);
-        assert.equal(err.details.index, 2, label);
-        assert.equal(err.details.field, field, label);
-        assert.ok(err.message.startsWith(`record 2: ${field}: `), label);
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: every field in a bad form is refused whole with 400 naming index 2 and the field`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      for (const [change, field] of BAD_FIELDS) {
+        const batch = badBatch(change);
+        for (const asNdjson of [false, true]) {
+          const res = await app.inject({
+            method: 'POST',
+            url: `/sessions/${id}/completions`,
+            ...(asNdjson
+              ? { headers: { 'content-type': 'application/x-ndjson' }, payload: ndjson(batch) }
+              : { payload: batch as object[] }),
+          });
+          const label = `${JSON.stringify(change)} (${asNdjson ? 'NDJSON' : 'JSON'}) -> ${res.body}`;
+          assert.equal(res.statusCode, 400, label);
+          const err = res.json().error;
+          assert.equal(err.code, 'ACKSCOPE_ERR_COMPLETION_INVALID', label);
+          assert.equal(err.details.index, 2, label);
+          assert.equal(err.details.field, field, label);
+          assert.ok(err.message.startsWith(`record 2: ${field}: `), label);
+        }
       }
+      // all-or-nothing: records 0, 1 and 3 of those batches were valid and none is stored
+      assert.equal((await listAll(app, id)).length, 0);
+
+      const notJson = await app.inject({
+        method: 'POST',
+        url: `/sessions/${id}/completions`,
+        headers: { 'content-type': 'application/x-ndjson' },
+        payload: `${JSON.stringify(record(0))}\n{"writeId": 1,\n`,
+      });
+      assert.equal(notJson.statusCode, 400);
+      assert.equal(notJson.json().error.details.index, 1);
+      assert.match(notJson.json().error.message, /line 2 is not JSON/);
+
+      const notArray = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: record(0) });
+      assert.equal(notArray.statusCode, 400);
+      assert.equal(notArray.json().error.code, 'ACKSCOPE_ERR_VALIDATION');
+
+      const text = await app.inject({
+        method: 'POST',
+        url: `/sessions/${id}/completions`,
+        headers: { 'content-type': 'text/plain' },
+        payload: 'hello',
+      });
+      assert.equal(text.statusCode, 415);
+      assert.equal(text.json().error.code, 'ACKSCOPE_ERR_UNSUPPORTED_MEDIA');
+
+      const missing = await app.inject({ method: 'POST', url: '/sessions/9999/completions', payload: [record(0)] });
+      assert.equal(missing.statusCode, 404);
+      assert.equal(missing.json().error.code, 'ACKSCOPE_ERR_SESSION_NOT_FOUND');
+      assert.equal((await app.inject({ url: '/sessions/9999/completions' })).statusCode, 404);
+    } finally {
+      await close();
     }
-    // all-or-nothing: records 0, 1 and 3 of those batches were valid and none is stored
-    assert.equal((await listAll(app, id)).length, 0);
+  });
+}
 
-    const notJson = await app.inject({
-      method: 'POST',
-      url: `/sessions/${id}/completions`,
-      headers: { 'content-type': 'application/x-ndjson' },
-      payload: `${JSON.stringify(record(0))}\n{"writeId": 1,\n`,
-    });
-    assert.equal(notJson.statusCode, 400);
-    assert.equal(notJson.json().error.details.index, 1);
-    assert.match(notJson.json().error.message, /line 2 is not JSON/);
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: idempotent re-post stores once; a conflicting duplicate is a 409 naming it and stores nothing`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      const post = (payload: unknown[]) =>
+        app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: payload as object[] });
+      const batch = Array.from({ length: 120 }, (_, i) => record(i, { tcpInfo: { bytesSent: (i + 1) * 1024 } }));
 
-    const notArray = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: record(0) });
-    assert.equal(notArray.statusCode, 400);
-    assert.equal(notArray.json().error.code, 'ACKSCOPE_ERR_VALIDATION');
+      assert.deepEqual((await post(batch)).json(), { received: 120, stored: 120, duplicates: 0 });
+      assert.deepEqual((await post(batch)).json(), { received: 120, stored: 0, duplicates: 120 });
+      // overlapping batch: the known half is recognised, the new half stored
+      const overlap = Array.from({ length: 120 }, (_, i) => record(60 + i, { tcpInfo: { bytesSent: (61 + i) * 1024 } }));
+      assert.deepEqual((await post(overlap)).json(), { received: 120, stored: 60, duplicates: 60 });
+      assert.equal((await listAll(app, id)).length, 180);
 
-    const text = await app.inject({
-      method: 'POST',
-      url: `/sessions/${id}/completions`,
-      headers: { 'content-type': 'text/plain' },
-      payload: 'hello',
-    });
-    assert.equal(text.statusCode, 415);
-    assert.equal(text.json().error.code, 'ACKSCOPE_ERR_UNSUPPORTED_MEDIA');
+      // the same writeId of the same flow with other facts: 409, and the new record 500 is not stored
+      const conflicting = [record(500), record(7, { offsetEnd: 9000, bytesReported: 10 })];
+      const res = await post(conflicting);
+      assert.equal(res.statusCode, 409, res.body);
+      const err = res.json().error;
+      assert.equal(err.code, 'ACKSCOPE_ERR_CONFLICT');
+      assert.equal(err.details.index, 1);
+      assert.equal(err.details.writeId, 7);
+      assert.match(err.message, /record 1 \(writeId 7 of flow 127\.0\.0\.1:40122 → 127\.0\.0\.1:7000\)/);
+      assert.equal((await listAll(app, id)).length, 180);
 
-    const missing = await app.inject({ method: 'POST', url: '/sessions/9999/completions', payload: [record(0)] });
-    assert.equal(missing.statusCode, 404);
-    assert.equal(missing.json().error.code, 'ACKSCOPE_ERR_SESSION_NOT_FOUND');
-    assert.equal((await app.inject({ url: '/sessions/9999/completions' })).statusCode, 404);
-  } finally {
-    await close();
-  }
-});
+      // an optional field that differs is a conflict too (tcpInfo was stored for writeId 3)
+      const noTcp = await post([record(3)]);
+      assert.equal(noTcp.statusCode, 409);
+      assert.equal(noTcp.json().error.details.field, 'tcpInfo.bytesSent');
+      assert.match(noTcp.json().error.message, /tcpInfo\.bytesSent is absent here, 4096 stored/);
 
-test('completions: idempotent re-post stores once; a conflicting duplicate is a 409 naming it and stores nothing', async () => {
-  const { app, close } = await testApp();
-  try {
-    const id = await newSession(app);
-    const post = (payload: unknown[]) =>
-      app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: payload as object[] });
-    const batch = Array.from({ length: 120 }, (_, i) => record(i, { tcpInfo: { bytesSent: (i + 1) * 1024 } }));
+      // duplicates inside one request: identical → stored once; different → 409
+      assert.deepEqual((await post([record(900), record(900)])).json(), { received: 2, stored: 1, duplicates: 1 });
+      const inner = await post([record(901), record(902), record(901, { status: 'ECONNRESET' })]);
+      assert.equal(inner.statusCode, 409);
+      assert.equal(inner.json().error.details.index, 2);
+      assert.equal((await listAll(app, id)).length, 181);
 
-    assert.deepEqual((await post(batch)).json(), { received: 120, stored: 120, duplicates: 0 });
-    assert.deepEqual((await post(batch)).json(), { received: 120, stored: 0, duplicates: 120 });
-    // overlapping batch: the known half is recognised, the new half stored
-    const overlap = Array.from({ length: 120 }, (_, i) => record(60 + i, { tcpInfo: { bytesSent: (61 + i) * 1024 } }));
-    assert.deepEqual((await post(overlap)).json(), { received: 120, stored: 60, duplicates: 60 });
-    assert.equal((await listAll(app, id)).length, 180);
+      // the same writeId on another flow is another record
+      const otherFlow = record(0, { flow: { srcAddr: '127.0.0.1', srcPort: 40123, dstAddr: '127.0.0.1', dstPort: 7000 } });
+      assert.deepEqual((await post([otherFlow])).json(), { received: 1, stored: 1, duplicates: 0 });
+      // and in another session too
+      const other = await newSession(app);
+      const res2 = await app.inject({ method: 'POST', url: `/sessions/${other}/completions`, payload: [record(0)] });
+      assert.deepEqual(res2.json(), { received: 1, stored: 1, duplicates: 0 });
+    } finally {
+      await close();
+    }
+  });
+}
 
-    // the same writeId of the same flow with other facts: 409, and the new record 500 is not stored
-    const conflicting = [record(500), record(7, { offsetEnd: 9000, bytesReported: 10 })];
-    const res = await post(conflicting);
-    assert.equal(res.statusCode, 409, res.body);
-    const err = res.json().error;
-    assert.equal(err.code, 'ACKSCOPE_ERR_CONFLICT');
-    assert.equal(err.details.index, 1);
-    assert.equal(err.details.writeId, 7);
-    assert.match(err.message, /record 1 \(writeId 7 of flow 127\.0\.0\.1:40122 → 127\.0\.0\.1:7000\)/);
-    assert.equal((await listAll(app, id)).length, 180);
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: list filters (flow, api, status, completion time) and cursor pages`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      const flowB = { srcAddr: '127.0.0.1', srcPort: 50000, dstAddr: '127.0.0.1', dstPort: 7001 };
+      const records = [
+        ...Array.from({ length: 30 }, (_, i) => record(i)),
+        ...Array.from({ length: 20 }, (_, i) => record(i, { flow: flowB, api: 'posix:send', status: i % 5 === 0 ? 'EPIPE' : 'ok' })),
+      ];
+      const res = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: records });
+      assert.equal(res.statusCode, 200, res.body);
 
-    // an optional field that differs is a conflict too (tcpInfo was stored for writeId 3)
-    const noTcp = await post([record(3)]);
-    assert.equal(noTcp.statusCode, 409);
-    assert.equal(noTcp.json().error.details.field, 'tcpInfo.bytesSent');
-    assert.match(noTcp.json().error.message, /tcpInfo\.bytesSent is absent here, 4096 stored/);
+      const pages: number[] = [];
+      let cursor: string | null = null;
+      const seen: number[] = [];
+      do {
+        const r = await app.inject({ url: `/sessions/${id}/completions?limit=7${cursor ? `&cursor=${cursor}` : ''}` });
+        const body = r.json() as { items: { id: number }[]; nextCursor: string | null };
+        pages.push(body.items.length);
+        seen.push(...body.items.map((c) => c.id));
+        cursor = body.nextCursor;
+      } while (cursor);
+      assert.equal(seen.length, 50);
+      assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      assert.equal(pages.length, 8);
 
-    // duplicates inside one request: identical → stored once; different → 409
-    assert.deepEqual((await post([record(900), record(900)])).json(), { received: 2, stored: 1, duplicates: 1 });
-    const inner = await post([record(901), record(902), record(901, { status: 'ECONNRESET' })]);
-    assert.equal(inner.statusCode, 409);
-    assert.equal(inner.json().error.details.index, 2);
-    assert.equal((await listAll(app, id)).length, 181);
+      assert.equal((await listAll(app, id, '&srcPort=50000&dstPort=7001')).length, 20);
+      assert.equal((await listAll(app, id, '&api=posix:send')).length, 20);
+      assert.equal((await listAll(app, id, '&status=EPIPE')).length, 4);
+      // completedNs of write i is BASE + i*10000 + 4000: [BASE+4000+50000, BASE+4000+100000) holds i = 5..9 per flow
+      const from = BASE_NS + 54_000n;
+      const to = BASE_NS + 104_000n;
+      const timed = await listAll(app, id, `&fromNs=${from}&toNs=${to}`);
+      assert.equal(timed.length, 10);
+      for (const c of timed) assert.ok(BigInt(c.completedNs as string) >= from && BigInt(c.completedNs as string) < to);
 
-    // the same writeId on another flow is another record
-    const otherFlow = record(0, { flow: { srcAddr: '127.0.0.1', srcPort: 40123, dstAddr: '127.0.0.1', dstPort: 7000 } });
-    assert.deepEqual((await post([otherFlow])).json(), { received: 1, stored: 1, duplicates: 0 });
-    // and in another session too
-    const other = await newSession(app);
-    const res2 = await app.inject({ method: 'POST', url: `/sessions/${other}/completions`, payload: [record(0)] });
-    assert.deepEqual(res2.json(), { received: 1, stored: 1, duplicates: 0 });
-  } finally {
-    await close();
-  }
-});
-
-test('completions: list filters (flow, api, status, completion time) and cursor pages', async () => {
-  const { app, close } = await testApp();
-  try {
-    const id = await newSession(app);
-    const flowB = { srcAddr: '127.0.0.1', srcPort: 50000, dstAddr: '127.0.0.1', dstPort: 7001 };
-    const records = [
-      ...Array.from({ length: 30 }, (_, i) => record(i)),
-      ...Array.from({ length: 20 }, (_, i) => record(i, { flow: flowB, api: 'posix:send', status: i % 5 === 0 ? 'EPIPE' : 'ok' })),
-    ];
-    const res = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: records });
-    assert.equal(res.statusCode, 200, res.body);
-
-    const pages: number[] = [];
-    let cursor: string | null = null;
-    const seen: number[] = [];
-    do {
-      const r = await app.inject({ url: `/sessions/${id}/completions?limit=7${cursor ? `&cursor=${cursor}` : ''}` });
-      const body = r.json() as { items: { id: number }[]; nextCursor: string | null };
-      pages.push(body.items.length);
-      seen.push(...body.items.map((c) => c.id));
-      cursor = body.nextCursor;
-    } while (cursor);
-    assert.equal(seen.length, 50);
-    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
-    assert.equal(pages.length, 8);
-
-    assert.equal((await listAll(app, id, '&srcPort=50000&dstPort=7001')).length, 20);
-    assert.equal((await listAll(app, id, '&api=posix:send')).length, 20);
-    assert.equal((await listAll(app, id, '&status=EPIPE')).length, 4);
-    // completedNs of write i is BASE + i*10000 + 4000: [BASE+4000+50000, BASE+4000+100000) holds i = 5..9 per flow
-    const from = BASE_NS + 54_000n;
-    const to = BASE_NS + 104_000n;
-    const timed = await listAll(app, id, `&fromNs=${from}&toNs=${to}`);
-    assert.equal(timed.length, 10);
-    for (const c of timed) assert.ok(BigInt(c.completedNs as string) >= from && BigInt(c.completedNs as string) < to);
-
-    const badCursor = await app.inject({ url: `/sessions/${id}/completions?cursor=abc` });
-    assert.equal(badCursor.statusCode, 400);
-  } finally {
-    await close();
-  }
-});
+      const badCursor = await app.inject({ url: `/sessions/${id}/completions?cursor=abc` });
+      assert.equal(badCursor.statusCode, 400);
+    } finally {
+      await close();
+    }
+  });
+}
 
 test('completions: uploads over the byte cap are refused with 413 (JSON and NDJSON)', async () => {
   const t = tempDir();
@@ -388,45 +402,70 @@ test('completions: uploads over the byte cap are refused with 413 (JSON and NDJS
   }
 });
 
-test('completions: 100,000 records streamed as NDJSON over a real connection', async () => {
-  const { app, close } = await testApp();
-  try {
-    const id = await newSession(app);
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const total = 100_000;
-    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(
-        { host: '127.0.0.1', port, method: 'POST', path: `/sessions/${id}/completions`, headers: { 'content-type': 'application/x-ndjson' } },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      req.on('error', reject);
-      // chunked transfer, 1000 records a chunk, honouring back-pressure
-      let next = 0;
-      const pump = () => {
-        while (next < total) {
-          const chunk = ndjson(Array.from({ length: 1000 }, (_, k) => record(next + k)));
-          next += 1000;
-          if (!req.write(chunk)) return void req.once('drain', pump);
-        }
-        req.end();
-      };
-      pump();
-    });
-    assert.equal(reply.status, 200, reply.body);
-    assert.deepEqual(JSON.parse(reply.body), { received: total, stored: total, duplicates: 0 });
-    const items = await listAll(app, id);
-    assert.equal(items.length, total);
-    items.forEach((c, i) => {
-      assert.equal(c.writeId, i);
-      assert.equal(c.offsetStart, i * 1024);
-    });
-  } finally {
-    await close();
-  }
-});
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: 100,000 records streamed as NDJSON over a real connection`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as AddressInfo;
+      const total = 100_000;
+      const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: `/sessions/${id}/completions`, headers: { 'content-type': 'application/x-ndjson' } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        // chunked transfer, 1000 records a chunk, honouring back-pressure
+        let next = 0;
+        const pump = () => {
+          while (next < total) {
+            const chunk = ndjson(Array.from({ length: 1000 }, (_, k) => record(next + k)));
+            next += 1000;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      assert.equal(reply.status, 200, reply.body);
+      assert.deepEqual(JSON.parse(reply.body), { received: total, stored: total, duplicates: 0 });
+      const items = await listAll(app, id);
+      assert.equal(items.length, total);
+      items.forEach((c, i) => {
+        assert.equal(c.writeId, i);
+        assert.equal(c.offsetStart, i * 1024);
+      });
+    } finally {
+      await close();
+    }
+  });
+}
+
+for (const { store, testApp } of STORES) {
+  test(`[${store}] completions: one is deleted by its id; the list and the correlation no longer hold it; an unknown id is 404`, async () => {
+    const { app, close } = await testApp();
+    try {
+      const id = await newSession(app);
+      const res = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [record(0), record(1), record(2)] });
+      assert.equal(res.statusCode, 200, res.body);
+      const listed = (await app.inject({ url: `/sessions/${id}/completions` })).json().items as { id: number; writeId: number }[];
+      assert.deepEqual(listed.map((c) => c.writeId), [0, 1, 2]);
+      const before = (await app.inject({ url: `/sessions/${id}/summary` })).json();
+      assert.equal(before.overall.completions, 3);
+      assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id}/completions/${listed[1].id}` })).statusCode, 204);
+      assert.deepEqual((await app.inject({ url: `/sessions/${id}/completions` })).json().items.map((c: { writeId: number }) => c.writeId), [0, 2]);
+      assert.equal((await app.inject({ url: `/sessions/${id}/summary` })).json().overall.completions, 2, 'the cached correlation is not served again');
+      const again = await app.inject({ method: 'DELETE', url: `/sessions/${id}/completions/${listed[1].id}` });
+      assert.equal(again.statusCode, 404);
+      assert.equal(again.json().error.code, 'ACKSCOPE_ERR_NOT_FOUND');
+    } finally {
+      await close();
+    }
+  });
+}

@@ -3,7 +3,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
-import { requireSession } from './sessions.js';
+import { requireStoredSession } from './sessions.js';
 
 import { CAPTURE_FILE_NAME } from '../../recording/import.js';
 
@@ -19,7 +19,7 @@ export const captureFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const session = requireSession(app.db, req.params.id);
+      const session = await requireStoredSession(app.store, req.params.id);
       const path = join(app.sessionDir(session.id), CAPTURE_FILE_NAME);
       if (!existsSync(path)) {
         throw new AckscopeError(

@@ -5,15 +5,14 @@ import { AckscopeError, isAckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Completion, CompletionIngestReply, CompletionListQuery, type CompletionT } from '../schemas/completion.js';
 import { canonicalAddress, invalidRecord, nearSessionProblem, parseCompletion, type CompletionRow } from '../../core/completion.js';
-import { CompletionPacker } from '../../core/completion-columns.js';
-import type { IngestUpload } from '../../recording/completion-ingest.js';
 import type { SessionTimeSpan } from '../../core/time.js';
 import type { FastifyInstance } from 'fastify';
 import { parseCompletionSpan, readCompletionElement } from '../../core/completion-line.js';
 import { LineSplitter, LineTooLongError } from '../ndjson-lines.js';
 import { JsonArraySplitter, JsonArrayShapeError } from '../json-array-elements.js';
-import { deleteCompletion, listCompletions, sessionTimeSpan, type StoredCompletion } from '../../db/completions.js';
-import { requireSession } from './sessions.js';
+import type { StoredCompletion } from '../../db/completions.js';
+import type { CompletionUpload } from '../store/store.js';
+import { requireStoredSession } from './sessions.js';
 
 export const NDJSON = 'application/x-ndjson';
 /** A single NDJSON line or array element longer than this is not a completion record. */
@@ -178,10 +177,9 @@ function readCompletionBody(raw: IncomingMessage, maxBytes: number, format: Body
 }
 
 /**
- * Reads, checks and stores an upload: records are packed in batches and handed to the
- * ingest worker as the body arrives (recording/completion-ingest.ts); the upload is
- * stored once the body ended, all or nothing. An upload smaller than one batch (4096
- * records) never goes to the worker. The first record far from the session's
+ * Reads, checks and stores an upload: records go to the store's upload as the body
+ * arrives (on SQLite packed in batches for the ingest worker, recording/completion-ingest.ts;
+ * service/store/); the upload is stored once the body ended, all or nothing. The first record far from the session's
  * time span is refused after the whole body was read, so a malformed record anywhere
  * is reported first (as when the checks ran on the whole list).
  */
@@ -192,31 +190,24 @@ async function ingestBody(
   sessionId: number,
   span: SessionTimeSpan | null,
 ): Promise<{ received: number; stored: number; duplicates: number }> {
-  // Opened with the first full batch: an upload of one batch is stored on this thread
-  let upload: IngestUpload | null = null;
-  const packer = new CompletionPacker();
+  const upload: CompletionUpload = app.store.openUpload(sessionId);
   let farFromSession: AckscopeError | null = null;
   try {
     const received = await readCompletionBody(raw, app.config.maxIngestBytes, format, {
       add(row, index) {
         if (span !== null && farFromSession === null) farFromSession = nearSessionProblem(row, index, span, FAR_ESCAPE);
         if (farFromSession !== null) return; // refused at the end: nothing more to store
-        const full = packer.add(row);
-        if (full) (upload ??= app.completionIngest.open(sessionId)).add(full);
+        upload.add(row);
       },
       get busy() {
-        return upload?.busy ?? false;
+        return upload.busy;
       },
-      room: () => upload?.room() ?? Promise.resolve(),
+      room: () => upload.room(),
     });
     if (farFromSession) throw farFromSession;
-    const last = packer.end();
-    // fewer records than one batch: a few milliseconds of SQLite, here
-    upload ??= app.completionIngest.open(sessionId, true);
-    if (last) upload.add(last);
     return { received, ...(await upload.commit()) };
   } finally {
-    (upload as IngestUpload | null)?.discard(); // a no-op once committed
+    upload.discard(); // a no-op once committed
   }
 }
 
@@ -293,7 +284,7 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       const sessionId = req.params.id;
-      const session = requireSession(app.db, sessionId);
+      const session = await requireStoredSession(app.store, sessionId);
       const maxBytes = app.config.maxIngestBytes;
       const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 
@@ -308,7 +299,7 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         reply.header('connection', 'close');
         throw tooLarge(maxBytes);
       }
-      const span = req.query.allowFarFromCapture === true ? null : sessionTimeSpan(app.db, session);
+      const span = req.query.allowFarFromCapture === true ? null : await app.store.sessionTimeSpan(session);
       let result: { received: number; stored: number; duplicates: number };
       try {
         result = await ingestBody(app, req.raw, contentType === NDJSON ? NDJSON_BODY() : JSON_ARRAY_BODY(), sessionId, span);
@@ -335,8 +326,8 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      requireSession(app.db, req.params.id);
-      if (!deleteCompletion(app.db, req.params.id, req.params.completionId)) {
+      await requireStoredSession(app.store, req.params.id);
+      if (!(await app.store.deleteCompletion(req.params.id, req.params.completionId))) {
         throw new AckscopeError(
           'ACKSCOPE_ERR_NOT_FOUND',
           `session ${req.params.id} has no completion ${req.params.completionId}`,
@@ -363,7 +354,7 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const sessionId = req.params.id;
-      requireSession(app.db, sessionId);
+      await requireStoredSession(app.store, sessionId);
       const q = req.query;
       const limit = q.limit ?? 1000;
       let afterId = 0;
@@ -375,8 +366,7 @@ export const completionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           });
         }
       }
-      const rows = listCompletions(
-        app.db,
+      const rows = await app.store.listCompletions(
         sessionId,
         {
           srcAddr: q.srcAddr === undefined ? undefined : (canonicalAddress(q.srcAddr) ?? q.srcAddr),

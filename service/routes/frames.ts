@@ -3,8 +3,7 @@ import { Type } from 'typebox';
 import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { Flow, Frame, flowToApi, frameToApi } from '../schemas/frames.js';
-import { listFlows, listFrames } from '../../db/frames.js';
-import { requireSession } from './sessions.js';
+import { requireStoredSession } from './sessions.js';
 
 function cursorNumber(cursor: string | undefined): number {
   if (cursor === undefined) return 0;
@@ -39,9 +38,9 @@ export const frameRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      requireSession(app.db, req.params.id);
+      await requireStoredSession(app.store, req.params.id);
       const limit = req.query.limit ?? 1000;
-      const rows = listFlows(app.db, req.params.id, limit + 1, cursorNumber(req.query.cursor));
+      const rows = await app.store.listFlows(req.params.id, limit + 1, cursorNumber(req.query.cursor));
       const page = rows.slice(0, limit);
       return { items: page.map(flowToApi), nextCursor: rows.length > limit ? String(page[page.length - 1].id) : null };
     },
@@ -67,10 +66,10 @@ export const frameRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      requireSession(app.db, req.params.id);
+      await requireStoredSession(app.store, req.params.id);
       const q = req.query;
       const limit = q.limit ?? 1000;
-      const rows = listFrames(app.db, req.params.id, {
+      const rows = await app.store.listFrames(req.params.id, {
         flowId: q.flowId,
         fromNs: q.fromNs === undefined ? undefined : BigInt(q.fromNs),
         toNs: q.toNs === undefined ? undefined : BigInt(q.toNs),

@@ -5,16 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { AckscopeError } from '../../core/errors.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
-import { getSession, updateSession } from '../../db/sessions.js';
-import {
-  CAPTURE_FILE_NAME,
-  claimImportOwner,
-  importCapture,
-  importOwnerAlive,
-  recoverInterruptedImports,
-  releaseImportOwner,
-} from '../../recording/import.js';
-import { requireSession } from './sessions.js';
+import { CAPTURE_FILE_NAME, claimImportOwner, importOwnerAlive, releaseImportOwner } from '../../recording/import.js';
+import { requireStoredSession } from './sessions.js';
 
 /** After a refusal, read on (discarding) up to this much so the client gets the reply, not a reset. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -24,14 +16,14 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // whole). Scoped to this plugin, so other routes keep their JSON parsing.
   // JSON and text too: a client that labels the file application/json gets it imported,
   // not parsed.
-  const undone = recoverInterruptedImports(app.db, (id) => app.sessionDir(id));
+  const undone = await app.store.recoverInterruptedImports((id) => app.sessionDir(id));
   if (undone.length > 0) app.log.warn({ sessions: undone }, 'imports interrupted by the last stop were undone; import those files again');
   // Deleting a session while its file is being imported would leave the import writing
   // rows for a session that is gone: refused until the import ends (or the upload is
   // aborted). The owner file (recording/import.ts) also covers an import another process runs
   // on this database.
-  app.sessionDeleteHooks.push((id) => {
-    const session = getSession(app.db, id);
+  app.sessionDeleteHooks.push(async (id) => {
+    const session = await app.store.getSession(id);
     if (session?.kind === 'import' && session.state === 'capturing' && importOwnerAlive(app.sessionDir(id))) {
       throw new AckscopeError(
         'ACKSCOPE_ERR_SESSION_STATE',
@@ -74,7 +66,7 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const id = req.params.id;
-      const session = requireSession(app.db, id);
+      const session = await requireStoredSession(app.store, id);
       const max = app.config.maxImportBytes;
       try {
         if (session.kind !== 'import') {
@@ -91,10 +83,7 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // owner first, then the claim: a restart between the two finds no live owner and undoes it
         claimImportOwner(app.sessionDir(id));
         // claim the session: two imports into one session must not interleave
-        const claimed = app.db
-          .prepare("UPDATE sessions SET state = 'capturing' WHERE id = ? AND state = 'created'")
-          .run(id).changes;
-        if (claimed === 0) {
+        if (!(await app.store.claimImport(id))) {
           releaseImportOwner(app.sessionDir(id));
           throw new AckscopeError(
             'ACKSCOPE_ERR_SESSION_STATE',
@@ -110,8 +99,8 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const captureFile = join(dir, CAPTURE_FILE_NAME);
       const log = req.log.child({ sessionId: id });
       try {
-        const result = await importCapture(app.db, id, req.raw, { captureFile, maxBytes: max });
-        updateSession(app.db, id, {
+        const result = await app.store.importCapture(id, req.raw, { captureFile, maxBytes: max, sessionDir: dir });
+        await app.store.finishImport(id, {
           state: 'stopped',
           started_ns: result.firstNs,
           stopped_ns: result.lastNs,
@@ -124,7 +113,7 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const c = result.counters;
         log.info({ format: result.format, bytes: result.bytes, frames: c.frames, tcp: c.tcp, flows: c.flows }, 'capture imported');
         return {
-          session: sessionToApi(getSession(app.db, id)!),
+          session: sessionToApi((await app.store.getSession(id))!),
           import: {
             format: result.format,
             bytes: result.bytes,
@@ -135,7 +124,7 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
         };
       } catch (err) {
-        updateSession(app.db, id, { state: 'created' });
+        await app.store.abortImport(id);
         await drain(req.raw);
         throw err;
       } finally {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { healthGauges } from '../../clickhouse/health.js';
 import { threadMemory, type ThreadMemory } from '../../core/thread-memory.js';
 
 /** A thread's memory as one gauge's three series (heap used, external, array buffers). */
@@ -44,14 +45,36 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     help: 'Sessions by state and kind',
     labelNames: ['state', 'kind'] as const,
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      const rows = app.db
-        .prepare('SELECT state, kind, count(*) AS n FROM sessions GROUP BY state, kind')
-        .all() as { state: string; kind: string; n: number | bigint }[];
-      for (const r of rows) this.set({ state: r.state, kind: r.kind }, Number(r.n));
+      // an unreachable store leaves the gauge empty: ackscope_store_up says why
+      const rows = await app.store.sessionCounts().catch(() => []);
+      for (const r of rows) this.set({ state: r.state, kind: r.kind }, r.n);
     },
   });
+  const storeUp = new Gauge({
+    name: 'ackscope_store_up',
+    help: 'Whether the store answers with the schema this ackscope knows (1) or not (0), per ClickHouse host',
+    labelNames: ['store', 'host'] as const,
+    registers: [registry],
+  });
+  const storeSchema = new Gauge({
+    name: 'ackscope_store_schema_version',
+    help: "The store's recorded schema version per ClickHouse host (-1: could not be read)",
+    labelNames: ['store', 'host'] as const,
+    registers: [registry],
+  });
+  /** Read once per scrape (both gauges from one health check, bounded in time by the store). */
+  const readStoreHealth = async () => {
+    storeUp.reset();
+    storeSchema.reset();
+    const health = await app.store.health();
+    if (!health.clickhouse) {
+      storeUp.set({ store: health.store, host: 'local' }, health.ok ? 1 : 0);
+      return;
+    }
+    for (const g of healthGauges(health.clickhouse)) (g.name === 'ackscope_store_up' ? storeUp : storeSchema).set(g.labels as { store: string; host: string }, g.value);
+  };
   new Gauge({
     name: 'ackscope_capture_frames',
     help: 'Frames of sessions now capturing: read, TCP, and dropped by the kernel or the interface',
@@ -59,6 +82,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
+      if (app.store.kind !== 'sqlite') return; // live capture runs on the SQLite store only
       const rows = app.db
         .prepare(
           `SELECT id, frames_total, frames_tcp, pcap_dropped, pcap_if_dropped
@@ -82,6 +106,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
+      if (app.store.kind !== 'sqlite') return;
       for (const [id, s] of app.captures.samples()) {
         const session = String(id);
         this.set({ session, kind: 'heap_used' }, s.memory.heapUsed);
@@ -108,6 +133,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
+      if (app.store.kind !== 'sqlite') return; // the ingest worker is the SQLite store's
       const m = app.completionIngest.workerMemory;
       if (m) setThreadMemory(this, m);
     },
@@ -131,6 +157,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
+      if (app.store.kind !== 'sqlite') return;
       for (const [id, s] of app.captures.samples()) {
         if (s.queuedBatches !== null) this.set({ session: String(id) }, s.queuedBatches);
       }
@@ -138,6 +165,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    await readStoreHealth();
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });

@@ -4,12 +4,21 @@ import { rm } from 'node:fs/promises';
 import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import { IdParams, PageQuery, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
-import { createSession, deleteSession, getSession, listSessions, type SessionRow } from '../../db/sessions.js';
+import { getSession, type SessionRow } from '../../db/sessions.js';
 import type { Db } from '../../db/connection.js';
+import type { Store } from '../store/store.js';
 import { checkLiveSession } from '../live-session-checks.js';
 
+/** A session of the SQLite database (the SQLite-only routes: trace, web page). */
 export function requireSession(db: Db, id: number): SessionRow {
   const row = getSession(db, id);
+  if (!row) throw sessionNotFound(id);
+  return row;
+}
+
+/** A session of whichever store the service runs on. */
+export async function requireStoredSession(store: Store, id: number): Promise<SessionRow> {
+  const row = await store.getSession(id);
   if (!row) throw sessionNotFound(id);
   return row;
 }
@@ -42,7 +51,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           }
         }
       }
-      const row = createSession(app.db, {
+      const row = await app.store.createSession({
         name: body.name,
         kind: body.kind,
         interface: body.interface,
@@ -84,7 +93,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           });
         }
       }
-      const rows = listSessions(app.db, limit + 1, before);
+      const rows = await app.store.listSessions(limit + 1, before);
       const page = rows.slice(0, limit);
       return {
         items: page.map(sessionToApi),
@@ -103,7 +112,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref('Session'), ...errorResponses },
       },
     },
-    async (req) => sessionToApi(requireSession(app.db, req.params.id)),
+    async (req) => sessionToApi(await requireStoredSession(app.store, req.params.id)),
   );
 
   app.delete(
@@ -118,9 +127,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       const id = req.params.id;
-      requireSession(app.db, id);
+      await requireStoredSession(app.store, id);
       for (const hook of app.sessionDeleteHooks) await hook(id);
-      deleteSession(app.db, id);
+      await app.store.deleteSession(id);
       await rm(app.sessionDir(id), { recursive: true, force: true });
       req.log.info({ sessionId: id }, 'session deleted');
       reply.code(204);

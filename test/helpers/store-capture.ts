@@ -41,19 +41,25 @@ export interface StoreCapture {
   sessionId: number;
   completions: number;
   frames: number;
+  /** The pcap file imported, and the completions stored: what a test posts to a service to build the same session. */
+  file: Uint8Array;
+  rows: CompletionRow[];
 }
 
 /**
  * Writes the session into a fresh SQLite file at dbPath and returns it open.
- * `scale` multiplies each flow's byte count (1: ~300 frames).
+ * `scale` multiplies each flow's byte count (1: ~300 frames). `subnet`: the third byte
+ * of every address (another host's connections: a capture whose flows differ from
+ * another's of the same seed).
  */
-export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1): Promise<StoreCapture> {
+export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1, subnet = 0): Promise<StoreCapture> {
+  const net = (host: number) => `10.0.${subnet}.${host}`;
   const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const plans: FlowPlan[] = [
-    { client: { addr: '10.0.0.1', port: 40001 }, server: { addr: '10.0.0.2', port: 7000 }, bytes: 60_000 * scale, tagged: false, jumbo: false },
-    { client: { addr: '10.0.0.1', port: 40002 }, server: { addr: '10.0.0.2', port: 7000 }, bytes: 40_000 * scale, tagged: true, jumbo: false },
-    { client: { addr: '10.0.0.3', port: 40003 }, server: { addr: '10.0.0.2', port: 7001 }, bytes: 900_000 * scale, tagged: false, jumbo: true },
+    { client: { addr: net(1), port: 40001 }, server: { addr: net(2), port: 7000 }, bytes: 60_000 * scale, tagged: false, jumbo: false },
+    { client: { addr: net(1), port: 40002 }, server: { addr: net(2), port: 7000 }, bytes: 40_000 * scale, tagged: true, jumbo: false },
+    { client: { addr: net(3), port: 40003 }, server: { addr: net(2), port: 7001 }, bytes: 900_000 * scale, tagged: false, jumbo: true },
   ];
   const records: { us: number; data: Uint8Array; wirelen: number }[] = [];
   const rows: CompletionRow[] = [];
@@ -183,7 +189,7 @@ export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1): Pr
   });
   // a completion of a connection the capture never saw (stage unknown)
   rows.push({
-    srcAddr: '10.9.9.9', srcPort: 1, dstAddr: '10.9.9.8', dstPort: 2, writeId: 0, offsetStart: 0, offsetEnd: 10,
+    srcAddr: `10.9.${9 + subnet}.9`, srcPort: 1, dstAddr: `10.9.${9 + subnet}.8`, dstPort: 2, writeId: 0, offsetStart: 0, offsetEnd: 10,
     submittedNs: BigInt(T0_US) * 1000n, completedNs: BigInt(T0_US + 5) * 1000n, bytesReported: 10, api: 'posix:send', buffers: 1,
     status: 'ok', writeReturned: null, immediate: null, writableLength: null, tcpBytesSent: null, tcpBytesAcked: null,
     tcpNotsentBytes: null, tcpUnacked: null, tcpBytesRetrans: null, tcpRttUs: null, tcpInfoFrom: null, extra: null,
@@ -206,5 +212,5 @@ export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1): Pr
   storeCompletions(db, session.id, rows);
   storeKernelWitnesses(db, session.id, witnesses);
   storeTraceStats(db, session.id, { target: "pid 42 'x'", lostEvents: 1, calls: rows.length, uncovered: 0, momentsWithoutCall: 2, missing: { driver: 3 }, exitCode: 0 });
-  return { db, dbPath, sessionId: session.id, completions: rows.length, frames: records.length };
+  return { db, dbPath, sessionId: session.id, completions: rows.length, frames: records.length, file, rows };
 }

@@ -1,0 +1,357 @@
+/**
+ * The ClickHouse store (ACKSCOPE_STORE=clickhouse://…; docs/scale-out.md): the Store
+ * interface over clickhouse/ (sessions, completions, flows and frames, health), the
+ * import through recording/clickhouse-import.ts and the correlation through
+ * analysis/clickhouse-correlations.ts.
+ *
+ * The schema is migrated on first use, not at start: a service whose store is down
+ * starts, answers /healthz with 503 ACKSCOPE_ERR_STORE_UNREACHABLE, and migrates once
+ * the store answers. Writes that allocate ids (a session, an upload's completions) are
+ * serialised within this service; across services they are not yet (docs/scale-out.md).
+ */
+import { AckscopeError, sessionNotFound } from '../../core/errors.js';
+import type { SessionRow } from '../../core/session-row.js';
+import type { CompletionRow } from '../../core/completion.js';
+import { wallClockNs, type SessionTimeSpan } from '../../core/time.js';
+import { ClickHouseClient } from '../../clickhouse/http-client.js';
+import type { ClickHouseStoreConfig } from '../../clickhouse/store-url.js';
+import { migrateClickHouse } from '../../clickhouse/migrate.js';
+import { clickhouseHealth, type ClickHouseHealth } from '../../clickhouse/health.js';
+import { latestVersion, loadClickHouseMigrations } from '../../clickhouse/migrate.js';
+import { hostLabel } from '../../clickhouse/store-url.js';
+import { readFrameBounds } from '../../clickhouse/correlation-reads.js';
+import {
+  countStoredSessions,
+  deleteSessionNow,
+  getStoredSession,
+  listStoredSessions,
+  newSessionRow,
+  nextSessionId,
+  updatedSessionRow,
+  waitForMutations,
+  writeSessionRow,
+} from '../../clickhouse/sessions.js';
+import {
+  COMPLETION_FIELD_OF,
+  completionTimes,
+  deleteStoredCompletion,
+  highestCompletionId,
+  insertCompletions,
+  listStoredCompletions,
+  storedWithKeys,
+} from '../../clickhouse/completions.js';
+import { listStoredFlows, listStoredFrames, sessionCaptureHosts } from '../../clickhouse/frames.js';
+import { checkSameRecord, type CompletionFilter, type StoredCompletion, type StoreResult } from '../../db/completions.js';
+import type { NewSession } from '../../db/sessions.js';
+import type { FlowRow, FrameQuery, FrameRow } from '../../db/frames.js';
+import type { ImportOptions, ImportResult } from '../../recording/import.js';
+import { importCaptureIntoClickHouse } from '../../recording/clickhouse-import.js';
+import { ClickHouseCorrelations } from '../../analysis/clickhouse-correlations.js';
+import type { CompletionUpload, SessionCount, Store, StoreHealth } from './store.js';
+
+/** Runs tasks of one key one after another (ids are taken as "one past the highest"). */
+class Serial {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    const next = before.then(task, task);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return next;
+  }
+}
+
+const flowText = (r: { srcAddr: string; srcPort: number; dstAddr: string; dstPort: number }) => `${r.srcAddr} ${r.srcPort} ${r.dstAddr} ${r.dstPort}`;
+
+/** A stored completion under SQLite's column names, as checkSameRecord (db/completions.ts) compares them. */
+function byColumn(row: CompletionRow): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [column, field] of Object.entries(COMPLETION_FIELD_OF)) out[column] = row[field];
+  return out;
+}
+
+/** A joining host's import counters added to what the session held (skip reasons summed per reason). */
+function addedCounters(before: SessionRow, added: Partial<SessionRow>): Partial<SessionRow> {
+  const out: Record<string, unknown> = { ...added };
+  for (const [key, value] of Object.entries(added)) {
+    const had = (before as unknown as Record<string, unknown>)[key];
+    if (key === 'skip_reasons') {
+      const reasons: Record<string, number> = had ? (JSON.parse(had as string) as Record<string, number>) : {};
+      for (const [why, n] of Object.entries(value ? (JSON.parse(value as string) as Record<string, number>) : {})) reasons[why] = (reasons[why] ?? 0) + n;
+      out[key] = JSON.stringify(reasons);
+    } else if (key === 'link_type') {
+      out[key] = had ?? value; // the first host's; each host's frames were decoded by their own
+    } else if (typeof value === 'number' || typeof had === 'number') {
+      out[key] = Number(had ?? 0) + Number(value ?? 0);
+    }
+  }
+  return out as Partial<SessionRow>;
+}
+
+export class ClickHouseStore implements Store {
+  readonly kind = 'clickhouse' as const;
+  readonly correlations: ClickHouseCorrelations;
+  private readonly serial = new Serial();
+  private migrated: Promise<void> | null = null;
+  /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
+  private readonly joining = new Map<number, { before: SessionRow; flowBase: number; frameBase: number }>();
+
+  constructor(
+    readonly client: ClickHouseClient,
+    /** Written with every row this service stores (ACKSCOPE_STORE_HOST). */
+    readonly host: string,
+  ) {
+    this.correlations = new ClickHouseCorrelations(client);
+  }
+
+  /** Migrates once the store answers; a failure is retried at the next call. */
+  private ready(): Promise<void> {
+    if (!this.migrated) {
+      this.migrated = migrateClickHouse(this.client).then(
+        () => undefined,
+        (err: unknown) => {
+          this.migrated = null;
+          throw err;
+        },
+      );
+    }
+    return this.migrated;
+  }
+
+  private async session(id: number): Promise<SessionRow> {
+    const row = await this.getSession(id);
+    if (!row) throw sessionNotFound(id);
+    return row;
+  }
+
+  async createSession(s: NewSession): Promise<SessionRow> {
+    await this.ready();
+    return this.serial.run('sessions', async () => {
+      const row = newSessionRow(await nextSessionId(this.client), s);
+      await writeSessionRow(this.client, row, this.host);
+      return row;
+    });
+  }
+  async getSession(id: number): Promise<SessionRow | undefined> {
+    await this.ready();
+    return getStoredSession(this.client, id);
+  }
+  async listSessions(limit: number, beforeId?: number): Promise<SessionRow[]> {
+    await this.ready();
+    return listStoredSessions(this.client, limit, beforeId);
+  }
+  async updateSession(id: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
+    await this.ready();
+    await this.serial.run(`session ${id}`, async () => {
+      await writeSessionRow(this.client, updatedSessionRow(await this.session(id), fields), this.host);
+    });
+  }
+  async deleteSession(id: number): Promise<void> {
+    await this.ready();
+    await this.correlations.forget(id);
+    await this.serial.run(`session ${id}`, async () => deleteSessionNow(this.client, await this.session(id), this.host));
+  }
+  async sessionCounts(): Promise<SessionCount[]> {
+    await this.ready();
+    return countStoredSessions(this.client);
+  }
+
+  async listFlows(sessionId: number, limit: number, afterId: number): Promise<FlowRow[]> {
+    await this.ready();
+    return (await listStoredFlows(this.client, sessionId, limit, afterId)) as unknown as FlowRow[];
+  }
+  async listFrames(sessionId: number, q: FrameQuery): Promise<FrameRow[]> {
+    await this.ready();
+    return (await listStoredFrames(this.client, sessionId, q)) as unknown as FrameRow[];
+  }
+
+  /**
+   * A `created` session, as on SQLite; or a `stopped` import session holding frames of
+   * other hosts and none of this one: this host's capture joins it (many hosts, one
+   * session). The session row before the claim is kept to merge into, or go back to.
+   */
+  async claimImport(sessionId: number): Promise<boolean> {
+    await this.ready();
+    return this.serial.run(`session ${sessionId}`, async () => {
+      const row = await this.session(sessionId);
+      if (row.state === 'stopped' && row.kind === 'import') {
+        const hosts = await sessionCaptureHosts(this.client, sessionId);
+        if (hosts.framesByHost.size === 0 || hosts.framesByHost.has(this.host)) return false;
+        this.joining.set(sessionId, { before: row, flowBase: hosts.maxFlowId, frameBase: hosts.maxFrameNo });
+      } else if (row.state !== 'created') {
+        return false;
+      }
+      await writeSessionRow(this.client, updatedSessionRow(row, { state: 'capturing' }), this.host);
+      return true;
+    });
+  }
+  async importCapture(sessionId: number, chunks: AsyncIterable<Uint8Array>, options: ImportOptions & { sessionDir: string }): Promise<ImportResult> {
+    await this.ready();
+    const join = this.joining.get(sessionId);
+    const { result, counters } = await importCaptureIntoClickHouse(this.client, sessionId, chunks, {
+      ...options,
+      host: this.host,
+      flowBase: join?.flowBase ?? 0,
+      frameBase: join?.frameBase ?? 0,
+    });
+    await this.updateSession(sessionId, join ? addedCounters(join.before, counters) : counters);
+    return result;
+  }
+  async finishImport(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
+    const join = this.joining.get(sessionId);
+    this.joining.delete(sessionId);
+    if (!join) return this.updateSession(sessionId, fields);
+    // the session spans every host's capture; the file facts stay the first host's
+    const b = join.before;
+    const min = (x: bigint | null, y: unknown) => (x === null ? (y as bigint | null) : y === null || y === undefined ? x : x < (y as bigint) ? x : (y as bigint));
+    const max = (x: bigint | null, y: unknown) => (x === null ? (y as bigint | null) : y === null || y === undefined ? x : x > (y as bigint) ? x : (y as bigint));
+    const sum = (x: number | null, y: unknown) => (x === null && (y === null || y === undefined) ? null : (x ?? 0) + Number(y ?? 0));
+    await this.updateSession(sessionId, {
+      state: fields.state,
+      started_ns: min(b.started_ns, fields.started_ns),
+      stopped_ns: max(b.stopped_ns, fields.stopped_ns),
+      pcap_dropped: sum(b.pcap_dropped, fields.pcap_dropped),
+      pcap_if_dropped: sum(b.pcap_if_dropped, fields.pcap_if_dropped),
+    });
+  }
+  async abortImport(sessionId: number): Promise<void> {
+    const join = this.joining.get(sessionId);
+    this.joining.delete(sessionId);
+    await this.updateSession(sessionId, join ? { state: join.before.state } : { state: 'created' });
+  }
+  /**
+   * Not done on ClickHouse yet: an import cut short by a stop leaves its session
+   * `capturing` (its rows are deleted by the copy's own failure path when it fails,
+   * not when the process dies); delete the session and import again.
+   */
+  async recoverInterruptedImports(): Promise<number[]> {
+    return [];
+  }
+
+  /**
+   * Records are kept until the body ended (ClickHouse has no transaction to stage them
+   * in), then checked against the stored ones and inserted in one streamed insert.
+   */
+  openUpload(sessionId: number): CompletionUpload {
+    let rows: CompletionRow[] = [];
+    return {
+      add: (row) => {
+        rows.push(row);
+      },
+      busy: false,
+      room: () => Promise.resolve(),
+      commit: async () => {
+        await this.ready();
+        const upload = rows;
+        rows = [];
+        return this.serial.run(`completions ${sessionId}`, () => this.storeUpload(sessionId, upload));
+      },
+      discard: () => {
+        rows = [];
+      },
+    };
+  }
+
+  /** All or nothing, idempotent by (flow, writeId), a differing duplicate refused with 409: storeCompletions' contract. */
+  private async storeUpload(sessionId: number, rows: CompletionRow[]): Promise<StoreResult> {
+    const flows = new Map<string, CompletionRow>();
+    let minWrite = Infinity;
+    let maxWrite = -Infinity;
+    for (const r of rows) {
+      if (!flows.has(flowText(r))) flows.set(flowText(r), r);
+      if (r.writeId < minWrite) minWrite = r.writeId;
+      if (r.writeId > maxWrite) maxWrite = r.writeId;
+    }
+    const known = new Map<string, CompletionRow>();
+    if (rows.length > 0) {
+      for (const s of await storedWithKeys(this.client, sessionId, [...flows.values()], minWrite, maxWrite)) known.set(`${flowText(s)} ${s.writeId}`, s);
+    }
+    const fresh: CompletionRow[] = [];
+    rows.forEach((row, index) => {
+      const key = `${flowText(row)} ${row.writeId}`;
+      const before = known.get(key);
+      if (before) checkSameRecord(byColumn(before), row, index);
+      else {
+        known.set(key, row);
+        fresh.push(row);
+      }
+    });
+    await insertCompletions(this.client, sessionId, this.host, (await highestCompletionId(this.client, sessionId)) + 1, fresh);
+    return { stored: fresh.length, duplicates: rows.length - fresh.length };
+  }
+
+  async listCompletions(sessionId: number, filter: CompletionFilter, limit: number, afterId: number): Promise<StoredCompletion[]> {
+    await this.ready();
+    return listStoredCompletions(this.client, sessionId, filter, limit, afterId);
+  }
+  async deleteCompletion(sessionId: number, completionId: number): Promise<boolean> {
+    await this.ready();
+    if (!(await deleteStoredCompletion(this.client, sessionId, completionId))) return false;
+    await waitForMutations(this.client, `completion ${completionId} of session ${sessionId}`);
+    // a new fingerprint, as SQLite's deleteCompletion bumps updated_ns
+    await this.updateSession(sessionId, {});
+    return true;
+  }
+  async sessionTimeSpan(session: SessionRow): Promise<SessionTimeSpan | null> {
+    await this.ready();
+    const bounds = await readFrameBounds(this.client, session.id);
+    if (bounds.firstTs !== undefined && bounds.lastTs !== undefined) {
+      const [a, b] = [bounds.firstTs, bounds.lastTs];
+      return { startNs: a < b ? a : b, endNs: a < b ? b : a, from: 'capture' };
+    }
+    if (session.kind === 'live') {
+      return { startNs: session.started_ns ?? session.created_ns, endNs: session.stopped_ns ?? wallClockNs(), from: 'live session' };
+    }
+    const times = await completionTimes(this.client, session.id);
+    return times === null ? null : { startNs: times.lo, endNs: times.hi, from: 'completions' };
+  }
+
+  /**
+   * Per host: reachable, ackscope's user accepted, schema current. Answers within the
+   * connect timeout whatever the servers do: past it every host still unanswered is
+   * reported unreachable.
+   */
+  async health(): Promise<StoreHealth> {
+    const deadlineMs = this.client.config.connectTimeoutMs;
+    const error = { code: 'ACKSCOPE_ERR_STORE_UNREACHABLE', message: `no answer within ${deadlineMs} ms` };
+    const unanswered: ClickHouseHealth = {
+      store: 'clickhouse',
+      ok: false,
+      database: this.client.config.database,
+      cluster: this.client.config.cluster ?? null,
+      latestVersion: latestVersion(loadClickHouseMigrations()),
+      hosts: this.client.config.hosts.map((h) => ({ host: hostLabel(h), ok: false, schemaVersion: null, error })),
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<StoreHealth>((resolve) => {
+      timer = setTimeout(() => resolve({ store: 'clickhouse', ok: false, error, clickhouse: unanswered }), deadlineMs);
+    });
+    const checked = (async (): Promise<StoreHealth> => {
+      // not migrated yet (the store was down at start): migrate now, report its failure first
+      const migrated = await this.ready().then(
+        () => null,
+        (err: unknown) => ({ code: err instanceof AckscopeError ? err.code : 'ACKSCOPE_ERR_INTERNAL', message: (err as Error).message }),
+      );
+      const health = await clickhouseHealth(this.client);
+      const failed = migrated ?? health.hosts.find((h) => !h.ok)?.error;
+      return { store: 'clickhouse', ok: health.ok && migrated === null, clickhouse: health, ...(failed ? { error: failed } : {}) };
+    })();
+    try {
+      return await Promise.race([checked, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.correlations.close();
+    this.client.close();
+  }
+}
+
+export async function openClickHouseStore(config: ClickHouseStoreConfig, options: { host: string }): Promise<ClickHouseStore> {
+  return new ClickHouseStore(new ClickHouseClient(config), options.host);
+}
