@@ -16,6 +16,9 @@ import { DECODED_TCP, R_DUPLICATE_COPY, reasonCategory, reasonName, type SkipCat
 import type { WriteTag } from './decode/tag.js';
 import type { TagFlow } from './flow/tags.js';
 import { addressText, FlowTracker, SegmentFacts, type FlowState } from './flow/tracker.js';
+import { AdvanceRuns, type PackedAdvances } from './advance-runs.js';
+
+export type { PackedAdvances };
 
 /** What a session saw, as a Wireshark user would count it (docs/design-notes.md). */
 export interface SessionCounters {
@@ -43,15 +46,6 @@ export const FRAME_NUMBERS = [
   'ack_off', 'window', 'retransmit', 'sent_max', 'acked_max', 'sent_advanced', 'ack_advanced', 'sack_count', 'file_offset',
 ] as const;
 export const FRAME_WIDTH = FRAME_NUMBERS.length;
-/** Numbers of an advance row: flow number, dir, maximum, extra (sent_advances.seq_off; 0 for ack_advances). */
-export const ADVANCE_WIDTH = 4;
-
-/** Rows of sent_advances or ack_advances (migrations/005_frame_advances.sql) in frame order. */
-export interface PackedAdvances {
-  count: number;
-  numbers: Float64Array;
-  ts: BigInt64Array;
-}
 
 export interface NewFlow {
   flow: number;
@@ -83,6 +77,7 @@ export interface PackedFrames {
   /** count × FRAME_WIDTH numbers. */
   frames: Float64Array;
   ts: BigInt64Array;
+  /** Advance rows in key order: none while they are held (FramePackerOptions.holdAdvances). */
   sentAdvances: PackedAdvances;
   ackAdvances: PackedAdvances;
   /** Flows first seen in this batch, in flow-number order. */
@@ -101,42 +96,13 @@ export function transferList(b: PackedFrames): ArrayBuffer[] {
   );
 }
 
+/** A fresh one each time: a batch's arrays are transferred to the writer thread (detached here). */
+function noAdvances(): PackedAdvances {
+  return { count: 0, numbers: new Float64Array(0), ts: new BigInt64Array(0) };
+}
+
 /** Skip-reason names of the tracker's counters: flowsEvicted, flowsIdle, holesForgotten, acksBeyondSent. */
 const TRACKER_LOSSES = ['flows-evicted', 'flows-idle', 'stream-holes-forgotten', 'acks-beyond-sent'] as const;
-
-/** Growable advance rows; starts at the batch's frame capacity (about one row per TCP frame). */
-class AdvanceColumns {
-  count = 0;
-  numbers: Float64Array;
-  ts: BigInt64Array;
-
-  constructor(capacity: number) {
-    this.numbers = new Float64Array(capacity * ADVANCE_WIDTH);
-    this.ts = new BigInt64Array(capacity);
-  }
-
-  add(flow: number, dir: number, max: number, tsNs: bigint, extra: number): void {
-    if (this.count === this.ts.length) {
-      const numbers = new Float64Array(this.numbers.length * 2);
-      numbers.set(this.numbers);
-      this.numbers = numbers;
-      const ts = new BigInt64Array(this.ts.length * 2);
-      ts.set(this.ts);
-      this.ts = ts;
-    }
-    let p = this.count * ADVANCE_WIDTH;
-    this.numbers[p++] = flow;
-    this.numbers[p++] = dir;
-    this.numbers[p++] = max;
-    this.numbers[p] = extra;
-    this.ts[this.count++] = tsNs;
-  }
-
-  packed(): PackedAdvances {
-    // the used part only: a batch of live capture is often far below capacity
-    return { count: this.count, numbers: this.numbers.slice(0, this.count * ADVANCE_WIDTH), ts: this.ts.slice(0, this.count) };
-  }
-}
 
 export interface FramePackerOptions {
   /** TCP frames per batch: `full` turns true at this many. Default 20000. */
@@ -147,6 +113,13 @@ export interface FramePackerOptions {
   maxFlows?: number;
   /** Counters to go on from (a session written before): frame numbers continue after `frames`. */
   resume?: SessionCounters;
+  /**
+   * Hold up to this many sent_advances/ack_advances rows across batches; take(true) hands
+   * out the rest. Default 0: every batch has them (live capture, correlated while it runs).
+   * The file import holds them so each (flow, dir) is written as one sorted run instead
+   * of at ~900 places per batch (449 interleaved flows, 1M frames: see recording/import.ts).
+   */
+  holdAdvances?: number;
 }
 
 export class FramePacker {
@@ -160,8 +133,9 @@ export class FramePacker {
   private count = 0;
   private frames: Float64Array;
   private ts: BigInt64Array;
-  private sentAdvances: AdvanceColumns;
-  private ackAdvances: AdvanceColumns;
+  private readonly holdAdvances: number;
+  private readonly sentAdvances = new AdvanceRuns();
+  private readonly ackAdvances = new AdvanceRuns();
   private newFlows: NewFlow[] = [];
   private sacks: SackRow[] = [];
   private retransmissions: RetransmissionRow[] = [];
@@ -179,8 +153,7 @@ export class FramePacker {
     );
     this.frames = new Float64Array(this.batchFrames * FRAME_WIDTH);
     this.ts = new BigInt64Array(this.batchFrames);
-    this.sentAdvances = new AdvanceColumns(this.batchFrames);
-    this.ackAdvances = new AdvanceColumns(this.batchFrames);
+    this.holdAdvances = options.holdAdvances ?? 0;
   }
 
   /** TCP frames packed since the last take(). */
@@ -265,16 +238,20 @@ export class FramePacker {
     this.countSkip(R_DUPLICATE_COPY);
   }
 
-  /** Everything packed since the last take(), with a copy of the counters after it; the packer starts a fresh batch. */
-  take(): PackedFrames {
+  /**
+   * Everything packed since the last take(), with a copy of the counters after it; the
+   * packer starts a fresh batch. `final`: the advance rows held too.
+   */
+  take(final = false): PackedFrames {
     this.countTrackerLosses();
     const n = this.count;
+    const advancesDue = final || this.sentAdvances.pending + this.ackAdvances.pending >= this.holdAdvances;
     const batch: PackedFrames = {
       count: n,
       frames: n === this.batchFrames ? this.frames : this.frames.slice(0, n * FRAME_WIDTH),
       ts: n === this.batchFrames ? this.ts : this.ts.slice(0, n),
-      sentAdvances: this.sentAdvances.packed(),
-      ackAdvances: this.ackAdvances.packed(),
+      sentAdvances: advancesDue ? this.sentAdvances.take() : noAdvances(),
+      ackAdvances: advancesDue ? this.ackAdvances.take() : noAdvances(),
       newFlows: this.newFlows,
       flowUpdates: this.tracker.takeDirty().map(flowUpdate),
       sacks: this.sacks,
@@ -288,8 +265,6 @@ export class FramePacker {
       this.ts = new BigInt64Array(this.batchFrames);
     }
     this.count = 0;
-    this.sentAdvances = new AdvanceColumns(Math.max(64, n));
-    this.ackAdvances = new AdvanceColumns(Math.max(64, n));
     this.newFlows = [];
     this.sacks = [];
     this.retransmissions = [];
@@ -299,7 +274,7 @@ export class FramePacker {
 
   /** Forgets what is packed and the counters (the writer discarded the session's rows). */
   reset(): void {
-    this.take();
+    this.take(true);
     Object.assign(this.counters, emptyCounters());
   }
 

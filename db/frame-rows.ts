@@ -2,15 +2,15 @@
  * The writing half of the frame writer (db/frame-writer.ts): a batch the packer made
  * (capture/frame-packer.ts) becomes rows in ONE transaction — new flows, frames, SACK
  * blocks, retransmitted ranges, write tags, flow updates, the session's counters, and
- * the advance rows (db/advances.ts: with every batch, or held back while fewer than
- * `holdAdvances` are pending). It runs on the thread that owns `db`: the caller's (live
+ * the advance rows the batch carries (db/advances.ts; the packer holds them back for an
+ * import, capture/advance-runs.ts). It runs on the thread that owns `db`: the caller's (live
  * capture, small imports) or the import's writer thread (recording/import-writer.ts).
  */
 import type { Statement, Transaction } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { updateSession } from './sessions.js';
-import { PendingAdvances } from './advances.js';
-import { ADVANCE_WIDTH, FRAME_WIDTH, type PackedAdvances, type PackedFrames } from '../capture/frame-packer.js';
+import { AdvanceInserts } from './advances.js';
+import { FRAME_WIDTH, type PackedFrames } from '../capture/frame-packer.js';
 import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
 import { sessionNotFound } from '../core/errors.js';
 
@@ -21,25 +21,15 @@ const FRAME_COLUMNS = [
   'seq_off', 'payload_len', 'ack_off', 'window', 'retransmit', 'sent_max', 'acked_max', 'sent_advanced',
   'ack_advanced', 'sack_count', 'file_offset',
 ] as const;
-const NCOL = FRAME_COLUMNS.length;
-
-export interface FrameRowWriterOptions {
-  /**
-   * Hold up to this many sent_advances/ack_advances rows across batches; the final batch
-   * writes the rest. Default 0: every batch writes them (live capture, correlated while it
-   * runs). The file import holds them so each (flow, dir) is written as one sorted run
-   * instead of at ~900 places per batch (449 interleaved flows, 1M frames: see recording/import.ts).
-   */
-  holdAdvances?: number;
-}
+/** Values bound per frame row: every column but session_id. */
+const NCOL = FRAME_COLUMNS.length - 1;
 
 export class FrameRowWriter {
   private readonly idBase: number;
   private readonly idBaseBig: bigint;
   private readonly idIsSafe: boolean;
-  private readonly holdAdvances: number;
-  private readonly sentAdvances: PendingAdvances;
-  private readonly ackAdvances: PendingAdvances;
+  private readonly sentAdvances: AdvanceInserts;
+  private readonly ackAdvances: AdvanceInserts;
   /** Database id of each flow number the packer gave (index: flow number). */
   private readonly flowIds: number[] = [0];
   private readonly chunk: unknown[] = new Array(ROWS_PER_INSERT * NCOL);
@@ -61,19 +51,17 @@ export class FrameRowWriter {
    * completions during a live capture). BEGIN IMMEDIATE takes the write lock first and
    * waits for it like any writer.
    */
-  private readonly writeBatch: Transaction<(batch: PackedFrames, final: boolean) => void>;
+  private readonly writeBatch: Transaction<(batch: PackedFrames) => void>;
 
   /** `framesInSessionRow`: the session row's frames_total when the writer starts. */
   constructor(
     private readonly db: Db,
     readonly sessionId: number,
     framesInSessionRow: number,
-    options: FrameRowWriterOptions = {},
   ) {
     this.framesInSessionRow = framesInSessionRow;
-    this.holdAdvances = options.holdAdvances ?? 0;
-    this.sentAdvances = new PendingAdvances(db, 'sent_advances', 'sent_max', 'seq_off');
-    this.ackAdvances = new PendingAdvances(db, 'ack_advances', 'acked_max', null);
+    this.sentAdvances = new AdvanceInserts(db, 'sent_advances', 'sent_max', 'seq_off');
+    this.ackAdvances = new AdvanceInserts(db, 'ack_advances', 'acked_max', null);
     // frame ids: core/frame-id.ts; computed inline here because this is the per-frame hot path
     this.idBase = sessionId * FRAMES_PER_SESSION;
     this.idBaseBig = BigInt(sessionId) * BigInt(FRAMES_PER_SESSION);
@@ -99,21 +87,12 @@ export class FrameRowWriter {
     this.insertRetransmission = db.prepare(
       'INSERT INTO retransmissions (flow_id, dir, start_off, end_off, ts_ns, frame_id) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.writeBatch = db.transaction((batch: PackedFrames, final: boolean) => this.writeRows(batch, final));
+    this.writeBatch = db.transaction((batch: PackedFrames) => this.writeRows(batch));
   }
 
-  /**
-   * Writes the batch in one transaction; `final` also writes every advance row held.
-   * SQLite errors (disk full) and a session deleted meanwhile throw.
-   */
-  write(batch: PackedFrames, final = false): void {
-    this.writeBatch.immediate(batch, final);
-  }
-
-  /** Forgets the advance rows held (the caller deletes what was written: discardSessionFrames). */
-  forget(): void {
-    this.sentAdvances.discard();
-    this.ackAdvances.discard();
+  /** Writes the batch in one transaction. SQLite errors (disk full) and a session deleted meanwhile throw. */
+  write(batch: PackedFrames): void {
+    this.writeBatch.immediate(batch);
   }
 
   private frameId(frameNo: number): number | bigint {
@@ -121,11 +100,13 @@ export class FrameRowWriter {
   }
 
   private frameInsert(rows: number): Statement {
-    const one = `(${FRAME_COLUMNS.map(() => '?').join(', ')})`;
+    // session_id is the same in every row: written into the statement, one value less to
+    // bind per row (an integer of ours, safe in SQL text)
+    const one = `(${FRAME_COLUMNS.map((c) => (c === 'session_id' ? String(this.sessionId) : '?')).join(', ')})`;
     return this.db.prepare(`INSERT INTO frames (${FRAME_COLUMNS.join(', ')}) VALUES ${new Array(rows).fill(one).join(', ')}`);
   }
 
-  private writeRows(batch: PackedFrames, final: boolean): void {
+  private writeRows(batch: PackedFrames): void {
     // inside the write transaction: a session deleted meanwhile (another connection, an
     // import refused too late) gets no more rows, which would otherwise outlive it
     if (this.sessionExists.get(this.sessionId) === undefined) throw sessionNotFound(this.sessionId);
@@ -138,12 +119,8 @@ export class FrameRowWriter {
     this.writeFrames(batch);
     for (const s of batch.sacks) this.insertSack.run(this.frameId(s[0]), flowIds[s[1]], s[2], s[3], s[4], s[5]);
     for (const r of batch.retransmissions) this.insertRetransmission.run(flowIds[r[0]], r[1], r[2], r[3], r[4], this.frameId(r[5]));
-    this.holdAdvanceRows(batch.sentAdvances, this.sentAdvances);
-    this.holdAdvanceRows(batch.ackAdvances, this.ackAdvances);
-    if (final || this.sentAdvances.pending + this.ackAdvances.pending >= this.holdAdvances) {
-      this.sentAdvances.write();
-      this.ackAdvances.write();
-    }
+    this.sentAdvances.write(batch.sentAdvances, flowIds);
+    this.ackAdvances.write(batch.ackAdvances, flowIds);
     for (const t of batch.tags) this.insertTag.run(flowIds[t[0]], t[1], t[2], t[3], t[4], t[5], this.frameId(t[6]), t[7]);
     for (const u of batch.flowUpdates) {
       this.updateFlow.run(u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15], flowIds[u[0]]);
@@ -170,7 +147,6 @@ export class FrameRowWriter {
   private writeFrames(batch: PackedFrames): void {
     const { count, frames: v, ts } = batch;
     const flowIds = this.flowIds;
-    const sessionId = this.sessionId;
     const chunk = this.chunk;
     let k = 0;
     let rows = 0;
@@ -178,7 +154,6 @@ export class FrameRowWriter {
       let p = r * FRAME_WIDTH;
       const frameNo = v[p++];
       chunk[k++] = this.idIsSafe ? this.idBase + frameNo : this.idBaseBig + BigInt(frameNo);
-      chunk[k++] = sessionId;
       chunk[k++] = frameNo;
       chunk[k++] = flowIds[v[p++]];
       chunk[k++] = v[p++]; // dir
@@ -214,14 +189,6 @@ export class FrameRowWriter {
         this.insertFrameStatements.set(rows, stmt);
       }
       stmt.run(chunk.slice(0, k));
-    }
-  }
-
-  private holdAdvanceRows(rows: PackedAdvances, into: PendingAdvances): void {
-    const { count, numbers, ts } = rows;
-    const flowIds = this.flowIds;
-    for (let r = 0, p = 0; r < count; r++, p += ADVANCE_WIDTH) {
-      into.add(flowIds[numbers[p]], numbers[p + 1], numbers[p + 2], ts[r], numbers[p + 3]);
     }
   }
 }

@@ -61,8 +61,8 @@ export class FrameWriter {
     this.db = db;
     this.sessionId = sessionId;
     const resume = storedCounters(db, sessionId);
-    this.packer = new FramePacker({ batchFrames: options.batchFrames, tags: options.tags, maxFlows: options.maxFlows, resume });
-    this.rows = new FrameRowWriter(db, sessionId, resume.frames, { holdAdvances: options.holdAdvances });
+    this.packer = new FramePacker({ ...options, resume });
+    this.rows = new FrameRowWriter(db, sessionId, resume.frames);
   }
 
   /** Live view of what the session saw (frames, tcp, skipped, reasons, flows). */
@@ -118,14 +118,13 @@ export class FrameWriter {
 
   /** Writes everything pending, advance rows included, and the final counters into the sessions row. */
   finish(): SessionCounters {
-    this.rows.write(this.packer.take(), true);
+    this.rows.write(this.packer.take(true));
     return this.packer.counters;
   }
 
   /** Deletes every row of this session in frames, sacks, tags and flows (an import that failed). */
   discard(): void {
     this.packer.reset();
-    this.rows.forget();
     discardSessionFrames(this.db, this.sessionId);
   }
 }

@@ -25,7 +25,7 @@ port.on('message', (m: WriterToThread) => {
   }
   if (!failed && Atomics.load(aborted, 0) === 0) {
     try {
-      rows!.write(m.batch, m.final);
+      rows!.write(m.batch);
     } catch (err) {
       failed = true;
       post({ type: 'failed', error: errorReply(err) });
@@ -39,7 +39,7 @@ function open(): ReturnType<typeof openDatabase> | null {
     const conn = openDatabase(init.dbPath, { migrate: false });
     // this connection's own checkpoint threshold: recording/import.ts says why
     conn.pragma(`wal_autocheckpoint = ${IMPORT_CHECKPOINT_PAGES}`);
-    rows = new FrameRowWriter(conn, init.sessionId, init.framesInSessionRow, { holdAdvances: init.holdAdvances });
+    rows = new FrameRowWriter(conn, init.sessionId, init.framesInSessionRow);
     return conn;
   } catch (err) {
     failed = true;

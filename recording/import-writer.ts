@@ -32,7 +32,6 @@ export interface WriterThreadInit {
   dbPath: string;
   sessionId: number;
   framesInSessionRow: number;
-  holdAdvances: number;
   /** Int32 flag: 1 once the import failed. */
   abort: SharedArrayBuffer;
 }
@@ -55,9 +54,11 @@ export interface ImportRows {
   add(batch: PackedFrames): void;
   /** Resolves when the writer has room for more batches (at once inline). */
   room(): Promise<void>;
+  /** room() would wait: the writer has MAX_BATCHES_IN_FLIGHT batches to write (never inline). */
+  readonly busy: boolean;
   /** The writer's first error, if any: the import stops with it. */
   readonly failure: Error | null;
-  /** Writes the last batch and every advance row held; resolves when all is written. */
+  /** Writes the last batch (the packer's take(true)); resolves when all is written. */
   finish(last: PackedFrames): Promise<void>;
   /** Stops writing (nothing more lands); the caller then deletes what was written. */
   abort(): Promise<void>;
@@ -66,14 +67,15 @@ export interface ImportRows {
 }
 
 /** Writes on the importing thread's connection, as each batch comes. */
-export function inlineRows(db: Db, sessionId: number, framesInSessionRow: number, holdAdvances: number): ImportRows {
-  const rows = new FrameRowWriter(db, sessionId, framesInSessionRow, { holdAdvances });
+export function inlineRows(db: Db, sessionId: number, framesInSessionRow: number): ImportRows {
+  const rows = new FrameRowWriter(db, sessionId, framesInSessionRow);
   return {
     add: (batch) => rows.write(batch),
     room: () => Promise.resolve(),
+    busy: false,
     failure: null,
-    finish: async (last) => rows.write(last, true),
-    abort: async () => rows.forget(),
+    finish: async (last) => rows.write(last),
+    abort: async () => {},
     writerCpuMs: null,
   };
 }
@@ -90,9 +92,9 @@ function spawnWriter(init: WriterThreadInit): Worker {
 }
 
 /** Writes on a thread of its own, with a connection of its own to the database file `db` names. */
-export function threadRows(db: Db, sessionId: number, framesInSessionRow: number, holdAdvances: number): ImportRows {
+export function threadRows(db: Db, sessionId: number, framesInSessionRow: number): ImportRows {
   const abortFlag = new SharedArrayBuffer(4);
-  const worker = spawnWriter({ dbPath: db.name, sessionId, framesInSessionRow, holdAdvances, abort: abortFlag });
+  const worker = spawnWriter({ dbPath: db.name, sessionId, framesInSessionRow, abort: abortFlag });
   let inFlight = 0;
   let failure: Error | null = null;
   let writerCpuMs: number | null = null;
@@ -145,6 +147,9 @@ export function threadRows(db: Db, sessionId: number, framesInSessionRow: number
       worker.postMessage({ type: 'batch', batch, final: false } satisfies WriterToThread, transferList(batch));
     },
     room: () => (inFlight < MAX_BATCHES_IN_FLIGHT || failure ? Promise.resolve() : new Promise<void>((resolve) => roomWaiters.push(resolve))),
+    get busy() {
+      return inFlight >= MAX_BATCHES_IN_FLIGHT && !failure;
+    },
     get failure() {
       return failure;
     },

@@ -86,7 +86,7 @@ export function recoverInterruptedImports(db: Db, sessionDir: (id: number) => st
 /**
  * sent_advances/ack_advances rows the import holds (24 bytes each in typed arrays, so
  * 24-48 MB with the arrays' growth) before writing them as one sorted run per flow
- * direction (db/advances.ts); about one row per TCP frame. Written with every batch
+ * direction (capture/advance-runs.ts, db/advances.ts); about one row per TCP frame. Written with every batch
  * instead, they land at ~900 places per batch for 449 interleaved flows: 3.4-3.5 CPU-s
  * per 1M frames against 2.5-2.6 held (docs/import.md "Import speed").
  */
@@ -129,12 +129,12 @@ export async function importCapture(
   options: ImportOptions = {},
 ): Promise<ImportResult> {
   const resume = storedCounters(db, sessionId);
-  const packer = new FramePacker({ batchFrames: options.batchFrames, resume });
+  const packer = new FramePacker({ batchFrames: options.batchFrames, resume, holdAdvances: HOLD_ADVANCE_ROWS });
   let rows: ImportRows | null = null;
   const startRows = (thread: boolean): ImportRows =>
     thread && !db.memory
-      ? threadRows(db, sessionId, resume.frames, HOLD_ADVANCE_ROWS)
-      : inlineRows(db, sessionId, resume.frames, HOLD_ADVANCE_ROWS);
+      ? threadRows(db, sessionId, resume.frames)
+      : inlineRows(db, sessionId, resume.frames);
   const reader = new AutoCaptureReader();
   let pcapng: PcapngWriter | null = null;
   if (options.captureFile) {
@@ -188,6 +188,10 @@ export async function importCapture(
       options.onProgress?.(bytes, packer.counters.frames);
       const started = rows as ImportRows | null; // set by `keep` once a batch was full
       if (started) {
+        // this thread would only wait for the writer: copy the pages it committed from the
+        // WAL into the database file meanwhile, so neither the writer's own checkpoints
+        // nor the one at the end do it on the way
+        if (started.busy) db.pragma('wal_checkpoint(PASSIVE)');
         await started.room();
         if (started.failure) throw started.failure;
       }
@@ -195,7 +199,7 @@ export async function importCapture(
     reader.end(sink);
     copies.end();
     rows ??= startRows(options.writerThread ?? false);
-    await rows.finish(packer.take());
+    await rows.finish(packer.take(true));
     pcapng?.close();
     db.pragma('wal_checkpoint(PASSIVE)');
     return {
