@@ -25,8 +25,12 @@ import { FrameRowWriter } from '../db/frame-rows.js';
  */
 export const IMPORT_CHECKPOINT_PAGES = 32768;
 
-/** Batches handed over and not yet written before the importing thread waits (20000 frames, ~3 MB of columns each). */
-const MAX_BATCHES_IN_FLIGHT = 4;
+/**
+ * Batches handed over and not yet written before the importing thread waits (20000 frames,
+ * ~3.2 MB of columns each: ~26 MB at most). Room for the writer thread's start-up and for
+ * the scheduling delays of a loaded machine: with 4 the importing thread stalled more often.
+ */
+const MAX_BATCHES_IN_FLIGHT = 8;
 
 export interface WriterThreadInit {
   dbPath: string;

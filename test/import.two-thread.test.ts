@@ -177,3 +177,39 @@ test('through the writer thread, a file cut short after several batches is refus
     t.cleanup();
   }
 });
+
+test('an error on the writer thread (its session deleted mid-import) stops the import with that error, and no row of it is left', async () => {
+  const t = tempDir();
+  const db = openDatabase(join(t.dir, 'deleted.db'));
+  try {
+    const bytes = interleavedCapture(3000, 7);
+    const { id } = createSession(db, { name: 'deleted under the import', kind: 'import' });
+    const framesStored = () =>
+      db.prepare('SELECT COUNT(*) FROM frames WHERE id BETWEEN ? * 4294967296 AND ? * 4294967296 + 4294967295').pluck().get(id, id) as number;
+    let deleted = false;
+    const chunks = (async function* () {
+      for (let i = 0; i < bytes.length; i += 4096) {
+        // once the writer thread has committed rows of the import, the session goes (another connection, as the API would)
+        if (!deleted && framesStored() > 0) {
+          db.prepare('DELETE FROM sessions WHERE id = ?').run(id);
+          deleted = true;
+        }
+        yield bytes.subarray(i, i + 4096);
+        await new Promise((resolve) => setTimeout(resolve, 2)); // the writer gets its turn
+      }
+    })();
+    await assert.rejects(importCapture(db, id, chunks, { writerThread: true, batchFrames: 50 }), (err: unknown) => {
+      assert.ok(isAckscopeError(err));
+      assert.equal(err.code, 'ACKSCOPE_ERR_SESSION_NOT_FOUND');
+      return true;
+    });
+    assert.ok(deleted, 'the session was deleted while the import ran');
+    assert.equal(framesStored(), 0);
+    assert.deepEqual(dump(db, id), { ...Object.fromEntries(Object.keys(SESSION_TABLES).map((k) => [k, []])), sessions: [] });
+    // nor an advance row whose flow is gone
+    assert.equal(db.prepare('SELECT COUNT(*) FROM sent_advances WHERE flow_id NOT IN (SELECT id FROM flows)').pluck().get(), 0);
+  } finally {
+    db.close();
+    t.cleanup();
+  }
+});
