@@ -1,7 +1,10 @@
 /**
  * Importing a pcap/pcapng byte stream into a session: reader → (pktmon copy filter) →
- * FrameWriter, and a pcapng copy of every packet kept as the session's raw
- * capture. The API route and bench/import.ts both go through importCapture.
+ * the frame writer's two halves — FramePacker (decode, track, pack) on this thread,
+ * FrameRowWriter (SQLite) on a writer thread of the import's own (recording/import-writer.ts)
+ * or, for small files and databases in memory, on this thread too — and a pcapng copy of
+ * every packet kept as the session's raw capture. The API route and bench/import.ts both
+ * go through importCapture.
  * All or nothing: on any error the session's rows and the kept file are removed.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +13,10 @@ import type { Db } from '../db/connection.js';
 import { updateSession } from '../db/sessions.js';
 import { wallClockNs } from '../core/time.js';
 import { AckscopeError } from '../core/errors.js';
-import { FrameWriter, type SessionCounters } from '../db/frame-writer.js';
+import { storedCounters, type SessionCounters } from '../db/frame-writer.js';
+import { discardSessionFrames } from '../db/frame-rows.js';
+import { FramePacker } from '../capture/frame-packer.js';
+import { IMPORT_CHECKPOINT_PAGES, inlineRows, threadRows, type ImportRows } from './import-writer.js';
 import { PacketCopyFilter } from '../capture/pcap/copies.js';
 import type { CaptureRecord, FileDrops } from '../capture/pcap/frame.js';
 import { PcapngWriter } from '../capture/pcap/pcapng-writer.js';
@@ -68,7 +74,7 @@ export function recoverInterruptedImports(db: Db, sessionDir: (id: number) => st
   for (const { id } of stuck) {
     const dir = sessionDir(id);
     if (importOwnerAlive(dir)) continue;
-    new FrameWriter(db, id).discard();
+    discardSessionFrames(db, id);
     rmSync(join(dir, CAPTURE_FILE_NAME), { force: true });
     releaseImportOwner(dir);
     updateSession(db, id, { state: 'failed', failure_reason: INTERRUPTED, stopped_ns: wallClockNs(), capture_file: null });
@@ -80,7 +86,7 @@ export function recoverInterruptedImports(db: Db, sessionDir: (id: number) => st
 /**
  * sent_advances/ack_advances rows the import holds (24 bytes each in typed arrays, so
  * 24-48 MB with the arrays' growth) before writing them as one sorted run per flow
- * direction (db/advances.ts); about one row per TCP frame. Written with every batch
+ * direction (capture/advance-runs.ts, db/advances.ts); about one row per TCP frame. Written with every batch
  * instead, they land at ~900 places per batch for 449 interleaved flows: 3.4-3.5 CPU-s
  * per 1M frames against 2.5-2.6 held (docs/import.md "Import speed").
  */
@@ -94,6 +100,12 @@ export interface ImportOptions {
   /** Called after each chunk. */
   onProgress?: (bytes: number, frames: number) => void;
   batchFrames?: number;
+  /**
+   * Write the rows on a writer thread (true) or on this thread (false). Default: on a
+   * thread when the database is a file and the capture fills more than one batch (a
+   * small file is written before a thread would have started).
+   */
+  writerThread?: boolean;
 }
 
 export interface ImportResult {
@@ -106,6 +118,8 @@ export interface ImportResult {
   lastNs: bigint | null;
   /** Losses the file records (pcapng statistics blocks, epb_dropcount); null: none recorded. */
   drops: FileDrops | null;
+  /** CPU time of the writer thread, ms; null when the rows were written on the importing thread. */
+  writerCpuMs: number | null;
 }
 
 export async function importCapture(
@@ -114,10 +128,13 @@ export async function importCapture(
   chunks: AsyncIterable<Uint8Array>,
   options: ImportOptions = {},
 ): Promise<ImportResult> {
-  const writer = new FrameWriter(db, sessionId, {
-    batchFrames: options.batchFrames,
-    holdAdvances: HOLD_ADVANCE_ROWS,
-  });
+  const resume = storedCounters(db, sessionId);
+  const packer = new FramePacker({ batchFrames: options.batchFrames, resume, holdAdvances: HOLD_ADVANCE_ROWS });
+  let rows: ImportRows | null = null;
+  const startRows = (thread: boolean): ImportRows =>
+    thread && !db.memory
+      ? threadRows(db, sessionId, resume.frames)
+      : inlineRows(db, sessionId, resume.frames);
   const reader = new AutoCaptureReader();
   let pcapng: PcapngWriter | null = null;
   if (options.captureFile) {
@@ -129,9 +146,13 @@ export async function importCapture(
   let lastNs: bigint | null = null;
 
   const keep = (rec: CaptureRecord): void => {
-    writer.addFrameView(rec.linkType, rec.tsNs, rec.caplen, rec.wirelen, rec.view, rec.at, rec.fileOffset);
+    packer.add(rec.linkType, rec.tsNs, rec.caplen, rec.wirelen, rec.view, rec.at, rec.fileOffset);
+    if (packer.full) {
+      rows ??= startRows(options.writerThread ?? true);
+      rows.add(packer.take());
+    }
   };
-  const copies = new PacketCopyFilter(keep, () => writer.countCopy());
+  const copies = new PacketCopyFilter(keep, () => packer.countCopy());
   const sink = (rec: CaptureRecord): void => {
     if (firstNs === null) firstNs = rec.tsNs;
     lastNs = rec.tsNs;
@@ -164,14 +185,33 @@ export async function importCapture(
         );
       }
       reader.push(chunk, sink);
-      options.onProgress?.(bytes, writer.counters.frames);
+      options.onProgress?.(bytes, packer.counters.frames);
+      const started = rows as ImportRows | null; // set by `keep` once a batch was full
+      if (started) {
+        // this thread would only wait for the writer: copy the pages it committed from the
+        // WAL into the database file meanwhile, so neither the writer's own checkpoints
+        // nor the one at the end do it on the way
+        if (started.busy) db.pragma('wal_checkpoint(PASSIVE)');
+        await started.room();
+        if (started.failure) throw started.failure;
+      }
     }
     reader.end(sink);
     copies.end();
-    const counters = writer.finish();
+    rows ??= startRows(options.writerThread ?? false);
+    await rows.finish(packer.take(true));
     pcapng?.close();
     db.pragma('wal_checkpoint(PASSIVE)');
-    return { format: reader.format, bytes, counters, duplicateCopies: copies.duplicates, firstNs, lastNs, drops: reader.drops };
+    return {
+      format: reader.format,
+      bytes,
+      counters: packer.counters,
+      duplicateCopies: copies.duplicates,
+      firstNs,
+      lastNs,
+      drops: reader.drops,
+      writerCpuMs: rows.writerCpuMs,
+    };
   } catch (err) {
     try {
       pcapng?.close();
@@ -179,7 +219,9 @@ export async function importCapture(
       // the file goes anyway
     }
     if (options.captureFile) rmSync(options.captureFile, { force: true });
-    writer.discard();
+    // the writer first: once it returns, nothing more of this import lands
+    await rows?.abort();
+    discardSessionFrames(db, sessionId);
     throw err;
   } finally {
     releaseCheckpointSetting();
@@ -194,7 +236,7 @@ function importCheckpointSetting(db: Db): () => void {
   if (!entry) {
     entry = { count: 0, saved: db.pragma('wal_autocheckpoint', { simple: true }) as number };
     activeImports.set(db, entry);
-    db.pragma('wal_autocheckpoint = 32768');
+    db.pragma(`wal_autocheckpoint = ${IMPORT_CHECKPOINT_PAGES}`);
   }
   entry.count++;
   const held = entry;

@@ -10,7 +10,7 @@ import { openDatabase, type Db } from '../../db/connection.js';
 import { createSession } from '../../db/sessions.js';
 import { storeCompletions } from '../../db/completions.js';
 import { storeKernelWitnesses, storeTraceStats } from '../../db/kernel-witness.js';
-import { importCapture } from '../../recording/import.js';
+import { importCapture, type ImportOptions } from '../../recording/import.js';
 import { LINKTYPE_RAW } from '../../capture/decode/linktypes.js';
 import { encodeTag, TAG_BYTES } from '../../capture/decode/tag.js';
 import type { CompletionRow } from '../../core/completion.js';
@@ -50,9 +50,16 @@ export interface StoreCapture {
  * Writes the session into a fresh SQLite file at dbPath and returns it open.
  * `scale` multiplies each flow's byte count (1: ~300 frames). `subnet`: the third byte
  * of every address (another host's connections: a capture whose flows differ from
- * another's of the same seed).
+ * another's of the same seed). `importOptions` go to importCapture (the writer thread or
+ * not, the batch size).
  */
-export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1, subnet = 0): Promise<StoreCapture> {
+export async function buildStoreCapture(
+  dbPath: string,
+  seed = 1,
+  scale = 1,
+  subnet = 0,
+  importOptions: ImportOptions = {},
+): Promise<StoreCapture> {
   const net = (host: number) => `10.0.${subnet}.${host}`;
   const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
@@ -208,7 +215,7 @@ export async function buildStoreCapture(dbPath: string, seed = 1, scale = 1, sub
   const session = createSession(db, { name: `store capture ${seed}`, kind: 'import' });
   await importCapture(db, session.id, (async function* () {
     for (let i = 0; i < file.length; i += 65536) yield file.subarray(i, i + 65536);
-  })());
+  })(), importOptions);
   storeCompletions(db, session.id, rows);
   storeKernelWitnesses(db, session.id, witnesses);
   storeTraceStats(db, session.id, { target: "pid 42 'x'", lostEvents: 1, calls: rows.length, uncovered: 0, momentsWithoutCall: 2, missing: { driver: 3 }, exitCode: 0 });
