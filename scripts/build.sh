@@ -24,27 +24,22 @@ if [ -f capture/native/binding.gyp ]; then
   fi
 fi
 
-# The SQLite extension the ingest worker hands packed batches to (db/native/): built
-# against better-sqlite3's own SQLite headers; without it ingest binds rows instead.
-if [ -f db/native/packed_completions.c ]; then
-  ext=db/native/build/packed_completions.so
-  if newer_than "$ext" db/native/packed_completions.c; then
-    say "SQLite extension packed_completions (cc)"
-    mkdir -p db/native/build
-    cc -O2 -fPIC -shared -Wall -Wextra -Wno-unused-parameter -I node_modules/better-sqlite3/deps/sqlite3 \
-      -o "$ext" db/native/packed_completions.c -lm
-  fi
-fi
-
-# The SQLite extension the correlation reads its runs through (db/native/packed_columns.c),
-# against the sqlite3ext.h of the SQLite that better-sqlite3 links. Without it the correlation
-# reads the same runs as JSON text (same answers, about twice the CPU at 10 M frames).
-pack=db/native/build/packed_columns.so
+# The SQLite extensions (db/native/*.c), each built against the sqlite3ext.h of the SQLite
+# that better-sqlite3 links: packed_completions (the ingest worker hands packed batches to
+# it; without it ingest binds rows) and packed_columns (f64_pack: the correlation reads its
+# runs as BLOBs of doubles; without it the same runs as JSON text, same answers, about
+# twice the CPU at 10 M frames).
 sqlite_headers=node_modules/better-sqlite3/deps/sqlite3
-if [ -f db/native/packed_columns.c ] && [ -f "$sqlite_headers/sqlite3ext.h" ] && newer_than "$pack" db/native/packed_columns.c; then
-  say "SQLite extension packed_columns (cc)"
-  mkdir -p db/native/build
-  cc -O2 -fPIC -shared -Wall -Wextra -I "$sqlite_headers" -o "$pack" db/native/packed_columns.c
+if [ -f "$sqlite_headers/sqlite3ext.h" ]; then
+  for src in db/native/*.c; do
+    [ -f "$src" ] || continue
+    ext=db/native/build/$(basename "$src" .c).so
+    if newer_than "$ext" "$src"; then
+      say "SQLite extension $(basename "$src" .c) (cc)"
+      mkdir -p db/native/build
+      cc -O2 -fPIC -shared -Wall -Wextra -Wno-unused-parameter -I "$sqlite_headers" -o "$ext" "$src" -lm
+    fi
+  done
 fi
 
 if [ -f sender/c/Makefile ] && [ "${ACKSCOPE_BUILD_C:-1}" = 1 ]; then
