@@ -33,6 +33,8 @@ function sqliteSelect(table: TableName): string {
     host: ':host',
     flow_id: 'flow_id + :flowBase',
     frame_no: 'frame_no + :frameBase',
+    // kernel witnesses and trace statements (migrations/clickhouse/003): SQLite keeps one per completion / session
+    stored_ns: '0',
   };
   const frameNo = `(frame_id & ${FRAME_NO_MASK}) + :frameBase`;
   const ofSessionFlows = 'flow_id IN (SELECT id FROM flows WHERE session_id = :sid)';

@@ -123,12 +123,13 @@ export async function readFlows(client: ClickHouseClient, sessionId: number, bas
   }));
 }
 
-/** Completions in (flow 4-tuple, writeId) order, with the kernel witness of each that has one. */
+/** Completions in (flow 4-tuple, writeId) order, with the kernel witness of each that has one (its newest: clickhouse/kernel-witness.ts). */
 export async function readCompletions(client: ClickHouseClient, sessionId: number, base: bigint): Promise<CompletionForCorrelation[]> {
   const session = sessionLiteral(sessionId);
   const witnessRows = await client.rows(
     sql`SELECT completion_id, qdisc_in_ns, qdisc_out_ns, driver_ns, ack_arrived_ns, ack_processed_ns, retransmitted
-          FROM ${identifier('kernel_witness')} WHERE session_id = ${session}`,
+          FROM ${identifier('kernel_witness')} WHERE session_id = ${session}
+         ORDER BY completion_id, stored_ns DESC LIMIT 1 BY completion_id`,
   );
   const witnesses = new Map<number, KernelMoments>(
     witnessRows.map((r) => [

@@ -10,7 +10,7 @@ import { TABLES } from './tables.js';
 /** Columns read back as BigInt (epoch ns); other integers become numbers. */
 const BIGINT_COLUMNS = new Set(['first_ns', 'last_ns', 'ts_ns']);
 
-function rowsToObjects(columns: readonly { name: string; type: string }[], rows: unknown[][], rename: Record<string, string>): Record<string, unknown>[] {
+export function rowsToObjects(columns: readonly { name: string; type: string }[], rows: unknown[][], rename: Record<string, string>): Record<string, unknown>[] {
   return rows.map((r) => {
     const out: Record<string, unknown> = {};
     columns.forEach((c, i) => {
@@ -26,7 +26,7 @@ function rowsToObjects(columns: readonly { name: string; type: string }[], rows:
 }
 
 const FLOW_COLUMNS = TABLES.flows.columns.filter((c) => c.name !== 'host');
-const FRAME_COLUMNS = TABLES.frames.columns.filter((c) => c.name !== 'host' && c.name !== 'session_id');
+export const FRAME_COLUMNS = TABLES.frames.columns.filter((c) => c.name !== 'host' && c.name !== 'session_id');
 
 /** Flows of a session in id order after `afterId` (db/frames.ts FlowRow's shape: `id` is the flow id). */
 export async function listStoredFlows(client: ClickHouseClient, sessionId: number, limit: number, afterId: number) {

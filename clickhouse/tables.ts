@@ -6,7 +6,8 @@
  *
  * Every table carries session_id (ClickHouse has no foreign keys or cascades: a
  * session's rows are found, counted and dropped by it), and frames, flows, completions
- * and sessions carry the host the row came from (issue 17: many hosts, one view).
+ * and sessions carry the host the row came from (issue 17: many hosts, one view), as
+ * kernel witnesses and trace statements do since migration 003.
  */
 
 export type IntegerType = 'UInt8' | 'UInt16' | 'UInt32' | 'UInt64' | 'Int8' | 'Int16' | 'Int32' | 'Int64';
@@ -131,6 +132,8 @@ export const TABLES = {
       c('session_id', 'UInt64'), c('completion_id', 'UInt64'), c('byte_off', 'Nullable(Int64)'),
       c('qdisc_in_ns', 'Nullable(Int64)'), c('qdisc_out_ns', 'Nullable(Int64)'), c('driver_ns', 'Nullable(Int64)'),
       c('ack_arrived_ns', 'Nullable(Int64)'), c('ack_processed_ns', 'Nullable(Int64)'), c('retransmitted', 'UInt8'),
+      // migrations/clickhouse/003: the host that wrote the row; the newest stored_ns of a completion is its witness
+      c('host', 'String'), c('stored_ns', 'Int64'),
     ],
   },
   session_traces: {
@@ -140,6 +143,8 @@ export const TABLES = {
       c('session_id', 'UInt64'), c('target', 'String'), c('lost_events', 'Int64'), c('calls', 'Int64'),
       c('uncovered', 'Int64'), c('moments_without_call', 'Int64'), c('missing_json', 'Nullable(String)'),
       c('exit_code', 'Nullable(Int64)'),
+      // migrations/clickhouse/003: as kernel_witness (the newest statement of a session is read)
+      c('host', 'String'), c('stored_ns', 'Int64'),
     ],
   },
 } as const satisfies Record<string, TableSpec>;

@@ -2,6 +2,7 @@ import type { Db } from './connection.js';
 import { canonicalAddress } from '../core/completion.js';
 import { AckscopeError } from '../core/errors.js';
 import type { KernelWitness, KernelWitnessInput, TraceStats } from '../core/kernel-witness.js';
+import { updateSession } from './sessions.js';
 
 export type { TraceStats };
 
@@ -10,6 +11,8 @@ export type { TraceStats };
  * Stores witnesses of completions already stored (same flow and writeId), replacing an
  * earlier witness of the same completion: a later join may have seen more moments.
  * One transaction; a witness whose completion is not there refuses the whole request.
+ * The session's updated_ns moves: its correlation's fingerprint changes, so a cached
+ * correlation is not served without the witnesses (they change stages, not counts).
  */
 export function storeKernelWitnesses(
   db: Db,
@@ -39,6 +42,7 @@ export function storeKernelWitnesses(
       }
       put.run(id, w.byte, w.qdiscInNs, w.qdiscOutNs, w.driverNs, w.ackArrivedNs, w.ackProcessedNs, w.retransmitted ? 1 : 0);
     });
+    if (rows.length > 0) updateSession(db, sessionId, {});
   })();
   return rows.length;
 }

@@ -6,9 +6,9 @@
  * deleted, and when the service closes. What the tracer said about itself (lost events,
  * uncovered sends, missing moments, the exit code) is stored with the session.
  */
-import { parseCompletion, type CompletionRecord } from '../core/completion.js';
+import { parseCompletion, type CompletionRecord, type CompletionRow } from '../core/completion.js';
 import { AckscopeError } from '../core/errors.js';
-import { parseKernelWitness } from '../core/kernel-witness.js';
+import { parseKernelWitness, type TraceStats } from '../core/kernel-witness.js';
 import type { Db } from '../db/connection.js';
 import { storeCompletions } from '../db/completions.js';
 import { storeKernelWitnesses, storeTraceStats } from '../db/kernel-witness.js';
@@ -46,10 +46,41 @@ export interface TraceStartOptions {
   lingerMs?: number;
 }
 
+/**
+ * Where a trace's rows go: the service's store (service/store/: SQLite or ClickHouse,
+ * which implements this), or a SQLite file (sqliteTraceRows).
+ */
+export interface TraceRows {
+  /** A batch of the tracer's completions (`firstIndex`: the first one's number, for messages), then their witnesses. */
+  storeTraced(sessionId: number, completions: readonly CompletionRow[], firstIndex: number, witnesses: readonly ReturnType<typeof parseKernelWitness>[]): Promise<void>;
+  storeTraceStats(sessionId: number, stats: TraceStats): Promise<void>;
+}
+
+/** A SQLite file's: each batch in one transaction. */
+export function sqliteTraceRows(db: Db): TraceRows {
+  return {
+    async storeTraced(sessionId, completions, firstIndex, witnesses) {
+      db.transaction(() => {
+        storeCompletions(db, sessionId, completions, firstIndex);
+        storeKernelWitnesses(db, sessionId, witnesses);
+      })();
+    },
+    async storeTraceStats(sessionId, stats) {
+      storeTraceStats(db, sessionId, stats);
+    },
+  };
+}
+
 export class TraceManager {
   private readonly running = new Map<number, RunningTrace>();
+  private readonly rows: TraceRows;
 
-  constructor(private readonly o: { db: Db; log: CaptureLog }) {}
+  /** `rows`: where the rows go; without it, into `db`. */
+  constructor(private readonly o: { db?: Db; rows?: TraceRows; log: CaptureLog }) {
+    if (o.rows) this.rows = o.rows;
+    else if (o.db) this.rows = sqliteTraceRows(o.db);
+    else throw new Error('TraceManager needs rows or a db');
+  }
 
   isTracing(sessionId: number): boolean {
     return this.running.has(sessionId);
@@ -73,22 +104,21 @@ export class TraceManager {
     let markExited: (e: ExitEvent | null) => void = () => {};
     const exited = new Promise<ExitEvent | null>((resolve) => (markExited = resolve));
     let stored = 0;
+    // one batch at a time: a store that answers over HTTP may still be writing the last one
+    let storing: Promise<unknown> = Promise.resolve();
     const store = () => {
-      const taken = feed.take();
-      const rows = taken.records.map((r, i) => parseCompletion(r as unknown as CompletionRecord, stored + i));
-      this.o.db.transaction(() => {
-        storeCompletions(this.o.db, sessionId, rows, stored);
-        storeKernelWitnesses(this.o.db, sessionId, taken.witnesses.map((w, index) => parseKernelWitness(w, index)));
-      })();
-      stored += rows.length;
-      return taken;
+      const next = storing.then(async () => {
+        const taken = feed.take();
+        const rows = taken.records.map((r, i) => parseCompletion(r as unknown as CompletionRecord, stored + i));
+        await this.rows.storeTraced(sessionId, rows, stored, taken.witnesses.map((w, index) => parseKernelWitness(w, index)));
+        stored += rows.length;
+        return taken;
+      });
+      storing = next.catch(() => undefined);
+      return next;
     };
     const timer = setInterval(() => {
-      try {
-        store();
-      } catch (err) {
-        this.o.log.warn({ sessionId, err }, 'storing traced sends failed');
-      }
+      store().catch((err: unknown) => this.o.log.warn({ sessionId, err }, 'storing traced sends failed'));
     }, STORE_EVERY_MS);
     const reading = (async () => {
       for await (const batch of run.batches) {
@@ -117,8 +147,8 @@ export class TraceManager {
         await reading.catch(() => undefined);
         clearInterval(timer);
         try {
-          const last = store();
-          storeTraceStats(this.o.db, sessionId, traceStats(last, label, exitCode));
+          const last = await store();
+          await this.rows.storeTraceStats(sessionId, traceStats(last, label, exitCode));
         } catch (err) {
           this.o.log.warn({ sessionId, err }, 'storing the last traced sends failed');
         }

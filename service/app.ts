@@ -69,7 +69,7 @@ const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRout
  * The areas a store other than SQLite serves (through app.store); the rest answer
  * ACKSCOPE_ERR_STORE_UNSUPPORTED there (store/unsupported-routes.ts).
  */
-const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, unsupportedRoutes];
+const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, traceRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes, unsupportedRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes

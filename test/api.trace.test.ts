@@ -4,7 +4,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { startReceiver } from '../sender/receiver.js';
 import { testApp } from './helpers/app.js';
+import { storeMatrix } from './helpers/stores.js';
 import type { CorrelationT } from '../service/schemas/correlation.js';
+
+const STORES = storeMatrix();
 
 /**
  * A live session traces a running process through the API (POST /sessions/:id/trace),
@@ -75,3 +78,54 @@ test('API: tracing is refused for an import session and for a PID that does not 
     await close();
   }
 });
+
+/**
+ * The service's tracer on either store (a session that does not capture: live capture runs
+ * on SQLite only): the records and witnesses it stores every second go through the
+ * store, and the kernel witness decides each stage. Witness: the receiver's byte count.
+ */
+for (const { store, testApp: storeApp } of STORES) {
+  test(`[${store}] API: the tracer into a session that does not capture: records tile what the receiver read, each decided by its kernel witness`, async () => {
+    assert.equal(process.getuid?.(), 0, 'the tracer needs root');
+    const { app, close } = await storeApp();
+    const ends: { bytes: number }[] = [];
+    const receiver = await startReceiver({ port: 0, onConnectionEnd: (e) => ends.push(e) });
+    try {
+      const session = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'traced', kind: 'live', interface: 'lo' } })).json().id;
+      // waits for a line on stdin, so the tracer is attached before the first send; then for a second line, so the trace is stopped while it runs
+      const script = `import socket, sys\nsys.stdin.readline()\ns = socket.create_connection(("127.0.0.1", ${receiver.port}))\nfor i in range(30): s.sendall(b"y" * (2048 + i))\ns.close()\nsys.stdin.readline()\n`;
+      const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'ignore', 'inherit'] });
+      await once(child, 'spawn');
+      const traced = await app.inject({ method: 'POST', url: `/sessions/${session}/trace`, payload: { pid: child.pid } });
+      assert.equal(traced.statusCode, 202, traced.body);
+      await new Promise((r) => setTimeout(r, 500));
+      child.stdin!.write('go\n');
+      while (ends.length === 0) await new Promise((r) => setTimeout(r, 10));
+      // the late moments (ACKs) of the last writes are in the tracer's next second
+      await new Promise((r) => setTimeout(r, 1500));
+      const stopped = await app.inject({ method: 'POST', url: `/sessions/${session}/trace/stop` });
+      assert.deepEqual([stopped.statusCode, stopped.json()], [200, { tracing: false }]);
+      child.stdin!.end('done\n');
+      await once(child, 'exit');
+      const stats = await app.inject({ url: `/sessions/${session}/trace` });
+      assert.equal(stats.statusCode, 200, stats.body);
+      assert.equal(stats.json().target, `pid ${child.pid}`);
+      assert.equal(stats.json().lostEvents, 0);
+
+      const items = (await app.inject({ url: `/sessions/${session}/correlations?limit=1000` })).json().items as CorrelationT[];
+      items.sort((a, b) => a.writeId - b.writeId);
+      assert.equal(items.length, 30);
+      assert.equal(items[0].offsetStart, 0);
+      for (let i = 1; i < items.length; i++) assert.equal(items[i].offsetStart, items[i - 1].offsetEnd);
+      assert.equal(items.at(-1)!.offsetEnd, ends[0].bytes, 'the traced calls tile what the receiver read');
+      for (const c of items) {
+        assert.ok(c.kernel && c.kernel.qdiscInNs !== null, `write ${c.writeId} has its kernel witness`);
+        assert.equal(c.decidedBy, 'kernel', `write ${c.writeId}: no capture, the kernel decides`);
+        assert.notEqual(c.stage, 'unknown', `write ${c.writeId}: ${c.reason}`);
+      }
+    } finally {
+      await receiver.close();
+      await close();
+    }
+  });
+}

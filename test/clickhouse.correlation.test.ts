@@ -13,6 +13,8 @@ import { openDatabase, type Db } from '../db/connection.js';
 import { SyntheticSession } from '../fixtures/flowbuilder.js';
 import { tempDir } from './helpers/app.js';
 import { buildStoreCapture, type StoreCapture } from './helpers/store-capture.js';
+import { storeKernelWitnesses } from '../db/kernel-witness.js';
+import { storeKernelWitnesses as storeKernelWitnessesInClickHouse, type KernelWitnessInputRow } from '../clickhouse/kernel-witness.js';
 
 /**
  * The differential test of the two stores: the same session correlated from SQLite
@@ -132,3 +134,57 @@ for (const layout of ['one node', 'two shards'] as const) {
     }
   });
 }
+
+test('kernel witnesses written through each store, replacing earlier ones, leave the correlations equal', async () => {
+  const capture = await buildStoreCapture(join(dir.dir, 'witnessed.db'), 4);
+  const clients = [one, two].map((server) => new ClickHouseClient(parseClickHouseUrl(server.url('witness_test'))));
+  try {
+    const target = 300;
+    for (const client of clients) {
+      await migrateClickHouse(client);
+      await copySessionFromSqlite(capture.db, client, capture.sessionId, { targetSessionId: target, host: 'h' });
+    }
+    const before = correlateSession(capture.db, capture.sessionId);
+    // every third completion of the two captured flows with data: new moments (some of them
+    // over a witness copied from SQLite), write 3 twice in one batch (the later wins)
+    const witnesses: KernelWitnessInputRow[] = [];
+    capture.rows.forEach((r, i) => {
+      if (r.srcPort > 40002 || i % 3 !== 0) return;
+      const flow = { srcAddr: r.srcAddr, srcPort: r.srcPort, dstAddr: r.dstAddr, dstPort: r.dstPort };
+      const at = (deltaNs: number) => r.completedNs + BigInt(deltaNs);
+      const moments = {
+        byte: r.offsetEnd - 1, qdiscInNs: at(-5000), qdiscOutNs: i % 2 ? null : at(-4000), driverNs: at(i % 2 ? -1000 : 3000),
+        ackArrivedNs: i % 4 ? at(50_000) : null, ackProcessedNs: i % 4 ? at(51_000) : null, retransmitted: i % 2 === 1,
+      };
+      if (r.writeId === 3) witnesses.push({ flow, writeId: r.writeId, witness: { ...moments, driverNs: at(999_999) } });
+      witnesses.push({ flow, writeId: r.writeId, witness: moments });
+    });
+    assert.ok(witnesses.length >= 5);
+    storeKernelWitnesses(capture.db, capture.sessionId, witnesses);
+    const lite = correlateSession(capture.db, capture.sessionId);
+    const changed = lite.records.filter((r, k) => JSON.stringify(r.kernel) !== JSON.stringify(before.records[k].kernel));
+    assert.equal(changed.length, new Set(witnesses.map((w) => `${w.flow.srcPort} ${w.writeId}`)).size, 'each witnessed completion has its new moments');
+    const unknown = { flow: witnesses[0].flow, writeId: 9999, witness: witnesses[0].witness };
+    for (const [layout, client] of clients.entries()) {
+      assert.equal(await storeKernelWitnessesInClickHouse(client, target, 'h', witnesses), witnesses.length);
+      const ch = await correlateSessionInClickHouse(client, target);
+      assert.deepEqual(ch.records, lite.records, `layout ${layout}`);
+      // refused whole, with SQLite's message, nothing written
+      let liteError: unknown;
+      try {
+        storeKernelWitnesses(capture.db, capture.sessionId, [witnesses[1], unknown]);
+      } catch (err) {
+        liteError = err;
+      }
+      await assert.rejects(storeKernelWitnessesInClickHouse(client, target, 'h', [witnesses[1], unknown]), (err: unknown) => {
+        assert.ok(err instanceof AckscopeError && liteError instanceof AckscopeError);
+        assert.deepEqual([err.code, err.message.replace(` session ${target}:`, '')], [liteError.code, liteError.message.replace(` session ${capture.sessionId}:`, '')]);
+        return true;
+      });
+      assert.deepEqual((await correlateSessionInClickHouse(client, target)).records, lite.records);
+    }
+  } finally {
+    for (const client of clients) client.close();
+    capture.db.close();
+  }
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { withRig } from '../experiment/rig.js';
 import { collectTrace, TraceFeed } from '../tracer/index.js';
-import { testApp } from './helpers/app.js';
+import { storeMatrix } from './helpers/stores.js';
 import type { CorrelationT } from '../service/schemas/correlation.js';
 import { startRigReceiver } from './helpers/rig-receiver.js';
 
@@ -15,6 +15,9 @@ import { startRigReceiver } from './helpers/rig-receiver.js';
  * copied in, long before TCP passes them down (`socket`). Witness: the receiver's own byte
  * count for the tiling; the kernel's moments are the tracer's.
  */
+/** The trace is taken once; its records and witnesses are posted to each store (one body). */
+const STORES = storeMatrix();
+
 const CLIENT = `
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
@@ -24,7 +27,7 @@ for i in range(64):
 s.close()
 `;
 
-test('trace behind tbf: writes waiting in the tbf queue are qdisc, writes blocked on the send buffer are socket', async () => {
+test('trace behind tbf (posted to either store): writes waiting in the tbf queue are qdisc, writes blocked on the send buffer are socket', async () => {
   assert.equal(process.getuid?.(), 0, 'the rig and the tracer need root');
   await withRig({ bottleneck: { rateBps: 20e6, limitBytes: 200_000 } }, async (rig) => {
     const port = 5002;
@@ -39,25 +42,30 @@ test('trace behind tbf: writes waiting in the tbf queue are qdisc, writes blocke
     for (const e of events) feed.add(e);
     const taken = feed.take();
     assert.equal(taken.lost, 0, 'no event lost');
-    const { app, close } = await testApp();
-    try {
-      const session = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'tbf', kind: 'import' } })).json().id;
-      const posted = await app.inject({ method: 'POST', url: `/sessions/${session}/completions`, payload: taken.records });
-      assert.equal(posted.statusCode, 200, posted.body);
-      const witnessed = await app.inject({ method: 'POST', url: `/sessions/${session}/kernel-witness`, payload: { witnesses: taken.witnesses } });
-      assert.equal(witnessed.statusCode, 200, witnessed.body);
-      const items = (await app.inject({ url: `/sessions/${session}/correlations?limit=1000` })).json().items as CorrelationT[];
-      items.sort((a, b) => a.writeId - b.writeId);
-      assert.equal(items.at(-1)!.offsetEnd, bytes, 'the traced calls tile what the receiver read');
-      assert.equal(bytes, 65 * 16384);
-      const stages = items.map((c) => c.stage);
-      assert.ok(items.every((c) => c.decidedBy === 'kernel'), 'no capture here: the kernel witness decides');
-      assert.equal(stages[0], 'qdisc', `the first write waits in tbf when its call returns (stages: ${stages.join(' ')})`);
-      assert.ok(stages.filter((s) => s === 'socket').length >= 10, `writes blocked on the send buffer return before TCP passes them down (stages: ${stages.join(' ')})`);
-      const first = items[0].kernel!;
-      assert.ok(BigInt(first.qdiscInNs!) <= BigInt(items[0].completedNs) && BigInt(items[0].completedNs) < BigInt(first.driverNs!));
-    } finally {
-      await close();
+    const answers: Record<string, CorrelationT[]> = {};
+    for (const { store, testApp } of STORES) {
+      const { app, close } = await testApp();
+      try {
+        const session = (await app.inject({ method: 'POST', url: '/sessions', payload: { name: 'tbf', kind: 'import' } })).json().id;
+        const posted = await app.inject({ method: 'POST', url: `/sessions/${session}/completions`, payload: taken.records });
+        assert.equal(posted.statusCode, 200, posted.body);
+        const witnessed = await app.inject({ method: 'POST', url: `/sessions/${session}/kernel-witness`, payload: { witnesses: taken.witnesses } });
+        assert.equal(witnessed.statusCode, 200, witnessed.body);
+        const items = (await app.inject({ url: `/sessions/${session}/correlations?limit=1000` })).json().items as CorrelationT[];
+        items.sort((a, b) => a.writeId - b.writeId);
+        assert.equal(items.at(-1)!.offsetEnd, bytes, 'the traced calls tile what the receiver read');
+        assert.equal(bytes, 65 * 16384);
+        const stages = items.map((c) => c.stage);
+        assert.ok(items.every((c) => c.decidedBy === 'kernel'), 'no capture here: the kernel witness decides');
+        assert.equal(stages[0], 'qdisc', `[${store}] the first write waits in tbf when its call returns (stages: ${stages.join(' ')})`);
+        assert.ok(stages.filter((s) => s === 'socket').length >= 10, `[${store}] writes blocked on the send buffer return before TCP passes them down (stages: ${stages.join(' ')})`);
+        const first = items[0].kernel!;
+        assert.ok(BigInt(first.qdiscInNs!) <= BigInt(items[0].completedNs) && BigInt(items[0].completedNs) < BigInt(first.driverNs!));
+        answers[store] = items;
+      } finally {
+        await close();
+      }
     }
+    assert.deepEqual(answers.clickhouse, answers.sqlite, 'the same stage for every write on either store');
   });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { testApp } from './helpers/app.js';
+import { storeMatrix } from './helpers/stores.js';
 import { startTcpdump } from './helpers/wire.js';
 import { HeadlessChromium, chromiumMissing, type WatchedPage } from '../fixtures/browser.js';
 import { runWorkload, startReceiver, type CompletionRecord, type Receiver } from '../sender/index.js';
@@ -19,6 +20,8 @@ import type { App } from '../service/app.js';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const WRITES = 150;
+/** The page's data routes run on either store (one body each); the rest of the page needs live capture: SQLite. */
+const STORES = storeMatrix();
 
 /** Loopback writes to a sink that pauses once (so some completions find their bytes still queued), captured by tcpdump. */
 async function capturedWrites(dir: string): Promise<{ file: string; records: CompletionRecord[] }> {
@@ -93,7 +96,7 @@ test('GET / is the page; /ui/ serves the bundle and nothing else; none of it is 
   }
 });
 
-describe('the page’s data routes on a captured session (root: tcpdump on lo)', () => {
+for (const { store, testApp: storeApp } of STORES) describe(`[${store}] the page’s data routes on a captured session (root: tcpdump on lo)`, () => {
   let app: App;
   let close: () => Promise<void>;
   let dir: string;
@@ -104,7 +107,7 @@ describe('the page’s data routes on a captured session (root: tcpdump on lo)',
   before(async () => {
     assert.ok(nativeAvailable(), 'the capture addon must be built (scripts/build.sh): the sender reads CLOCK_REALTIME through it');
     assert.equal(process.getuid?.(), 0, 'tcpdump on lo needs root');
-    ({ app, close, dir } = await testApp());
+    ({ app, close, dir } = await storeApp());
     const { file, records } = await capturedWrites(dir);
     capturedFile = file;
     sessionId = await importedSession(app, file, records);

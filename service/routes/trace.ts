@@ -2,9 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { parseKernelWitness } from '../../core/kernel-witness.js';
 import { AckscopeError } from '../../core/errors.js';
-import { getTraceStats, storeKernelWitnesses, storeTraceStats } from '../../db/kernel-witness.js';
 import { IdParams, errorResponses } from '../schemas/common.js';
-import { requireSession } from './sessions.js';
+import { requireStoredSession } from './sessions.js';
 import { TraceManager } from '../../recording/trace.js';
 
 const NsOrNull = Type.Union([Type.String({ pattern: '^[0-9]{1,19}$' }), Type.Null()]);
@@ -34,9 +33,12 @@ const TraceStatsSchema = Type.Object({
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
 });
 
-/** The kernel tracer's witness of completions already posted, and what the tracer said about itself. */
+/**
+ * The kernel tracer's witness of completions already posted, and what the tracer said
+ * about itself; the tracer driven by the service. On either store (app.store).
+ */
 export const traceRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const traces = new TraceManager({ db: app.db, log: app.log.child({ component: 'trace' }) });
+  const traces = new TraceManager({ rows: app.store, log: app.log.child({ component: 'trace' }) });
   app.sessionDeleteHooks.push((id) => traces.stop(id));
   app.addHook('onClose', async () => {
     await traces.stopAll();
@@ -57,7 +59,7 @@ export const traceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const session = requireSession(app.db, req.params.id);
+      const session = await requireStoredSession(app.store, req.params.id);
       if (session.kind !== 'live') {
         throw new AckscopeError('ACKSCOPE_ERR_SESSION_KIND', `session ${session.id} is an import session: trace into a live session`, { id: session.id });
       }
@@ -78,7 +80,7 @@ export const traceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      requireSession(app.db, req.params.id);
+      await requireStoredSession(app.store, req.params.id);
       await traces.stop(req.params.id);
       return { tracing: false };
     },
@@ -96,10 +98,10 @@ export const traceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      requireSession(app.db, req.params.id);
+      await requireStoredSession(app.store, req.params.id);
       const rows = req.body.witnesses.map((w, i) => parseKernelWitness(w, i));
-      const stored = storeKernelWitnesses(app.db, req.params.id, rows);
-      if (req.body.trace) storeTraceStats(app.db, req.params.id, req.body.trace);
+      const stored = await app.store.storeKernelWitnesses(req.params.id, rows);
+      if (req.body.trace) await app.store.storeTraceStats(req.params.id, req.body.trace);
       return { stored };
     },
   );
@@ -115,8 +117,8 @@ export const traceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      requireSession(app.db, req.params.id);
-      const stats = getTraceStats(app.db, req.params.id);
+      await requireStoredSession(app.store, req.params.id);
+      const stats = await app.store.getTraceStats(req.params.id);
       if (!stats) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${req.params.id} was not traced`, { id: req.params.id });
       return stats;
     },

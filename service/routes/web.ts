@@ -5,22 +5,20 @@ import { fileURLToPath } from 'node:url';
 import { AckscopeError } from '../../core/errors.js';
 import { IdParams } from '../schemas/common.js';
 import { sessionToApi } from '../schemas/session.js';
-import { listSessions } from '../../db/sessions.js';
-import { listFlows } from '../../db/frames.js';
-import { busiestFlowId, completionCounts, sequenceFrames, writeFrames } from '../../db/web.js';
 import { absoluteNs } from '../../analysis/correlation.js';
 import { timelineColumns, MAX_TIMELINE_WRITES } from '../web/timeline.js';
 import { SequenceBuilder, MAX_SEQUENCE_POINTS } from '../web/sequence.js';
 import type { LiveData, SessionListItem, WriteDetail } from '../web/src/shapes.js';
 import { frameToApi } from '../schemas/frames.js';
 import { correlationToApi } from '../schemas/correlation.js';
-import { requireSession } from './sessions.js';
+import { requireStoredSession } from './sessions.js';
 
 /**
  * The web page: GET / (service/web/index.html) and its bundle under /ui/ (built by
  * scripts/build.sh with esbuild into dist/web/), plus the page's own compact data
  * routes under /ui/data/. All hidden from the OpenAPI document: they are the page's
- * internals, not API (the page also links the public exports).
+ * internals, not API (the page also links the public exports). On either store: the
+ * data routes read through app.store (its webPage reads and the correlations).
  */
 const ROOT = new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url);
 const INDEX_HTML = fileURLToPath(new URL('service/web/index.html', ROOT));
@@ -60,8 +58,8 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/ui/data/sessions', { schema: hidden }, async (): Promise<{ items: SessionListItem[] }> => {
-    const rows = listSessions(app.db, 500);
-    const counts = completionCounts(app.db, rows.map((r) => r.id));
+    const rows = await app.store.listSessions(500);
+    const counts = await app.store.webPage.completionCounts(rows.map((r) => r.id));
     return {
       items: rows.map((row) => {
         const s = sessionToApi(row);
@@ -124,21 +122,21 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const sessionId = requireSession(app.db, req.params.id).id;
+      const sessionId = (await requireStoredSession(app.store, req.params.id)).id;
       const flowId = req.query.flow;
-      const [flow] = listFlows(app.db, sessionId, 1, flowId - 1);
+      const [flow] = await app.store.listFlows(sessionId, 1, flowId - 1);
       if (!flow || flow.id !== flowId) throw new AckscopeError('ACKSCOPE_ERR_NOT_FOUND', `session ${sessionId} has no flow ${flowId}`);
       const dir = req.query.dir ?? (flow.b_bytes > flow.a_bytes ? 1 : 0);
       const builder = new SequenceBuilder(dir, flow.first_ns);
-      for (const frame of sequenceFrames(app.db, sessionId, flowId, flow.first_ns)) builder.add(frame);
+      await app.store.webPage.eachSequenceFrame(sessionId, flowId, flow.first_ns, (frame) => builder.add(frame));
       reply.header('cache-control', 'no-cache');
       return builder.result(sessionId, flowId, req.query.max);
     },
   );
 
   app.get('/ui/data/sessions/:id/live', { schema: { ...hidden, params: IdParams } }, async (req, reply): Promise<LiveData> => {
-    const s = sessionToApi(requireSession(app.db, req.params.id));
-    const flows = app.db.prepare('SELECT count(*) AS n FROM flows WHERE session_id = ?').get(s.id) as { n: number };
+    const s = sessionToApi(await requireStoredSession(app.store, req.params.id));
+    const [counts, flows] = await Promise.all([app.store.webPage.completionCounts([s.id]), app.store.webPage.flowCounts(s.id)]);
     reply.header('cache-control', 'no-cache');
     return {
       sessionId: s.id,
@@ -146,10 +144,10 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
       failureReason: s.failureReason,
       frames: s.counts.frames,
       tcp: s.counts.tcp,
-      completions: completionCounts(app.db, [s.id]).get(s.id) ?? 0,
+      completions: counts.get(s.id) ?? 0,
       drops: s.drops,
-      flows: Number(flows.n),
-      busiestFlowId: busiestFlowId(app.db, s.id),
+      flows: flows.flows,
+      busiestFlowId: flows.busiestFlowId,
     };
   });
 
@@ -166,7 +164,7 @@ export const webRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const found =
         record.flowId === null || record.dataDir === null || shift === null
           ? { data: [], ack: null }
-          : writeFrames(app.db, c.session.id, record.flowId, record.dataDir, record.offsetStart - shift, record.offsetEnd - shift);
+          : await app.store.webPage.writeFrames(c.session.id, record.flowId, record.dataDir, record.offsetStart - shift, record.offsetEnd - shift);
       reply.header('cache-control', 'no-cache');
       return {
         sessionId: c.session.id,

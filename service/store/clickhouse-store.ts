@@ -47,7 +47,10 @@ import type { FlowRow, FrameQuery, FrameRow } from '../../db/frames.js';
 import type { ImportOptions, ImportResult } from '../../recording/import.js';
 import { importCaptureIntoClickHouse } from '../../recording/clickhouse-import.js';
 import { ClickHouseCorrelations } from '../../analysis/clickhouse-correlations.js';
-import type { CompletionUpload, SessionCount, Store, StoreHealth } from './store.js';
+import * as webReads from '../../clickhouse/web.js';
+import { getTraceStats, storeKernelWitnesses, storeTraceStats } from '../../clickhouse/kernel-witness.js';
+import type { TraceStats } from '../../core/kernel-witness.js';
+import type { CompletionUpload, KernelWitnessRow, SessionCount, Store, StoreHealth, WebPageReads } from './store.js';
 
 /** Runs tasks of one key one after another (ids are taken as "one past the highest"). */
 class Serial {
@@ -94,6 +97,7 @@ function addedCounters(before: SessionRow, added: Partial<SessionRow>): Partial<
 export class ClickHouseStore implements Store {
   readonly kind = 'clickhouse' as const;
   readonly correlations: ClickHouseCorrelations;
+  readonly webPage: WebPageReads;
   private readonly serial = new Serial();
   private migrated: Promise<void> | null = null;
   /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
@@ -105,6 +109,27 @@ export class ClickHouseStore implements Store {
     readonly host: string,
   ) {
     this.correlations = new ClickHouseCorrelations(client);
+    // clickhouse/web.ts, each after the schema is migrated (as every other read here)
+    const ready = () => this.ready();
+    this.webPage = {
+      async completionCounts(ids) {
+        await ready();
+        return webReads.completionCounts(client, ids);
+      },
+      async flowCounts(sessionId) {
+        await ready();
+        return webReads.flowCounts(client, sessionId);
+      },
+      async eachSequenceFrame(sessionId, flowId, baseNs, visit) {
+        await ready();
+        await webReads.eachSequenceFrame(client, sessionId, flowId, baseNs, visit);
+      },
+      async writeFrames(sessionId, flowId, dir, start, end) {
+        await ready();
+        const found = await webReads.writeFrames(client, sessionId, flowId, dir, start, end);
+        return { data: found.data as unknown as FrameRow[], ack: found.ack as unknown as FrameRow | null };
+      },
+    };
   }
 
   /** Migrates once the store answers; a failure is retried at the next call. */
@@ -307,6 +332,34 @@ export class ClickHouseStore implements Store {
     }
     const times = await completionTimes(this.client, session.id);
     return times === null ? null : { startNs: times.lo, endNs: times.hi, from: 'completions' };
+  }
+
+  /**
+   * Serialised with the session's uploads: a witness posted right after its completion
+   * finds it. updated_ns bumped, so a cached correlation is recomputed with the witnesses.
+   */
+  async storeKernelWitnesses(sessionId: number, rows: readonly KernelWitnessRow[]): Promise<number> {
+    await this.ready();
+    const stored = await this.serial.run(`completions ${sessionId}`, () => storeKernelWitnesses(this.client, sessionId, this.host, rows));
+    await this.updateSession(sessionId, {});
+    return stored;
+  }
+  /** Not one transaction as on SQLite: the completions are stored first, then their witnesses (refused if a completion is missing). */
+  async storeTraced(sessionId: number, completions: readonly CompletionRow[], _firstIndex: number, witnesses: readonly KernelWitnessRow[]): Promise<void> {
+    await this.ready();
+    await this.serial.run(`completions ${sessionId}`, async () => {
+      if (completions.length > 0) await this.storeUpload(sessionId, [...completions]);
+      await storeKernelWitnesses(this.client, sessionId, this.host, witnesses);
+    });
+    if (witnesses.length > 0) await this.updateSession(sessionId, {});
+  }
+  async storeTraceStats(sessionId: number, stats: TraceStats): Promise<void> {
+    await this.ready();
+    await storeTraceStats(this.client, sessionId, this.host, stats);
+  }
+  async getTraceStats(sessionId: number): Promise<TraceStats | null> {
+    await this.ready();
+    return getTraceStats(this.client, sessionId);
   }
 
   /**

@@ -8,13 +8,16 @@ import type { Db } from '../../db/connection.js';
 import { createSession, deleteSession, getSession, listSessions, updateSession, type NewSession } from '../../db/sessions.js';
 import { listFlows, listFrames, type FrameQuery } from '../../db/frames.js';
 import { deleteCompletion, listCompletions, sessionTimeSpan, type CompletionFilter, type StoreResult } from '../../db/completions.js';
+import { busiestFlowId, completionCounts, sequenceFrames, writeFrames } from '../../db/web.js';
+import { getTraceStats, storeKernelWitnesses, storeTraceStats, type TraceStats } from '../../db/kernel-witness.js';
 import type { SessionRow } from '../../core/session-row.js';
 import type { CompletionRow } from '../../core/completion.js';
 import { CompletionPacker } from '../../core/completion-columns.js';
 import { importCapture, recoverInterruptedImports, type ImportOptions } from '../../recording/import.js';
+import { sqliteTraceRows } from '../../recording/trace.js';
 import { CompletionIngest, type IngestUpload } from '../../recording/completion-ingest.js';
 import { CorrelationRunner } from '../../analysis/correlation-runner.js';
-import type { CompletionUpload, SessionCount, Store, StoreHealth } from './store.js';
+import type { CompletionUpload, KernelWitnessRow, SessionCount, Store, StoreHealth, WebPageReads } from './store.js';
 
 export interface SqliteStoreOptions {
   correlationInWorker?: boolean;
@@ -26,6 +29,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly correlations: CorrelationRunner;
   readonly completionIngest: CompletionIngest;
+  readonly webPage: WebPageReads;
 
   constructor(
     readonly db: Db,
@@ -33,6 +37,18 @@ export class SqliteStore implements Store {
   ) {
     this.correlations = new CorrelationRunner(db, { inWorker: options.correlationInWorker, nice: options.correlationNice });
     this.completionIngest = new CompletionIngest(db, { inWorker: options.ingestInWorker });
+    // db/web.ts as the page's routes called it before the seam
+    this.webPage = {
+      completionCounts: async (ids) => completionCounts(db, ids),
+      flowCounts: async (sessionId) => ({
+        flows: Number((db.prepare('SELECT count(*) FROM flows WHERE session_id = ?').pluck().get(sessionId) as number | bigint) ?? 0),
+        busiestFlowId: busiestFlowId(db, sessionId),
+      }),
+      eachSequenceFrame: async (sessionId, flowId, baseNs, visit) => {
+        for (const frame of sequenceFrames(db, sessionId, flowId, baseNs)) visit(frame);
+      },
+      writeFrames: async (sessionId, flowId, dir, start, end) => writeFrames(db, sessionId, flowId, dir, start, end),
+    };
   }
 
   async createSession(s: NewSession): Promise<SessionRow> {
@@ -118,6 +134,20 @@ export class SqliteStore implements Store {
   }
   async sessionTimeSpan(session: SessionRow) {
     return sessionTimeSpan(this.db, session);
+  }
+
+  /** One transaction (db/kernel-witness.ts; it moves updated_ns, so a cached correlation is recomputed). */
+  async storeKernelWitnesses(sessionId: number, rows: readonly KernelWitnessRow[]): Promise<number> {
+    return storeKernelWitnesses(this.db, sessionId, rows);
+  }
+  async storeTraced(sessionId: number, completions: readonly CompletionRow[], firstIndex: number, witnesses: readonly KernelWitnessRow[]): Promise<void> {
+    return sqliteTraceRows(this.db).storeTraced(sessionId, completions, firstIndex, witnesses);
+  }
+  async storeTraceStats(sessionId: number, stats: TraceStats): Promise<void> {
+    storeTraceStats(this.db, sessionId, stats);
+  }
+  async getTraceStats(sessionId: number): Promise<TraceStats | null> {
+    return getTraceStats(this.db, sessionId);
   }
 
   async health(): Promise<StoreHealth> {

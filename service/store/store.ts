@@ -22,6 +22,8 @@ import type { CompletionFilter, StoredCompletion, StoreResult } from '../../db/c
 import type { ImportOptions, ImportResult } from '../../recording/import.js';
 import type { CorrelationRunner } from '../../analysis/correlation-runner.js';
 import type { ClickHouseHealth } from '../../clickhouse/health.js';
+import type { SequenceFrame } from '../../db/web.js';
+import type { parseKernelWitness, TraceStats } from '../../core/kernel-witness.js';
 
 export type StoreKind = 'sqlite' | 'clickhouse';
 
@@ -62,9 +64,33 @@ export interface SessionCount {
   n: number;
 }
 
+/** A posted kernel witness, validated (core/kernel-witness.ts): the completion's flow and writeId, and its moments. */
+export type KernelWitnessRow = ReturnType<typeof parseKernelWitness>;
+
+/**
+ * The web page's own reads (service/routes/web.ts): db/web.ts on SQLite, clickhouse/web.ts
+ * on ClickHouse. Each answers in a query or two, whatever the session's size.
+ */
+export interface WebPageReads {
+  /** Completions stored per session (the page's session list). */
+  completionCounts(sessionIds: readonly number[]): Promise<Map<number, number>>;
+  /** How many flows the session has, and the one with most frames (the live view follows it; null before any). */
+  flowCounts(sessionId: number): Promise<{ flows: number; busiestFlowId: number | null }>;
+  /**
+   * Hands a flow's frames in capture order to `visit` (the time-sequence graph's columns,
+   * time relative to baseNs). A callback, not an async iterator: SQLite's rows are read
+   * without a pause in between (a statement left open across an await would block the
+   * connection for every other request), ClickHouse's a page at a time.
+   */
+  eachSequenceFrame(sessionId: number, flowId: number, baseNs: bigint, visit: (frame: SequenceFrame) => void): Promise<void>;
+  /** The frames that carried a write's bytes [start, end) in `dir`, and the first ACK of the other direction covering `end`. */
+  writeFrames(sessionId: number, flowId: number, dir: 0 | 1, start: number, end: number): Promise<{ data: FrameRow[]; ack: FrameRow | null }>;
+}
+
 export interface Store {
   readonly kind: StoreKind;
   readonly correlations: SessionCorrelations;
+  readonly webPage: WebPageReads;
 
   createSession(s: NewSession): Promise<SessionRow>;
   getSession(id: number): Promise<SessionRow | undefined>;
@@ -100,6 +126,19 @@ export interface Store {
   deleteCompletion(sessionId: number, completionId: number): Promise<boolean>;
   /** The times a session's completions must stay near (db/completions.ts sessionTimeSpan). */
   sessionTimeSpan(session: SessionRow): Promise<SessionTimeSpan | null>;
+
+  /**
+   * Kernel witnesses of completions already stored (same flow and writeId), each
+   * replacing an earlier witness of its completion; all or nothing: a witness whose
+   * completion is not stored refuses the request (ACKSCOPE_ERR_COMPLETION_INVALID).
+   * The session's correlation is recomputed at the next question (updated_ns bumped).
+   */
+  storeKernelWitnesses(sessionId: number, rows: readonly KernelWitnessRow[]): Promise<number>;
+  /** The kernel tracer's batch: its completions (`firstIndex`: the first one's number, for messages), then their witnesses. */
+  storeTraced(sessionId: number, completions: readonly CompletionRow[], firstIndex: number, witnesses: readonly KernelWitnessRow[]): Promise<void>;
+  /** What the tracer said about itself (replaces what it said before). */
+  storeTraceStats(sessionId: number, stats: TraceStats): Promise<void>;
+  getTraceStats(sessionId: number): Promise<TraceStats | null>;
 
   /** Never throws; answers within a bounded time even when the store does not. */
   health(): Promise<StoreHealth>;

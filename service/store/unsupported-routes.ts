@@ -11,17 +11,6 @@ export const SQLITE_ONLY_ROUTES: readonly { method: 'GET' | 'POST'; url: string;
   { method: 'POST', url: '/sessions/:id/start', what: 'live capture' },
   { method: 'POST', url: '/sessions/:id/stop', what: 'live capture' },
   { method: 'GET', url: '/interfaces', what: 'live capture' },
-  { method: 'POST', url: '/sessions/:id/trace', what: 'the kernel tracer' },
-  { method: 'POST', url: '/sessions/:id/trace/stop', what: 'the kernel tracer' },
-  { method: 'GET', url: '/sessions/:id/trace', what: 'the kernel tracer' },
-  { method: 'POST', url: '/sessions/:id/kernel-witness', what: 'kernel witnesses' },
-  { method: 'GET', url: '/', what: 'the web page' },
-  { method: 'GET', url: '/ui/:file', what: 'the web page' },
-  { method: 'GET', url: '/ui/data/sessions', what: 'the web page' },
-  { method: 'GET', url: '/ui/data/sessions/:id/timeline', what: 'the web page' },
-  { method: 'GET', url: '/ui/data/sessions/:id/sequence', what: 'the web page' },
-  { method: 'GET', url: '/ui/data/sessions/:id/live', what: 'the web page' },
-  { method: 'GET', url: '/ui/data/sessions/:id/writes/:completionId', what: 'the web page' },
 ];
 
 export const unsupportedRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -14,6 +14,7 @@ import { importCapture, type ImportOptions } from '../../recording/import.js';
 import { LINKTYPE_RAW } from '../../capture/decode/linktypes.js';
 import { encodeTag, TAG_BYTES } from '../../capture/decode/tag.js';
 import type { CompletionRow } from '../../core/completion.js';
+import type { KernelWitnessInput, TraceStats } from '../../core/kernel-witness.js';
 import { ipv4Tcp, pcapFile, sackOption, concat, type PcapRecord } from './packets.js';
 import { seededRandom } from '../../fixtures/random.js';
 
@@ -44,6 +45,9 @@ export interface StoreCapture {
   /** The pcap file imported, and the completions stored: what a test posts to a service to build the same session. */
   file: Uint8Array;
   rows: CompletionRow[];
+  /** The kernel witnesses stored, as POST /sessions/:id/kernel-witness takes them (after the completions), and the trace statement. */
+  witnesses: KernelWitnessInput[];
+  trace: TraceStats;
 }
 
 /**
@@ -218,6 +222,12 @@ export async function buildStoreCapture(
   })(), importOptions);
   storeCompletions(db, session.id, rows);
   storeKernelWitnesses(db, session.id, witnesses);
-  storeTraceStats(db, session.id, { target: "pid 42 'x'", lostEvents: 1, calls: rows.length, uncovered: 0, momentsWithoutCall: 2, missing: { driver: 3 }, exitCode: 0 });
-  return { db, dbPath, sessionId: session.id, completions: rows.length, frames: records.length, file, rows };
+  const trace: TraceStats = { target: "pid 42 'x'", lostEvents: 1, calls: rows.length, uncovered: 0, momentsWithoutCall: 2, missing: { driver: 3 }, exitCode: 0 };
+  storeTraceStats(db, session.id, trace);
+  const text = (ns: bigint | null) => (ns === null ? null : String(ns));
+  const posted: KernelWitnessInput[] = witnesses.map(({ flow, writeId, witness: w }) => ({
+    flow, writeId, byte: w.byte, qdiscInNs: text(w.qdiscInNs), qdiscOutNs: text(w.qdiscOutNs), driverNs: text(w.driverNs),
+    ackArrivedNs: text(w.ackArrivedNs), ackProcessedNs: text(w.ackProcessedNs), retransmitted: w.retransmitted,
+  }));
+  return { db, dbPath, sessionId: session.id, completions: rows.length, frames: records.length, file, rows, witnesses: posted, trace };
 }
