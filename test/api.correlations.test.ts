@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testApp } from './helpers/app.js';
+import { storeMatrix } from './helpers/stores.js';
+import { StoredSynthetic } from './helpers/synthetic-store.js';
 import { SyntheticSession, at } from '../fixtures/flowbuilder.js';
 import { correlateSession } from '../analysis/correlation.js';
 import { explainCorrelation } from '../db/correlation-reads.js';
@@ -44,10 +46,14 @@ async function allCorrelations(app: Awaited<ReturnType<typeof testApp>>['app'], 
 
 const ns = (us: number) => at(us).toString();
 
-test('every stage on a synthetic flow with known answers', async () => {
-  const { app, close } = await testApp();
+/** The tests whose synthetic sessions are written through the store run on both stores (helpers/synthetic-store.ts); the others read SQLite itself. */
+const STORES = storeMatrix();
+
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] every stage on a synthetic flow with known answers`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'stages');
+    const stored = new StoredSynthetic(app, 'stages');
+    const s = stored.session;
     const f = s.flow({ a: A, b: B, firstUs: 0 });
     const w = (writeId: number, start: number, end: number, submittedUs: number, completedUs: number, extra = {}) =>
       s.completion({ src: A, dst: B, writeId, start, end, submittedUs, completedUs, ...extra });
@@ -80,8 +86,9 @@ test('every stage on a synthetic flow with known answers', async () => {
     f.segment(900, 11000, 100).ack(990, 11100);
     w(10, 11000, 11100, 890, 902);
     s.finish();
+    const id = await stored.publish();
 
-    const rows = await allCorrelations(app, s.id);
+    const rows = await allCorrelations(app, id);
     assert.equal(rows.length, 11);
     const byWrite = new Map(rows.map((r) => [r.writeId, r]));
     const stage = (id: number) => byWrite.get(id)!.stage;
@@ -118,14 +125,14 @@ test('every stage on a synthetic flow with known answers', async () => {
     assert.equal(byWrite.get(2)!.nearBoundary, false);
 
     // filters and sorting
-    const wires = await allCorrelations(app, s.id, '&stage=wire&sort=writeId&order=desc');
+    const wires = await allCorrelations(app, id, '&stage=wire&sort=writeId&order=desc');
     assert.deepEqual(wires.map((r) => r.writeId), [10, 8, 6, 2]);
-    const window = await allCorrelations(app, s.id, `&from=${ns(300)}&to=${ns(600)}`);
+    const window = await allCorrelations(app, id, `&from=${ns(300)}&to=${ns(600)}`);
     assert.deepEqual(window.map((r) => r.writeId), [3, 4, 6]);
-    assert.deepEqual((await allCorrelations(app, s.id, `&flow=${f.id + 1000}`)).length, 0);
+    assert.deepEqual((await allCorrelations(app, id, `&flow=${f.id + 1000}`)).length, 0);
 
     // summary
-    const res = await app.inject({ url: `/sessions/${s.id}/summary` });
+    const res = await app.inject({ url: `/sessions/${id}/summary` });
     assert.equal(res.statusCode, 200, res.body);
     const sum = res.json();
     assert.equal(sum.overall.completions, 11);
@@ -156,10 +163,11 @@ test('every stage on a synthetic flow with known answers', async () => {
   }
 });
 
-test('unknown stages name their reason; mid-stream capture aligned by tags; 64-bit offsets; port reuse; drops', async () => {
-  const { app, close } = await testApp();
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] unknown stages name their reason; mid-stream capture aligned by tags; 64-bit offsets; port reuse; drops`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'unknowns');
+    const stored = new StoredSynthetic(app, 'unknowns');
+    const s = stored.session;
     // mid-stream: capture offset 0 is the sender's offset 100_500 (no SYN); a tag tells so
     const C: [string, number] = ['10.0.0.3', 41000];
     const mid = s.flow({ a: C, b: B, firstUs: 10, synSeen: false });
@@ -191,8 +199,9 @@ test('unknown stages name their reason; mid-stream capture aligned by tags; 64-b
     s.completion({ src: ['10.9.9.9', 1], dst: B, writeId: 0, start: 0, end: 10, submittedUs: 5, completedUs: 6 });
     s.completion({ src: D, dst: B, writeId: 2, start: 3000, end: 4000, submittedUs: 900, completedUs: 950 });
     s.finish({ startedUs: 0, stoppedUs: 700 });
+    const id = await stored.publish();
 
-    const rows = await allCorrelations(app, s.id);
+    const rows = await allCorrelations(app, id);
     const find = (port: number, writeId: number) =>
       rows.find((r) => (r as unknown as { flow: { srcPort: number } }).flow.srcPort === port && r.writeId === writeId)!;
     assert.deepEqual([find(41000, 99).stage, find(41000, 99).reason], ['unknown', 'capture-started-after']);
@@ -208,7 +217,7 @@ test('unknown stages name their reason; mid-stream capture aligned by tags; 64-b
     assert.deepEqual([find(1, 0).stage, find(1, 0).reason, find(1, 0).flowId], ['unknown', 'flow-not-found', null]);
     assert.deepEqual([find(42000, 2).stage, find(42000, 2).reason], ['unknown', 'capture-stopped-before']);
 
-    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    const sum = (await app.inject({ url: `/sessions/${id}/summary` })).json();
     assert.deepEqual(sum.overall.unknownReasons, {
       'capture-started-after': 1,
       'bytes-not-captured': 1,
@@ -220,37 +229,39 @@ test('unknown stages name their reason; mid-stream capture aligned by tags; 64-b
     assert.equal(sum.flows.find((f: { flowId: number }) => f.flowId === mid.id).ordering.verdict, 'in-order');
 
     // kernel drops make every "not yet" unknown; an ACK seen before completion still counts
-    app.db.prepare('UPDATE sessions SET pcap_dropped = 3 WHERE id = ?').run(s.id);
-    const dropped = await allCorrelations(app, s.id);
+    await app.store.updateSession(id, { pcap_dropped: 3 });
+    const dropped = await allCorrelations(app, id);
     const d = (port: number, writeId: number) =>
       dropped.find((r) => (r as unknown as { flow: { srcPort: number } }).flow.srcPort === port && r.writeId === writeId)!;
     assert.deepEqual([d(43000, 7).stage, d(43000, 7).reason], ['unknown', 'kernel-drops'], 'the cache saw the drop counter change');
     assert.equal(d(44000, 0).stage, 'acked');
-    const after = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    const after = (await app.inject({ url: `/sessions/${id}/summary` })).json();
     assert.equal(after.capture.drops.dropped, 3);
   } finally {
     await close();
   }
 });
 
-test('a partial completion is staged on the bytes it reported, its submitted range kept for the partial verdict', async () => {
-  const { app, close } = await testApp();
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] a partial completion is staged on the bytes it reported, its submitted range kept for the partial verdict`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'partial');
+    const stored = new StoredSynthetic(app, 'partial');
+    const s = stored.session;
     const f = s.flow({ a: A, b: B, firstUs: 0 });
     // send(65536) returns 4608 at 100 µs; those 4608 bytes left and were acked inside the
     // call; the rest of the buffer (which the call never accepted) left at 200 µs
     f.segment(20, 0, 4608).ack(50, 4608).segment(200, 4608, 65536 - 4608).ack(300, 65536);
     s.completion({ src: A, dst: B, writeId: 0, start: 0, end: 65536, submittedUs: 10, completedUs: 100, bytesReported: 4608, tcpInfo: { bytesSent: 4608, bytesAcked: 4608 } });
     s.finish();
-    const [row] = await allCorrelations(app, s.id);
+    const id = await stored.publish();
+    const [row] = await allCorrelations(app, id);
     assert.equal(row.stage, 'acked', 'the 4608 bytes the call accepted were acked before it returned');
     assert.equal(row.ackedNs, ns(50));
     assert.equal(row.lastWireNs, ns(20));
     assert.deepEqual([row.tcpInfo?.stage, row.tcpInfo?.agrees], ['acked', true]);
     const full = row as unknown as { offsetStart: number; offsetEnd: number };
     assert.deepEqual([full.offsetStart, full.offsetEnd, row.bytesReported], [0, 65536, 4608], 'the submitted range is kept');
-    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    const sum = (await app.inject({ url: `/sessions/${id}/summary` })).json();
     assert.equal(sum.overall.partial.verdict, 'found');
     assert.deepEqual(sum.overall.partial.examples, [{ writeId: 0, length: 65536, bytesReported: 4608, status: 'ok' }]);
   } finally {
@@ -258,70 +269,74 @@ test('a partial completion is staged on the bytes it reported, its submitted ran
   }
 });
 
-test('one completion far from the capture is refused at ingest; let in on purpose, it is unknown alone; it can be deleted', async () => {
-  const { app, close } = await testApp();
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] one completion far from the capture is refused at ingest; let in on purpose, it is unknown alone; it can be deleted`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'poison');
+    const stored = new StoredSynthetic(app, 'poison');
+    const s = stored.session;
     const f = s.flow({ a: A, b: B, firstUs: 0 });
     f.segment(50, 0, 1000).ack(80, 1000).segment(150, 1000, 1000).ack(180, 2000);
     s.finish();
+    const id = await stored.publish();
     const flow = { srcAddr: A[0], srcPort: A[1], dstAddr: B[0], dstPort: B[1] };
     const rec = (writeId: number, start: number, submittedNs: string, completedNs: string) => ({
       flow, writeId, offsetStart: start, offsetEnd: start + 1000, submittedNs, completedNs, bytesReported: 1000, api: 'posix:send', buffers: 1, status: 'ok',
     });
     const good = rec(0, 0, ns(10), ns(100));
     const bad = rec(1, 1000, '1', ns(170));
-    const refused = await app.inject({ method: 'POST', url: `/sessions/${s.id}/completions`, payload: [good, bad] });
+    const refused = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [good, bad] });
     assert.equal(refused.statusCode, 400, refused.body);
     const err = refused.json().error;
     assert.equal(err.code, 'ACKSCOPE_ERR_COMPLETION_INVALID');
     assert.match(err.message, /^record 1: submittedNs: /, 'names the record and the field');
     assert.ok(err.message.includes(ns(50)) && err.message.includes(ns(180)), `names the session's time span: ${err.message}`);
     assert.match(err.message, /allowFarFromCapture/, 'names the way out for a session without a capture');
-    const none = (await app.inject({ url: `/sessions/${s.id}/completions` })).json();
+    const none = (await app.inject({ url: `/sessions/${id}/completions` })).json();
     assert.equal(none.items.length, 0, 'all or nothing');
 
     // let in on purpose: the correlation still answers, the bad row alone is unknown
-    const forced = await app.inject({ method: 'POST', url: `/sessions/${s.id}/completions?allowFarFromCapture=true`, payload: [good, bad] });
+    const forced = await app.inject({ method: 'POST', url: `/sessions/${id}/completions?allowFarFromCapture=true`, payload: [good, bad] });
     assert.equal(forced.statusCode, 200, forced.body);
-    const rows = await allCorrelations(app, s.id, '&sort=writeId');
+    const rows = await allCorrelations(app, id, '&sort=writeId');
     assert.deepEqual(rows.map((r) => [r.writeId, r.stage, r.reason]), [[0, 'acked', null], [1, 'unknown', 'time-out-of-range']]);
     for (const url of ['summary', 'export/timeline.json', 'export/timeline.csv', 'export/trace.json']) {
-      const res = await app.inject({ url: `/sessions/${s.id}/${url}` });
+      const res = await app.inject({ url: `/sessions/${id}/${url}` });
       assert.equal(res.statusCode, 200, `${url}: ${res.body.slice(0, 300)}`);
     }
-    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    const sum = (await app.inject({ url: `/sessions/${id}/summary` })).json();
     assert.deepEqual(sum.overall.unknownReasons, { 'time-out-of-range': 1 });
 
     // and it can be removed
-    const listed = (await app.inject({ url: `/sessions/${s.id}/completions` })).json().items as { id: number; writeId: number }[];
+    const listed = (await app.inject({ url: `/sessions/${id}/completions` })).json().items as { id: number; writeId: number }[];
     const badId = listed.find((c) => c.writeId === 1)!.id;
-    const del = await app.inject({ method: 'DELETE', url: `/sessions/${s.id}/completions/${badId}` });
+    const del = await app.inject({ method: 'DELETE', url: `/sessions/${id}/completions/${badId}` });
     assert.equal(del.statusCode, 204, del.body);
-    assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${s.id}/completions/${badId}` })).statusCode, 404);
-    assert.deepEqual((await allCorrelations(app, s.id)).map((r) => [r.writeId, r.stage]), [[0, 'acked']]);
-    const again = await app.inject({ method: 'POST', url: `/sessions/${s.id}/completions`, payload: [rec(1, 1000, ns(110), ns(170))] });
+    assert.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id}/completions/${badId}` })).statusCode, 404);
+    assert.deepEqual((await allCorrelations(app, id)).map((r) => [r.writeId, r.stage]), [[0, 'acked']]);
+    const again = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, payload: [rec(1, 1000, ns(110), ns(170))] });
     assert.equal(again.statusCode, 200, again.body);
-    assert.deepEqual((await allCorrelations(app, s.id, '&sort=writeId')).map((r) => [r.writeId, r.stage]), [[0, 'acked'], [1, 'wire']],
+    assert.deepEqual((await allCorrelations(app, id, '&sort=writeId')).map((r) => [r.writeId, r.stage]), [[0, 'acked'], [1, 'wire']],
       'a new row after the delete is seen (the cache does not serve the old result)');
   } finally {
     await close();
   }
 });
 
-test('clock uncertainty: a stage decided by less than the claimed clock error is marked uncertain', async () => {
-  const { app, close } = await testApp();
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] clock uncertainty: a stage decided by less than the claimed clock error is marked uncertain`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'remote', { clockUncertaintyNs: 50_000n });
+    const stored = new StoredSynthetic(app, 'remote', { clockUncertaintyNs: 50_000n });
+    const s = stored.session;
     const f = s.flow({ a: A, b: B });
     f.segment(10, 0, 100).ack(200, 100);
     f.segment(300, 100, 100).ack(310, 200);
     s.completion({ src: A, dst: B, writeId: 0, start: 0, end: 100, submittedUs: 1, completedUs: 40 }); // 30 µs after the wire
     s.completion({ src: A, dst: B, writeId: 1, start: 100, end: 200, submittedUs: 250, completedUs: 500 }); // 190 µs after the ACK
     s.finish();
-    const rows = await allCorrelations(app, s.id, '&sort=writeId');
+    const id = await stored.publish();
+    const rows = await allCorrelations(app, id, '&sort=writeId');
     assert.deepEqual(rows.map((r) => [r.stage, r.uncertain, r.decidingGapNs]), [['wire', true, '30000'], ['acked', false, '190000']]);
-    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    const sum = (await app.inject({ url: `/sessions/${id}/summary` })).json();
     assert.equal(sum.overall.uncertain, 1);
     assert.equal(sum.clockUncertaintyNs, '50000');
   } finally {
@@ -329,10 +344,11 @@ test('clock uncertainty: a stage decided by less than the claimed clock error is
   }
 });
 
-test('ordering verdicts from the tags table: in order, interleaved, reordered', async () => {
-  const { app, close } = await testApp();
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] ordering verdicts from the tags table: in order, interleaved, reordered`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'tags');
+    const stored = new StoredSynthetic(app, 'tags');
+    const s = stored.session;
     const flows: Record<string, number> = {};
     const cases: [string, [number, number | null, number | null, number | null][]][] = [
       ['in-order', [[0, 0, 0, 100], [100, 1, 100, 100], [200, 2, 200, 100]]],
@@ -350,7 +366,8 @@ test('ordering verdicts from the tags table: in order, interleaved, reordered', 
       flows[name] = f.id;
     });
     s.finish();
-    const sum = (await app.inject({ url: `/sessions/${s.id}/summary` })).json();
+    const id = await stored.publish();
+    const sum = (await app.inject({ url: `/sessions/${id}/summary` })).json();
     for (const [name] of cases) {
       const flow = sum.flows.find((f: { flowId: number }) => f.flowId === flows[name]);
       assert.equal(flow.ordering.verdict, name);
@@ -364,22 +381,24 @@ test('ordering verdicts from the tags table: in order, interleaved, reordered', 
   }
 });
 
-test('exports: timeline JSON and CSV agree, trace loads as trace-event JSON; errors are JSON', async () => {
-  const { app, close } = await testApp();
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] exports: timeline JSON and CSV agree, trace loads as trace-event JSON; errors are JSON`, async () => {
+  const { app, close } = await storeApp();
   try {
-    const s = new SyntheticSession(app.db, 'exports');
+    const stored = new StoredSynthetic(app, 'exports');
+    const s = stored.session;
     const f = s.flow({ a: A, b: B });
     f.segment(10, 0, 100).ack(20, 100).segment(30, 100, 100).ack(40, 200);
     s.completion({ src: A, dst: B, writeId: 0, start: 0, end: 100, submittedUs: 1, completedUs: 25, api: 'posix:send' });
     s.completion({ src: A, dst: B, writeId: 1, start: 100, end: 200, submittedUs: 5, completedUs: 35, api: 'posix:send' });
     s.finish();
-    const json = await app.inject({ url: `/sessions/${s.id}/export/timeline.json` });
+    const id = await stored.publish();
+    const json = await app.inject({ url: `/sessions/${id}/export/timeline.json` });
     assert.equal(json.statusCode, 200, json.body);
     assert.match(String(json.headers['content-disposition']), /attachment; filename="ackscope-session-\d+-timeline.json"/);
     const items = json.json().items as Row[];
     assert.deepEqual(items.map((r) => [r.writeId, r.stage]), [[0, 'acked'], [1, 'wire']]);
 
-    const csv = await app.inject({ url: `/sessions/${s.id}/export/timeline.csv` });
+    const csv = await app.inject({ url: `/sessions/${id}/export/timeline.csv` });
     assert.equal(csv.statusCode, 200);
     assert.match(String(csv.headers['content-type']), /^text\/csv/);
     const lines = csv.body.trimEnd().split('\r\n');
@@ -390,7 +409,7 @@ test('exports: timeline JSON and CSV agree, trace loads as trace-event JSON; err
     assert.equal(first.completedNs, items[0].completedNs);
     assert.equal(first.ackedNs, items[0].ackedNs);
 
-    const trace = await app.inject({ url: `/sessions/${s.id}/export/trace.json` });
+    const trace = await app.inject({ url: `/sessions/${id}/export/trace.json` });
     assert.equal(trace.statusCode, 200);
     const doc = trace.json() as { traceEvents: { ph: string; ts: number; pid: number; tid: number; name: string; dur?: number; args?: { name?: string } }[]; otherData: { baseNs: string } };
     assert.ok(Array.isArray(doc.traceEvents));
@@ -413,10 +432,10 @@ test('exports: timeline JSON and CSV agree, trace loads as trace-event JSON; err
     const missing = await app.inject({ url: '/sessions/999/summary' });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().error.code, 'ACKSCOPE_ERR_SESSION_NOT_FOUND');
-    const badCursor = await app.inject({ url: `/sessions/${s.id}/correlations?cursor=zzz` });
+    const badCursor = await app.inject({ url: `/sessions/${id}/correlations?cursor=zzz` });
     assert.equal(badCursor.statusCode, 400);
     assert.equal(badCursor.json().error.code, 'ACKSCOPE_ERR_VALIDATION');
-    const badStage = await app.inject({ url: `/sessions/${s.id}/correlations?stage=sideways` });
+    const badStage = await app.inject({ url: `/sessions/${id}/correlations?stage=sideways` });
     assert.equal(badStage.statusCode, 400);
   } finally {
     await close();
