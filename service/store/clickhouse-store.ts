@@ -10,7 +10,8 @@
  * serialised within this service; across services they are not yet (docs/scale-out.md).
  */
 import { AckscopeError, sessionNotFound } from '../../core/errors.js';
-import type { SessionRow } from '../../core/session-row.js';
+import type { SessionHost, SessionRow } from '../../core/session-row.js';
+import { listStoredSessionHosts, writeHostClockError } from '../../clickhouse/session-hosts.js';
 import type { CompletionRow } from '../../core/completion.js';
 import { wallClockNs, type SessionTimeSpan } from '../../core/time.js';
 import { ClickHouseClient } from '../../clickhouse/http-client.js';
@@ -157,6 +158,21 @@ export class ClickHouseStore implements Store {
   async sessionCounts(): Promise<SessionCount[]> {
     await this.ready();
     return countStoredSessions(this.client);
+  }
+
+  /** The host's row first, then the session's new version: a reader seeing the new fingerprint sees the new error. */
+  async stateHostClockError(sessionId: number, host: string, clockErrorNs: bigint): Promise<void> {
+    await this.ready();
+    await this.serial.run(`session ${sessionId}`, async () => {
+      const row = await this.session(sessionId);
+      const next = updatedSessionRow(row, {});
+      await writeHostClockError(this.client, sessionId, host, clockErrorNs, next.updated_ns);
+      await writeSessionRow(this.client, next, this.host);
+    });
+  }
+  async listSessionHosts(sessionId: number): Promise<SessionHost[]> {
+    await this.ready();
+    return listStoredSessionHosts(this.client, sessionId);
   }
 
   async listFlows(sessionId: number, limit: number, afterId: number): Promise<FlowRow[]> {
