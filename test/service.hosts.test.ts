@@ -7,10 +7,16 @@ import { buildApp, type App } from '../service/app.js';
 import { completionToApi } from '../service/routes/completions.js';
 import { chooseStore } from '../clickhouse/store-url.js';
 import { startClickHouse, type RunningClickHouse } from '../fixtures/clickhouse-server.js';
+import type { ClickHouseClient } from '../clickhouse/http-client.js';
+import { encodeRowBinary } from '../clickhouse/row-binary.js';
+import { identifier, joinSql, qualifiedTable, sql } from '../clickhouse/sql.js';
+import { TABLES } from '../clickhouse/tables.js';
+import { insertSettings } from '../clickhouse/copy-session.js';
 
 /**
  * Many hosts, one session, on a two-shard cluster with two services on two ports (two
- * "hosts"): a stage decided across hosts carries both hosts' claimed clock errors.
+ * "hosts"): a stage decided across hosts carries both hosts' claimed clock errors, and
+ * ids are taken without collision when both services write at the same instant.
  */
 let cluster: RunningClickHouse;
 before(async () => {
@@ -137,6 +143,76 @@ test("host B's completions against host A's capture: crossHost on every matched 
       ['host-a', String(errorA), true, 0],
       ['host-b', String(summed - errorA), false, capture.completions],
     ]);
+  } finally {
+    for (const s of services) await s.app.close();
+    t.cleanup();
+  }
+});
+
+test('ids across hosts: two services creating sessions and posting into one session at the same instant take no id twice', async () => {
+  const t = tempDir();
+  const captures = [await buildStoreCapture(join(t.dir, 'a.db'), 21, 1, 1), await buildStoreCapture(join(t.dir, 'b.db'), 22, 1, 2)];
+  for (const c of captures) c.db.close();
+  let services: Service[] = [];
+  try {
+    services = await startServices(t.dir, 'ackscope_race', ['host-a', 'host-b']);
+    // sessions: 24 creations at once, alternating the services
+    const names = Array.from({ length: 24 }, (_, i) => `race-${i}`);
+    const created = await Promise.all(names.map((name, i) => call(services[i % 2], 'POST', '/sessions', JSON.stringify({ name, kind: 'import' }))));
+    for (const c of created) assert.equal(c.status, 201, c.text);
+    const ids = created.map((c) => JSON.parse(c.text).id as number);
+    assert.equal(new Set(ids).size, ids.length, `ids ${ids.join(',')}`);
+    // each id names the session created under it (two writes of one id would read back one name for both)
+    const listed = JSON.parse((await call(services[1], 'GET', '/sessions?limit=100')).text).items as { id: number; name: string }[];
+    assert.deepEqual(
+      listed.map((s) => [s.id, s.name]).sort((x, y) => (x[0] as number) - (y[0] as number)),
+      ids.map((id, i) => [id, names[i]]).sort((x, y) => (x[0] as number) - (y[0] as number)),
+    );
+
+    // completions: each host posts its senders' records into one session in 6 uploads, all 12 at once
+    const session = ids[0];
+    const uploads = captures.flatMap((capture, host) => {
+      const per = Math.ceil(capture.rows.length / 6);
+      return Array.from({ length: 6 }, (_, k) => ({ host, body: ndjson(capture.rows.slice(k * per, (k + 1) * per)) }));
+    });
+    const posted = await Promise.all(
+      uploads.map((u) => call(services[u.host], 'POST', `/sessions/${session}/completions?allowFarFromCapture=true`, u.body, 'application/x-ndjson')),
+    );
+    for (const p of posted) assert.equal(p.status, 200, p.text);
+    const total = captures[0].completions + captures[1].completions;
+    assert.equal(posted.reduce((n, p) => n + JSON.parse(p.text).stored, 0), total);
+    const stored = JSON.parse((await call(services[0], 'GET', `/sessions/${session}/completions?limit=10000`)).text).items as { id: number; writeId: number; flow: { srcAddr: string; srcPort: number } }[];
+    assert.equal(stored.length, total);
+    assert.equal(new Set(stored.map((c) => c.id)).size, total, 'every completion its own id');
+    // and every record once, as posted (an id taken twice would list one record under two ids or two under one)
+    const keys = (rows: { srcAddr: string; srcPort: number; writeId: number }[]) => rows.map((r) => `${r.srcAddr}:${r.srcPort}/${r.writeId}`).sort();
+    assert.deepEqual(keys(stored.map((c) => ({ srcAddr: c.flow.srcAddr, srcPort: c.flow.srcPort, writeId: c.writeId }))), keys([...captures[0].rows, ...captures[1].rows]));
+    const hosts = JSON.parse((await call(services[1], 'GET', `/sessions/${session}/hosts`)).text).items as { host: string; completions: number }[];
+    assert.deepEqual(hosts.map((h) => [h.host, h.completions]), [['host-a', captures[0].completions], ['host-b', captures[1].completions]]);
+  } finally {
+    for (const s of services) await s.app.close();
+    t.cleanup();
+  }
+});
+
+test('ids across hosts: a claim another service holds is skipped, and without a rival ids count from 1 as on SQLite', async () => {
+  const t = tempDir();
+  let services: Service[] = [];
+  try {
+    services = await startServices(t.dir, 'ackscope_claims', ['host-a']);
+    const [a] = services;
+    const first = await call(a, 'POST', '/sessions', JSON.stringify({ name: 'first', kind: 'import' }));
+    assert.equal(JSON.parse(first.text).id, 1);
+    // another host's claim on session ids 2-5, written as its service writes one (its session rows not yet written)
+    const client = (a.app.store as unknown as { client: ClickHouseClient }).client;
+    const columns = TABLES.id_claims.columns;
+    await client.insert(
+      sql`INSERT INTO ${qualifiedTable(client.config.database, 'id_claims')} (${joinSql(columns.map((c) => identifier(c.name)), ', ')}) FORMAT RowBinary`,
+      encodeRowBinary(columns, [[0, 2, 5, 'host-z', 12345n, 0n]]),
+      { settings: insertSettings(client) },
+    );
+    const next = await call(a, 'POST', '/sessions', JSON.stringify({ name: 'after the claim', kind: 'import' }));
+    assert.equal(JSON.parse(next.text).id, 6);
   } finally {
     for (const s of services) await s.app.close();
     t.cleanup();

@@ -6,12 +6,14 @@
  *
  * The schema is migrated on first use, not at start: a service whose store is down
  * starts, answers /healthz with 503 ACKSCOPE_ERR_STORE_UNREACHABLE, and migrates once
- * the store answers. Writes that allocate ids (a session, an upload's completions) are
- * serialised within this service; across services they are not yet (docs/scale-out.md).
+ * the store answers. Writes that allocate ids (a session, an upload's completions) claim
+ * them first (clickhouse/id-claims.ts), so services on several hosts never take the same
+ * id; within this service they are also serialised (no claim races its own sibling).
  */
 import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import type { SessionHost, SessionRow } from '../../core/session-row.js';
 import { listStoredSessionHosts, writeHostClockError } from '../../clickhouse/session-hosts.js';
+import { SESSION_IDS, claimIds } from '../../clickhouse/id-claims.js';
 import type { CompletionRow } from '../../core/completion.js';
 import { wallClockNs, type SessionTimeSpan } from '../../core/time.js';
 import { ClickHouseClient } from '../../clickhouse/http-client.js';
@@ -50,7 +52,7 @@ import { importCaptureIntoClickHouse } from '../../recording/clickhouse-import.j
 import { ClickHouseCorrelations } from '../../analysis/clickhouse-correlations.js';
 import type { CompletionUpload, SessionCount, Store, StoreHealth } from './store.js';
 
-/** Runs tasks of one key one after another (ids are taken as "one past the highest"). */
+/** Runs tasks of one key one after another (a service's own writes to one counter or session do not race each other). */
 class Serial {
   private readonly tails = new Map<string, Promise<unknown>>();
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
@@ -131,7 +133,8 @@ export class ClickHouseStore implements Store {
   async createSession(s: NewSession): Promise<SessionRow> {
     await this.ready();
     return this.serial.run('sessions', async () => {
-      const row = newSessionRow(await nextSessionId(this.client), s);
+      const id = await claimIds(this.client, SESSION_IDS, 1, this.host, async () => (await nextSessionId(this.client)) - 1);
+      const row = newSessionRow(id, s);
       await writeSessionRow(this.client, row, this.host);
       return row;
     });
@@ -295,7 +298,10 @@ export class ClickHouseStore implements Store {
         fresh.push(row);
       }
     });
-    await insertCompletions(this.client, sessionId, this.host, (await highestCompletionId(this.client, sessionId)) + 1, fresh);
+    if (fresh.length > 0) {
+      const first = await claimIds(this.client, sessionId, fresh.length, this.host, () => highestCompletionId(this.client, sessionId));
+      await insertCompletions(this.client, sessionId, this.host, first, fresh);
+    }
     return { stored: fresh.length, duplicates: rows.length - fresh.length };
   }
 
