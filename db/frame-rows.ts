@@ -13,6 +13,7 @@ import { AdvanceInserts } from './advances.js';
 import { FRAME_WIDTH, type PackedFrames } from '../capture/frame-packer.js';
 import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
 import { sessionNotFound } from '../core/errors.js';
+import { loadNativeExtension } from './native-extension.js';
 
 /** Frames per multi-row INSERT: 100 rows per statement measured 1.4× one row per statement (docs/design-notes.md). */
 const ROWS_PER_INSERT = 100;
@@ -36,6 +37,8 @@ export class FrameRowWriter {
   /** frames_total when the counters were last written into the sessions row. */
   private framesInSessionRow: number;
   private readonly insertFrameChunk: Statement;
+  /** The batch's frames in one statement through packed_frames (db/native/); null: bound row by row. */
+  private readonly insertPackedFrames: Statement | null;
   private readonly insertFrameStatements = new Map<number, Statement>();
   private readonly insertFlow: Statement;
   private readonly updateFlow: Statement;
@@ -53,11 +56,16 @@ export class FrameRowWriter {
    */
   private readonly writeBatch: Transaction<(batch: PackedFrames) => void>;
 
-  /** `framesInSessionRow`: the session row's frames_total when the writer starts. */
+  /**
+   * `framesInSessionRow`: the session row's frames_total when the writer starts. `packed`:
+   * frames go to SQLite as BLOBs through the packed_frames extension where it is built
+   * (default; ACKSCOPE_FRAMES_PACKED=0 binds every row, the path it replaced).
+   */
   constructor(
     private readonly db: Db,
     readonly sessionId: number,
     framesInSessionRow: number,
+    packed = process.env.ACKSCOPE_FRAMES_PACKED !== '0',
   ) {
     this.framesInSessionRow = framesInSessionRow;
     this.sentAdvances = new AdvanceInserts(db, 'sent_advances', 'sent_max', 'seq_off');
@@ -67,6 +75,14 @@ export class FrameRowWriter {
     this.idBaseBig = BigInt(sessionId) * BigInt(FRAMES_PER_SESSION);
     this.idIsSafe = Number.isSafeInteger(this.idBase + FRAMES_PER_SESSION);
     this.insertFrameChunk = this.frameInsert(ROWS_PER_INSERT);
+    this.insertPackedFrames =
+      packed && loadNativeExtension(db, 'packed_frames')
+        ? db.prepare(
+            `INSERT INTO frames (${FRAME_COLUMNS.join(', ')})
+             SELECT ${FRAME_COLUMNS.map((c) => (c === 'session_id' ? String(sessionId) : c)).join(', ')}
+             FROM packed_frames(@frames, @ts, @flowIds, @count, @idBase)`,
+          )
+        : null;
     this.insertFlow = db.prepare(
       `INSERT INTO flows (session_id, ip_version, a_addr, a_port, b_addr, b_port, first_ns, last_ns)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -145,6 +161,10 @@ export class FrameRowWriter {
   }
 
   private writeFrames(batch: PackedFrames): void {
+    if (this.insertPackedFrames) {
+      this.writePackedFrames(this.insertPackedFrames, batch);
+      return;
+    }
     const { count, frames: v, ts } = batch;
     const flowIds = this.flowIds;
     const chunk = this.chunk;
@@ -190,6 +210,20 @@ export class FrameRowWriter {
       }
       stmt.run(chunk.slice(0, k));
     }
+  }
+
+  /** The batch's frames as three BLOBs read by packed_frames: no value bound per row (1 M frames: see docs/import.md). */
+  private writePackedFrames(insert: Statement, batch: PackedFrames): void {
+    const { count, frames, ts } = batch;
+    // a flow number the writer has no id for stays NaN: packed_frames refuses the batch
+    const flowIds = Float64Array.from({ length: this.flowIds.length }, (_, i) => this.flowIds[i] ?? NaN);
+    insert.run({
+      frames: Buffer.from(frames.buffer, frames.byteOffset, count * FRAME_WIDTH * 8),
+      ts: Buffer.from(ts.buffer, ts.byteOffset, count * 8),
+      flowIds: Buffer.from(flowIds.buffer),
+      count,
+      idBase: this.idIsSafe ? this.idBase : this.idBaseBig,
+    });
   }
 }
 
