@@ -33,6 +33,8 @@ export class FrameRowWriter {
   private readonly ackAdvances: AdvanceInserts;
   /** Database id of each flow number the packer gave (index: flow number). */
   private readonly flowIds: number[] = [0];
+  /** flowIds as a BLOB of doubles (flowIdsBlob), null after flows were added. */
+  private flowIdsPacked: Buffer | null = null;
   private readonly chunk: unknown[] = new Array(ROWS_PER_INSERT * NCOL);
   /** frames_total when the counters were last written into the sessions row. */
   private framesInSessionRow: number;
@@ -68,8 +70,8 @@ export class FrameRowWriter {
     packed = process.env.ACKSCOPE_FRAMES_PACKED !== '0',
   ) {
     this.framesInSessionRow = framesInSessionRow;
-    this.sentAdvances = new AdvanceInserts(db, 'sent_advances', 'sent_max', 'seq_off');
-    this.ackAdvances = new AdvanceInserts(db, 'ack_advances', 'acked_max', null);
+    this.sentAdvances = new AdvanceInserts(db, 'sent_advances', 'sent_max', 'seq_off', packed);
+    this.ackAdvances = new AdvanceInserts(db, 'ack_advances', 'acked_max', null, packed);
     // frame ids: core/frame-id.ts; computed inline here because this is the per-frame hot path
     this.idBase = sessionId * FRAMES_PER_SESSION;
     this.idBaseBig = BigInt(sessionId) * BigInt(FRAMES_PER_SESSION);
@@ -127,6 +129,7 @@ export class FrameRowWriter {
     // import refused too late) gets no more rows, which would otherwise outlive it
     if (this.sessionExists.get(this.sessionId) === undefined) throw sessionNotFound(this.sessionId);
     const flowIds = this.flowIds;
+    if (batch.newFlows.length > 0) this.flowIdsPacked = null;
     for (const f of batch.newFlows) {
       // last_ns as first_ns, as when the flow's first frame arrives; the update below sets it
       const info = this.insertFlow.run(this.sessionId, f.ipVersion, f.aAddr, f.aPort, f.bAddr, f.bPort, f.firstNs, f.firstNs);
@@ -135,8 +138,8 @@ export class FrameRowWriter {
     this.writeFrames(batch);
     for (const s of batch.sacks) this.insertSack.run(this.frameId(s[0]), flowIds[s[1]], s[2], s[3], s[4], s[5]);
     for (const r of batch.retransmissions) this.insertRetransmission.run(flowIds[r[0]], r[1], r[2], r[3], r[4], this.frameId(r[5]));
-    this.sentAdvances.write(batch.sentAdvances, flowIds);
-    this.ackAdvances.write(batch.ackAdvances, flowIds);
+    this.sentAdvances.write(batch.sentAdvances, flowIds, this.flowIdsBlob);
+    this.ackAdvances.write(batch.ackAdvances, flowIds, this.flowIdsBlob);
     for (const t of batch.tags) this.insertTag.run(flowIds[t[0]], t[1], t[2], t[3], t[4], t[5], this.frameId(t[6]), t[7]);
     for (const u of batch.flowUpdates) {
       this.updateFlow.run(u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15], flowIds[u[0]]);
@@ -212,15 +215,26 @@ export class FrameRowWriter {
     }
   }
 
+  /**
+   * The flows' database ids as packed_frames and packed_advances read them, made again only
+   * when flows were added; a flow number the writer has no id for stays NaN, and the
+   * extension refuses a batch naming it.
+   */
+  private readonly flowIdsBlob = (): Buffer => {
+    if (!this.flowIdsPacked) {
+      const ids = Float64Array.from({ length: this.flowIds.length }, (_, i) => this.flowIds[i] ?? NaN);
+      this.flowIdsPacked = Buffer.from(ids.buffer);
+    }
+    return this.flowIdsPacked;
+  };
+
   /** The batch's frames as three BLOBs read by packed_frames: no value bound per row (1 M frames: see docs/import.md). */
   private writePackedFrames(insert: Statement, batch: PackedFrames): void {
     const { count, frames, ts } = batch;
-    // a flow number the writer has no id for stays NaN: packed_frames refuses the batch
-    const flowIds = Float64Array.from({ length: this.flowIds.length }, (_, i) => this.flowIds[i] ?? NaN);
     insert.run({
       frames: Buffer.from(frames.buffer, frames.byteOffset, count * FRAME_WIDTH * 8),
       ts: Buffer.from(ts.buffer, ts.byteOffset, count * 8),
-      flowIds: Buffer.from(flowIds.buffer),
+      flowIds: this.flowIdsBlob(),
       count,
       idBase: this.idIsSafe ? this.idBase : this.idBaseBig,
     });

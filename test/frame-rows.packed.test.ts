@@ -1,6 +1,6 @@
 /**
- * Frames written through the packed_frames SQLite extension (db/native/packed_frames.c: a
- * batch handed over as BLOBs) against frames bound row by row (ACKSCOPE_FRAMES_PACKED=0,
+ * Frames and advance rows written through the packed_frames SQLite extension
+ * (db/native/packed_frames.c: a batch handed over as BLOBs) against rows bound one by one (ACKSCOPE_FRAMES_PACKED=0,
  * the path it replaced): every corpus file and the store capture, imported both ways,
  * leave the same rows in every table, column for column with SQLite's storage class. And
  * a batch naming a flow the writer has no id for is refused by the extension, not stored.
@@ -74,7 +74,7 @@ test('the store capture (losses, SACK, reordering, GSO, tags), in small batches 
   }
 });
 
-test('packed_frames refuses a batch whose row names a flow with no id, and one shorter than its count', () => {
+test('packed_frames and packed_advances refuse a batch whose row names a flow with no id, and one shorter than its count', () => {
   const t = tempDir();
   const db: Db = openDatabase(join(t.dir, 'refuse.db'));
   try {
@@ -93,6 +93,15 @@ test('packed_frames refuses a batch whose row names a flow with no id, and one s
     assert.throws(() => read(row, 1), /packed_frames: a row's flow has no database id/);
     row[1] = 1;
     assert.deepEqual(read(row, 1), [[4294967297, 7]]);
+    // packed_advances: (flow, dir, maximum, extra) rows, the same checks
+    const advances = (numbers: number[], count: number) =>
+      db
+        .prepare('SELECT flow_id, dir, max_off, ts_ns, extra FROM packed_advances(?, ?, ?, ?)')
+        .raw(true)
+        .all(Buffer.from(new Float64Array(numbers).buffer), Buffer.from(new BigInt64Array(count).fill(5n).buffer), Buffer.from(new Float64Array([NaN, 7]).buffer), count);
+    assert.throws(() => advances([3, 0, 100, NaN], 1), /packed_advances: a row's flow number names no flow/);
+    assert.throws(() => advances([1, 0, 100, NaN], 2), /packed_advances: numbers is not a BLOB of count rows/);
+    assert.deepEqual(advances([1, 1, 100, NaN, 1, 0, 200, 50], 2), [[7, 1, 100, 5, null], [7, 0, 200, 5, 50]]);
   } finally {
     db.close();
     t.cleanup();
