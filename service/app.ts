@@ -107,7 +107,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
         ingestInWorker: config.ingestInWorker,
         host: config.storeHost,
       })
-    : await openClickHouseStore(choice.config, { host: config.storeHost });
+    : await openClickHouseStore(choice.config, {
+        host: config.storeHost,
+        correlationInWorker: config.correlationInWorker,
+        correlationNice: config.correlationNice,
+      });
   app.decorate('store', store);
   app.decorate('config', config);
   app.decorate('sessionDir', (id: number) => join(config.dataDir, 'sessions', String(id)));

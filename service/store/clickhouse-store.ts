@@ -1,8 +1,8 @@
 /**
  * The ClickHouse store (ACKSCOPE_STORE=clickhouse://…; docs/scale-out.md): the Store
  * interface over clickhouse/ (sessions, completions, flows and frames, health), the
- * import through recording/clickhouse-import.ts and the correlation through
- * analysis/clickhouse-correlations.ts.
+ * import through recording/clickhouse-import.ts and the correlation in the correlation
+ * worker (analysis/correlation-runner.ts with analysis/clickhouse-correlation-desk.ts).
  *
  * The schema is migrated on first use, not at start: a service whose store is down
  * starts, answers /healthz with 503 ACKSCOPE_ERR_STORE_UNREACHABLE, and migrates once
@@ -49,7 +49,7 @@ import type { NewSession } from '../../db/sessions.js';
 import type { FlowRow, FrameQuery, FrameRow } from '../../db/frames.js';
 import type { ImportOptions, ImportResult } from '../../recording/import.js';
 import { importCaptureIntoClickHouse } from '../../recording/clickhouse-import.js';
-import { ClickHouseCorrelations } from '../../analysis/clickhouse-correlations.js';
+import { CorrelationRunner } from '../../analysis/correlation-runner.js';
 import type { CompletionUpload, SessionCount, Store, StoreHealth } from './store.js';
 
 /** Runs tasks of one key one after another (a service's own writes to one counter or session do not race each other). */
@@ -96,7 +96,7 @@ function addedCounters(before: SessionRow, added: Partial<SessionRow>): Partial<
 
 export class ClickHouseStore implements Store {
   readonly kind = 'clickhouse' as const;
-  readonly correlations: ClickHouseCorrelations;
+  readonly correlations: CorrelationRunner;
   private readonly serial = new Serial();
   private migrated: Promise<void> | null = null;
   /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
@@ -106,8 +106,9 @@ export class ClickHouseStore implements Store {
     readonly client: ClickHouseClient,
     /** Written with every row this service stores (ACKSCOPE_STORE_HOST). */
     readonly host: string,
+    options: { correlationInWorker?: boolean; correlationNice?: number } = {},
   ) {
-    this.correlations = new ClickHouseCorrelations(client);
+    this.correlations = new CorrelationRunner(client, { inWorker: options.correlationInWorker, nice: options.correlationNice });
   }
 
   /** Migrates once the store answers; a failure is retried at the next call. */
@@ -374,6 +375,9 @@ export class ClickHouseStore implements Store {
   }
 }
 
-export async function openClickHouseStore(config: ClickHouseStoreConfig, options: { host: string }): Promise<ClickHouseStore> {
-  return new ClickHouseStore(new ClickHouseClient(config), options.host);
+export async function openClickHouseStore(
+  config: ClickHouseStoreConfig,
+  options: { host: string; correlationInWorker?: boolean; correlationNice?: number },
+): Promise<ClickHouseStore> {
+  return new ClickHouseStore(new ClickHouseClient(config), options.host, options);
 }

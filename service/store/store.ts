@@ -27,8 +27,9 @@ export type StoreKind = 'sqlite' | 'clickhouse';
 
 /**
  * The correlation questions the routes ask (summaries, listing pages, exports): the
- * correlation worker on SQLite (analysis/correlation-runner.ts), the set-based
- * correlation on ClickHouse (analysis/clickhouse-correlations.ts).
+ * correlation worker (analysis/correlation-runner.ts) on either store, answering from
+ * SQLite (analysis/correlation-desk.ts) or from ClickHouse's set-based correlation
+ * (analysis/clickhouse-correlation-desk.ts).
  */
 export type SessionCorrelations = Pick<
   CorrelationRunner,
