@@ -1,4 +1,0 @@
--- PLACEHOLDER, not a migration: version 2 belongs to the ch-hosts branch (issue 17),
--- which lands its own 002 file. The ClickHouse runner (clickhouse/migrate.ts) refuses a
--- gap in the numbers, so this branch (ch-web-tracer, migration 003) carries this empty
--- file only to run its tests; DELETE IT when ch-hosts' 002 is merged.
