@@ -102,6 +102,24 @@ export function planStatements(text: string, target: { database: string; cluster
   });
 }
 
+/** ClickHouse's "column with this name already exists". */
+const COLUMN_EXISTS = 44;
+const ADD_COLUMN = /^ALTER TABLE \S+ ADD COLUMN /;
+
+/**
+ * Runs a migration statement so that running it again is harmless: 18.16 has no
+ * `ADD COLUMN IF NOT EXISTS` (19.1 has), so an ADD COLUMN that a migration cut short
+ * already applied answers "already exists" (code 44), which is taken as done.
+ */
+async function runAgainSafely(client: ClickHouseClient, statement: Sql, host: number): Promise<void> {
+  try {
+    await client.query(statement, { host });
+  } catch (err) {
+    const existing = err instanceof AckscopeError && (err.details as { clickhouseCode?: unknown } | undefined)?.clickhouseCode === COLUMN_EXISTS;
+    if (!(existing && ADD_COLUMN.test(statement.text))) throw err;
+  }
+}
+
 /** The schema version each server records (0: none yet). */
 export async function schemaVersions(client: ClickHouseClient): Promise<number[]> {
   const versions: number[] = [];
@@ -171,7 +189,7 @@ export async function migrateClickHouse(
     const statements = planStatements(m.sql, { database, cluster });
     for (let host = 0; host < client.hostCount; host++) {
       if (m.version <= versions[host]) continue;
-      for (const statement of statements) await client.query(statement, { host });
+      for (const statement of statements) await runAgainSafely(client, statement, host);
       const appliedNs = BigInt(Date.now()) * 1_000_000n;
       await client.query(
         sql`INSERT INTO ${identifier(MIGRATIONS_TABLE)} (version, name, applied_ns) VALUES (${literal(m.version, 'UInt32')}, ${literal(m.name, 'String')}, ${literal(appliedNs, 'Int64')})`,

@@ -50,6 +50,28 @@ test('on a cluster each CREATE becomes a local MergeTree plus a Distributed tabl
   assert.throws(() => planStatements('DROP TABLE frames;', { database: 'db', cluster: 'c' }), code('ACKSCOPE_ERR_INTERNAL'));
 });
 
+test('a migration cut short after an ADD COLUMN runs again to the end (18.16 has no ADD COLUMN IF NOT EXISTS)', async () => {
+  const client = new ClickHouseClient(parseClickHouseUrl(one.url('migrate_cut')));
+  try {
+    const all = loadClickHouseMigrations();
+    const withAdd = all.find((m) => /^ALTER TABLE \w+ ADD COLUMN/m.test(m.sql));
+    assert.ok(withAdd, 'a migration adds a column');
+    await migrateClickHouse(client, all.filter((m) => m.version < withAdd.version));
+    // its first statement ran, then the process died before the migration was recorded
+    await client.query(planStatements(withAdd.sql, { database: 'migrate_cut' })[0]);
+    const again = await migrateClickHouse(client, all);
+    assert.deepEqual(again.applied, all.filter((m) => m.version >= withAdd.version).map((m) => m.version));
+    const columns = await client.rows(sql`SELECT table, name, type FROM system.columns WHERE database = ${literal('migrate_cut', 'String')}`);
+    for (const name of TABLE_NAMES) {
+      assert.deepEqual(columns.filter((c) => c[0] === name).map((c) => `${c[1]} ${c[2]}`), TABLES[name].columns.map((c) => `${c.name} ${c.type}`), name);
+    }
+    // any other failure still stops it
+    await assert.rejects(migrateClickHouse(client, [...all, { version: all.length + 1, name: 'broken', sql: 'ALTER TABLE flows DROP COLUMN no_such_column;' }]), code('ACKSCOPE_ERR_STORE_QUERY'));
+  } finally {
+    client.close();
+  }
+});
+
 test('one node: applied in order and recorded; columns as clickhouse/tables.ts; again a no-op; health ok; a newer schema refused', async () => {
   const client = new ClickHouseClient(parseClickHouseUrl(one.url('migrate_one')));
   try {

@@ -8,8 +8,8 @@
 --     newest stored_ns of each completion (of each session). Rows written before this
 --     migration read as version 0.
 -- On a cluster clickhouse/migrate.ts runs each ALTER on <name>_local and on the
--- Distributed <name>. 18.16 has no ADD COLUMN IF NOT EXISTS (19.1 has): a migration cut
--- short between these statements needs the added columns dropped before it runs again.
+-- Distributed <name>. 18.16 has no ADD COLUMN IF NOT EXISTS (19.1 has): the runner takes
+-- "column already exists" of an ADD COLUMN as done, so a migration cut short runs again.
 ALTER TABLE kernel_witness ADD COLUMN host String;
 ALTER TABLE kernel_witness ADD COLUMN stored_ns Int64;
 ALTER TABLE session_traces ADD COLUMN host String;
