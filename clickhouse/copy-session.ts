@@ -38,7 +38,8 @@ function sqliteSelect(table: TableName): string {
   const ofSessionFlows = 'flow_id IN (SELECT id FROM flows WHERE session_id = :sid)';
   const from: Record<TableName, { from: string; extra?: Record<string, string> }> = {
     sessions: { from: 'FROM sessions WHERE id = :sid' },
-    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase' } },
+    // SQLite's row is the flow's final state: one version (migrations/clickhouse/004)
+    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase', version: '0' } },
     // one rowid range per session (002)
     frames: { from: 'FROM frames WHERE id BETWEEN :sid * 4294967296 AND :sid * 4294967296 + 4294967295 ORDER BY id' },
     sent_advances: { from: `FROM sent_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, sent_max` },

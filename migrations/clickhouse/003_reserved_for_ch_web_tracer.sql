@@ -1,0 +1,3 @@
+-- Placeholder on branch ch-live only: version 3 belongs to branch ch-web-tracer. The
+-- runner (clickhouse/migrate.ts) refuses a gap in the numbers, so this branch's 004 needs
+-- 002 and 003 to exist; DELETE THIS FILE when merging ch-web-tracer's own 003.
