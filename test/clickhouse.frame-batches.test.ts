@@ -3,7 +3,8 @@
 // stores for the same capture (the witness: SQLite's tables, read back here, and the
 // checked RowBinary encoder for the bytes), in both ways of writing (each batch / one
 // stream per table), one node and two shards; a flow's newest version is its final state;
-// deleting one writer's rows leaves another host's.
+// deleting one writer's rows leaves another host's, and so does an import refused after
+// several batches (recording/clickhouse-import.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -21,6 +22,8 @@ import { FRAME_NUMBERS, FRAME_WIDTH, FramePacker, type PackedFrames } from '../c
 import { ADVANCE_WIDTH } from '../capture/advance-runs.js';
 import { AutoCaptureReader } from '../capture/pcap/reader.js';
 import { startClickHouse, type RunningClickHouse } from '../fixtures/clickhouse-server.js';
+import { AckscopeError } from '../core/errors.js';
+import { importCaptureIntoClickHouse } from '../recording/clickhouse-import.js';
 import { tempDir } from './helpers/app.js';
 import { buildStoreCapture, type StoreCapture } from './helpers/store-capture.js';
 
@@ -174,3 +177,32 @@ for (const layout of ['one node', 'two shards'] as const) {
     }
   });
 }
+
+test('an import into ClickHouse refused after several batches leaves nothing of it; the rows of the host before it stay', async () => {
+  const client = new ClickHouseClient(parseClickHouseUrl(two.url('import_refused')));
+  const chunksOf = (bytes: Uint8Array) => (async function* () {
+    for (let at = 0; at < bytes.length; at += 4096) yield bytes.subarray(at, at + 4096);
+  })();
+  try {
+    await migrateClickHouse(client);
+    const sessionDir = join(dir.dir, 'sessions', '20');
+    const first = await importCaptureIntoClickHouse(client, 20, chunksOf(capture.file), { sessionDir, host: 'host-a', batchFrames: 50 });
+    assert.equal(first.result.counters.frames, capture.frames);
+    assert.equal(first.counters.frames_total, capture.frames);
+    await compareWithSqlite(client, capture, 20);
+    const flowBase = Number(capture.db.prepare('SELECT count(*) FROM flows WHERE session_id = ?').pluck().get(capture.sessionId));
+    // cut inside the last record: refused by the reader at the end, after every batch was streamed
+    const cut = capture.file.subarray(0, capture.file.length - 10);
+    await assert.rejects(
+      importCaptureIntoClickHouse(client, 20, chunksOf(cut), { sessionDir, host: 'host-b', batchFrames: 50, flowBase, frameBase: capture.frames }),
+      (err: unknown) => err instanceof AckscopeError && err.code === 'ACKSCOPE_ERR_CAPTURE_FILE',
+    );
+    for (const table of FRAME_BATCH_TABLES) {
+      const above = await client.rows(sql`SELECT count() FROM ${identifier(table)} WHERE session_id = 20 AND flow_id > ${literal(flowBase, 'UInt64')}`);
+      assert.equal(Number(above[0][0]), 0, `${table}: nothing of the refused import`);
+    }
+    await compareWithSqlite(client, capture, 20);
+  } finally {
+    client.close();
+  }
+});
