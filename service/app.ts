@@ -23,6 +23,7 @@ import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { CaptureManager } from '../recording/live/manager.js';
+import { sharedStoreLiveSessions, sqliteLiveSessions } from '../recording/live/live-sessions.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { startRetention } from './retention.js';
@@ -69,7 +70,7 @@ const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRout
  * The areas a store other than SQLite serves (through app.store); the rest answer
  * ACKSCOPE_ERR_STORE_UNSUPPORTED there (store/unsupported-routes.ts).
  */
-const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, unsupportedRoutes];
+const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, unsupportedRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes
@@ -112,6 +113,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     await store.close();
   });
   let db: Db | null = null;
+  const captureLog = app.log.child({ component: 'capture' });
   if (store instanceof SqliteStore) {
     db = store.db;
     app.decorate('db', db);
@@ -119,19 +121,31 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     app.decorate(
       'captures',
       new CaptureManager({
-        db,
-        dbPath: config.dbPath,
+        sessions: sqliteLiveSessions(db),
+        rows: { kind: 'sqlite', dbPath: config.dbPath },
         dataDir: config.dataDir,
         sessionDir: (id) => app.sessionDir(id),
-        log: app.log.child({ component: 'capture' }),
+        log: captureLog,
       }),
     );
   } else {
+    // live capture on ClickHouse: the frames from the worker, the session row through the store
+    if (choice.kind === 'clickhouse') {
+      app.decorate(
+        'captures',
+        new CaptureManager({
+          sessions: sharedStoreLiveSessions(store, join(config.dataDir, 'sessions')),
+          rows: { kind: 'clickhouse', config: choice.config, host: config.storeHost },
+          dataDir: config.dataDir,
+          sessionDir: (id) => app.sessionDir(id),
+          log: captureLog,
+        }),
+      );
+    }
     const unsupported = (what: string) => () => {
       throw new AckscopeError('ACKSCOPE_ERR_STORE_UNSUPPORTED', `${what} is served by the SQLite store only, not by the ${store.kind} store (ACKSCOPE_STORE)`);
     };
     app.decorate('db', { getter: unsupported('the SQLite database') });
-    app.decorate('captures', { getter: unsupported('live capture') });
     app.decorate('completionIngest', { getter: unsupported('the SQLite ingest worker') });
   }
   app.addHook('onSend', async (req, reply) => {

@@ -8,9 +8,6 @@ import { AckscopeError } from '../../core/errors.js';
  * plugins are not registered there at all (they hold a SQLite connection).
  */
 export const SQLITE_ONLY_ROUTES: readonly { method: 'GET' | 'POST'; url: string; what: string }[] = [
-  { method: 'POST', url: '/sessions/:id/start', what: 'live capture' },
-  { method: 'POST', url: '/sessions/:id/stop', what: 'live capture' },
-  { method: 'GET', url: '/interfaces', what: 'live capture' },
   { method: 'POST', url: '/sessions/:id/trace', what: 'the kernel tracer' },
   { method: 'POST', url: '/sessions/:id/trace/stop', what: 'the kernel tracer' },
   { method: 'GET', url: '/sessions/:id/trace', what: 'the kernel tracer' },
