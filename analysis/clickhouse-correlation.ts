@@ -17,6 +17,7 @@ import {
   firstReachingMany,
   readCompletionCount,
   readCompletions,
+  readFlowHosts,
   readFlows,
   readFrameBounds,
   readMedianSubmission,
@@ -27,6 +28,7 @@ import {
 import type { FirstReachingLookup } from '../correlate/evidence.js';
 import type { FrameHit } from '../correlate/types.js';
 import { correlationFingerprint } from '../correlate/inputs.js';
+import { readStatedClockErrors } from '../clickhouse/session-hosts.js';
 import { assembleCorrelation, assembleEach, flowSide, type SessionCorrelation } from './correlation.js';
 
 const EMPTY_SACKS = { ts: [], left: [], right: [] };
@@ -82,13 +84,18 @@ export async function correlateSessionInClickHouse(
   const [bounds, counts] = await Promise.all([readFrameBounds(client, sessionId), readCompletionCount(client, sessionId)]);
   const baseNs = bounds.firstTs ?? (await readMedianSubmission(client, sessionId, counts.count)) ?? session.created_ns;
   const fingerprint = correlationFingerprint(session, bounds.maxFrameNo, counts.count, counts.maxId);
-  const [flows, completions, sides] = await Promise.all([
+  const [flows, completions, sides, flowHosts, stated] = await Promise.all([
     readFlows(client, sessionId, baseNs),
     readCompletions(client, sessionId, baseNs),
     readSides(client, sessionId, baseNs),
+    readFlowHosts(client, sessionId),
+    readStatedClockErrors(client, sessionId),
   ]);
   const readsDone = performance.now();
-  let storeQueries = 17; // the reads above: session, bounds, count, (median), flows, witnesses, completions, 5 per-side reads
+  // the reads above: session, bounds, count, (median), flows, witnesses, completions, 5 per-side reads, flow hosts, stated clock errors
+  let storeQueries = 19;
+  // numbers, as every time in correlate/ (a claim past 2^53 ns, 104 days, loses precision, not its effect: all within is uncertain)
+  const hostClocks = { flowHosts, claimed: new Map([...stated].map(([host, ns]) => [host, Number(ns)])) };
   const key = (flowId: number, dir: number) => `${flowId}/${dir}`;
 
   const common = {
@@ -99,6 +106,7 @@ export async function correlateSessionInClickHouse(
     fingerprint,
     flows,
     completions,
+    hostClocks,
     taggedDirections: (flowId: number) => ([0, 1] as const).filter((d) => (sides.tags.get(key(flowId, d))?.length ?? 0) > 0),
     tagsOf: (flowId: number, dir: 0 | 1) => sides.tags.get(key(flowId, dir)) ?? [],
   };

@@ -12,10 +12,13 @@ import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } 
 import { traceEvents, type TraceEvent } from '../correlate/trace.js';
 import { absoluteNs, relativeNs } from '../core/time.js';
 import type { CorrelationRecord } from '../correlate/types.js';
-import type { CorrelationHead, ExportKind, ReplyBody, ToWorker } from './correlation-protocol.js';
+import type { CorrelationAnswers, CorrelationHead, ExportKind, ReplyBody, ToWorker } from './correlation-protocol.js';
 
-/** An open export: holds its correlation (not the cache) until finished or closed. */
-interface OpenExport {
+/**
+ * An open export, read a batch per `export-next`: its records in submission order, or its
+ * trace events. Holds its correlation (not the cache) until finished or closed.
+ */
+export interface OpenExport {
   batchSize: number;
   kind: ExportKind;
   records: CorrelationRecord[];
@@ -39,7 +42,7 @@ export const CACHED_RECORDS_BUDGET = 2_000_000;
 /** Streamed summaries kept (no records in them: a few kB each). */
 const STREAMED_SUMMARIES = 4;
 
-export class CorrelationDesk {
+export class CorrelationDesk implements CorrelationAnswers {
   private runs = 0;
   /** Sessions this desk correlated, least recently asked first, with their record counts. */
   private readonly held = new Map<number, number>();
@@ -185,7 +188,7 @@ export class CorrelationDesk {
   }
 }
 
-function nextBatch(e: OpenExport): { records: CorrelationRecord[]; events: TraceEvent[]; done: boolean } {
+export function nextBatch(e: OpenExport): { records: CorrelationRecord[]; events: TraceEvent[]; done: boolean } {
   if (e.events) {
     const events: TraceEvent[] = [];
     let step = e.events.next();

@@ -9,14 +9,21 @@ import type { Cursor, ListFilter, SortKey } from '../correlate/listing.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 import type { TraceEvent } from '../correlate/trace.js';
 import type { ThreadMemory } from '../core/thread-memory.js';
+import type { ClickHouseStoreConfig } from '../clickhouse/store-url.js';
 
 /** A correlation without its records: what a reply needs to turn relative times into epoch ns. */
 export type { CorrelationHead };
 
 export interface WorkerInit {
-  dbPath: string;
+  /** Where the worker reads sessions: the service's SQLite file (read-only), or the ClickHouse store. */
+  store: { kind: 'sqlite'; dbPath: string } | { kind: 'clickhouse'; config: ClickHouseStoreConfig };
   /** The worker thread's nice value (0: the service's priority). */
   nice: number;
+}
+
+/** What answers the messages, in the worker or (no worker) on the service's thread. */
+export interface CorrelationAnswers {
+  answer(m: ToWorker): ReplyBody | Promise<ReplyBody>;
 }
 
 /** What an export streams: correlation records in submission order, or trace events. */

@@ -1,7 +1,8 @@
 /**
  * The service's side of the correlation worker (analysis/correlation-worker.ts): one
- * worker thread per database file, started on first use, holding the correlations and
- * answering summaries, listing pages, a flow's records and exports in batches.
+ * worker thread per store (the SQLite file, or the ClickHouse store), started on first
+ * use, holding the correlations and answering summaries, listing pages, a flow's records
+ * and exports in batches.
  *
  * Why a worker: correlating takes about 10 µs per completion (bench/correlate.ts), so
  * the first summary of a 100 k-completion session held the event loop for a second and
@@ -22,8 +23,20 @@ import type { TraceEvent } from '../correlate/trace.js';
 import type { SessionSummaryData } from '../correlate/summary.js';
 import type { Db } from '../db/connection.js';
 import type { ThreadMemory } from '../core/thread-memory.js';
+import { ClickHouseClient } from '../clickhouse/http-client.js';
 import { CorrelationDesk } from './correlation-desk.js';
-import type { CorrelationHead, ExportKind, FromWorker, PageFilter, ReplyBody, ToWorker, WorkerInit, WorkerStats } from './correlation-protocol.js';
+import { ClickHouseCorrelationDesk } from './clickhouse-correlation-desk.js';
+import type {
+  CorrelationAnswers,
+  CorrelationHead,
+  ExportKind,
+  FromWorker,
+  PageFilter,
+  ReplyBody,
+  ToWorker,
+  WorkerInit,
+  WorkerStats,
+} from './correlation-protocol.js';
 
 export type { CorrelationHead, ExportKind, PageFilter, WorkerStats };
 
@@ -60,19 +73,30 @@ export class CorrelationRunner {
   /** The worker thread's memory with its last answer (null: no worker, or none answered yet). */
   private lastMemory: ThreadMemory | null = null;
 
-  /** null: answered on this thread (no file a worker could open, or the worker switched off). */
-  private readonly inline: CorrelationDesk | null;
-  private readonly dbPath: string;
+  /** null: answered on the worker thread; else on this thread (no file a worker could open, or the worker switched off). */
+  private readonly inline: CorrelationAnswers | null;
+  private readonly store: WorkerInit['store'];
   private readonly nice: number;
 
   /**
    * `db`: the service's connection; a worker opens the same file unless `inWorker` is false
    * or the database lives in memory. `nice`: the worker thread's nice value (WORKER_NICE unless given).
    */
-  constructor(db: Db, options: { inWorker?: boolean; nice?: number } = {}) {
-    this.dbPath = db.name;
+  constructor(db: Db, options?: { inWorker?: boolean; nice?: number });
+  /**
+   * The ClickHouse store's correlations: a worker with a client of its own to the store
+   * (`clickhouse`'s settings), unless `inWorker` is false (then this client answers here).
+   */
+  constructor(clickhouse: ClickHouseClient, options?: { inWorker?: boolean; nice?: number });
+  constructor(source: Db | ClickHouseClient, options: { inWorker?: boolean; nice?: number } = {}) {
     this.nice = options.nice ?? WORKER_NICE;
-    this.inline = db.memory || options.inWorker === false ? new CorrelationDesk(db) : null;
+    if (source instanceof ClickHouseClient) {
+      this.store = { kind: 'clickhouse', config: source.config };
+      this.inline = options.inWorker === false ? new ClickHouseCorrelationDesk(source) : null;
+    } else {
+      this.store = { kind: 'sqlite', dbPath: source.name };
+      this.inline = source.memory || options.inWorker === false ? new CorrelationDesk(source) : null;
+    }
   }
 
   /** Whether a worker thread answers (false: this thread does). */
@@ -186,7 +210,7 @@ export class CorrelationRunner {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = spawnWorker({ dbPath: this.dbPath, nice: this.nice });
+    const worker = spawnWorker({ store: this.store, nice: this.nice });
     worker.unref();
     worker.on('message', (m: FromWorker) => {
       if (m.memory) this.lastMemory = m.memory;

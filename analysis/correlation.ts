@@ -41,6 +41,8 @@ import {
 import { sessionNotFound } from '../core/errors.js';
 import { classifyCompletion, unplaceable } from '../correlate/classify.js';
 import { ladderStage } from '../correlate/ladder.js';
+import { clockErrorBetween } from '../correlate/host-clocks.js';
+import type { SessionHostClocks } from '../correlate/inputs.js';
 import { evidenceFor, type FirstReachingLookup, type FlowSide, type Retransmits, type SackBlocks, type SessionFacts } from '../correlate/evidence.js';
 import { FlowIndex, type FlowCandidate } from '../correlate/flowmatch.js';
 import { acceptedEnd } from '../correlate/partial.js';
@@ -209,6 +211,8 @@ export interface CorrelationInputs {
   sideOf: (flow: FlowInfo, dataDir: 0 | 1) => FlowSide;
   taggedDirections: (flowId: number) => (0 | 1)[];
   tagsOf: (flowId: number, dir: 0 | 1) => TagRow[];
+  /** Each flow's host and each host's claimed clock error; absent on a one-host store (SQLite). */
+  hostClocks?: SessionHostClocks;
 }
 
 /** The correlation of a session from its inputs: flow matching, evidence, classification, ordering. */
@@ -251,6 +255,7 @@ export function assembleEach(inputs: CorrelationInputs, onRecord: (record: Corre
   let lastSide: FlowSide | null = null;
 
   const facts: SessionFacts = { captureStartNs, captureEndNs, captureRunning: session.state === 'capturing', kernelDrops, clockUncertaintyNs, nearMarginNs };
+  const hostClocks = inputs.hostClocks;
   let correlated = 0;
   for (const c of inputs.completions) {
     const { id, srcAddr, srcPort, dstAddr, dstPort, writeId, offsetStart, offsetEnd, submittedNs, completedNs } = c;
@@ -268,6 +273,13 @@ export function assembleEach(inputs: CorrelationInputs, onRecord: (record: Corre
     // staged on the bytes the call accepted; the record keeps the submitted range
     const stagedEnd = acceptedEnd(offsetStart, offsetEnd, c.bytesReported);
     const evidence = evidenceFor(side, offsetStart, stagedEnd, submittedNs, completedNs, c.tcpBytesSent, c.tcpBytesAcked, facts);
+    // the completion's clock against its flow's capturing host's (one host: the session's uncertainty as it is)
+    const clock =
+      hostClocks !== undefined && match !== null && c.host !== undefined
+        ? clockErrorBetween(clockUncertaintyNs, c.host, hostClocks.flowHosts.get(match.flow.id) ?? null, hostClocks.claimed)
+        : null;
+    if (clock !== null) evidence.clockUncertaintyNs = clock.clockErrorNs;
+    const crossHost = clock !== null && clock.crossHost;
     const k = placeable ? classifyCompletion(evidence) : unplaceable(evidence);
     const ladder = ladderStage(k.stage, completedNs, k.lastWireNs, k.ackedNs, placeable ? c.kernel : null);
     // One literal with every field, no spread: spreading the classification into a
@@ -317,6 +329,10 @@ export function assembleEach(inputs: CorrelationInputs, onRecord: (record: Corre
       decidedBy: ladder.decidedBy,
       driverMinusWireNs: ladder.driverMinusWireNs,
       ackArrivedMinusCaptureNs: ladder.ackArrivedMinusCaptureNs,
+      clockErrorNs: evidence.clockUncertaintyNs,
+      crossHost,
+      completionHost: crossHost ? c.host! : null,
+      captureHost: crossHost ? hostClocks!.flowHosts.get(match!.flow.id)! : null,
     });
   }
 

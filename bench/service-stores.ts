@@ -7,16 +7,20 @@
  *
  *   node --import tsx bench/service-stores.ts [--frames 300000] [--completions 30000] [--flows 20]
  *
- * Per step: wall time, this process's CPU time (all its threads: the service, the SQLite
+ * Per step: wall time, this process's CPU time (all its threads: the service, the
  * workers) and, on ClickHouse, the server process's CPU time (/proc/PID/stat), so the
  * figures say where the work went on a machine other sessions share; /proc/loadavg beside
- * each line.
+ * each line. For the first summary also the service thread's event-loop delay (p99, max:
+ * how long any other request would have waited), and on ClickHouse a third run with the
+ * correlation on the service's thread (ACKSCOPE_CORRELATION_WORKER=0), the way it ran
+ * before the worker served ClickHouse too.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { buildApp, type App } from '../service/app.js';
 import { completionToApi } from '../service/routes/completions.js';
 import { chooseStore } from '../clickhouse/store-url.js';
@@ -74,7 +78,14 @@ async function run(app: App, store: string, file: Buffer, ndjson: string, server
     const res = await app.inject({ method: 'POST', url: `/sessions/${id}/completions`, headers: { 'content-type': 'application/x-ndjson' }, payload: ndjson });
     if (res.statusCode !== 200) throw new Error(res.body);
   });
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
   const summary = await measure('summary, first', store, serverPid, 0, '', async () => (await app.inject({ url: `/sessions/${id}/summary` })).json());
+  delay.disable();
+  console.log(
+    `${store.padEnd(10)} ${'  event-loop delay'.padEnd(22)} p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms` +
+      ` (correlation ${app.correlations.inWorker ? 'in the worker' : "on the service's thread"})`,
+  );
   await measure('summary, cached', store, serverPid, 0, '', async () => (await app.inject({ url: `/sessions/${id}/summary` })).json());
   return { ...(summary as Record<string, unknown>), correlation: null };
 }
@@ -98,7 +109,11 @@ async function main() {
     await ch.inject({ url: '/healthz' });
     const chSummary = await run(ch, 'clickhouse', file, ndjson, server.nodes[0].pid);
     await ch.close();
-    console.log(`summaries equal: ${JSON.stringify(liteSummary) === JSON.stringify(chSummary)}`);
+    const inline = await buildApp({ dbPath: join(dir, 'unused.db'), logger: false, store: chooseStore(server.url('ackscope_bench_inline')), correlationInWorker: false });
+    await inline.inject({ url: '/healthz' });
+    const inlineSummary = await run(inline, 'ch inline', file, ndjson, server.nodes[0].pid);
+    await inline.close();
+    console.log(`summaries equal: ${JSON.stringify(liteSummary) === JSON.stringify(chSummary) && JSON.stringify(chSummary) === JSON.stringify(inlineSummary)}`);
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

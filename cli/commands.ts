@@ -5,6 +5,7 @@ import { receiveCommand } from './receive.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report.js';
 import { traceCommand } from './trace.js';
+import { hostsCommand } from './hosts.js';
 
 /**
  * Every subcommand, one module each under cli/. Add a command with one line here.
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   program.addCommand(experimentCommand());
   program.addCommand(reportCommand());
   program.addCommand(traceCommand());
+  program.addCommand(hostsCommand());
   program
     .command('serve')
     .description('start the HTTP API (ACKSCOPE_HOST, ACKSCOPE_PORT, ACKSCOPE_DB)')

@@ -25,7 +25,7 @@ const FRAME_NO_MASK = '4294967295';
  * session :sid, copied as session :target from host :host. Column names are SQLite's
  * except the ids (named by what they identify) and frame_no (derived from frame ids).
  */
-function sqliteSelect(table: TableName): string {
+function sqliteSelect(table: CopiedTable): string {
   // flow ids and frame numbers shifted by :flowBase / :frameBase (0 but when a host's
   // rows join a session that already holds another host's: CopyOptions)
   const overrides: Record<string, string> = {
@@ -36,8 +36,10 @@ function sqliteSelect(table: TableName): string {
   };
   const frameNo = `(frame_id & ${FRAME_NO_MASK}) + :frameBase`;
   const ofSessionFlows = 'flow_id IN (SELECT id FROM flows WHERE session_id = :sid)';
-  const from: Record<TableName, { from: string; extra?: Record<string, string> }> = {
+  const from: Record<CopiedTable, { from: string; extra?: Record<string, string> }> = {
     sessions: { from: 'FROM sessions WHERE id = :sid' },
+    // each host's stated clock error keeps its own host's name (migrations/009)
+    session_hosts: { from: 'FROM session_hosts WHERE session_id = :sid ORDER BY host', extra: { host: 'host' } },
     // SQLite's row is the flow's final state: one version (migrations/clickhouse/004)
     flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase', version: '0' } },
     // one rowid range per session (002)
@@ -59,9 +61,15 @@ function sqliteSelect(table: TableName): string {
   return `SELECT ${columns.join(', ')} ${spec.from}`;
 }
 
+/**
+ * The tables a copy writes. `id_claims` is the ClickHouse store's own (how its services
+ * take ids: clickhouse/id-claims.ts), with nothing of SQLite's to copy.
+ */
+export type CopiedTable = Exclude<TableName, 'id_claims'>;
+/** A session's own rows, what an import adds (not its row, nor what was stated about its hosts). */
+const ROW_TABLES: CopiedTable[] = TABLE_NAMES.filter((t): t is CopiedTable => t !== 'sessions' && t !== 'session_hosts' && t !== 'id_claims');
 /** Tables in the order they are copied: sessions last (see the header). */
-const ROW_TABLES: TableName[] = TABLE_NAMES.filter((t) => t !== 'sessions');
-const COPY_ORDER: TableName[] = [...ROW_TABLES, 'sessions'];
+export const COPIED_TABLES: readonly CopiedTable[] = [...ROW_TABLES, 'session_hosts', 'sessions'];
 
 export interface CopyOptions {
   /** The session's id in ClickHouse; default: its SQLite id. */
@@ -84,7 +92,7 @@ export interface CopyOptions {
 
 export interface CopyResult {
   sessionId: number;
-  rows: Record<TableName, number>;
+  rows: Record<CopiedTable, number>;
 }
 
 /** Distributed inserts land on their shards before the request returns (else they queue in the background). */
@@ -122,11 +130,11 @@ export async function copySessionFromSqlite(
   const host = options.host ?? hostname();
   const found = sqlite.prepare('SELECT count(*) FROM sessions WHERE id = ?').pluck().get(sessionId) as number;
   if (found === 0) throw new AckscopeError('ACKSCOPE_ERR_SESSION_NOT_FOUND', `session ${sessionId} does not exist in the SQLite store`, { id: sessionId });
-  const order = options.rowsOnly ? ROW_TABLES : COPY_ORDER;
+  const order = options.rowsOnly ? ROW_TABLES : COPIED_TABLES;
   if (!options.rowsOnly && (await sessionExists(client, target))) {
     throw new AckscopeError('ACKSCOPE_ERR_CONFLICT', `ClickHouse already holds session ${target}: pick another targetSessionId`, { id: target });
   }
-  const rows = {} as Record<TableName, number>;
+  const rows = {} as Record<CopiedTable, number>;
   const params = { sid: sessionId, target, host, flowBase: options.flowBase ?? 0, frameBase: options.frameBase ?? 0 };
   // one read transaction: every table from the same snapshot of the SQLite file
   const ownTransaction = !sqlite.inTransaction;

@@ -147,7 +147,7 @@ export async function readCompletions(client: ClickHouseClient, sessionId: numbe
   );
   const rows = await client.rows(
     sql`SELECT completion_id, src_addr, src_port, dst_addr, dst_port, write_id, offset_start, offset_end, submitted_ns, completed_ns,
-               bytes_reported, api, status, buffers, tcp_bytes_sent, tcp_bytes_acked
+               bytes_reported, api, status, buffers, tcp_bytes_sent, tcp_bytes_acked, host
           FROM ${identifier('completions')} WHERE session_id = ${session}
          ORDER BY src_addr, src_port, dst_addr, dst_port, write_id`,
   );
@@ -169,7 +169,14 @@ export async function readCompletions(client: ClickHouseClient, sessionId: numbe
     tcpBytesSent: numOrNull(r[14]),
     tcpBytesAcked: numOrNull(r[15]),
     kernel: witnesses.get(num(r[0])) ?? null,
+    host: r[16] as string,
   }));
+}
+
+/** Each flow's capturing host, by flow id (a stage decided across hosts: correlate/host-clocks.ts). */
+export async function readFlowHosts(client: ClickHouseClient, sessionId: number): Promise<Map<number, string>> {
+  const rows = await client.rows(sql`SELECT flow_id, host FROM ${identifier('flows')} WHERE session_id = ${sessionLiteral(sessionId)}`);
+  return new Map(rows.map((r) => [num(r[0]), r[1] as string]));
 }
 
 const sideKey = (flowId: number, dir: number) => `${flowId}/${dir}`;

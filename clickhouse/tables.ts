@@ -144,6 +144,21 @@ export const TABLES = {
       c('exit_code', 'Nullable(Int64)'),
     ],
   },
+  /** Each host's claimed clock error in a session (migrations/clickhouse/002; newest updated_ns wins). */
+  session_hosts: {
+    name: 'session_hosts',
+    shardKey: BY_SESSION,
+    columns: [c('session_id', 'UInt64'), c('host', 'String'), c('clock_error_ns', 'Int64'), c('updated_ns', 'Int64')],
+  },
+  /** Claims on ids (clickhouse/id-claims.ts): session_id 0 for session ids, a session's own for its completion ids. */
+  id_claims: {
+    name: 'id_claims',
+    shardKey: BY_SESSION,
+    columns: [
+      c('session_id', 'UInt64'), c('first_id', 'UInt64'), c('last_id', 'UInt64'), c('host', 'String'),
+      c('claim', 'UInt64'), c('claimed_ns', 'Int64'),
+    ],
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;

@@ -38,3 +38,15 @@ export interface SessionRow {
   capture_file: string | null;
   source_file: string | null;
 }
+
+/**
+ * A host of a session, as every store lists it (`GET /sessions/:id` → `hosts`): the
+ * clock error it claims (null: it stated none, and counts as 0: docs/scale-out.md), and
+ * the rows it wrote into the session (frames it captured, completions its senders posted).
+ */
+export interface SessionHost {
+  host: string;
+  clockErrorNs: bigint | null;
+  frames: number;
+  completions: number;
+}

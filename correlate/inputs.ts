@@ -38,6 +38,19 @@ export interface CompletionForCorrelation {
   tcpBytesAcked: number | null;
   /** The kernel tracer's moments of the last byte, or null without a witness. */
   kernel: KernelMoments | null;
+  /** The host whose sender posted it (ClickHouse keeps it per row); absent: the store keeps one host (SQLite). */
+  host?: string;
+}
+
+/**
+ * The hosts of a session, for the clock error of a stage decided across two
+ * (correlate/host-clocks.ts): absent on a store that keeps one host (SQLite).
+ */
+export interface SessionHostClocks {
+  /** Each flow's capturing host, by flow id. */
+  flowHosts: ReadonlyMap<number, string>;
+  /** What each host stated of its clock error, ns; a host missing stated none. */
+  claimed: ReadonlyMap<string, number>;
 }
 
 /**

@@ -53,6 +53,8 @@ class GroupTally {
   private readonly counts = Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>;
   private readonly unknownReasons: Partial<Record<UnknownReason, number>> = {};
   private uncertain = 0;
+  private crossHost = 0;
+  private crossHostUncertain = 0;
   private nearBoundary = 0;
   private decidedFromWindow = 0;
   private retransmitted = 0;
@@ -67,6 +69,10 @@ class GroupTally {
     this.counts[r.stage]++;
     if (r.reason) this.unknownReasons[r.reason] = (this.unknownReasons[r.reason] ?? 0) + 1;
     if (r.uncertain) this.uncertain++;
+    if (r.crossHost) {
+      this.crossHost++;
+      if (r.uncertain) this.crossHostUncertain++;
+    }
     if (r.nearBoundary) this.nearBoundary++;
     if (r.stage !== 'unknown' && r.decidingDoubt !== null) this.decidedFromWindow++;
     if (r.retransmitted) this.retransmitted++;
@@ -107,6 +113,8 @@ class GroupTally {
       stages,
       unknownReasons: { ...this.unknownReasons },
       uncertain: this.uncertain,
+      crossHost: this.crossHost,
+      crossHostUncertain: this.crossHostUncertain,
       nearBoundary: this.nearBoundary,
       decidedFromWindow: this.decidedFromWindow,
       gaps: {

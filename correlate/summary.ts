@@ -9,6 +9,10 @@ export interface GroupSummary {
   stages: Record<Stage, { count: number; share: number }>;
   unknownReasons: Partial<Record<UnknownReason, number>>;
   uncertain: number;
+  /** Completions matched to a flow another host captured (their clock error adds both hosts' claims: correlate/host-clocks.ts). */
+  crossHost: number;
+  /** Of those, the uncertain ones. */
+  crossHostUncertain: number;
   nearBoundary: number;
   /** Stages (not `unknown`) decided from an event the capture could only bound (drops, a hole, a late start). */
   decidedFromWindow: number;
@@ -67,6 +71,8 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
   const wire: number[] = [];
   const acked: number[] = [];
   let uncertain = 0;
+  let crossHost = 0;
+  let crossHostUncertain = 0;
   let nearBoundary = 0;
   let decidedFromWindow = 0;
   let retransmitted = 0;
@@ -79,6 +85,10 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
     if (r.lastWireMinusCompleteNs !== null) wire.push(r.lastWireMinusCompleteNs);
     if (r.ackedMinusCompleteNs !== null) acked.push(r.ackedMinusCompleteNs);
     if (r.uncertain) uncertain++;
+    if (r.crossHost) {
+      crossHost++;
+      if (r.uncertain) crossHostUncertain++;
+    }
     if (r.nearBoundary) nearBoundary++;
     if (r.stage !== 'unknown' && r.decidingDoubt !== null) decidedFromWindow++;
     if (r.retransmitted) retransmitted++;
@@ -98,6 +108,8 @@ export function summarise(records: readonly CorrelationRecord[]): GroupSummary {
     stages,
     unknownReasons,
     uncertain,
+    crossHost,
+    crossHostUncertain,
     nearBoundary,
     decidedFromWindow,
     gaps: { submitToComplete: spread(submit), lastWireMinusComplete: spread(wire), ackedMinusComplete: spread(acked) },

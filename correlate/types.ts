@@ -110,7 +110,7 @@ export interface Classification {
    */
   decidingDoubt: UnknownReason | null;
   nearBoundary: boolean;
-  /** The session's clock uncertainty exceeds the deciding gap: the stage is a guess. */
+  /** The clock error (clockErrorNs below) exceeds the deciding gap: the stage is a guess. */
   uncertain: boolean;
   tcpInfoStage: TcpInfoStage | null;
   /** null when there is no TCP info or the capture stage is unknown. */
@@ -147,4 +147,15 @@ export interface CorrelationRecord extends Classification {
   /** The same moment seen by both witnesses: driver hand-off − captured last frame; ACK arrival − captured ACK. */
   driverMinusWireNs: number | null;
   ackArrivedMinusCaptureNs: number | null;
+  /**
+   * The clock error the deciding gap was judged with (`uncertain` when larger): the
+   * session's clockUncertaintyNs, plus both hosts' claimed errors when the completion's
+   * host and the deciding frames' host differ (correlate/host-clocks.ts).
+   */
+  clockErrorNs: number;
+  /** The completion came from another host than the one that captured its flow. */
+  crossHost: boolean;
+  /** With crossHost only (null otherwise): the completion's host and the capturing host. */
+  completionHost: string | null;
+  captureHost: string | null;
 }

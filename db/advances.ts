@@ -6,6 +6,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { ADVANCE_WIDTH, type PackedAdvances } from '../capture/advance-runs.js';
+import { loadNativeExtension } from './native-extension.js';
 
 /** Rows per multi-row INSERT, as for frames (db/frame-rows.ts). */
 const ROWS_PER_INSERT = 100;
@@ -15,9 +16,12 @@ export class AdvanceInserts {
   private readonly bulk: Statement;
   private readonly tailStatements = new Map<number, Statement>();
   private readonly chunk: unknown[];
+  /** The rows in one statement through packed_advances (db/native/packed_frames.c); null: bound row by row. */
+  private readonly packedInsert: Statement | null;
 
   /**
-   * Columns: flow_id, dir, `maxColumn`, ts_ns and, when given, `extraColumn`.
+   * Columns: flow_id, dir, `maxColumn`, ts_ns and, when given, `extraColumn`. `packed`:
+   * rows go to SQLite as BLOBs where the extension is built (as the frames do, db/frame-rows.ts).
    * @param table sent_advances or ack_advances
    */
   constructor(
@@ -25,16 +29,37 @@ export class AdvanceInserts {
     private readonly table: string,
     private readonly maxColumn: string,
     private readonly extraColumn: string | null,
+    packed: boolean,
   ) {
     this.ncol = extraColumn === null ? 4 : 5;
     this.bulk = this.insert(ROWS_PER_INSERT);
     this.chunk = new Array(ROWS_PER_INSERT * this.ncol);
+    const extra = extraColumn === null ? ['', ''] : [`, ${extraColumn}`, ', extra'];
+    this.packedInsert =
+      packed && loadNativeExtension(db, 'packed_frames')
+        ? db.prepare(
+            `INSERT OR IGNORE INTO ${table} (flow_id, dir, ${maxColumn}, ts_ns${extra[0]})
+             SELECT flow_id, dir, max_off, ts_ns${extra[1]} FROM packed_advances(@numbers, @ts, @flowIds, @count)`,
+          )
+        : null;
   }
 
-  /** Inserts the rows in their order (inside the caller's transaction); `flowIds[n]` is flow number n's id. */
-  write(rows: PackedAdvances, flowIds: readonly number[]): void {
+  /**
+   * Inserts the rows in their order (inside the caller's transaction); `flowIds[n]` is flow
+   * number n's id, `flowIdsBlob` the same as a BLOB of doubles (NaN: no id) for the packed path.
+   */
+  write(rows: PackedAdvances, flowIds: readonly number[], flowIdsBlob: () => Buffer): void {
     const { count, numbers, ts } = rows;
     if (count === 0) return;
+    if (this.packedInsert) {
+      this.packedInsert.run({
+        numbers: Buffer.from(numbers.buffer, numbers.byteOffset, count * ADVANCE_WIDTH * 8),
+        ts: Buffer.from(ts.buffer, ts.byteOffset, count * 8),
+        flowIds: flowIdsBlob(),
+        count,
+      });
+      return;
+    }
     const withExtra = this.extraColumn !== null;
     const chunk = this.chunk;
     let k = 0;

@@ -22,10 +22,8 @@
  * extension that is not built, keeps the temp-table path above.
  */
 import type { Statement } from 'better-sqlite3';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Db } from './connection.js';
+import { loadNativeExtension } from './native-extension.js';
 import { INT_WIDTH, TEXT_WIDTH, packedBuffer, type PackedCompletions } from '../core/completion-columns.js';
 import type { CompletionRow } from '../core/completion.js';
 import { checkSameRecord, type StoreResult } from './completions.js';
@@ -87,7 +85,7 @@ function statements(db: Db): Statements {
   const row = `(${new Array(STAGED_WIDTH).fill('?').join(', ')})`;
   const sameKey = `FROM temp.completion_staging s JOIN temp.completion_staging_flows f ON f.id = @flowBase + s.flow`;
   const range = 's.id BETWEEN @first AND @last';
-  const packed = loadPackedExtension(db);
+  const packed = loadNativeExtension(db, 'packed_completions');
   // the batch's rows as `s` (same column names as the temp table), flows joined as above
   const packedKey = `FROM packed_completions(@first, @packed, @strings, @extras, @count) s
     JOIN temp.completion_staging_flows f ON f.id = @flowBase + s.flow`;
@@ -344,26 +342,6 @@ function postedRow(c: Record<string, unknown>): CompletionRow {
 }
 
 // --- the packed path's extension and BLOBs ------------------------------------------------
-
-const EXTENSION_FILE = 'packed_completions.so';
-
-/** Where scripts/build.sh puts the extension, seen from this file in the source tree and from dist/. */
-function extensionCandidates(): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, 'native', 'build', EXTENSION_FILE), resolve(here, '..', '..', 'db', 'native', 'build', EXTENSION_FILE)];
-}
-
-/** Loads packed_completions into this connection; false when it is not built or does not load (the temp-table path is used). */
-function loadPackedExtension(db: Db): boolean {
-  const path = extensionCandidates().find((p) => existsSync(p));
-  if (path === undefined) return false;
-  try {
-    db.loadExtension(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The upload's texts as packed_completions reads them: a little-endian uint32 byte length, then the UTF-8 bytes, each. */
 function stringsBlob(texts: readonly string[], more: readonly string[] = []): Buffer {

@@ -31,10 +31,8 @@
  * doubled the correlation time.
  */
 import type { Statement } from 'better-sqlite3';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Db } from './connection.js';
+import { loadNativeExtension } from './native-extension.js';
 import type { SessionRow } from './sessions.js';
 import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
 import { AckscopeError } from '../core/errors.js';
@@ -208,14 +206,6 @@ export function statements(db: Db): Statements {
   return s;
 }
 
-const PACK_EXTENSION_FILE = 'packed_columns.so';
-
-/** Where scripts/build.sh puts the extension, seen from this file in the source tree and from dist/. */
-function packExtensionCandidates(): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, 'native', 'build', PACK_EXTENSION_FILE), resolve(here, '..', '..', 'db', 'native', 'build', PACK_EXTENSION_FILE)];
-}
-
 const packedConnections = new WeakMap<Db, RunStatements | null>();
 
 /**
@@ -227,10 +217,8 @@ function packedRunStatements(db: Db): RunStatements | null {
   let packed = packedConnections.get(db);
   if (packed !== undefined) return packed;
   packed = null;
-  const path = packExtensionCandidates().find((p) => existsSync(p));
-  if (path) {
+  if (loadNativeExtension(db, 'packed_columns')) {
     try {
-      db.loadExtension(path);
       packed = {} as RunStatements;
       for (const [name, sql] of Object.entries(PACKED_RUN_SQL) as [RunStatementName, string][]) packed[name] = db.prepare(sql).raw(true);
     } catch {

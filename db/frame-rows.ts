@@ -13,6 +13,7 @@ import { AdvanceInserts } from './advances.js';
 import { FRAME_WIDTH, type PackedFrames } from '../capture/frame-packer.js';
 import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
 import { sessionNotFound } from '../core/errors.js';
+import { loadNativeExtension } from './native-extension.js';
 
 /** Frames per multi-row INSERT: 100 rows per statement measured 1.4× one row per statement (docs/design-notes.md). */
 const ROWS_PER_INSERT = 100;
@@ -32,10 +33,14 @@ export class FrameRowWriter {
   private readonly ackAdvances: AdvanceInserts;
   /** Database id of each flow number the packer gave (index: flow number). */
   private readonly flowIds: number[] = [0];
+  /** flowIds as a BLOB of doubles (flowIdsBlob), null after flows were added. */
+  private flowIdsPacked: Buffer | null = null;
   private readonly chunk: unknown[] = new Array(ROWS_PER_INSERT * NCOL);
   /** frames_total when the counters were last written into the sessions row. */
   private framesInSessionRow: number;
   private readonly insertFrameChunk: Statement;
+  /** The batch's frames in one statement through packed_frames (db/native/); null: bound row by row. */
+  private readonly insertPackedFrames: Statement | null;
   private readonly insertFrameStatements = new Map<number, Statement>();
   private readonly insertFlow: Statement;
   private readonly updateFlow: Statement;
@@ -53,20 +58,33 @@ export class FrameRowWriter {
    */
   private readonly writeBatch: Transaction<(batch: PackedFrames) => void>;
 
-  /** `framesInSessionRow`: the session row's frames_total when the writer starts. */
+  /**
+   * `framesInSessionRow`: the session row's frames_total when the writer starts. `packed`:
+   * frames go to SQLite as BLOBs through the packed_frames extension where it is built
+   * (default; ACKSCOPE_FRAMES_PACKED=0 binds every row, the path it replaced).
+   */
   constructor(
     private readonly db: Db,
     readonly sessionId: number,
     framesInSessionRow: number,
+    packed = process.env.ACKSCOPE_FRAMES_PACKED !== '0',
   ) {
     this.framesInSessionRow = framesInSessionRow;
-    this.sentAdvances = new AdvanceInserts(db, 'sent_advances', 'sent_max', 'seq_off');
-    this.ackAdvances = new AdvanceInserts(db, 'ack_advances', 'acked_max', null);
+    this.sentAdvances = new AdvanceInserts(db, 'sent_advances', 'sent_max', 'seq_off', packed);
+    this.ackAdvances = new AdvanceInserts(db, 'ack_advances', 'acked_max', null, packed);
     // frame ids: core/frame-id.ts; computed inline here because this is the per-frame hot path
     this.idBase = sessionId * FRAMES_PER_SESSION;
     this.idBaseBig = BigInt(sessionId) * BigInt(FRAMES_PER_SESSION);
     this.idIsSafe = Number.isSafeInteger(this.idBase + FRAMES_PER_SESSION);
     this.insertFrameChunk = this.frameInsert(ROWS_PER_INSERT);
+    this.insertPackedFrames =
+      packed && loadNativeExtension(db, 'packed_frames')
+        ? db.prepare(
+            `INSERT INTO frames (${FRAME_COLUMNS.join(', ')})
+             SELECT ${FRAME_COLUMNS.map((c) => (c === 'session_id' ? String(sessionId) : c)).join(', ')}
+             FROM packed_frames(@frames, @ts, @flowIds, @count, @idBase)`,
+          )
+        : null;
     this.insertFlow = db.prepare(
       `INSERT INTO flows (session_id, ip_version, a_addr, a_port, b_addr, b_port, first_ns, last_ns)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -111,6 +129,7 @@ export class FrameRowWriter {
     // import refused too late) gets no more rows, which would otherwise outlive it
     if (this.sessionExists.get(this.sessionId) === undefined) throw sessionNotFound(this.sessionId);
     const flowIds = this.flowIds;
+    if (batch.newFlows.length > 0) this.flowIdsPacked = null;
     for (const f of batch.newFlows) {
       // last_ns as first_ns, as when the flow's first frame arrives; the update below sets it
       const info = this.insertFlow.run(this.sessionId, f.ipVersion, f.aAddr, f.aPort, f.bAddr, f.bPort, f.firstNs, f.firstNs);
@@ -119,8 +138,8 @@ export class FrameRowWriter {
     this.writeFrames(batch);
     for (const s of batch.sacks) this.insertSack.run(this.frameId(s[0]), flowIds[s[1]], s[2], s[3], s[4], s[5]);
     for (const r of batch.retransmissions) this.insertRetransmission.run(flowIds[r[0]], r[1], r[2], r[3], r[4], this.frameId(r[5]));
-    this.sentAdvances.write(batch.sentAdvances, flowIds);
-    this.ackAdvances.write(batch.ackAdvances, flowIds);
+    this.sentAdvances.write(batch.sentAdvances, flowIds, this.flowIdsBlob);
+    this.ackAdvances.write(batch.ackAdvances, flowIds, this.flowIdsBlob);
     for (const t of batch.tags) this.insertTag.run(flowIds[t[0]], t[1], t[2], t[3], t[4], t[5], this.frameId(t[6]), t[7]);
     for (const u of batch.flowUpdates) {
       this.updateFlow.run(u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15], flowIds[u[0]]);
@@ -145,6 +164,10 @@ export class FrameRowWriter {
   }
 
   private writeFrames(batch: PackedFrames): void {
+    if (this.insertPackedFrames) {
+      this.writePackedFrames(this.insertPackedFrames, batch);
+      return;
+    }
     const { count, frames: v, ts } = batch;
     const flowIds = this.flowIds;
     const chunk = this.chunk;
@@ -190,6 +213,31 @@ export class FrameRowWriter {
       }
       stmt.run(chunk.slice(0, k));
     }
+  }
+
+  /**
+   * The flows' database ids as packed_frames and packed_advances read them, made again only
+   * when flows were added; a flow number the writer has no id for stays NaN, and the
+   * extension refuses a batch naming it.
+   */
+  private readonly flowIdsBlob = (): Buffer => {
+    if (!this.flowIdsPacked) {
+      const ids = Float64Array.from({ length: this.flowIds.length }, (_, i) => this.flowIds[i] ?? NaN);
+      this.flowIdsPacked = Buffer.from(ids.buffer);
+    }
+    return this.flowIdsPacked;
+  };
+
+  /** The batch's frames as three BLOBs read by packed_frames: no value bound per row (1 M frames: see docs/import.md). */
+  private writePackedFrames(insert: Statement, batch: PackedFrames): void {
+    const { count, frames, ts } = batch;
+    insert.run({
+      frames: Buffer.from(frames.buffer, frames.byteOffset, count * FRAME_WIDTH * 8),
+      ts: Buffer.from(ts.buffer, ts.byteOffset, count * 8),
+      flowIds: this.flowIdsBlob(),
+      count,
+      idBase: this.idIsSafe ? this.idBase : this.idBaseBig,
+    });
   }
 }
 

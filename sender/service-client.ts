@@ -36,7 +36,7 @@ export class ServiceClient {
   }
 
   /** Any JSON route: `value` sent as the body (when given), the reply parsed. */
-  async json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, value?: unknown): Promise<T> {
+  async json<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, value?: unknown): Promise<T> {
     return (await this.call(method, path, value === undefined ? undefined : JSON.stringify(value), value === undefined ? undefined : 'application/json')) as T;
   }
 

@@ -22,6 +22,8 @@ import { importRoutes } from './routes/import.js';
 import { captureFileRoutes } from './routes/capture-file.js';
 import { webRoutes } from './routes/web.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { hostRoutes } from './routes/hosts.js';
+import { checkHostName } from '../core/host-name.js';
 import { CaptureManager } from '../recording/live/manager.js';
 import { sharedStoreLiveSessions, sqliteLiveSessions } from '../recording/live/live-sessions.js';
 import { configFromEnv, type Config } from './config.js';
@@ -65,12 +67,12 @@ export interface BuildOptions extends Partial<Config> {
 export type App = FastifyInstance;
 
 /** Each API area is one plugin with its schemas beside it; add an area with one line here. */
-const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, traceRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
+const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, hostRoutes, completionRoutes, traceRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes];
 /**
  * The areas a store other than SQLite serves (through app.store); the rest answer
  * ACKSCOPE_ERR_STORE_UNSUPPORTED there (store/unsupported-routes.ts).
  */
-const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, completionRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, unsupportedRoutes];
+const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, hostRoutes, completionRoutes, captureRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, unsupportedRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes
@@ -83,6 +85,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
   const base = configFromEnv({ ...process.env, ACKSCOPE_TOKEN: '', ACKSCOPE_TOKEN_FILE: '' });
   const config: Config = { ...base, token: null, ...stripUndefined(options) } as Config;
   if (options.dbPath && !options.dataDir) config.dataDir = join(options.dbPath, '..');
+  // written in every row and listed as a session's host: the same rule as the hosts route's
+  checkHostName(config.storeHost, 'ACKSCOPE_STORE_HOST', 'ACKSCOPE_ERR_CONFIG_INVALID');
 
   const loggerInstance =
     options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ level: config.logLevel }));
@@ -102,8 +106,13 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
         correlationInWorker: config.correlationInWorker,
         correlationNice: config.correlationNice,
         ingestInWorker: config.ingestInWorker,
+        host: config.storeHost,
       })
-    : await openClickHouseStore(choice.config, { host: config.storeHost });
+    : await openClickHouseStore(choice.config, {
+        host: config.storeHost,
+        correlationInWorker: config.correlationInWorker,
+        correlationNice: config.correlationNice,
+      });
   app.decorate('store', store);
   app.decorate('config', config);
   app.decorate('sessionDir', (id: number) => join(config.dataDir, 'sessions', String(id)));

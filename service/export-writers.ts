@@ -22,6 +22,8 @@ export const CSV_COLUMNS = [
   'ackedMinusCompleteNs', 'retransmitted', 'decidingGapNs', 'decidingEvent',
   'decidingEarliestNs', 'decidingLatestNs', 'decidingDoubt', 'nearBoundary', 'uncertain',
   'tcpBytesSent', 'tcpBytesAcked', 'tcpInfoStage', 'tcpInfoAgrees',
+  // issue 17 (many hosts): last, so the columns before keep their places
+  'clockErrorNs', 'crossHost', 'completionHost', 'captureHost',
 ] as const;
 
 function csvRow(c: { baseNs: bigint }, r: CorrelationRecord): string {
@@ -33,6 +35,7 @@ function csvRow(c: { baseNs: bigint }, r: CorrelationRecord): string {
     r.lastWireMinusCompleteNs, r.ackedMinusCompleteNs, r.retransmitted, r.decidingGapNs, r.decidingEvent,
     abs(r.decidingEarliestNs), abs(r.decidingLatestNs), r.decidingDoubt, r.nearBoundary, r.uncertain,
     r.tcpBytesSent, r.tcpBytesAcked, r.tcpInfoStage, r.tcpInfoAgrees,
+    r.clockErrorNs, r.crossHost, r.completionHost, r.captureHost,
   ]);
 }
 

@@ -2,12 +2,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { copySessionFromSqlite, deleteSessionRows } from '../clickhouse/copy-session.js';
+import { COPIED_TABLES, copySessionFromSqlite, deleteSessionRows, type CopiedTable } from '../clickhouse/copy-session.js';
 import { ClickHouseClient } from '../clickhouse/http-client.js';
 import { migrateClickHouse } from '../clickhouse/migrate.js';
 import { identifier, literal, sql } from '../clickhouse/sql.js';
 import { parseClickHouseUrl } from '../clickhouse/store-url.js';
-import { TABLES, TABLE_NAMES, type TableName } from '../clickhouse/tables.js';
+import { TABLES, TABLE_NAMES } from '../clickhouse/tables.js';
+import { stateHostClockError } from '../db/session-hosts.js';
 import { AckscopeError } from '../core/errors.js';
 import { startClickHouse, type RunningClickHouse } from '../fixtures/clickhouse-server.js';
 import { tempDir } from './helpers/app.js';
@@ -18,8 +19,9 @@ import { buildStoreCapture, type StoreCapture } from './helpers/store-capture.js
  * schemas (migrations/00*.sql and migrations/clickhouse/001_init.sql), not from the copy's code:
  * the SQLite rows of the session, and the id columns ClickHouse names differently.
  */
-const SQLITE_ROWS: Record<TableName, { query: string; renamed: Record<string, string> }> = {
+const SQLITE_ROWS: Record<CopiedTable, { query: string; renamed: Record<string, string> }> = {
   sessions: { query: 'SELECT * FROM sessions WHERE id = ?', renamed: { session_id: 'id' } },
+  session_hosts: { query: 'SELECT * FROM session_hosts WHERE session_id = ?', renamed: {} },
   flows: { query: 'SELECT * FROM flows WHERE session_id = ?', renamed: { flow_id: 'id' } },
   frames: { query: 'SELECT * FROM frames WHERE session_id = ?', renamed: {} },
   sent_advances: { query: 'SELECT * FROM sent_advances WHERE flow_id IN (SELECT id FROM flows WHERE session_id = ?)', renamed: {} },
@@ -41,7 +43,7 @@ function digest(rows: Record<string, unknown>[], columns: string[]): { rows: num
 }
 
 async function compareSession(client: ClickHouseClient, capture: StoreCapture, targetId: number) {
-  for (const table of TABLE_NAMES) {
+  for (const table of COPIED_TABLES) {
     const spec = SQLITE_ROWS[table];
     const sqliteRows = capture.db.prepare(spec.query).safeIntegers(true).all(capture.sessionId) as Record<string, unknown>[];
     const chText = await client.query(
@@ -75,6 +77,9 @@ let dir: ReturnType<typeof tempDir>;
 before(async () => {
   dir = tempDir();
   capture = await buildStoreCapture(join(dir.dir, 'store.db'));
+  // two hosts' stated clock errors: copied under their own names, not the copying host's
+  stateHostClockError(capture.db, capture.sessionId, 'sender-1', 250_000n);
+  stateHostClockError(capture.db, capture.sessionId, 'capture-1', 1_000n);
   [one, two] = await Promise.all([startClickHouse(), startClickHouse({ shards: 2 })]);
 });
 after(async () => {

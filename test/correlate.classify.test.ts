@@ -10,6 +10,7 @@ import { partialCompletions } from '../correlate/partial.js';
 import { decodeCursor, encodeCursor, page, sortRecords } from '../correlate/listing.js';
 import { csvLine } from '../correlate/csv.js';
 import { NO_KERNEL_WITNESS } from '../correlate/ladder.js';
+import { ONE_HOST_CLOCK } from '../correlate/host-clocks.js';
 
 /** A write [1000, 2000) submitted at 100 and completed at 200 (ns), capture watching 0..10000 from the SYN. */
 function evidence(over: Partial<CompletionEvidence> = {}): CompletionEvidence {
@@ -207,6 +208,7 @@ test('listing: sort with nulls last, cursor pages cover every record once', () =
     writeId: i, api: 'x', status: 'ok', buffers: 1, offsetStart: 0, offsetEnd: 1, bytesReported: 1,
     submittedNs: 0, completedNs: i, tcpBytesSent: null, tcpBytesAcked: null,
     ...NO_KERNEL_WITNESS,
+    ...ONE_HOST_CLOCK,
   }));
   for (const order of ['asc', 'desc'] as const) {
     const sorted = sortRecords(records, 'decidingGap', order);

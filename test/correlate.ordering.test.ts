@@ -5,6 +5,7 @@ import { buildTrace } from '../correlate/trace.js';
 import { classifyCompletion } from '../correlate/classify.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 import { NO_KERNEL_WITNESS } from '../correlate/ladder.js';
+import { ONE_HOST_CLOCK } from '../correlate/host-clocks.js';
 
 const tag = (streamOff: number, writeId: number | null, claimedOff: number | null, claimedLen: number | null): TagRow => ({
   streamOff,
@@ -59,7 +60,7 @@ function record(over: Partial<CorrelationRecord>): CorrelationRecord {
     captureStartNs: 0, captureEndNs: 1e9, kernelDrops: 0, clockUncertaintyNs: 0, nearMarginNs: 0, tcpInfo: null,
   });
   return {
-    ...c, ...NO_KERNEL_WITNESS, completionId: 1, flowId: 7, dataDir: 0, srcAddr: 'a', srcPort: 1, dstAddr: 'b', dstPort: 2, writeId: 0,
+    ...c, ...NO_KERNEL_WITNESS, ...ONE_HOST_CLOCK, completionId: 1, flowId: 7, dataDir: 0, srcAddr: 'a', srcPort: 1, dstAddr: 'b', dstPort: 2, writeId: 0,
     api: 'node:socket.write', status: 'ok', buffers: 1, offsetStart: 0, offsetEnd: 10, bytesReported: 10,
     submittedNs: 0, completedNs: 1000, tcpBytesSent: null, tcpBytesAcked: null, ...over,
   };

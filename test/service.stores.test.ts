@@ -89,7 +89,7 @@ function assertSameAnswers(ch: Answers, lite: Answers, completions: number): voi
   for (const name of Object.keys(lite.exports)) assert.equal(ch.exports[name], lite.exports[name], name);
 }
 
-test('both stores: import, post completions, then correlations, summary and exports agree record by record', async () => {
+test('both stores: import, post completions, then correlations, summary and exports agree record by record (ClickHouse in the worker and inline)', async () => {
   const t = tempDir();
   const capture = await buildStoreCapture(join(t.dir, 'reference.db'), 7);
   capture.db.close();
@@ -99,14 +99,26 @@ test('both stores: import, post completions, then correlations, summary and expo
       const { app, close } = await testApp();
       try {
         answers[store] = await serviceAnswers(app, capture, store);
+        // on either store the rules run in the correlation worker, off the service's thread
+        assert.equal(app.correlations.inWorker, true, store);
+        assert.ok(app.correlations.workerMemory !== null, `${store}: the worker answered`);
       } finally {
         await close();
       }
+    }
+    // and the ClickHouse worker answers as the same desk does on the service's thread
+    const { app, close } = await STORES[1].testApp(undefined, { correlationInWorker: false });
+    try {
+      assert.equal(app.correlations.inWorker, false);
+      answers.inline = await serviceAnswers(app, capture, 'clickhouse, inline');
+    } finally {
+      await close();
     }
   } finally {
     t.cleanup();
   }
   assertSameAnswers(answers.clickhouse, answers.sqlite, capture.completions);
+  assertSameAnswers(answers.inline, answers.clickhouse, capture.completions);
 });
 
 test('a two-shard ClickHouse cluster behind Distributed tables answers as SQLite does', async () => {

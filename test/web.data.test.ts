@@ -6,10 +6,12 @@ import { SequenceBuilder, thinByBucket, thinSegments } from '../service/web/sequ
 import { STAGE_NAMES } from '../service/web/src/shapes.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 import { NO_KERNEL_WITNESS } from '../correlate/ladder.js';
+import { ONE_HOST_CLOCK } from '../correlate/host-clocks.js';
 
 function record(i: number, over: Partial<CorrelationRecord> = {}): CorrelationRecord {
   return {
     ...NO_KERNEL_WITNESS,
+    ...ONE_HOST_CLOCK,
     completionId: i + 1, flowId: 1, dataDir: 0, srcAddr: '127.0.0.1', srcPort: 40000, dstAddr: '127.0.0.1', dstPort: 7000,
     writeId: i, api: 'node:socket.write', status: 'ok', buffers: 1, offsetStart: i * 100, offsetEnd: i * 100 + 100,
     bytesReported: 100, submittedNs: 1000 + i * 1000, completedNs: 1500 + i * 1000, tcpBytesSent: null, tcpBytesAcked: null,

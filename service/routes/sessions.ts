@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import { IdParams, PageQuery, errorResponses, nsFromRequest } from '../schemas/common.js';
 import { Session, SessionCreate, sessionToApi } from '../schemas/session.js';
+import { sessionHostToApi } from '../schemas/hosts.js';
 import { getSession, type SessionRow } from '../../db/sessions.js';
 import type { Db } from '../../db/connection.js';
 import type { Store } from '../store/store.js';
@@ -112,7 +113,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref('Session'), ...errorResponses },
       },
     },
-    async (req) => sessionToApi(await requireStoredSession(app.store, req.params.id)),
+    async (req) => {
+      const session = sessionToApi(await requireStoredSession(app.store, req.params.id));
+      return { ...session, hosts: (await app.store.listSessionHosts(req.params.id)).map(sessionHostToApi) };
+    },
   );
 
   app.delete(

@@ -64,7 +64,19 @@ export const Correlation = Type.Object(
       ),
     ),
     nearBoundary: Type.Boolean(),
-    uncertain: Type.Boolean({ description: "the session's clock uncertainty exceeds the deciding gap" }),
+    uncertain: Type.Boolean({ description: 'the clock error (clockErrorNs) exceeds the deciding gap: the stage is a guess' }),
+    clockErrorNs: Type.String({
+      pattern: '^[0-9]+$',
+      description:
+        "the clock error the deciding gap was judged with: the session's clockUncertaintyNs, plus both hosts' claimed errors when the completion came from another host than the one that captured its flow",
+    }),
+    crossHost: Type.Boolean({ description: 'the completion came from another host than the one that captured its flow' }),
+    hosts: Nullable(
+      Type.Object(
+        { completion: Type.String(), capture: Type.String() },
+        { description: 'with crossHost only: the host whose sender posted the completion, and the host that captured its flow' },
+      ),
+    ),
     tcpInfo: Nullable(
       Type.Object({
         bytesSent: Type.Integer(),
@@ -134,6 +146,9 @@ export function correlationToApi(c: { baseNs: bigint }, r: CorrelationRecord): C
         : { earliestNs: absoluteNs(c, r.decidingEarliestNs), latestNs: abs(r.decidingLatestNs), doubt: r.decidingDoubt },
     nearBoundary: r.nearBoundary,
     uncertain: r.uncertain,
+    clockErrorNs: String(r.clockErrorNs),
+    crossHost: r.crossHost,
+    hosts: r.crossHost ? { completion: r.completionHost!, capture: r.captureHost! } : null,
     tcpInfo:
       r.tcpInfoStage === null || r.tcpBytesSent === null || r.tcpBytesAcked === null
         ? null
@@ -184,6 +199,8 @@ const GroupSchema = {
   stages: Type.Object(Object.fromEntries(STAGES.map((s) => [s, StageCount]))),
   unknownReasons: Type.Record(Type.String(), Type.Integer()),
   uncertain: Type.Integer(),
+  crossHost: Type.Integer({ description: 'completions matched to a flow another host captured: their clock error adds both hosts\' claims (PUT /sessions/:id/hosts/:host)' }),
+  crossHostUncertain: Type.Integer({ description: 'of those, the uncertain ones' }),
   nearBoundary: Type.Integer(),
   decidedFromWindow: Type.Integer({
     description: 'stages decided from an event the capture could only bound (kernel drops, a hole, a late start): see decidingWindow',
@@ -269,6 +286,8 @@ function groupToApi(g: GroupSummary) {
     stages: g.stages,
     unknownReasons: g.unknownReasons as Record<string, number>,
     uncertain: g.uncertain,
+    crossHost: g.crossHost,
+    crossHostUncertain: g.crossHostUncertain,
     nearBoundary: g.nearBoundary,
     decidedFromWindow: g.decidedFromWindow,
     gaps: {

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { NsString } from './common.js';
+import { SessionHostApi } from './hosts.js';
 import type { SessionRow } from '../../db/sessions.js';
 
 export const SessionCreate = Type.Object(
@@ -69,6 +70,11 @@ export const Session = Type.Object(
     }),
     captureFile: Nullable(Type.String()),
     sourceFile: Nullable(Type.String()),
+    hosts: Type.Optional(
+      Type.Array(SessionHostApi, {
+        description: 'GET /sessions/:id only: the hosts that stated a clock error, captured frames or posted completions (GET /sessions/:id/hosts)',
+      }),
+    ),
   },
   { $id: 'Session' },
 );

@@ -1,16 +1,19 @@
 /**
  * The ClickHouse store (ACKSCOPE_STORE=clickhouse://…; docs/scale-out.md): the Store
  * interface over clickhouse/ (sessions, completions, flows and frames, health), the
- * import through recording/clickhouse-import.ts and the correlation through
- * analysis/clickhouse-correlations.ts.
+ * import through recording/clickhouse-import.ts and the correlation in the correlation
+ * worker (analysis/correlation-runner.ts with analysis/clickhouse-correlation-desk.ts).
  *
  * The schema is migrated on first use, not at start: a service whose store is down
  * starts, answers /healthz with 503 ACKSCOPE_ERR_STORE_UNREACHABLE, and migrates once
- * the store answers. Writes that allocate ids (a session, an upload's completions) are
- * serialised within this service; across services they are not yet (docs/scale-out.md).
+ * the store answers. Writes that allocate ids (a session, an upload's completions) claim
+ * them first (clickhouse/id-claims.ts), so services on several hosts never take the same
+ * id; within this service they are also serialised (no claim races its own sibling).
  */
 import { AckscopeError, sessionNotFound } from '../../core/errors.js';
-import type { SessionRow } from '../../core/session-row.js';
+import type { SessionHost, SessionRow } from '../../core/session-row.js';
+import { listStoredSessionHosts, writeHostClockError } from '../../clickhouse/session-hosts.js';
+import { SESSION_IDS, claimIds } from '../../clickhouse/id-claims.js';
 import type { CompletionRow } from '../../core/completion.js';
 import { wallClockNs, type SessionTimeSpan } from '../../core/time.js';
 import { ClickHouseClient } from '../../clickhouse/http-client.js';
@@ -46,10 +49,10 @@ import type { NewSession } from '../../db/sessions.js';
 import type { FlowRow, FrameQuery, FrameRow } from '../../db/frames.js';
 import type { ImportOptions, ImportResult } from '../../recording/import.js';
 import { importCaptureIntoClickHouse } from '../../recording/clickhouse-import.js';
-import { ClickHouseCorrelations } from '../../analysis/clickhouse-correlations.js';
+import { CorrelationRunner } from '../../analysis/correlation-runner.js';
 import type { CompletionUpload, SessionCount, Store, StoreHealth } from './store.js';
 
-/** Runs tasks of one key one after another (ids are taken as "one past the highest"). */
+/** Runs tasks of one key one after another (a service's own writes to one counter or session do not race each other). */
 class Serial {
   private readonly tails = new Map<string, Promise<unknown>>();
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
@@ -93,7 +96,7 @@ function addedCounters(before: SessionRow, added: Partial<SessionRow>): Partial<
 
 export class ClickHouseStore implements Store {
   readonly kind = 'clickhouse' as const;
-  readonly correlations: ClickHouseCorrelations;
+  readonly correlations: CorrelationRunner;
   private readonly serial = new Serial();
   private migrated: Promise<void> | null = null;
   /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
@@ -103,8 +106,9 @@ export class ClickHouseStore implements Store {
     readonly client: ClickHouseClient,
     /** Written with every row this service stores (ACKSCOPE_STORE_HOST). */
     readonly host: string,
+    options: { correlationInWorker?: boolean; correlationNice?: number } = {},
   ) {
-    this.correlations = new ClickHouseCorrelations(client);
+    this.correlations = new CorrelationRunner(client, { inWorker: options.correlationInWorker, nice: options.correlationNice });
   }
 
   /** Migrates once the store answers; a failure is retried at the next call. */
@@ -130,7 +134,8 @@ export class ClickHouseStore implements Store {
   async createSession(s: NewSession): Promise<SessionRow> {
     await this.ready();
     return this.serial.run('sessions', async () => {
-      const row = newSessionRow(await nextSessionId(this.client), s);
+      const id = await claimIds(this.client, SESSION_IDS, 1, this.host, async () => (await nextSessionId(this.client)) - 1);
+      const row = newSessionRow(id, s);
       await writeSessionRow(this.client, row, this.host);
       return row;
     });
@@ -157,6 +162,21 @@ export class ClickHouseStore implements Store {
   async sessionCounts(): Promise<SessionCount[]> {
     await this.ready();
     return countStoredSessions(this.client);
+  }
+
+  /** The host's row first, then the session's new version: a reader seeing the new fingerprint sees the new error. */
+  async stateHostClockError(sessionId: number, host: string, clockErrorNs: bigint): Promise<void> {
+    await this.ready();
+    await this.serial.run(`session ${sessionId}`, async () => {
+      const row = await this.session(sessionId);
+      const next = updatedSessionRow(row, {});
+      await writeHostClockError(this.client, sessionId, host, clockErrorNs, next.updated_ns);
+      await writeSessionRow(this.client, next, this.host);
+    });
+  }
+  async listSessionHosts(sessionId: number): Promise<SessionHost[]> {
+    await this.ready();
+    return listStoredSessionHosts(this.client, sessionId);
   }
 
   async listFlows(sessionId: number, limit: number, afterId: number): Promise<FlowRow[]> {
@@ -279,7 +299,10 @@ export class ClickHouseStore implements Store {
         fresh.push(row);
       }
     });
-    await insertCompletions(this.client, sessionId, this.host, (await highestCompletionId(this.client, sessionId)) + 1, fresh);
+    if (fresh.length > 0) {
+      const first = await claimIds(this.client, sessionId, fresh.length, this.host, () => highestCompletionId(this.client, sessionId));
+      await insertCompletions(this.client, sessionId, this.host, first, fresh);
+    }
     return { stored: fresh.length, duplicates: rows.length - fresh.length };
   }
 
@@ -352,6 +375,9 @@ export class ClickHouseStore implements Store {
   }
 }
 
-export async function openClickHouseStore(config: ClickHouseStoreConfig, options: { host: string }): Promise<ClickHouseStore> {
-  return new ClickHouseStore(new ClickHouseClient(config), options.host);
+export async function openClickHouseStore(
+  config: ClickHouseStoreConfig,
+  options: { host: string; correlationInWorker?: boolean; correlationNice?: number },
+): Promise<ClickHouseStore> {
+  return new ClickHouseStore(new ClickHouseClient(config), options.host, options);
 }

@@ -8,7 +8,9 @@ import type { Db } from '../../db/connection.js';
 import { createSession, deleteSession, getSession, listSessions, updateSession, type NewSession } from '../../db/sessions.js';
 import { listFlows, listFrames, type FrameQuery } from '../../db/frames.js';
 import { deleteCompletion, listCompletions, sessionTimeSpan, type CompletionFilter, type StoreResult } from '../../db/completions.js';
-import type { SessionRow } from '../../core/session-row.js';
+import type { SessionHost, SessionRow } from '../../core/session-row.js';
+import { listSessionHosts, stateHostClockError } from '../../db/session-hosts.js';
+import { hostname } from 'node:os';
 import type { CompletionRow } from '../../core/completion.js';
 import { CompletionPacker } from '../../core/completion-columns.js';
 import { importCapture, recoverInterruptedImports, type ImportOptions } from '../../recording/import.js';
@@ -20,17 +22,21 @@ export interface SqliteStoreOptions {
   correlationInWorker?: boolean;
   correlationNice?: number;
   ingestInWorker?: boolean;
+  /** The one host of every row on SQLite (ACKSCOPE_STORE_HOST, default the machine's name): how `hosts` lists it. */
+  host?: string;
 }
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly correlations: CorrelationRunner;
   readonly completionIngest: CompletionIngest;
+  readonly host: string;
 
   constructor(
     readonly db: Db,
     options: SqliteStoreOptions = {},
   ) {
+    this.host = options.host ?? hostname();
     this.correlations = new CorrelationRunner(db, { inWorker: options.correlationInWorker, nice: options.correlationNice });
     this.completionIngest = new CompletionIngest(db, { inWorker: options.ingestInWorker });
   }
@@ -57,6 +63,13 @@ export class SqliteStore implements Store {
       n: number | bigint;
     }[];
     return rows.map((r) => ({ state: r.state, kind: r.kind, n: Number(r.n) }));
+  }
+
+  async stateHostClockError(sessionId: number, host: string, clockErrorNs: bigint): Promise<void> {
+    stateHostClockError(this.db, sessionId, host, clockErrorNs);
+  }
+  async listSessionHosts(sessionId: number): Promise<SessionHost[]> {
+    return listSessionHosts(this.db, sessionId, this.host);
   }
 
   async listFlows(sessionId: number, limit: number, afterId: number) {

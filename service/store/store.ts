@@ -13,7 +13,7 @@
  * A store that cannot serve something throws ACKSCOPE_ERR_STORE_UNSUPPORTED (501), never
  * a crash; the routes it does not serve at all are listed in `unsupported-routes.ts`.
  */
-import type { SessionRow } from '../../core/session-row.js';
+import type { SessionHost, SessionRow } from '../../core/session-row.js';
 import type { CompletionRow } from '../../core/completion.js';
 import type { SessionTimeSpan } from '../../core/time.js';
 import type { NewSession } from '../../db/sessions.js';
@@ -27,8 +27,9 @@ export type StoreKind = 'sqlite' | 'clickhouse';
 
 /**
  * The correlation questions the routes ask (summaries, listing pages, exports): the
- * correlation worker on SQLite (analysis/correlation-runner.ts), the set-based
- * correlation on ClickHouse (analysis/clickhouse-correlations.ts).
+ * correlation worker (analysis/correlation-runner.ts) on either store, answering from
+ * SQLite (analysis/correlation-desk.ts) or from ClickHouse's set-based correlation
+ * (analysis/clickhouse-correlation-desk.ts).
  */
 export type SessionCorrelations = Pick<
   CorrelationRunner,
@@ -75,6 +76,15 @@ export interface Store {
   /** Removes the session's rows (its files are the route's). */
   deleteSession(id: number): Promise<void>;
   sessionCounts(): Promise<SessionCount[]>;
+
+  /**
+   * Sets the clock error a host claims in a session (replacing what it stated before)
+   * and bumps the session's updated_ns, so a correlation cached with the old error is
+   * made again. The caller checked the host name (core/host-name.ts) and the session.
+   */
+  stateHostClockError(sessionId: number, host: string, clockErrorNs: bigint): Promise<void>;
+  /** The session's hosts by name: those that stated a clock error, captured frames or posted completions. */
+  listSessionHosts(sessionId: number): Promise<SessionHost[]>;
 
   listFlows(sessionId: number, limit: number, afterId: number): Promise<FlowRow[]>;
   listFrames(sessionId: number, q: FrameQuery): Promise<FrameRow[]>;

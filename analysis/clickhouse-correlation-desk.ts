@@ -1,0 +1,137 @@
+/**
+ * The correlation questions of the service (summaries, listing pages, a flow's records,
+ * exports: the messages of analysis/correlation-protocol.ts) answered from the ClickHouse
+ * store, as analysis/correlation-desk.ts answers them from SQLite: each session
+ * correlated by correlateSessionInClickHouse (set-based reads, the same rules as
+ * SQLite's) and kept while its fingerprint holds (the four most recently asked sessions).
+ *
+ * It runs in the correlation worker (analysis/correlation-runner.ts starts it with the
+ * store's connection settings): the engine does the look-ups, but the rules' two runs
+ * over the records and the summary take about 1-1.6 s of CPU per 100 k completions
+ * (docs/scale-out.md), which on the service's thread held every other request.
+ */
+import { sessionNotFound } from '../core/errors.js';
+import { absoluteNs, relativeNs } from '../core/time.js';
+import type { ClickHouseClient } from '../clickhouse/http-client.js';
+import { readCompletionCount, readFrameBounds } from '../clickhouse/correlation-reads.js';
+import { getStoredSession } from '../clickhouse/sessions.js';
+import { correlationFingerprint } from '../correlate/inputs.js';
+import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
+import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
+import { traceEvents } from '../correlate/trace.js';
+import { correlateSessionInClickHouse } from './clickhouse-correlation.js';
+import type { CorrelationHead, SessionCorrelation } from './correlation.js';
+import { nextBatch, type OpenExport } from './correlation-desk.js';
+import type { CorrelationAnswers, ReplyBody, ToWorker } from './correlation-protocol.js';
+
+const CACHE_SESSIONS = 4;
+
+function headOf(c: SessionCorrelation): CorrelationHead {
+  const { records: _records, ...head } = c;
+  delete (head as { store?: unknown }).store; // the ClickHouse run's own statistics: not part of a head
+  return head;
+}
+
+export class ClickHouseCorrelationDesk implements CorrelationAnswers {
+  private runs = 0;
+  private nextExportId = 1;
+  private readonly exports = new Map<number, OpenExport>();
+  /** Least recently asked first. */
+  private readonly cache = new Map<number, SessionCorrelation>();
+  private readonly summaries = new WeakMap<SessionCorrelation, SessionSummaryData>();
+  /** A session being correlated: a second asker shares the first's run. */
+  private readonly running = new Map<number, Promise<SessionCorrelation>>();
+
+  constructor(private readonly client: ClickHouseClient) {}
+
+  /** The session's correlation, recomputed only when its fingerprint changed (3 small queries to tell). */
+  private async correlation(sessionId: number): Promise<SessionCorrelation> {
+    // a deleted session's last version is skipped here (readSession would return it)
+    const session = await getStoredSession(this.client, sessionId);
+    if (!session) throw sessionNotFound(sessionId);
+    const [bounds, counts] = await Promise.all([readFrameBounds(this.client, sessionId), readCompletionCount(this.client, sessionId)]);
+    const fingerprint = correlationFingerprint(session, bounds.maxFrameNo, counts.count, counts.maxId);
+    const cached = this.cache.get(sessionId);
+    this.cache.delete(sessionId);
+    if (cached?.fingerprint === fingerprint) {
+      this.cache.set(sessionId, cached);
+      return cached;
+    }
+    let run = this.running.get(sessionId);
+    if (!run) {
+      run = correlateSessionInClickHouse(this.client, sessionId);
+      this.running.set(sessionId, run);
+      run.then(
+        () => this.running.delete(sessionId),
+        () => this.running.delete(sessionId),
+      );
+      this.runs++;
+    }
+    const fresh = await run;
+    this.cache.set(sessionId, fresh);
+    while (this.cache.size > CACHE_SESSIONS) this.cache.delete(this.cache.keys().next().value as number);
+    return fresh;
+  }
+
+  async answer(m: ToWorker): Promise<ReplyBody> {
+    switch (m.type) {
+      case 'summary': {
+        const c = await this.correlation(m.sessionId);
+        let summary = this.summaries.get(c);
+        if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
+        return { type: 'summary', head: headOf(c), summary };
+      }
+      case 'page': {
+        const c = await this.correlation(m.sessionId);
+        const { fromEpochNs, toEpochNs, ...rest } = m.filter;
+        const filter: ListFilter = {
+          ...rest,
+          fromNs: fromEpochNs === undefined ? undefined : relativeNs(c, fromEpochNs),
+          toNs: toEpochNs === undefined ? undefined : relativeNs(c, toEpochNs),
+        };
+        const { items, next } = page(sortRecords(filterRecords(c.records, filter), m.key, m.order), m.key, m.order, m.limit, m.after);
+        return { type: 'page', head: headOf(c), items, next };
+      }
+      case 'flow-records': {
+        const c = await this.correlation(m.sessionId);
+        return { type: 'flow-records', head: headOf(c), records: c.records.filter((r) => r.flowId === m.flowId) };
+      }
+      case 'record': {
+        const c = await this.correlation(m.sessionId);
+        return { type: 'record', head: headOf(c), record: c.records.find((r) => r.completionId === m.completionId) ?? null };
+      }
+      case 'export-open': {
+        const c = await this.correlation(m.sessionId);
+        const exportId = this.nextExportId++;
+        const events =
+          m.kind === 'trace'
+            ? traceEvents(
+                c.records,
+                c.flows.map((f) => ({ id: f.id, label: `flow ${f.id}: ${f.aAddr}:${f.aPort} <-> ${f.bAddr}:${f.bPort}` })),
+                (rel) => absoluteNs(c, rel),
+              )
+            : null;
+        const records = m.kind === 'records' ? inSubmissionOrder(c.records) : [];
+        this.exports.set(exportId, { batchSize: m.batchSize, kind: m.kind, records, position: 0, events });
+        return { type: 'export-open', head: headOf(c), exportId, total: c.records.length };
+      }
+      case 'export-next': {
+        const e = this.exports.get(m.exportId);
+        if (!e) return { type: 'export-next', records: [], events: [], done: true };
+        const batch = nextBatch(e);
+        if (batch.done) this.exports.delete(m.exportId);
+        return { type: 'export-next', ...batch };
+      }
+      case 'export-close':
+        this.exports.get(m.exportId)?.events?.return(undefined);
+        this.exports.delete(m.exportId);
+        return { type: 'done' };
+      case 'forget':
+        if (m.sessionId === null) this.cache.clear();
+        else this.cache.delete(m.sessionId);
+        return { type: 'done' };
+      case 'stats':
+        return { type: 'stats', stats: { runs: this.runs, openExports: this.exports.size } };
+    }
+  }
+}

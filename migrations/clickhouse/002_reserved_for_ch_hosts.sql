@@ -1,3 +1,0 @@
--- Placeholder on branch ch-live only: version 2 belongs to branch ch-hosts. The runner
--- (clickhouse/migrate.ts) refuses a gap in the numbers, so this branch's 004 needs 002 and
--- 003 to exist; DELETE THIS FILE when merging ch-hosts' own 002.
