@@ -87,7 +87,6 @@ function spawnWorker(init: WorkerInit): Worker {
   return new Worker(bootstrap, { eval: true, workerData: init });
 }
 
-
 export class CaptureManager {
   private readonly running = new Map<number, Running>();
   /** The last `sample` of each running capture's worker. */
