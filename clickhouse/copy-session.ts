@@ -42,7 +42,8 @@ function sqliteSelect(table: CopiedTable): string {
     sessions: { from: 'FROM sessions WHERE id = :sid' },
     // each host's stated clock error keeps its own host's name (migrations/009)
     session_hosts: { from: 'FROM session_hosts WHERE session_id = :sid ORDER BY host', extra: { host: 'host' } },
-    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase' } },
+    // SQLite's row is the flow's final state: one version (migrations/clickhouse/004)
+    flows: { from: 'FROM flows WHERE session_id = :sid ORDER BY id', extra: { flow_id: 'id + :flowBase', version: '0' } },
     // one rowid range per session (002)
     frames: { from: 'FROM frames WHERE id BETWEEN :sid * 4294967296 AND :sid * 4294967296 + 4294967295 ORDER BY id' },
     sent_advances: { from: `FROM sent_advances WHERE ${ofSessionFlows} ORDER BY flow_id, dir, sent_max` },

@@ -101,10 +101,12 @@ export async function readMedianSubmission(client: ClickHouseClient, sessionId: 
   return rows.length ? BigInt(rows[0][0] as string) : null;
 }
 
+/** Each flow's newest row (a live capture writes one per change: migrations/clickhouse/004). */
 export async function readFlows(client: ClickHouseClient, sessionId: number, base: bigint): Promise<FlowInfo[]> {
   const rows = await client.rows(
     sql`SELECT flow_id, ip_version, a_addr, a_port, b_addr, b_port, a_syn_seen, b_syn_seen, first_ns, last_ns, frames, retransmits, closed
-          FROM ${identifier('flows')} WHERE session_id = ${sessionLiteral(sessionId)} ORDER BY flow_id`,
+          FROM ${identifier('flows')} WHERE session_id = ${sessionLiteral(sessionId)}
+         ORDER BY flow_id, version DESC LIMIT 1 BY flow_id`,
   );
   return rows.map((r) => ({
     id: num(r[0]),

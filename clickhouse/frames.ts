@@ -25,15 +25,18 @@ export function rowsToObjects(columns: readonly { name: string; type: string }[]
   });
 }
 
-const FLOW_COLUMNS = TABLES.flows.columns.filter((c) => c.name !== 'host');
+const FLOW_COLUMNS = TABLES.flows.columns.filter((c) => c.name !== 'host' && c.name !== 'version');
 export const FRAME_COLUMNS = TABLES.frames.columns.filter((c) => c.name !== 'host' && c.name !== 'session_id');
 
-/** Flows of a session in id order after `afterId` (db/frames.ts FlowRow's shape: `id` is the flow id). */
+/**
+ * Flows of a session in id order after `afterId` (db/frames.ts FlowRow's shape: `id` is
+ * the flow id), each flow's newest row (a live capture writes one per change: 004).
+ */
 export async function listStoredFlows(client: ClickHouseClient, sessionId: number, limit: number, afterId: number) {
   const rows = await client.rows(
     sql`SELECT ${joinSql(FLOW_COLUMNS.map((c) => identifier(c.name)), ', ')} FROM ${identifier('flows')}
          WHERE session_id = ${literal(sessionId, 'UInt64')} AND flow_id > ${literal(afterId, 'UInt64')}
-         ORDER BY flow_id LIMIT ${literal(limit, 'UInt64')}`,
+         ORDER BY flow_id, version DESC LIMIT 1 BY flow_id LIMIT ${literal(limit, 'UInt64')}`,
   );
   return rowsToObjects(FLOW_COLUMNS, rows, { flow_id: 'id' });
 }

@@ -58,6 +58,8 @@ export const TABLES = {
       c('a_mss', 'Nullable(Int64)'), c('b_mss', 'Nullable(Int64)'), c('a_wscale', 'Nullable(Int64)'),
       c('b_wscale', 'Nullable(Int64)'), c('sack_permitted', 'UInt8'), c('first_ns', 'Int64'), c('last_ns', 'Int64'),
       c('frames', 'Int64'), c('a_bytes', 'Int64'), c('b_bytes', 'Int64'), c('retransmits', 'Int64'), c('closed', 'UInt8'),
+      // 004: one row per change of the flow, readers take the highest version (frames read when written)
+      c('version', 'UInt64'),
     ],
   },
   frames: {

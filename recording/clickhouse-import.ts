@@ -1,30 +1,23 @@
 /**
- * A capture file imported into the ClickHouse store: decoded, tracked and written by
- * the SQLite import path (recording/import.ts, the frame writer) into a scratch SQLite
- * file in the session's folder, then copied into ClickHouse as one RowBinary stream per
- * table (clickhouse/copy-session.ts, rows only: the session row is the store's) and the
- * scratch file removed. All or nothing: a refused file leaves nothing in either store.
+ * A capture file imported into the ClickHouse store: the import's reading loop
+ * (recording/import.ts importInto: reader, copy filter, the frame packer, the pcapng
+ * copy kept in the session's folder) with ClickHouse as its rows' target — the packed
+ * batches encoded as RowBinary from their typed columns and streamed, one insert per
+ * table for the whole file (clickhouse/frame-batches.ts). All or nothing: a refused file
+ * deletes what it wrote (one mutation per table, waited for) and keeps no pcapng copy.
  *
- * Why through SQLite: the frame writer (flow tracking, offset unwrapping, the advance
- * tables, SACKs, tags, retransmissions) is the one tested definition of what a session's
- * rows are; a frame writer emitting RowBinary directly would skip the detour (about half
- * the copy's time goes to reading SQLite back: docs/scale-out.md) and is not built yet.
+ * The packing runs on the importing thread, the encoding too; the server stores the
+ * streams meanwhile (its own threads): no writer thread of ackscope's, unlike SQLite's
+ * import (recording/import-writer.ts), whose inserts are the expensive part.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { openDatabase } from '../db/connection.js';
-import { createSession, getSession, type SessionRow } from '../db/sessions.js';
+import type { SessionRow } from '../core/session-row.js';
+import { emptyCounters } from '../capture/frame-packer.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
-import { copySessionFromSqlite } from '../clickhouse/copy-session.js';
-import { importCapture, type ImportOptions, type ImportResult } from './import.js';
-
-const SCRATCH_FILE = 'import-scratch.db';
-
-/** The session columns the frame writer fills during an import (the rest are the route's). */
-const IMPORT_COUNTERS = [
-  'link_type', 'frames_total', 'frames_tcp', 'skipped_truncated', 'skipped_malformed', 'skipped_not_ip',
-  'skipped_not_tcp', 'skipped_other', 'skip_reasons', 'pcap_received', 'pcap_dropped', 'pcap_if_dropped',
-] as const satisfies readonly (keyof SessionRow)[];
+import { ClickHouseFrameBatches, deleteWrittenRows, type FrameBatchTarget } from '../clickhouse/frame-batches.js';
+import { waitForMutations } from '../clickhouse/sessions.js';
+import { importInto, type ImportOptions, type ImportResult } from './import.js';
+import type { ImportRows } from './import-writer.js';
+import { counterColumns } from './session-counters.js';
 
 /**
  * The body's chunks without handing an early stop on to the body: a refused file (too
@@ -42,8 +35,29 @@ async function* withoutEarlyDestroy(chunks: AsyncIterable<Uint8Array>): AsyncGen
   }
 }
 
-function removeScratch(path: string): void {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+/** ImportRows over the streamed writer: batches queue on its streams in order; room() waits while they are backed up. */
+function streamedRows(writer: ClickHouseFrameBatches): ImportRows {
+  let last: Promise<void> = Promise.resolve();
+  let failure: Error | null = null;
+  return {
+    add: (batch) => {
+      // encoded and queued at once, in order; the promise waits for room on the streams
+      last = writer.write(batch);
+      last.catch((err: Error) => (failure ??= err));
+    },
+    room: () => last.catch(() => undefined),
+    busy: false,
+    get failure() {
+      return failure;
+    },
+    finish: async (batch) => {
+      await last;
+      await writer.write(batch);
+      await writer.finish();
+    },
+    abort: () => writer.abort(),
+    writerCpuMs: null,
+  };
 }
 
 export async function importCaptureIntoClickHouse(
@@ -52,25 +66,23 @@ export async function importCaptureIntoClickHouse(
   chunks: AsyncIterable<Uint8Array>,
   options: ImportOptions & { sessionDir: string; host: string; flowBase?: number; frameBase?: number },
 ): Promise<{ result: ImportResult; counters: Partial<SessionRow> }> {
-  const path = join(options.sessionDir, SCRATCH_FILE);
-  removeScratch(path); // a scratch file left by a process that died mid-import
-  const db = openDatabase(path);
-  try {
-    const scratch = createSession(db, { name: `import of session ${sessionId}`, kind: 'import' });
-    const result = await importCapture(db, scratch.id, withoutEarlyDestroy(chunks), options);
-    await copySessionFromSqlite(db, client, scratch.id, {
-      targetSessionId: sessionId,
-      host: options.host,
-      rowsOnly: true,
-      flowBase: options.flowBase,
-      frameBase: options.frameBase,
-    });
-    const row = getSession(db, scratch.id)!;
-    const counters: Partial<SessionRow> = {};
-    for (const f of IMPORT_COUNTERS) (counters as Record<string, unknown>)[f] = row[f];
-    return { result, counters };
-  } finally {
-    db.close();
-    removeScratch(path);
-  }
+  const target: FrameBatchTarget = { sessionId, host: options.host, flowBase: options.flowBase ?? 0, frameBase: options.frameBase ?? 0 };
+  const writer = new ClickHouseFrameBatches(client, target, 'one stream per table');
+  const result = await importInto(
+    {
+      // this host's rows of the session start here: frame numbers and flow ids are shifted by the bases
+      resume: emptyCounters(),
+      start: () => streamedRows(writer),
+      discard: async () => {
+        // a file refused before its first batch wrote nothing: no mutation (each rewrites parts on 18.16)
+        if (!writer.wroteAny) return;
+        await deleteWrittenRows(client, target);
+        await waitForMutations(client, `the rows of a failed import into session ${sessionId}`);
+      },
+    },
+    withoutEarlyDestroy(chunks),
+    options,
+  );
+  // a file without frames leaves the counters as a new session has them (as SQLite's frame writer does)
+  return { result, counters: result.counters.frames === 0 ? {} : counterColumns(result.counters) };
 }

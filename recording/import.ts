@@ -122,6 +122,23 @@ export interface ImportResult {
   writerCpuMs: number | null;
 }
 
+/**
+ * Where an import's rows go, for the reading loop (importInto): SQLite (importCapture)
+ * or ClickHouse (recording/clickhouse-import.ts).
+ */
+export interface ImportTarget {
+  /** Counters to go on from (frame numbers continue after `frames`). */
+  resume: SessionCounters;
+  /** The rows' writer, started once a first batch is due: `thread` says whether the capture fills more than one batch. */
+  start(thread: boolean): ImportRows;
+  /** Called while the importing thread waits for a busy writer (SQLite: checkpoint the WAL meanwhile). */
+  whileBusy?(): void;
+  /** After the last batch is written. */
+  written?(): void;
+  /** After a failure, once the writer stopped: removes every row the import wrote. */
+  discard(): Promise<void> | void;
+}
+
 export async function importCapture(
   db: Db,
   sessionId: number,
@@ -129,12 +146,39 @@ export async function importCapture(
   options: ImportOptions = {},
 ): Promise<ImportResult> {
   const resume = storedCounters(db, sessionId);
-  const packer = new FramePacker({ batchFrames: options.batchFrames, resume, holdAdvances: HOLD_ADVANCE_ROWS });
+  // Checkpoint the WAL every 128 MiB instead of every 4 MiB while importing: fewer, larger
+  // copies into the database file (measured with the final checkpoint included: +10-15%
+  // frames/s with the old partial indexes; 1.95-2.06 s against 2.01-2.41 s for 1M frames
+  // once the look-up rows moved to 005's tables).
+  const releaseCheckpointSetting = importCheckpointSetting(db);
+  try {
+    return await importInto(
+      {
+        resume,
+        start: (thread) => (thread && !db.memory ? threadRows(db, sessionId, resume.frames) : inlineRows(db, sessionId, resume.frames)),
+        // this thread would only wait for the writer: copy the pages it committed from the
+        // WAL into the database file meanwhile, so neither the writer's own checkpoints
+        // nor the one at the end do it on the way
+        whileBusy: () => db.pragma('wal_checkpoint(PASSIVE)'),
+        written: () => db.pragma('wal_checkpoint(PASSIVE)'),
+        discard: () => discardSessionFrames(db, sessionId),
+      },
+      chunks,
+      options,
+    );
+  } finally {
+    releaseCheckpointSetting();
+  }
+}
+
+/**
+ * The import's reading loop, whatever the store: reader → copy filter → packer → the
+ * target's rows, and the pcapng copy. All or nothing: on any error the kept file is
+ * removed and the target discards what it wrote.
+ */
+export async function importInto(target: ImportTarget, chunks: AsyncIterable<Uint8Array>, options: ImportOptions = {}): Promise<ImportResult> {
+  const packer = new FramePacker({ batchFrames: options.batchFrames, resume: target.resume, holdAdvances: HOLD_ADVANCE_ROWS });
   let rows: ImportRows | null = null;
-  const startRows = (thread: boolean): ImportRows =>
-    thread && !db.memory
-      ? threadRows(db, sessionId, resume.frames)
-      : inlineRows(db, sessionId, resume.frames);
   const reader = new AutoCaptureReader();
   let pcapng: PcapngWriter | null = null;
   if (options.captureFile) {
@@ -148,7 +192,7 @@ export async function importCapture(
   const keep = (rec: CaptureRecord): void => {
     packer.add(rec.linkType, rec.tsNs, rec.caplen, rec.wirelen, rec.view, rec.at, rec.fileOffset);
     if (packer.full) {
-      rows ??= startRows(options.writerThread ?? true);
+      rows ??= target.start(options.writerThread ?? true);
       rows.add(packer.take());
     }
   };
@@ -168,11 +212,6 @@ export async function importCapture(
     copies.push(rec);
   };
 
-  // Checkpoint the WAL every 128 MiB instead of every 4 MiB while importing: fewer, larger
-  // copies into the database file (measured with the final checkpoint included: +10-15%
-  // frames/s with the old partial indexes; 1.95-2.06 s against 2.01-2.41 s for 1M frames
-  // once the look-up rows moved to 005's tables).
-  const releaseCheckpointSetting = importCheckpointSetting(db);
   let bytes = 0;
   try {
     for await (const chunk of chunks) {
@@ -188,20 +227,17 @@ export async function importCapture(
       options.onProgress?.(bytes, packer.counters.frames);
       const started = rows as ImportRows | null; // set by `keep` once a batch was full
       if (started) {
-        // this thread would only wait for the writer: copy the pages it committed from the
-        // WAL into the database file meanwhile, so neither the writer's own checkpoints
-        // nor the one at the end do it on the way
-        if (started.busy) db.pragma('wal_checkpoint(PASSIVE)');
+        if (started.busy) target.whileBusy?.();
         await started.room();
         if (started.failure) throw started.failure;
       }
     }
     reader.end(sink);
     copies.end();
-    rows ??= startRows(options.writerThread ?? false);
+    rows ??= target.start(options.writerThread ?? false);
     await rows.finish(packer.take(true));
     pcapng?.close();
-    db.pragma('wal_checkpoint(PASSIVE)');
+    target.written?.();
     return {
       format: reader.format,
       bytes,
@@ -221,10 +257,8 @@ export async function importCapture(
     if (options.captureFile) rmSync(options.captureFile, { force: true });
     // the writer first: once it returns, nothing more of this import lands
     await rows?.abort();
-    discardSessionFrames(db, sessionId);
+    await target.discard();
     throw err;
-  } finally {
-    releaseCheckpointSetting();
   }
 }
 

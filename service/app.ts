@@ -25,6 +25,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { hostRoutes } from './routes/hosts.js';
 import { checkHostName } from '../core/host-name.js';
 import { CaptureManager } from '../recording/live/manager.js';
+import { sharedStoreLiveSessions, sqliteLiveSessions } from '../recording/live/live-sessions.js';
 import { configFromEnv, type Config } from './config.js';
 import { fieldProblems, validationMessage, type SchemaError } from './validation-message.js';
 import { startRetention } from './retention.js';
@@ -71,7 +72,7 @@ const routePlugins = [metricsRoutes, healthRoutes, sessionRoutes, hostRoutes, co
  * The areas a store other than SQLite serves (through app.store); the rest answer
  * ACKSCOPE_ERR_STORE_UNSUPPORTED there (store/unsupported-routes.ts).
  */
-const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, hostRoutes, completionRoutes, traceRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes, unsupportedRoutes];
+const storeRoutePlugins = [metricsRoutes, healthRoutes, sessionRoutes, hostRoutes, completionRoutes, captureRoutes, traceRoutes, correlationRoutes, exportRoutes, frameRoutes, importRoutes, captureFileRoutes, webRoutes, unsupportedRoutes];
 
 /**
  * Builds the Fastify app: database opened and migrated, schemas registered, routes
@@ -121,6 +122,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     await store.close();
   });
   let db: Db | null = null;
+  const captureLog = app.log.child({ component: 'capture' });
   if (store instanceof SqliteStore) {
     db = store.db;
     app.decorate('db', db);
@@ -128,19 +130,31 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     app.decorate(
       'captures',
       new CaptureManager({
-        db,
-        dbPath: config.dbPath,
+        sessions: sqliteLiveSessions(db),
+        rows: { kind: 'sqlite', dbPath: config.dbPath },
         dataDir: config.dataDir,
         sessionDir: (id) => app.sessionDir(id),
-        log: app.log.child({ component: 'capture' }),
+        log: captureLog,
       }),
     );
   } else {
+    // live capture on ClickHouse: the frames from the worker, the session row through the store
+    if (choice.kind === 'clickhouse') {
+      app.decorate(
+        'captures',
+        new CaptureManager({
+          sessions: sharedStoreLiveSessions(store, join(config.dataDir, 'sessions')),
+          rows: { kind: 'clickhouse', config: choice.config, host: config.storeHost },
+          dataDir: config.dataDir,
+          sessionDir: (id) => app.sessionDir(id),
+          log: captureLog,
+        }),
+      );
+    }
     const unsupported = (what: string) => () => {
       throw new AckscopeError('ACKSCOPE_ERR_STORE_UNSUPPORTED', `${what} is served by the SQLite store only, not by the ${store.kind} store (ACKSCOPE_STORE)`);
     };
     app.decorate('db', { getter: unsupported('the SQLite database') });
-    app.decorate('captures', { getter: unsupported('live capture') });
     app.decorate('completionIngest', { getter: unsupported('the SQLite ingest worker') });
   }
   app.addHook('onSend', async (req, reply) => {

@@ -14,9 +14,9 @@ const STORES = storeMatrix();
  * as root: an unchanged Python client, its records and kernel witnesses stored while it
  * runs; the receiver's byte count is the witness for the tiling, the capture for stages.
  */
-test('API: a live session traces a running PID; records tile what the receiver read, each with its kernel witness', async () => {
+for (const { store, testApp: storeApp } of STORES) test(`[${store}] API: a live session traces a running PID; records tile what the receiver read, each with its kernel witness`, async () => {
   assert.equal(process.getuid?.(), 0, 'the tracer and the capture need root');
-  const { app, close } = await testApp();
+  const { app, close } = await storeApp();
   const ends: { bytes: number }[] = [];
   const receiver = await startReceiver({ port: 0, onConnectionEnd: (e) => ends.push(e) });
   try {
@@ -80,9 +80,9 @@ test('API: tracing is refused for an import session and for a PID that does not 
 });
 
 /**
- * The service's tracer on either store (a session that does not capture: live capture runs
- * on SQLite only): the records and witnesses it stores every second go through the
- * store, and the kernel witness decides each stage. Witness: the receiver's byte count.
+ * The service's tracer on either store, into a live session that does not capture: the
+ * records and witnesses it stores every second go through the store, and the kernel
+ * witness alone decides each stage. Witness: the receiver's byte count.
  */
 for (const { store, testApp: storeApp } of STORES) {
   test(`[${store}] API: the tracer into a session that does not capture: records tile what the receiver read, each decided by its kernel witness`, async () => {

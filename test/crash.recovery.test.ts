@@ -1,9 +1,9 @@
 // Crash recovery with the real service process: SIGKILL during a live capture on lo
-// (traffic from `ackscope send`) and during a file import, then a restart on the same
-// database. Witnesses: the frames committed before the kill (counted read-only from the
+// (traffic from `ackscope send`; on SQLite and on a real ClickHouse server) and during a
+// file import, then a restart on the same database. Witnesses: the frames committed before the kill (counted read-only from the
 // database file by this test, once the traffic is over and the count is steady), tshark
 // reading the raw pcapng, and SQLite's own integrity check and migration record.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
@@ -15,6 +15,12 @@ import { startReceiver } from '../sender/receiver.js';
 import { loadMigrations } from '../db/migrate.js';
 import { tempDir } from './helpers/app.js';
 import { freePort, spawnService, waitReady, type ServiceProcess } from './helpers/service-process.js';
+import { ClickHouseClient } from '../clickhouse/http-client.js';
+import { parseClickHouseUrl } from '../clickhouse/store-url.js';
+import { identifier, literal, sql } from '../clickhouse/sql.js';
+import { MIGRATIONS_TABLE } from '../clickhouse/tables.js';
+import { loadClickHouseMigrations } from '../clickhouse/migrate.js';
+import { startClickHouse, type RunningClickHouse } from '../fixtures/clickhouse-server.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const run = promisify(execFile);
@@ -40,13 +46,30 @@ function committedFrames(dbPath: string, sessionId: number): { frames: number; f
   }
 }
 
+/** Frames and flows of a session in the ClickHouse store (each flow counted once, whatever its versions). */
+async function storedFramesInClickHouse(client: ClickHouseClient, sessionId: number): Promise<{ frames: number; flows: number }> {
+  const [[frames]] = await client.rows(sql`SELECT count() FROM ${identifier('frames')} WHERE session_id = ${literal(sessionId, 'UInt64')}`);
+  const [[flows]] = await client.rows(sql`SELECT uniqExact(flow_id) FROM ${identifier('flows')} WHERE session_id = ${literal(sessionId, 'UInt64')}`);
+  return { frames: Number(frames), flows: Number(flows) };
+}
+
+let clickhouse: Promise<RunningClickHouse> | null = null;
+/** One ClickHouse server for this file's ClickHouse legs, started when first needed. */
+function clickhouseServer(): Promise<RunningClickHouse> {
+  clickhouse ??= startClickHouse();
+  return clickhouse;
+}
+after(async () => {
+  if (clickhouse) await (await clickhouse).stop();
+});
+
 /** Polls `read` until it gives the same value `times` times in a row, 200 ms apart. */
-async function steady<T>(read: () => T, times = 5): Promise<T> {
-  let last = JSON.stringify(read());
+async function steady<T>(read: () => T | Promise<T>, times = 5): Promise<T> {
+  let last = JSON.stringify(await read());
   let same = 0;
   for (let i = 0; i < 300 && same < times; i++) {
     await new Promise((r) => setTimeout(r, 200));
-    const now = JSON.stringify(read());
+    const now = JSON.stringify(await read());
     same = now === last ? same + 1 : 0;
     last = now;
   }
@@ -69,68 +92,88 @@ function tsharkFrames(file: string): number {
   return out.trim() === '' ? 0 : out.trim().split('\n').length;
 }
 
-test('SIGKILL during a live capture: after a restart the session is failed/interrupted, its frames are kept and correlate, tshark reads the file', async () => {
-  assert.equal(process.getuid?.(), 0, 'live capture needs root');
-  const t = tempDir();
-  const dbPath = join(t.dir, 'ackscope.db');
-  const sink = await startReceiver({ port: 0, host: '127.0.0.1' });
-  let service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
-  try {
-    await waitReady(service);
-    const created = await api(service, 'POST', '/sessions', { name: 'killed', kind: 'live', interface: 'lo', filter: `tcp port ${sink.port}` });
-    assert.equal(created.status, 201, JSON.stringify(created.json));
-    const id = created.json.id as number;
-    assert.equal((await api(service, 'POST', `/sessions/${id}/start`)).status, 200);
+for (const store of ['sqlite', 'clickhouse'] as const) {
+  test(`[${store}] SIGKILL during a live capture: after a restart the session is failed/interrupted, its frames are kept and correlate, tshark reads the file`, async () => {
+    assert.equal(process.getuid?.(), 0, 'live capture needs root');
+    const t = tempDir();
+    const dbPath = join(t.dir, 'ackscope.db');
+    const env: Record<string, string> = { ACKSCOPE_DB: dbPath };
+    let client: ClickHouseClient | null = null;
+    if (store === 'clickhouse') {
+      const database = `crash_${process.pid}`;
+      env.ACKSCOPE_STORE = (await clickhouseServer()).url(database);
+      client = new ClickHouseClient(parseClickHouseUrl(env.ACKSCOPE_STORE));
+    }
+    // read by this process, not the service: SQLite's file, or the ClickHouse tables
+    const committed = (id: number) => (client ? storedFramesInClickHouse(client, id) : Promise.resolve(committedFrames(dbPath, id)));
+    const sink = await startReceiver({ port: 0, host: '127.0.0.1' });
+    let service = spawnService(env, await freePort());
+    try {
+      await waitReady(service);
+      const created = await api(service, 'POST', '/sessions', { name: 'killed', kind: 'live', interface: 'lo', filter: `tcp port ${sink.port}` });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const id = created.json.id as number;
+      assert.equal((await api(service, 'POST', `/sessions/${id}/start`)).status, 200);
 
-    const count = 200;
-    const { stdout } = await run(process.execPath, [
-      '--import', 'tsx', 'cli/ackscope.ts', 'send', `127.0.0.1:${sink.port}`,
-      '--count', String(count), '--size', '1k,16k,64k', '--mode', 'overlapped', '--window', '8', '--tag',
-      '--session', String(id), '--url', service.url, '--json',
-    ]);
-    assert.equal(JSON.parse(stdout.trim().split('\n').pop()!).sessionId, id);
+      const count = 200;
+      const { stdout } = await run(process.execPath, [
+        '--import', 'tsx', 'cli/ackscope.ts', 'send', `127.0.0.1:${sink.port}`,
+        '--count', String(count), '--size', '1k,16k,64k', '--mode', 'overlapped', '--window', '8', '--tag',
+        '--session', String(id), '--url', service.url, '--json',
+      ]);
+      assert.equal(JSON.parse(stdout.trim().split('\n').pop()!).sessionId, id);
 
-    // The traffic is over: once the committed count stops moving, it is what the kill must keep.
-    const before = await steady(() => committedFrames(dbPath, id));
-    assert.ok(before.frames > 0 && before.flows >= 1, `frames were committed before the kill (${JSON.stringify(before)})`);
-    service.child.kill('SIGKILL');
-    assert.equal((await service.exited).signal, 'SIGKILL');
+      // The traffic is over: once the committed count stops moving, it is what the kill must keep
+      // (ClickHouse's worker writes once a second, and releases the last held frames after two
+      // quiet seconds: steady for 3 s there, after the first frames arrived).
+      for (let i = 0; i < 100 && (await committed(id)).frames === 0; i++) await new Promise((r) => setTimeout(r, 200));
+      const before = await steady(() => committed(id), store === 'clickhouse' ? 15 : 5);
+      assert.ok(before.frames > 0 && before.flows >= 1, `frames were committed before the kill (${JSON.stringify(before)})`);
+      service.child.kill('SIGKILL');
+      assert.equal((await service.exited).signal, 'SIGKILL');
 
-    const captureFile = join(t.dir, 'sessions', String(id), 'capture.pcapng');
-    assert.ok(existsSync(captureFile));
-    // A kill can land inside a write: leave a torn last block (the first 40 bytes of a
-    // copy of the file's last block) for the restart to deal with.
-    const whole = readFileSync(captureFile);
-    const lastLength = whole.readUInt32LE(whole.length - 4);
-    appendFileSync(captureFile, whole.subarray(whole.length - lastLength, whole.length - lastLength + 40));
-    assert.throws(() => tsharkFrames(captureFile), 'tshark stops at the torn block');
-    const tornSize = statSync(captureFile).size;
+      const captureFile = join(t.dir, 'sessions', String(id), 'capture.pcapng');
+      assert.ok(existsSync(captureFile));
+      // A kill can land inside a write: leave a torn last block (the first 40 bytes of a
+      // copy of the file's last block) for the restart to deal with.
+      const whole = readFileSync(captureFile);
+      const lastLength = whole.readUInt32LE(whole.length - 4);
+      appendFileSync(captureFile, whole.subarray(whole.length - lastLength, whole.length - lastLength + 40));
+      assert.throws(() => tsharkFrames(captureFile), 'tshark stops at the torn block');
+      const tornSize = statSync(captureFile).size;
 
-    service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
-    await waitReady(service);
-    const after = await api(service, 'GET', `/sessions/${id}`);
-    assert.equal(after.json.state, 'failed');
-    assert.equal(after.json.failureReason, 'interrupted');
-    assert.deepEqual(committedFrames(dbPath, id), before, 'every frame committed before the kill is still there');
+      service = spawnService(env, await freePort());
+      await waitReady(service);
+      const after = await api(service, 'GET', `/sessions/${id}`);
+      assert.equal(after.json.state, 'failed');
+      assert.equal(after.json.failureReason, 'interrupted');
+      assert.deepEqual(await committed(id), before, 'every frame committed before the kill is still there');
 
-    assert.equal(statSync(captureFile).size, tornSize - 40, 'cut back to the last whole block');
-    assert.equal(tsharkFrames(captureFile), before.frames, 'tshark reads every packet the rows have');
+      assert.equal(statSync(captureFile).size, tornSize - 40, 'cut back to the last whole block');
+      assert.equal(tsharkFrames(captureFile), before.frames, 'tshark reads every packet the rows have');
 
-    const summary = await api(service, 'GET', `/sessions/${id}/summary`);
-    assert.equal(summary.status, 200, JSON.stringify(summary.json));
-    assert.equal(summary.json.overall.completions, count);
-    assert.deepEqual(summary.json.overall.unknownReasons, {}, 'every completion correlates with captured frames');
+      const summary = await api(service, 'GET', `/sessions/${id}/summary`);
+      assert.equal(summary.status, 200, JSON.stringify(summary.json));
+      assert.equal(summary.json.overall.completions, count);
+      assert.deepEqual(summary.json.overall.unknownReasons, {}, 'every completion correlates with captured frames');
 
-    const checks = databaseChecks(dbPath);
-    assert.equal(checks.integrity, 'ok');
-    assert.equal(checks.version, loadMigrations().at(-1)!.version, 'fully migrated, nothing half-done');
-  } finally {
-    service.child.kill('SIGTERM');
-    await service.exited;
-    await sink.close();
-    t.cleanup();
-  }
-});
+      if (client) {
+        const versions = await client.rows(sql`SELECT max(version) FROM ${identifier(MIGRATIONS_TABLE)}`);
+        assert.equal(Number(versions[0][0]), loadClickHouseMigrations().at(-1)!.version, 'fully migrated');
+      } else {
+        const checks = databaseChecks(dbPath);
+        assert.equal(checks.integrity, 'ok');
+        assert.equal(checks.version, loadMigrations().at(-1)!.version, 'fully migrated, nothing half-done');
+      }
+    } finally {
+      service.child.kill('SIGTERM');
+      await service.exited;
+      await sink.close();
+      client?.close();
+      t.cleanup();
+    }
+  });
+}
 
 /** A classic pcap of `packets` Ethernet/IPv4/TCP segments of one connection, 100 payload bytes each. */
 function syntheticPcap(packets: number): Buffer {

@@ -1,16 +1,22 @@
 // Live capture through the HTTP API, as root, on real interfaces: TCP traffic the test
-// generates itself on `lo`, checked against what was sent using the flows and frames
-// tables; refusals (bad filter, unknown interface, wrong state); a capture whose
-// interface is deleted mid-way (a veth pair made by the test).
+// generates itself on `lo`, checked against what tcpdump counted and the receiver read,
+// through the API's flows, frames and correlations, on each store (the store matrix:
+// SQLite, and a real ClickHouse server); refusals (bad filter, unknown interface, wrong
+// state); a capture whose interface is deleted mid-way (a veth pair made by the test).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { testApp } from './helpers/app.js';
+import { storeMatrix } from './helpers/stores.js';
+import { startReceiver } from '../sender/receiver.js';
+import { runWorkload } from '../sender/workload.js';
+import { ServiceClient } from '../sender/service-client.js';
+import { ServiceDestination } from '../sender/destinations.js';
 import type { App } from '../service/app.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -50,111 +56,144 @@ async function echoServer(expect: number, reply: number) {
   return { server, port: (server.address() as net.AddressInfo).port, received: () => received };
 }
 
-test('live capture on lo: frames, stream offsets and ACK offsets agree with the traffic sent', async () => {
-  const { app, dbPath, close } = await testApp();
-  const writes = [1, 100, 1000, 1448, 5000, 65536, 3, 20000, 7];
-  const clientBytes = writes.reduce((a, b) => a + b, 0);
-  const serverBytes = 30_000;
-  const peer = await echoServer(clientBytes, serverBytes);
-  try {
-    const s = await createLive(app, { interface: 'lo', filter: `tcp port ${peer.port}` });
-    const started = await post(app, `/sessions/${s.id}/start`);
-    assert.equal(started.status, 200, JSON.stringify(started.body));
-    assert.equal(started.body.state, 'capturing');
-    assert.equal(started.body.linkType, 1, 'Linux gives lo Ethernet framing');
+/**
+ * tcpdump beside the capture: the independent witness of how many packets the filter
+ * matched on the interface. `-B 65536` (KiB) so it drops nothing; stop() returns its
+ * count and its kernel drops (from its own closing lines).
+ */
+async function startTcpdump(iface: string, filter: string): Promise<{ stop: () => Promise<{ captured: number; dropped: number }> }> {
+  const child = spawn('tcpdump', ['-i', iface, '-B', '65536', '-nn', '-w', '/dev/null', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
+  const listening = await until(() => /listening on/.test(text) || child.exitCode !== null, 10_000);
+  assert.ok(listening && child.exitCode === null, `tcpdump started: ${text}`);
+  return {
+    stop: async () => {
+      child.kill('SIGINT');
+      await once(child, 'exit');
+      const captured = /(\d+) packets? captured/.exec(text);
+      const dropped = /(\d+) packets? dropped by kernel/.exec(text);
+      assert.ok(captured && dropped, `tcpdump's counts: ${text}`);
+      return { captured: Number(captured[1]), dropped: Number(dropped[1]) };
+    },
+  };
+}
 
-    const client = net.connect(peer.port, '127.0.0.1');
-    client.setNoDelay(true);
-    await once(client, 'connect');
-    const clientPort = client.localPort!;
-    let replied = 0;
-    client.on('data', (c: Buffer) => (replied += c.length));
-    for (const size of writes) {
-      await new Promise<void>((resolve, reject) => client.write(Buffer.alloc(size, 0x41), (e) => (e ? reject(e) : resolve())));
-    }
-    client.end();
-    await once(client, 'close');
-    assert.equal(replied, serverBytes);
-    assert.equal(peer.received(), clientBytes);
+/** Every item of a paged listing (flows, frames), through the API. */
+async function allItems(app: App, url: string): Promise<Json[]> {
+  const items: Json[] = [];
+  let cursor: string | null = null;
+  do {
+    const res: { statusCode: number; body: string; json: () => unknown } = await app.inject({ url: `${url}${url.includes('?') ? '&' : '?'}limit=10000${cursor ? `&cursor=${cursor}` : ''}` });
+    assert.equal(res.statusCode, 200, res.body);
+    const page = res.json() as { items: Json[]; nextCursor: string | null };
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return items;
+}
 
-    // While capturing, the session shows its progress: frames stored, libpcap's counters.
-    const progressing = await until(async () => {
-      const now = (await app.inject({ url: `/sessions/${s.id}` })).json();
-      return now.state === 'capturing' && now.counts.tcp > 0 && now.drops.received !== null;
-    });
-    assert.ok(progressing, 'frame counts and drop counters appear during the capture');
-
-    const stopped = await post(app, `/sessions/${s.id}/stop`);
-    assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
-    const session = stopped.body;
-    assert.equal(session.state, 'stopped');
-    assert.equal(session.failureReason, null);
-    assert.ok(session.stoppedNs !== null && session.startedNs !== null);
-    assert.equal(session.drops.dropped, 0, 'no kernel drops at this rate');
-    assert.ok(session.drops.received >= session.counts.frames, 'libpcap received at least what was stored');
-
-    const db = new Database(dbPath, { readonly: true });
+for (const { store, testApp: storeApp } of storeMatrix()) {
+  test(`[${store}] live capture on lo: frames as tcpdump counted them, stream and ACK offsets as the traffic sent; correlated while capturing as after stop`, async () => {
+    assert.equal(process.getuid?.(), 0, 'live capture needs root');
+    const { app, close } = await storeApp();
+    const receiver = await startReceiver({ port: 0, host: '127.0.0.1' });
+    const filter = `tcp port ${receiver.port}`;
     try {
-      const flows = db.prepare('SELECT * FROM flows WHERE session_id = ?').all(s.id) as Json[];
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const url = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+      const list = await app.inject({ url: '/interfaces' });
+      assert.equal(list.statusCode, 200);
+      assert.ok((list.json().items as Json[]).some((i) => i.name === 'lo' && i.loopback));
+
+      const s = await createLive(app, { interface: 'lo', filter });
+      const witness = await startTcpdump('lo', filter);
+      const started = await post(app, `/sessions/${s.id}/start`);
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      assert.equal(started.body.state, 'capturing');
+      assert.equal(started.body.linkType, 1, 'Linux gives lo Ethernet framing');
+
+      // the Node sender writes to the receiver and posts one completion per write to the service
+      const count = 300;
+      const destination = new ServiceDestination(new ServiceClient(url, {}), s.id, 100);
+      const { summary: sent } = await runWorkload({
+        host: '127.0.0.1',
+        port: receiver.port,
+        count,
+        sizes: [1, 1448, 5000, 65536, 3],
+        mode: 'overlapped',
+        window: 4,
+        destination,
+        keepRecords: false,
+      });
+      await destination.flush();
+      assert.equal(sent.completed, count, JSON.stringify(sent));
+      const bytesSent = sent.bytes;
+      assert.ok(await until(() => receiver.stats.bytes === bytesSent && receiver.stats.open === 0, 10_000), 'the receiver read every byte, the connection closed');
+      await new Promise((r) => setTimeout(r, 300)); // the connection's last ACK frames
+      const seen = await witness.stop();
+      assert.equal(seen.dropped, 0, 'tcpdump dropped nothing');
+
+      // While capturing: the session shows its progress; once every frame tcpdump saw is
+      // stored, the correlations read now are the ones read after stop.
+      const progressing = await until(async () => {
+        const now = (await app.inject({ url: `/sessions/${s.id}` })).json();
+        return now.state === 'capturing' && now.counts.frames === seen.captured && now.drops.received !== null;
+      }, 20_000);
+      assert.ok(progressing, `all ${seen.captured} frames stored while capturing: ${(await app.inject({ url: `/sessions/${s.id}` })).body}`);
+      const running = (await app.inject({ url: `/sessions/${s.id}/correlations?limit=10000` })).json().items as Json[];
+      assert.equal(running.length, count);
+
+      const stopped = await post(app, `/sessions/${s.id}/stop`);
+      assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
+      const session = stopped.body;
+      assert.equal(session.state, 'stopped');
+      assert.equal(session.failureReason, null);
+      assert.ok(session.stoppedNs !== null && session.startedNs !== null);
+      assert.equal(session.drops.dropped, 0, 'no kernel drops at this rate');
+      assert.equal(session.counts.frames, seen.captured, 'every frame tcpdump saw, stored');
+      assert.equal(session.counts.tcp, seen.captured);
+      const after = (await app.inject({ url: `/sessions/${s.id}/correlations?limit=10000` })).json().items as Json[];
+      assert.deepEqual(running, after, 'correlated while capturing = after stop');
+      for (const r of after) assert.ok(r.ackedNs !== null, `write ${r.writeId}: acknowledged (${r.stage}, ${r.reason})`);
+
+      const flows = await allItems(app, `/sessions/${s.id}/flows`);
       assert.equal(flows.length, 1, 'one connection, one flow');
       const flow = flows[0];
-      assert.deepEqual([flow.a_addr, flow.a_port, flow.b_addr, flow.b_port], ['127.0.0.1', clientPort, '127.0.0.1', peer.port]);
-      assert.equal(flow.a_syn_seen, 1);
-      assert.equal(flow.b_syn_seen, 1);
-      assert.equal(flow.a_bytes, clientBytes, 'highest client offset = bytes written');
-      assert.equal(flow.b_bytes, serverBytes);
-      assert.equal(flow.closed, 1);
+      assert.deepEqual([flow.b.addr, flow.b.port], ['127.0.0.1', receiver.port]);
+      assert.equal(flow.a.synSeen, true);
+      assert.equal(flow.b.synSeen, true);
+      assert.equal(flow.a.bytes, bytesSent, 'highest client offset = bytes the receiver read');
+      assert.equal(flow.closed, true);
 
-      const frames = db.prepare('SELECT * FROM frames WHERE session_id = ? ORDER BY frame_no').all(s.id) as Json[];
-      assert.equal(session.counts.frames, frames.length, 'every frame read is TCP here and stored');
-      assert.equal(session.counts.tcp, frames.length);
-      assert.equal(frames[0].tcp_flags & 0x12, 0x02, 'the first frame is the SYN');
-
-      for (const [dir, total] of [
-        [0, clientBytes],
-        [1, serverBytes],
-      ] as const) {
-        // First transmissions tile [0, total) without gap or overlap.
-        const data = frames.filter((f) => f.dir === dir && f.payload_len > 0 && f.retransmit === 0);
-        let next = 0;
-        for (const f of data.sort((a, b) => a.seq_off - b.seq_off)) {
-          assert.equal(f.seq_off, next, `dir ${dir}: segment at ${f.seq_off}, expected ${next}`);
-          next += f.payload_len;
-        }
-        assert.equal(next, total, `dir ${dir}: payload bytes captured`);
-        // The other side's cumulative ACK reached the end of this direction's data, and
-        // one past it: the FIN takes the sequence number after the last byte.
-        const acks = frames.filter((f) => f.dir === 1 - dir && f.ack_off !== null).map((f) => f.ack_off as number);
-        assert.equal(Math.max(...acks), total + 1, `dir ${1 - dir} acknowledged all of dir ${dir} and its FIN`);
-        assert.ok(acks.every((a) => a >= 0 && a <= total + 1), 'ACK offsets stay within the stream');
-        const fin = frames.find((f) => f.dir === dir && (f.tcp_flags & 0x01) !== 0);
-        assert.ok(fin, `dir ${dir} FIN captured`);
-        assert.equal(fin.seq_off + fin.payload_len, total, 'the FIN follows the last byte');
-        const maxAcked = db
-          .prepare('SELECT MAX(acked_max) AS m FROM frames WHERE session_id = ? AND dir = ?')
-          .get(s.id, 1 - dir) as Json;
-        assert.equal(maxAcked.m, total + 1);
+      const frames = await allItems(app, `/sessions/${s.id}/frames`);
+      assert.equal(frames.length, seen.captured);
+      assert.equal(flow.frames, seen.captured);
+      assert.equal(frames[0].flags, 'S', 'the first frame is the SYN');
+      // First transmissions of the sender tile [0, bytes) without gap or overlap.
+      const data = frames.filter((f) => f.dir === 0 && f.payloadLen > 0 && !f.retransmit).sort((x, y) => x.seqOff - y.seqOff);
+      let next = 0;
+      for (const f of data) {
+        assert.equal(f.seqOff, next, `segment at ${f.seqOff}, expected ${next}`);
+        next += f.payloadLen;
       }
-      // Kernel stamps: within the capture window and never decreasing.
-      for (let i = 1; i < frames.length; i++) assert.ok(frames[i].ts_ns >= frames[i - 1].ts_ns, 'timestamps ordered');
-      assert.ok(BigInt(frames[0].ts_ns) >= BigInt(session.startedNs) - 1_000_000_000n);
-    } finally {
-      db.close();
-    }
+      assert.equal(next, bytesSent, 'payload bytes captured');
+      const acks = frames.filter((f) => f.dir === 1 && f.ackOff !== null).map((f) => f.ackOff as number);
+      assert.equal(Math.max(...acks), bytesSent + 1, 'the receiver acknowledged every byte and the FIN');
+      for (let i = 1; i < frames.length; i++) assert.ok(BigInt(frames[i].tsNs) >= BigInt(frames[i - 1].tsNs), 'timestamps ordered');
 
-    // The raw capture is kept as pcapng and holds the same frames (counted by tshark).
-    assert.equal(session.captureFile, join('sessions', String(s.id), 'capture.pcapng'));
-    const file = join(app.config.dataDir, session.captureFile);
-    assert.ok(existsSync(file) && statSync(file).size > 0);
-    const tsharkFrames = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' })
-      .trim()
-      .split('\n').length;
-    assert.equal(tsharkFrames, session.counts.frames);
-  } finally {
-    peer.server.close();
-    await close();
-  }
-});
+      // The raw capture stays in the session's folder on this host, as pcapng (tshark reads it).
+      assert.equal(session.captureFile, join('sessions', String(s.id), 'capture.pcapng'));
+      const file = join(app.config.dataDir, session.captureFile);
+      assert.ok(existsSync(file) && statSync(file).size > 0);
+      const tsharkFrames = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' }).trim().split('\n').length;
+      assert.equal(tsharkFrames, seen.captured);
+    } finally {
+      await receiver.close();
+      await close();
+    }
+  });
+}
 
 test('a filter that does not compile and an unknown interface are refused at creation: 400 with libpcap message', async () => {
   const { app, close } = await testApp();

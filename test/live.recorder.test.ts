@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openDatabase } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
+import { FrameWriter } from '../db/frame-writer.js';
 import { CaptureRecorder } from '../recording/live/recorder.js';
 import { tempDir } from './helpers/app.js';
 import { ipv4Tcp } from './helpers/packets.js';
@@ -35,7 +36,7 @@ test('a batch delivered out of stamp order is stored in stamp order: no false re
   const db = openDatabase(join(t.dir, 'a.db'));
   try {
     const session = createSession(db, { name: 'sink', kind: 'live', interface: 'lo' });
-    const sink = new CaptureRecorder(db, session.id, join(t.dir, 'capture.pcapng'), LINKTYPE_RAW, 65535, 'lo');
+    const sink = new CaptureRecorder(new FrameWriter(db, session.id), join(t.dir, 'capture.pcapng'), LINKTYPE_RAW, 65535, 'lo');
     const isn = 1000;
     const data = (n: number) => new Uint8Array(n).fill(7);
     sink.addBatch(

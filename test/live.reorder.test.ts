@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ReorderWindow } from '../recording/live/reorder.js';
 import { openDatabase } from '../db/connection.js';
 import { createSession } from '../db/sessions.js';
+import { FrameWriter } from '../db/frame-writer.js';
 import { CaptureRecorder } from '../recording/live/recorder.js';
 import { tempDir } from './helpers/app.js';
 import { ipv4Tcp } from './helpers/packets.js';
@@ -77,7 +78,7 @@ test('the recorder stores disorder that straddles two batches in stamp order: no
   const db = openDatabase(join(t.dir, 'a.db'));
   try {
     const session = createSession(db, { name: 'straddle', kind: 'live', interface: 'lo' });
-    const recorder = new CaptureRecorder(db, session.id, join(t.dir, 'capture.pcapng'), 101, 65535, 'lo');
+    const recorder = new CaptureRecorder(new FrameWriter(db, session.id), join(t.dir, 'capture.pcapng'), 101, 65535, 'lo');
     const isn = 1000;
     const data = (n: number) => new Uint8Array(n).fill(7);
     const b = { src: '10.0.0.2', dst: '10.0.0.1', sport: 7000, dport: 40000 };
@@ -115,7 +116,7 @@ test('the recorder releases held frames by the clock only once the capture went 
   const db = openDatabase(join(t.dir, 'a.db'));
   try {
     const session = createSession(db, { name: 'quiet', kind: 'live', interface: 'lo' });
-    const recorder = new CaptureRecorder(db, session.id, join(t.dir, 'capture.pcapng'), 101, 65535, 'lo');
+    const recorder = new CaptureRecorder(new FrameWriter(db, session.id), join(t.dir, 'capture.pcapng'), 101, 65535, 'lo');
     const rows = () => db.prepare('SELECT count(*) FROM frames WHERE session_id = ?').pluck().get(session.id);
     const later = T0 + 10_000n * MS; // the wall clock, long after the frame's stamp
     recorder.addBatch(batch([{ tsNs: T0, bytes: ipv4Tcp({ seq: 1, flags: 'S' }) }]));

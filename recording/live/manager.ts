@@ -3,23 +3,46 @@
  * the session's state (created → capturing → stopped, or failed with the reason), and
  * stops captures on request, on session delete and on service close. Frames already
  * captured by a capture that dies stay stored.
+ *
+ * Store-neutral: the session row through LiveSessions (the service's store), the frame
+ * rows by the worker into the target it is given (protocol.ts LiveRowsTarget: SQLite's
+ * file, or ClickHouse). A session's row is written by one chain of updates at a time
+ * (its state, the counters a ClickHouse worker reports), in the order they came.
  */
 import { Worker } from 'node:worker_threads';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Db } from '../../db/connection.js';
-import { getSession, updateSession, type SessionRow } from '../../db/sessions.js';
+import type { SessionRow } from '../../core/session-row.js';
 import { wallClockNs } from '../../core/time.js';
 import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import { CAPTURE_FILE_NAME, INTERRUPTED } from '../import.js';
 import { trimTornPcapng } from '../capture-file-repair.js';
 import { pcapVersion } from '../../capture/native/index.js';
-import type { CaptureSample, FrameCounts, FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import { OWNER_FILE_NAME } from './live-sessions.js';
+import type { CaptureSample, FrameCounts, FromWorker, LiveRowsTarget, ToWorker, WorkerInit } from './protocol.js';
+
+/** The session rows the manager reads and writes: the service's store (SQLite or ClickHouse). */
+export interface LiveSessions {
+  get(id: number): Promise<SessionRow | undefined>;
+  update(id: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void>;
+  /**
+   * Live sessions left `capturing` that this host may have been capturing: on SQLite
+   * every one in the file; on a store shared by hosts, those whose folder on this host
+   * holds a capture owner file (another host's captures are not this host's to fail).
+   */
+  capturingLive(): Promise<number[]>;
+}
+
+/**
+ * Flush interval of a ClickHouse target, ms: every flush is one insert (one part) per
+ * table with rows; ten a second would make the server merge parts all the time.
+ */
+const CLICKHOUSE_FLUSH_MS = 1000;
 
 export interface CaptureManagerOptions {
-  db: Db;
-  dbPath: string;
+  sessions: LiveSessions;
+  rows: LiveRowsTarget;
   /** Data folder; capture files are stored relative to it in the sessions row. */
   dataDir: string;
   sessionDir(sessionId: number): string;
@@ -64,18 +87,21 @@ function spawnWorker(init: WorkerInit): Worker {
   return new Worker(bootstrap, { eval: true, workerData: init });
 }
 
-/** Written while a session captures: the pid of the service process that runs the capture. */
-const OWNER_FILE_NAME = 'capture.pid';
-
 export class CaptureManager {
   private readonly running = new Map<number, Running>();
   /** The last `sample` of each running capture's worker. */
   private readonly lastSamples = new Map<number, CaptureSample>();
   private readonly starting = new Set<number>();
+  /** Per session: the tail of its row's updates (see the header). */
+  private readonly updates = new Map<number, Promise<void>>();
   private closing = false;
+  /** Settles once the sessions a dead process left capturing are marked failed (never rejects). */
+  readonly recovered: Promise<void>;
 
   constructor(private readonly o: CaptureManagerOptions) {
-    this.failOrphans();
+    this.recovered = this.failOrphans().catch((err: unknown) => {
+      this.o.log.warn({ err: (err as Error).message }, 'captures interrupted by the last stop could not be checked now');
+    });
   }
 
   /**
@@ -84,7 +110,8 @@ export class CaptureManager {
    * permission: 403) with the session left `created`.
    */
   async start(sessionId: number): Promise<SessionRow> {
-    const row = this.requireSession(sessionId);
+    await this.recovered;
+    const row = await this.requireSession(sessionId);
     if (row.kind !== 'live') {
       throw new AckscopeError('ACKSCOPE_ERR_SESSION_KIND', `session ${sessionId} is an import session; only live sessions capture`);
     }
@@ -107,7 +134,7 @@ export class CaptureManager {
       const captureFile = join(dir, CAPTURE_FILE_NAME);
       const init: WorkerInit = {
         sessionId,
-        dbPath: this.o.dbPath,
+        rows: this.o.rows,
         captureFile,
         capture: {
           device: row.interface,
@@ -116,7 +143,7 @@ export class CaptureManager {
           ...(row.buffer_size !== null ? { bufferSize: row.buffer_size } : {}),
           immediate: row.immediate === 1,
         },
-        flushIntervalMs: this.o.flushIntervalMs,
+        flushIntervalMs: this.o.flushIntervalMs ?? (this.o.rows.kind === 'clickhouse' ? CLICKHOUSE_FLUSH_MS : undefined),
         statsIntervalMs: this.o.statsIntervalMs,
       };
       const worker = spawnWorker(init);
@@ -129,25 +156,35 @@ export class CaptureManager {
       }
       if (first.type === 'ended') {
         // Opened, then failed before it could run (e.g. the capture file could not be created).
-        this.recordEnd(sessionId, { failure: first.failure ?? 'capture ended at once', counts: first.counts });
+        await this.recordEnd(sessionId, { failure: first.failure ?? 'capture ended at once', counts: first.counts });
         throw new AckscopeError('ACKSCOPE_ERR_CAPTURE_FAILED', `capture on ${row.interface} failed: ${first.failure}`);
       }
-      updateSession(this.o.db, sessionId, {
-        state: 'capturing',
-        started_ns: wallClockNs(),
-        link_type: first.linkType,
-        capture_file: relative(this.o.dataDir, captureFile),
-      });
+      // the owner file first: a process killed right after the row says `capturing` has
+      // left the file that lets the next start tell (failOrphans)
+      writeFileSync(join(dir, OWNER_FILE_NAME), `${process.pid}\n`);
+      try {
+        await this.updateRow(sessionId, {
+          state: 'capturing',
+          started_ns: wallClockNs(),
+          link_type: first.linkType,
+          capture_file: relative(this.o.dataDir, captureFile),
+        });
+      } catch (err) {
+        // the store refused (ClickHouse unreachable): no capture without its session row
+        worker.postMessage({ type: 'stop' } satisfies ToWorker);
+        await ended;
+        rmSync(join(dir, OWNER_FILE_NAME), { force: true });
+        throw err;
+      }
       run.started = true;
       this.running.set(sessionId, { worker, ended });
-      writeFileSync(join(dir, OWNER_FILE_NAME), `${process.pid}\n`);
       if (this.closing) {
         // The service began closing while this capture opened: stop it like the others.
         await this.stop(sessionId);
         throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `the service is closing; session ${sessionId} was stopped`);
       }
       this.o.log.info({ sessionId, interface: row.interface, filter: row.filter, linkType: first.linkType }, 'capture started');
-      return getSession(this.o.db, sessionId)!;
+      return (await this.requireSession(sessionId));
     } finally {
       this.starting.delete(sessionId);
     }
@@ -157,14 +194,14 @@ export class CaptureManager {
   async stop(sessionId: number): Promise<SessionRow> {
     const running = this.running.get(sessionId);
     if (!running) {
-      const row = this.requireSession(sessionId);
+      const row = await this.requireSession(sessionId);
       throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `session ${sessionId} is ${row.state}, not capturing`, {
         state: row.state,
       });
     }
     running.worker.postMessage({ type: 'stop' } satisfies ToWorker);
     await running.ended;
-    return getSession(this.o.db, sessionId)!;
+    return this.requireSession(sessionId);
   }
 
   /** The last sample (worker memory, queued batches) of every capture running now, by session. */
@@ -183,17 +220,32 @@ export class CaptureManager {
     await Promise.all([...this.running.keys()].map((id) => this.stop(id).catch(() => undefined)));
   }
 
-  private requireSession(sessionId: number): SessionRow {
-    const row = getSession(this.o.db, sessionId);
+  private async requireSession(sessionId: number): Promise<SessionRow> {
+    const row = await this.o.sessions.get(sessionId);
     if (!row) throw sessionNotFound(sessionId);
     return row;
   }
 
+  /** Runs a write of the session's row after the ones before it; resolves (or rejects) with it. */
+  private updateRow(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
+    return this.chain(sessionId, () => this.o.sessions.update(sessionId, fields));
+  }
+
+  private chain(sessionId: number, task: () => Promise<void>): Promise<void> {
+    const next = (this.updates.get(sessionId) ?? Promise.resolve()).then(task);
+    const tail = next.catch(() => undefined);
+    this.updates.set(sessionId, tail);
+    void tail.then(() => {
+      if (this.updates.get(sessionId) === tail) this.updates.delete(sessionId);
+    });
+    return next;
+  }
+
   /** The worker's first word: started, open-failed, or an early end; a crash becomes open-failed. */
-  private firstMessage(worker: Worker): Promise<Exclude<FromWorker, { type: 'sample' }>> {
+  private firstMessage(worker: Worker): Promise<Exclude<FromWorker, { type: 'sample' } | { type: 'session' }>> {
     return new Promise((resolve) => {
       const onMessage = (m: FromWorker) => {
-        if (m.type === 'sample') return; // posted only once started; never first, but not an answer
+        if (m.type === 'sample' || m.type === 'session') return; // posted only once started; never first, but not an answer
         cleanup();
         resolve(m);
       };
@@ -224,6 +276,12 @@ export class CaptureManager {
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ended') end = { failure: m.failure, counts: m.counts };
         if (m.type === 'sample') this.lastSamples.set(sessionId, { memory: m.memory, queuedBatches: m.queuedBatches });
+        if (m.type === 'session') {
+          this.updateRow(sessionId, m.fields).catch((err: unknown) => {
+            // the next report (or the end) writes the counters again; the frames are stored
+            this.o.log.warn({ sessionId, err: (err as Error).message }, 'the session row could not be updated');
+          });
+        }
       });
       worker.on('error', (err) => {
         crash = `capture worker failed: ${err.message}`;
@@ -231,22 +289,31 @@ export class CaptureManager {
       worker.on('exit', (code) => {
         this.lastSamples.delete(sessionId);
         const final = end ?? { failure: crash ?? `capture worker exited (code ${code}) without finishing`, counts: { frames: 0, tcp: 0 } };
-        if (run.started) {
-          this.running.delete(sessionId);
-          this.recordEnd(sessionId, final);
-        }
-        resolve(final);
+        if (!run.started) return resolve(final);
+        this.running.delete(sessionId);
+        this.recordEnd(sessionId, final).then(
+          () => resolve(final),
+          (err: unknown) => {
+            this.o.log.warn({ sessionId, err: (err as Error).message }, 'the end of a capture could not be recorded in its session');
+            resolve(final);
+          },
+        );
       });
     });
   }
 
-  private recordEnd(sessionId: number, end: CaptureEnd): void {
-    rmSync(join(this.o.sessionDir(sessionId), OWNER_FILE_NAME), { force: true });
-    if (!this.o.db.open || !getSession(this.o.db, sessionId)) return;
-    updateSession(this.o.db, sessionId, {
-      state: end.failure ? 'failed' : 'stopped',
-      failure_reason: end.failure,
-      stopped_ns: wallClockNs(),
+  private async recordEnd(sessionId: number, end: CaptureEnd): Promise<void> {
+    await this.chain(sessionId, async () => {
+      // after the worker's last counters (queued before it exited)
+      rmSync(join(this.o.sessionDir(sessionId), OWNER_FILE_NAME), { force: true });
+      // gone (deleted, or the SQLite store closed under a closing service): nothing to record
+      const row = await this.o.sessions.get(sessionId).catch(() => undefined);
+      if (!row) return;
+      await this.o.sessions.update(sessionId, {
+        state: end.failure ? 'failed' : 'stopped',
+        failure_reason: end.failure,
+        stopped_ns: wallClockNs(),
+      });
     });
     const log = { sessionId, frames: end.counts.frames, tcp: end.counts.tcp };
     if (end.failure) this.o.log.warn({ ...log, reason: end.failure }, 'capture failed');
@@ -258,16 +325,15 @@ export class CaptureManager {
    * mark it failed. Sessions another live process captures (a second service or an
    * experiment on the same database) are left alone: their owner file names a live pid.
    */
-  private failOrphans(): void {
+  private async failOrphans(): Promise<void> {
     // live only: an import left capturing is undone by recoverInterruptedImports (recording/import.ts)
-    const capturing = this.o.db.prepare(`SELECT id FROM sessions WHERE state = 'capturing' AND kind = 'live'`).all() as { id: number }[];
-    for (const { id } of capturing) {
+    for (const id of await this.o.sessions.capturingLive()) {
       if (this.ownerAlive(id)) continue;
       rmSync(join(this.o.sessionDir(id), OWNER_FILE_NAME), { force: true });
       // a write torn by the kill would stop tshark at the last block: keep the whole ones
       const trimmed = trimTornPcapng(join(this.o.sessionDir(id), CAPTURE_FILE_NAME));
       this.o.log.warn({ sessionId: id, cutBytes: trimmed?.cutBytes ?? null }, 'capture interrupted: the service stopped while it ran');
-      updateSession(this.o.db, id, {
+      await this.updateRow(id, {
         state: 'failed',
         // docs/operations.md "Crash recovery": frames committed before the stop are kept
         failure_reason: INTERRUPTED,

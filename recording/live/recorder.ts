@@ -1,10 +1,9 @@
 /**
- * Where a live session's frames go: rows through FrameWriter and
- * the raw capture through its pcapng writer. One object so the worker has one thing to
- * feed, flush and finish.
+ * Where a live session's frames go: rows through the frame writer of the session's store
+ * (SQLite's FrameWriter, or ClickHouseLiveRows) and the raw capture through its pcapng
+ * writer. One object so the worker has one thing to feed, flush and finish.
  */
-import type { Db } from '../../db/connection.js';
-import { FrameWriter } from '../../db/frame-writer.js';
+import type { SessionCounters } from '../../capture/frame-packer.js';
 import { PcapngWriter } from '../../capture/pcap/pcapng-writer.js';
 import { forEachFrame } from '../../capture/native/index.js';
 import type { FrameCounts } from './protocol.js';
@@ -24,6 +23,16 @@ const QUIET_RELEASE_NS = 250_000_000n;
 /** Frames held at most (~ 50 ms at 1.3 M frames/s); beyond it the oldest are stored. */
 const REORDER_CAPACITY_FRAMES = 65536;
 
+/** The rows' side of a recorder: what SQLite's FrameWriter (db/frame-writer.ts) offers, and ClickHouseLiveRows. */
+export interface LiveFrameRows {
+  addFrameView(linkType: number, tsNs: bigint, caplen: number, wirelen: number, view: DataView, byteOffset: number): void;
+  /** Stores (or hands over) what is pending; throws when the store failed. */
+  flush(): void;
+  /** The last rows; what follows (a ClickHouse queue draining) is the writer's own to wait for. */
+  finish(): SessionCounters;
+  readonly counters: SessionCounters;
+}
+
 interface BatchFrame {
   tsNs: bigint;
   caplen: number;
@@ -34,7 +43,6 @@ interface BatchFrame {
 }
 
 export class CaptureRecorder {
-  private readonly rows: FrameWriter;
   private readonly file: PcapngWriter;
   private readonly interfaceId: number;
   private readonly window = new ReorderWindow<BatchFrame>(REORDER_BOUND_NS, REORDER_CAPACITY_FRAMES);
@@ -43,8 +51,7 @@ export class CaptureRecorder {
   private quietFlushes = 0;
 
   constructor(
-    db: Db,
-    sessionId: number,
+    private readonly rows: LiveFrameRows,
     captureFile: string,
     private readonly linkType: number,
     snaplen: number,
@@ -52,7 +59,6 @@ export class CaptureRecorder {
   ) {
     this.file = PcapngWriter.toFile(captureFile);
     this.interfaceId = this.file.addInterface({ linkType, snaplen, name: device });
-    this.rows = new FrameWriter(db, sessionId);
   }
 
   /**

@@ -21,6 +21,8 @@ const captureErrors = {
 /** Live capture: start and stop a live session's capture worker; list interfaces. */
 export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const manager = app.captures;
+  // sessions a killed service left capturing are failed before any route answers (never throws)
+  await manager.recovered;
   app.sessionDeleteHooks.push((id) => manager.stopIfCapturing(id));
   app.addHook('onClose', async () => {
     await manager.stopAll();

@@ -82,7 +82,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
-      if (app.store.kind !== 'sqlite') return; // live capture runs on the SQLite store only
+      if (app.store.kind !== 'sqlite') return; // read from SQLite's sessions table; not yet on ClickHouse (docs/scale-out.md)
       const rows = app.db
         .prepare(
           `SELECT id, frames_total, frames_tcp, pcap_dropped, pcap_if_dropped
@@ -106,7 +106,6 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
-      if (app.store.kind !== 'sqlite') return;
       for (const [id, s] of app.captures.samples()) {
         const session = String(id);
         this.set({ session, kind: 'heap_used' }, s.memory.heapUsed);
@@ -157,7 +156,6 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     collect() {
       this.reset();
-      if (app.store.kind !== 'sqlite') return;
       for (const [id, s] of app.captures.samples()) {
         if (s.queuedBatches !== null) this.set({ session: String(id) }, s.queuedBatches);
       }

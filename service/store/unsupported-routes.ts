@@ -2,16 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AckscopeError } from '../../core/errors.js';
 
 /**
- * Routes that only the SQLite store serves so far (docs/scale-out.md, "What runs on
+ * Routes that only the SQLite store serves (docs/scale-out.md, "The service on
  * ClickHouse"): on another store each answers ACKSCOPE_ERR_STORE_UNSUPPORTED (501)
- * naming itself, instead of a 404 that would read as a wrong URL, or a crash. Their
- * plugins are not registered there at all (they hold a SQLite connection).
+ * naming itself, instead of a 404 that would read as a wrong URL, or a crash. None
+ * today: every route runs on ClickHouse too. Kept for a route or a store that cannot.
  */
-export const SQLITE_ONLY_ROUTES: readonly { method: 'GET' | 'POST'; url: string; what: string }[] = [
-  { method: 'POST', url: '/sessions/:id/start', what: 'live capture' },
-  { method: 'POST', url: '/sessions/:id/stop', what: 'live capture' },
-  { method: 'GET', url: '/interfaces', what: 'live capture' },
-];
+export const SQLITE_ONLY_ROUTES: readonly { method: 'GET' | 'POST'; url: string; what: string }[] = [];
 
 export const unsupportedRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // any body: nothing is read

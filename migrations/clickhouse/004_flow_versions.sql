@@ -1,0 +1,21 @@
+-- ackscope's ClickHouse store, version 4. Never edit once applied: add a new numbered file.
+--
+-- A flow changes while its session captures (ISNs, MSS and window scale seen, last_ns,
+-- frame and byte counters, closed): the frame writer writes a new row of the whole flow
+-- whenever a batch changed it (clickhouse/frame-batches.ts), each row carrying `version`,
+-- the number of frames the session had read when it was written (frames only grow, and a
+-- flow changes only with a frame of its own, so a later row of one flow has a higher
+-- version). Readers take each flow's newest row (`ORDER BY version DESC LIMIT 1 BY
+-- flow_id`), as they take each session's newest row. Rows written before this migration
+-- (the copy from SQLite, one row per flow) read as version 0.
+--
+-- Why a column on the MergeTree `flows`, not a ReplacingMergeTree: 18.16 cannot change a
+-- table's engine, and a new table under another name would leave every reader of `flows`
+-- (and the sessions already stored) behind. The cost: older versions stay stored (about
+-- one row per active flow per flush of a live capture, small beside its frames).
+--
+-- Not re-runnable: 18.16 has no ADD COLUMN IF NOT EXISTS (a syntax error there). One
+-- statement per table (two on a cluster: flows_local, then flows), recorded once it
+-- succeeded on the host; a cluster migration cut between the two needs the Distributed
+-- table's column added by hand (ALTER TABLE flows ADD COLUMN version UInt64).
+ALTER TABLE flows ADD COLUMN version UInt64;
