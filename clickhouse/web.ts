@@ -35,13 +35,22 @@ export async function completionCounts(client: ClickHouseClient, sessionIds: rea
   return counts;
 }
 
-/** The session's flow count, and its flow with most frames (ties: the lowest id, as SQLite's ORDER BY frames DESC, id). */
+/**
+ * The session's flow count, and its flow with most frames (ties: the lowest id, as SQLite's
+ * ORDER BY frames DESC, id). A live capture writes a flow's row again per change
+ * (migration 004): each flow's newest version counts, in one query.
+ */
 export async function flowCounts(client: ClickHouseClient, sessionId: number): Promise<{ flows: number; busiestFlowId: number | null }> {
-  const [[count], busiest] = await Promise.all([
-    client.rows(sql`SELECT count() FROM ${identifier('flows')} WHERE session_id = ${session(sessionId)}`),
-    client.rows(sql`SELECT flow_id FROM ${identifier('flows')} WHERE session_id = ${session(sessionId)} ORDER BY frames DESC, flow_id LIMIT 1`),
-  ]);
-  return { flows: Number(count[0]), busiestFlowId: busiest.length ? Number(busiest[0][0]) : null };
+  const rows = await client.rows(
+    sql`SELECT flow_id, frames FROM ${identifier('flows')} WHERE session_id = ${session(sessionId)}
+         ORDER BY flow_id, version DESC LIMIT 1 BY flow_id`,
+  );
+  let busiest: { id: number; frames: number } | null = null;
+  for (const [id, frames] of rows) {
+    const f = { id: Number(id), frames: Number(frames) };
+    if (busiest === null || f.frames > busiest.frames) busiest = f;
+  }
+  return { flows: rows.length, busiestFlowId: busiest?.id ?? null };
 }
 
 /**

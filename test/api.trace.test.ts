@@ -47,6 +47,11 @@ for (const { store, testApp: storeApp } of STORES) test(`[${store}] API: a live 
     const items = (await app.inject({ url: `/sessions/${session}/correlations?limit=1000` })).json().items as CorrelationT[];
     items.sort((a, b) => a.writeId - b.writeId);
     assert.equal(items.length, 50);
+    // the page's live counters over the captured flows (on ClickHouse: each flow's newest version)
+    const flows = (await app.inject({ url: `/sessions/${session}/flows` })).json().items as { id: number; frames: number }[];
+    const live = (await app.inject({ url: `/ui/data/sessions/${session}/live` })).json();
+    const busiest = flows.reduce((a, b) => (b.frames > a.frames ? b : a));
+    assert.deepEqual([live.flows, live.busiestFlowId, live.completions], [flows.length, busiest.id, 50]);
     assert.equal(items[0].offsetStart, 0);
     for (let i = 1; i < items.length; i++) assert.equal(items[i].offsetStart, items[i - 1].offsetEnd);
     assert.equal(items.at(-1)!.offsetEnd, ends[0].bytes);
