@@ -56,11 +56,23 @@ test('trace behind tbf (posted to either store): writes waiting in the tbf queue
         assert.equal(items.at(-1)!.offsetEnd, bytes, 'the traced calls tile what the receiver read');
         assert.equal(bytes, 65 * 16384);
         const stages = items.map((c) => c.stage);
-        assert.ok(items.every((c) => c.decidedBy === 'kernel'), 'no capture here: the kernel witness decides');
-        assert.equal(stages[0], 'qdisc', `[${store}] the first write waits in tbf when its call returns (stages: ${stages.join(' ')})`);
+        const notByKernel = items.filter((c) => c.decidedBy !== 'kernel');
+        assert.deepEqual(
+          notByKernel.map((c) => `${c.writeId}: ${c.stage} by ${c.decidedBy}`),
+          [],
+          `[${store}] no capture here: the kernel witness decides every write`,
+        );
+        // Before the send buffer fills, a call returns while its bytes wait in tbf: qdisc. On
+        // a loaded machine the first call or two can return only after their bytes went
+        // through tbf's initial burst and were acked (the thread was off the CPU), so the
+        // first qdisc write need not be write 0, but it comes before any blocked (socket) one.
+        const firstQdisc = stages.indexOf('qdisc');
+        assert.ok(firstQdisc >= 0 && firstQdisc < 5, `[${store}] the first writes wait in tbf when their call returns (stages: ${stages.join(' ')})`);
+        assert.ok(!stages.slice(0, firstQdisc).includes('socket'), `[${store}] no write blocked on the send buffer before one waits in tbf (stages: ${stages.join(' ')})`);
         assert.ok(stages.filter((s) => s === 'socket').length >= 10, `[${store}] writes blocked on the send buffer return before TCP passes them down (stages: ${stages.join(' ')})`);
-        const first = items[0].kernel!;
-        assert.ok(BigInt(first.qdiscInNs!) <= BigInt(items[0].completedNs) && BigInt(items[0].completedNs) < BigInt(first.driverNs!));
+        // the qdisc write's own kernel moments bracket its completion: in tbf (queued) when it returned, not yet at the driver
+        const q = items[firstQdisc];
+        assert.ok(BigInt(q.kernel!.qdiscInNs!) <= BigInt(q.completedNs) && BigInt(q.completedNs) < BigInt(q.kernel!.driverNs!));
         answers[store] = items;
       } finally {
         await close();
