@@ -11,17 +11,16 @@
  * (docs/scale-out.md), which on the service's thread held every other request.
  */
 import { sessionNotFound } from '../core/errors.js';
-import { absoluteNs, relativeNs } from '../core/time.js';
+import { relativeNs } from '../core/time.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
 import { readCompletionCount, readFrameBounds } from '../clickhouse/correlation-reads.js';
 import { getStoredSession } from '../clickhouse/sessions.js';
 import { correlationFingerprint } from '../correlate/inputs.js';
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
 import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
-import { traceEvents } from '../correlate/trace.js';
 import { correlateSessionInClickHouse } from './clickhouse-correlation.js';
 import type { CorrelationHead, SessionCorrelation } from './correlation.js';
-import { nextBatch, type OpenExport } from './correlation-desk.js';
+import { ExportCursors } from './export-cursors.js';
 import type { CorrelationAnswers, ReplyBody, ToWorker } from './correlation-protocol.js';
 
 const CACHE_SESSIONS = 4;
@@ -34,8 +33,7 @@ function headOf(c: SessionCorrelation): CorrelationHead {
 
 export class ClickHouseCorrelationDesk implements CorrelationAnswers {
   private runs = 0;
-  private nextExportId = 1;
-  private readonly exports = new Map<number, OpenExport>();
+  private readonly exports = new ExportCursors();
   /** Least recently asked first. */
   private readonly cache = new Map<number, SessionCorrelation>();
   private readonly summaries = new WeakMap<SessionCorrelation, SessionSummaryData>();
@@ -102,29 +100,13 @@ export class ClickHouseCorrelationDesk implements CorrelationAnswers {
       }
       case 'export-open': {
         const c = await this.correlation(m.sessionId);
-        const exportId = this.nextExportId++;
-        const events =
-          m.kind === 'trace'
-            ? traceEvents(
-                c.records,
-                c.flows.map((f) => ({ id: f.id, label: `flow ${f.id}: ${f.aAddr}:${f.aPort} <-> ${f.bAddr}:${f.bPort}` })),
-                (rel) => absoluteNs(c, rel),
-              )
-            : null;
-        const records = m.kind === 'records' ? inSubmissionOrder(c.records) : [];
-        this.exports.set(exportId, { batchSize: m.batchSize, kind: m.kind, records, position: 0, events });
+        const exportId = this.exports.add(c, m.kind, m.batchSize, () => inSubmissionOrder(c.records));
         return { type: 'export-open', head: headOf(c), exportId, total: c.records.length };
       }
-      case 'export-next': {
-        const e = this.exports.get(m.exportId);
-        if (!e) return { type: 'export-next', records: [], events: [], done: true };
-        const batch = nextBatch(e);
-        if (batch.done) this.exports.delete(m.exportId);
-        return { type: 'export-next', ...batch };
-      }
+      case 'export-next':
+        return { type: 'export-next', ...this.exports.next(m.exportId) };
       case 'export-close':
-        this.exports.get(m.exportId)?.events?.return(undefined);
-        this.exports.delete(m.exportId);
+        this.exports.close(m.exportId);
         return { type: 'done' };
       case 'forget':
         if (m.sessionId === null) this.cache.clear();

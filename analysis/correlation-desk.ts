@@ -9,22 +9,10 @@ import { correlateEach, currentCorrelation, getCorrelation, invalidateCorrelatio
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
 import { SessionSummaryFold } from '../correlate/summary-stream.js';
 import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
-import { traceEvents, type TraceEvent } from '../correlate/trace.js';
-import { absoluteNs, relativeNs } from '../core/time.js';
+import { relativeNs } from '../core/time.js';
 import type { CorrelationRecord } from '../correlate/types.js';
-import type { CorrelationAnswers, CorrelationHead, ExportKind, ReplyBody, ToWorker } from './correlation-protocol.js';
-
-/**
- * An open export, read a batch per `export-next`: its records in submission order, or its
- * trace events. Holds its correlation (not the cache) until finished or closed.
- */
-export interface OpenExport {
-  batchSize: number;
-  kind: ExportKind;
-  records: CorrelationRecord[];
-  position: number;
-  events: Generator<TraceEvent> | null;
-}
+import type { CorrelationAnswers, CorrelationHead, ReplyBody, ToWorker } from './correlation-protocol.js';
+import { ExportCursors } from './export-cursors.js';
 
 function headOf(c: SessionCorrelation): CorrelationHead {
   const { records: _records, ...head } = c;
@@ -50,8 +38,7 @@ export class CorrelationDesk implements CorrelationAnswers {
   /** Summaries live as long as the correlation they were made from. */
   private readonly summaries = new WeakMap<SessionCorrelation, SessionSummaryData>();
   private readonly submissionOrder = new WeakMap<SessionCorrelation, CorrelationRecord[]>();
-  private readonly exports = new Map<number, OpenExport>();
-  private nextExportId = 1;
+  private readonly exports = new ExportCursors();
   /** The last streamed summary of each capturing session, served again while its fingerprint holds. */
   private readonly streamedSummaries = new Map<number, { head: CorrelationHead; summary: SessionSummaryData }>();
 
@@ -148,29 +135,13 @@ export class CorrelationDesk implements CorrelationAnswers {
       }
       case 'export-open': {
         const c = this.correlation(m.sessionId);
-        const exportId = this.nextExportId++;
-        const events =
-          m.kind === 'trace'
-            ? traceEvents(
-                c.records,
-                c.flows.map((f) => ({ id: f.id, label: `flow ${f.id}: ${f.aAddr}:${f.aPort} <-> ${f.bAddr}:${f.bPort}` })),
-                (rel) => absoluteNs(c, rel),
-              )
-            : null;
-        const records = m.kind === 'records' ? this.inOrder(c) : [];
-        this.exports.set(exportId, { batchSize: m.batchSize, kind: m.kind, records, position: 0, events });
+        const exportId = this.exports.add(c, m.kind, m.batchSize, () => this.inOrder(c));
         return { type: 'export-open', head: headOf(c), exportId, total: c.records.length };
       }
-      case 'export-next': {
-        const e = this.exports.get(m.exportId);
-        if (!e) return { type: 'export-next', records: [], events: [], done: true };
-        const batch = nextBatch(e);
-        if (batch.done) this.exports.delete(m.exportId);
-        return { type: 'export-next', ...batch };
-      }
+      case 'export-next':
+        return { type: 'export-next', ...this.exports.next(m.exportId) };
       case 'export-close':
-        this.exports.get(m.exportId)?.events?.return(undefined);
-        this.exports.delete(m.exportId);
+        this.exports.close(m.exportId);
         return { type: 'done' };
       case 'forget':
         invalidateCorrelations(this.db, m.sessionId ?? undefined);
@@ -186,21 +157,4 @@ export class CorrelationDesk implements CorrelationAnswers {
         return { type: 'stats', stats: { runs: this.runs, openExports: this.exports.size } };
     }
   }
-}
-
-export function nextBatch(e: OpenExport): { records: CorrelationRecord[]; events: TraceEvent[]; done: boolean } {
-  if (e.events) {
-    const events: TraceEvent[] = [];
-    let step = e.events.next();
-    // trace events are about three per write: a batch of them is about a batch of writes
-    while (!step.done) {
-      events.push(step.value);
-      if (events.length >= e.batchSize * 3) break;
-      step = e.events.next();
-    }
-    return { records: [], events, done: step.done === true };
-  }
-  const records = e.records.slice(e.position, e.position + e.batchSize);
-  e.position += records.length;
-  return { records, events: [], done: e.position >= e.records.length };
 }

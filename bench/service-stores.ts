@@ -15,7 +15,6 @@
  * correlation on the service's thread (ACKSCOPE_CORRELATION_WORKER=0), the way it ran
  * before the worker served ClickHouse too.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +25,7 @@ import { completionToApi } from '../service/routes/completions.js';
 import { chooseStore } from '../clickhouse/store-url.js';
 import { startClickHouse } from '../fixtures/clickhouse-server.js';
 import { syntheticCapture, syntheticCompletions } from '../fixtures/synthetic-capture.js';
+import { loadAverage, ownCpuS, processCpuS } from './process-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,18 +38,6 @@ const FRAMES = Number(values.frames);
 const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const TICKS_PER_S = 100; // USER_HZ on Linux
-/** utime + stime of a process, seconds. */
-function processCpuS(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
-}
-const ownCpuS = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 async function measure<T>(label: string, store: string, serverPid: number | undefined, count: number, unit: string, step: () => Promise<T>): Promise<T> {
   const wall0 = performance.now();
@@ -63,7 +51,7 @@ async function measure<T>(label: string, store: string, serverPid: number | unde
   console.log(
     `${store.padEnd(10)} ${label.padEnd(22)} ${wallS.toFixed(2)} s wall${perS}; ackscope CPU ${cpu.toFixed(2)} s` +
       (server === null ? '' : `, ClickHouse server CPU ${server.toFixed(2)} s`) +
-      `  [load ${load()}]`,
+      `  [load ${loadAverage()}]`,
   );
   return out;
 }

@@ -13,7 +13,7 @@
  * Per step: wall time, this process's CPU time, and on ClickHouse the server's CPU time
  * (/proc/PID/stat); /proc/loadavg beside each line.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ import { completionToApi } from '../service/routes/completions.js';
 import { chooseStore } from '../clickhouse/store-url.js';
 import { startClickHouse } from '../fixtures/clickhouse-server.js';
 import { syntheticCapture, syntheticCompletions } from '../fixtures/synthetic-capture.js';
+import { loadAverage, ownCpuS, processCpuS } from './process-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,17 +37,6 @@ const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 const WRITES = Number(values.writes);
 
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const TICKS_PER_S = 100; // USER_HZ on Linux
-function processCpuS(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
-}
-const ownCpuS = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 async function measure<T>(label: string, store: string, serverPid: number | undefined, step: () => Promise<T>): Promise<T> {
   const wall0 = performance.now();
@@ -59,7 +49,7 @@ async function measure<T>(label: string, store: string, serverPid: number | unde
   console.log(
     `${store.padEnd(10)} ${label.padEnd(34)} ${wallS.toFixed(3)} s wall; ackscope CPU ${cpu.toFixed(2)} s` +
       (server === null ? '' : `, ClickHouse server CPU ${server.toFixed(2)} s`) +
-      `  [load ${load()}]`,
+      `  [load ${loadAverage()}]`,
   );
   return out;
 }

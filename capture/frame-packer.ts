@@ -17,6 +17,7 @@ import type { WriteTag } from './decode/tag.js';
 import type { TagFlow } from './flow/tags.js';
 import { addressText, FlowTracker, SegmentFacts, type FlowState } from './flow/tracker.js';
 import { AdvanceRuns, type PackedAdvances } from './advance-runs.js';
+import type { SessionRow } from '../core/session-row.js';
 
 export type { PackedAdvances };
 
@@ -30,6 +31,21 @@ export interface SessionCounters {
   reasons: Record<string, number>;
   flows: number;
   linkType: number | null;
+}
+
+/** The sessions row's columns for what a frame writer counted (SQLite's frame writer, the ClickHouse import and live capture). */
+export function counterColumns(c: SessionCounters): Partial<SessionRow> {
+  return {
+    link_type: c.linkType,
+    frames_total: c.frames,
+    frames_tcp: c.tcp,
+    skipped_truncated: c.skipped.truncated,
+    skipped_malformed: c.skipped.malformed,
+    skipped_not_ip: c.skipped.notIp,
+    skipped_not_tcp: c.skipped.notTcp,
+    skipped_other: c.skipped.other,
+    skip_reasons: JSON.stringify(c.reasons),
+  };
 }
 
 export function emptyCounters(): SessionCounters {

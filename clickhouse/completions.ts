@@ -8,7 +8,7 @@
  * Idempotency and conflicts (the same (flow, writeId) posted twice) are checked by the
  * caller against `storedWithKeys` before inserting: ClickHouse has no unique keys.
  */
-import type { CompletionRow } from '../core/completion.js';
+import type { CompletionFilter, CompletionRow } from '../core/completion.js';
 import type { ClickHouseClient } from './http-client.js';
 import { encodeRowBinary } from './row-binary.js';
 import { identifier, joinSql, literal, qualifiedTable, sql, type Sql } from './sql.js';
@@ -50,22 +50,11 @@ function toStored(r: unknown[]): StoredClickHouseCompletion {
 
 const recordColumnList = () => joinSql([identifier('completion_id'), ...RECORD_COLUMNS.map((c) => identifier(c.name))], ', ');
 
-export interface ClickHouseCompletionFilter {
-  srcAddr?: string;
-  srcPort?: number;
-  dstAddr?: string;
-  dstPort?: number;
-  api?: string;
-  status?: string;
-  fromNs?: bigint;
-  toNs?: bigint;
-}
-
 /** One page of a session's completions in posting order, after id `afterId`. */
 export async function listStoredCompletions(
   client: ClickHouseClient,
   sessionId: number,
-  filter: ClickHouseCompletionFilter,
+  filter: CompletionFilter,
   limit: number,
   afterId: number,
 ): Promise<StoredClickHouseCompletion[]> {

@@ -14,7 +14,7 @@
  * yet allocated without collision (docs/scale-out.md).
  */
 import { AckscopeError } from '../core/errors.js';
-import type { SessionRow } from '../core/session-row.js';
+import { ZERO_COUNTER_COLUMNS, type NewSession, type SessionRow } from '../core/session-row.js';
 import { wallClockNs } from '../core/time.js';
 import type { ClickHouseClient } from './http-client.js';
 import { encodeRowBinary } from './row-binary.js';
@@ -92,20 +92,7 @@ export async function nextSessionId(client: ClickHouseClient): Promise<number> {
 }
 
 /** A session row as SQLite's createSession makes it: the same defaults and counters at zero. */
-export function newSessionRow(
-  id: number,
-  s: {
-    name: string;
-    kind: SessionRow['kind'];
-    interface?: string | null;
-    filter?: string | null;
-    snaplen?: number | null;
-    bufferSize?: number | null;
-    immediate?: boolean;
-    clockUncertaintyNs?: bigint;
-    nearMarginNs?: bigint;
-  },
-): SessionRow {
+export function newSessionRow(id: number, s: NewSession): SessionRow {
   const now = wallClockNs();
   return {
     id,
@@ -124,15 +111,7 @@ export function newSessionRow(
     updated_ns: now,
     started_ns: null,
     stopped_ns: null,
-    link_type: null,
-    frames_total: 0,
-    frames_tcp: 0,
-    skipped_truncated: 0,
-    skipped_malformed: 0,
-    skipped_not_ip: 0,
-    skipped_not_tcp: 0,
-    skipped_other: 0,
-    skip_reasons: null,
+    ...ZERO_COUNTER_COLUMNS,
     pcap_received: null,
     pcap_dropped: null,
     pcap_if_dropped: null,

@@ -55,6 +55,20 @@ export interface CompletionDestination {
 }
 
 /** A validated record, normalised for storage (canonical addresses, BigInt ns). */
+/** Which of a session's completions a listing keeps (GET /sessions/:id/completions), on either store. */
+export interface CompletionFilter {
+  srcAddr?: string;
+  srcPort?: number;
+  dstAddr?: string;
+  dstPort?: number;
+  api?: string;
+  status?: string;
+  /** completed_ns ≥ fromNs */
+  fromNs?: bigint;
+  /** completed_ns < toNs */
+  toNs?: bigint;
+}
+
 export interface CompletionRow {
   srcAddr: string;
   srcPort: number;

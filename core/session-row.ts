@@ -50,3 +50,29 @@ export interface SessionHost {
   frames: number;
   completions: number;
 }
+
+/** What a new session is made of (the API's POST /sessions), on either store. */
+export interface NewSession {
+  name: string;
+  kind: SessionKind;
+  interface?: string | null;
+  filter?: string | null;
+  snaplen?: number | null;
+  bufferSize?: number | null;
+  immediate?: boolean;
+  clockUncertaintyNs?: bigint;
+  nearMarginNs?: bigint;
+}
+
+/** The counter columns of a session nothing was read into yet (a new session, a failed import undone). */
+export const ZERO_COUNTER_COLUMNS = {
+  link_type: null,
+  frames_total: 0,
+  frames_tcp: 0,
+  skipped_truncated: 0,
+  skipped_malformed: 0,
+  skipped_not_ip: 0,
+  skipped_not_tcp: 0,
+  skipped_other: 0,
+  skip_reasons: null,
+} as const satisfies Partial<SessionRow>;

@@ -1,10 +1,12 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { AckscopeError } from '../core/errors.js';
-import type { CompletionRow } from '../core/completion.js';
+import type { CompletionFilter, CompletionRow } from '../core/completion.js';
 import { wallClockNs, type SessionTimeSpan } from '../core/time.js';
 import { SESSION_FRAME_IDS_SQL } from '../core/frame-id.js';
 import type { SessionRow } from './sessions.js';
+
+export type { CompletionFilter };
 
 /** Columns in insert order: the validated record's field, and its name in the API (for messages). */
 const COLUMNS: { column: string; field: keyof CompletionRow; api: string }[] = [
@@ -254,18 +256,6 @@ function show(v: unknown): string {
   return v === null || v === undefined ? 'absent' : String(v);
 }
 
-export interface CompletionFilter {
-  srcAddr?: string;
-  srcPort?: number;
-  dstAddr?: string;
-  dstPort?: number;
-  api?: string;
-  status?: string;
-  /** completed_ns ≥ fromNs */
-  fromNs?: bigint;
-  /** completed_ns < toNs */
-  toNs?: bigint;
-}
 
 /** A stored row: integers as BigInt where they may pass 2^53 (ns), numbers elsewhere. */
 export interface StoredCompletion extends CompletionRow {

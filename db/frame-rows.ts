@@ -10,7 +10,8 @@ import type { Statement, Transaction } from 'better-sqlite3';
 import type { Db } from './connection.js';
 import { updateSession } from './sessions.js';
 import { AdvanceInserts } from './advances.js';
-import { FRAME_WIDTH, type PackedFrames } from '../capture/frame-packer.js';
+import { FRAME_WIDTH, counterColumns, type PackedFrames } from '../capture/frame-packer.js';
+import { ZERO_COUNTER_COLUMNS } from '../core/session-row.js';
 import { FRAMES_PER_SESSION, frameIdRange } from '../core/frame-id.js';
 import { sessionNotFound } from '../core/errors.js';
 import { loadNativeExtension } from './native-extension.js';
@@ -150,17 +151,7 @@ export class FrameRowWriter {
     // invalidate the correlation cache of an idle capture every 100 ms.
     if (c.frames === this.framesInSessionRow) return;
     this.framesInSessionRow = c.frames;
-    updateSession(this.db, this.sessionId, {
-      link_type: c.linkType,
-      frames_total: c.frames,
-      frames_tcp: c.tcp,
-      skipped_truncated: c.skipped.truncated,
-      skipped_malformed: c.skipped.malformed,
-      skipped_not_ip: c.skipped.notIp,
-      skipped_not_tcp: c.skipped.notTcp,
-      skipped_other: c.skipped.other,
-      skip_reasons: JSON.stringify(c.reasons),
-    });
+    updateSession(this.db, this.sessionId, counterColumns(c));
   }
 
   private writeFrames(batch: PackedFrames): void {
@@ -252,16 +243,6 @@ export function discardSessionFrames(db: Db, sessionId: number): void {
     db.prepare('DELETE FROM frames WHERE id BETWEEN ? AND ?').run(ids.first, ids.last);
     // sacks, tags, retransmissions cascade; sent_advances, ack_advances go by trigger (005_frame_advances.sql)
     db.prepare('DELETE FROM flows WHERE session_id = ?').run(sessionId);
-    updateSession(db, sessionId, {
-      link_type: null,
-      frames_total: 0,
-      frames_tcp: 0,
-      skipped_truncated: 0,
-      skipped_malformed: 0,
-      skipped_not_ip: 0,
-      skipped_not_tcp: 0,
-      skipped_other: 0,
-      skip_reasons: null,
-    });
+    updateSession(db, sessionId, ZERO_COUNTER_COLUMNS);
   })();
 }

@@ -1,22 +1,8 @@
 import type { Db } from './connection.js';
 import { wallClockNs } from '../core/time.js';
-import type { SessionKind, SessionRow, SessionState } from '../core/session-row.js';
+import type { NewSession, SessionKind, SessionRow, SessionState } from '../core/session-row.js';
 
-export type { SessionKind, SessionRow, SessionState };
-
-
-
-export interface NewSession {
-  name: string;
-  kind: SessionKind;
-  interface?: string | null;
-  filter?: string | null;
-  snaplen?: number | null;
-  bufferSize?: number | null;
-  immediate?: boolean;
-  clockUncertaintyNs?: bigint;
-  nearMarginNs?: bigint;
-}
+export type { NewSession, SessionKind, SessionRow, SessionState };
 
 export { wallClockNs };
 

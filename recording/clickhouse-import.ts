@@ -11,13 +11,12 @@
  * import (recording/import-writer.ts), whose inserts are the expensive part.
  */
 import type { SessionRow } from '../core/session-row.js';
-import { emptyCounters } from '../capture/frame-packer.js';
+import { counterColumns, emptyCounters } from '../capture/frame-packer.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
 import { ClickHouseFrameBatches, deleteWrittenRows, type FrameBatchTarget } from '../clickhouse/frame-batches.js';
 import { waitForMutations } from '../clickhouse/sessions.js';
 import { importInto, type ImportOptions, type ImportResult } from './import.js';
 import type { ImportRows } from './import-writer.js';
-import { counterColumns } from './session-counters.js';
 
 /**
  * The body's chunks without handing an early stop on to the body: a refused file (too

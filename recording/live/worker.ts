@@ -26,7 +26,7 @@ import { threadMemory } from '../../core/thread-memory.js';
 import { openLive, type CaptureStats, type LiveCapture } from '../../capture/native/index.js';
 import { CaptureRecorder, type LiveFrameRows } from './recorder.js';
 import { ClickHouseLiveRows } from './clickhouse-rows.js';
-import { counterColumns } from '../session-counters.js';
+import { counterColumns } from '../../capture/frame-packer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
