@@ -11,25 +11,19 @@
  * (docs/scale-out.md), which on the service's thread held every other request.
  */
 import { sessionNotFound } from '../core/errors.js';
-import { relativeNs } from '../core/time.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
 import { readCompletionCount, readFrameBounds } from '../clickhouse/correlation-reads.js';
 import { getStoredSession } from '../clickhouse/sessions.js';
 import { correlationFingerprint } from '../correlate/inputs.js';
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
-import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
+import { inSubmissionOrder } from '../correlate/listing.js';
 import { correlateSessionInClickHouse } from './clickhouse-correlation.js';
-import type { CorrelationHead, SessionCorrelation } from './correlation.js';
+import type { SessionCorrelation } from './correlation.js';
 import { ExportCursors } from './export-cursors.js';
+import { flowRecordsOf, headOf, pageOf, recordOf } from './held-correlation.js';
 import type { CorrelationAnswers, ReplyBody, ToWorker } from './correlation-protocol.js';
 
 const CACHE_SESSIONS = 4;
-
-function headOf(c: SessionCorrelation): CorrelationHead {
-  const { records: _records, ...head } = c;
-  delete (head as { store?: unknown }).store; // the ClickHouse run's own statistics: not part of a head
-  return head;
-}
 
 export class ClickHouseCorrelationDesk implements CorrelationAnswers {
   private runs = 0;
@@ -79,25 +73,12 @@ export class ClickHouseCorrelationDesk implements CorrelationAnswers {
         if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
         return { type: 'summary', head: headOf(c), summary };
       }
-      case 'page': {
-        const c = await this.correlation(m.sessionId);
-        const { fromEpochNs, toEpochNs, ...rest } = m.filter;
-        const filter: ListFilter = {
-          ...rest,
-          fromNs: fromEpochNs === undefined ? undefined : relativeNs(c, fromEpochNs),
-          toNs: toEpochNs === undefined ? undefined : relativeNs(c, toEpochNs),
-        };
-        const { items, next } = page(sortRecords(filterRecords(c.records, filter), m.key, m.order), m.key, m.order, m.limit, m.after);
-        return { type: 'page', head: headOf(c), items, next };
-      }
-      case 'flow-records': {
-        const c = await this.correlation(m.sessionId);
-        return { type: 'flow-records', head: headOf(c), records: c.records.filter((r) => r.flowId === m.flowId) };
-      }
-      case 'record': {
-        const c = await this.correlation(m.sessionId);
-        return { type: 'record', head: headOf(c), record: c.records.find((r) => r.completionId === m.completionId) ?? null };
-      }
+      case 'page':
+        return pageOf(await this.correlation(m.sessionId), m);
+      case 'flow-records':
+        return flowRecordsOf(await this.correlation(m.sessionId), m.flowId);
+      case 'record':
+        return recordOf(await this.correlation(m.sessionId), m.completionId);
       case 'export-open': {
         const c = await this.correlation(m.sessionId);
         const exportId = this.exports.add(c, m.kind, m.batchSize, () => inSubmissionOrder(c.records));

@@ -8,16 +8,11 @@ import type { Db } from '../db/connection.js';
 import { correlateEach, currentCorrelation, getCorrelation, invalidateCorrelations, type SessionCorrelation } from './correlation.js';
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
 import { SessionSummaryFold } from '../correlate/summary-stream.js';
-import { filterRecords, inSubmissionOrder, page, sortRecords, type ListFilter } from '../correlate/listing.js';
-import { relativeNs } from '../core/time.js';
+import { inSubmissionOrder } from '../correlate/listing.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 import type { CorrelationAnswers, CorrelationHead, ReplyBody, ToWorker } from './correlation-protocol.js';
 import { ExportCursors } from './export-cursors.js';
-
-function headOf(c: SessionCorrelation): CorrelationHead {
-  const { records: _records, ...head } = c;
-  return head;
-}
+import { flowRecordsOf, headOf, pageOf, recordOf } from './held-correlation.js';
 
 /**
  * Records the cached correlations may hold together: a record takes ~540 bytes of heap
@@ -114,25 +109,12 @@ export class CorrelationDesk implements CorrelationAnswers {
         if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
         return { type: 'summary', head: headOf(c), summary };
       }
-      case 'page': {
-        const c = this.correlation(m.sessionId);
-        const { fromEpochNs, toEpochNs, ...rest } = m.filter;
-        const filter: ListFilter = {
-          ...rest,
-          fromNs: fromEpochNs === undefined ? undefined : relativeNs(c, fromEpochNs),
-          toNs: toEpochNs === undefined ? undefined : relativeNs(c, toEpochNs),
-        };
-        const { items, next } = page(sortRecords(filterRecords(c.records, filter), m.key, m.order), m.key, m.order, m.limit, m.after);
-        return { type: 'page', head: headOf(c), items, next };
-      }
-      case 'flow-records': {
-        const c = this.correlation(m.sessionId);
-        return { type: 'flow-records', head: headOf(c), records: c.records.filter((r) => r.flowId === m.flowId) };
-      }
-      case 'record': {
-        const c = this.correlation(m.sessionId);
-        return { type: 'record', head: headOf(c), record: c.records.find((r) => r.completionId === m.completionId) ?? null };
-      }
+      case 'page':
+        return pageOf(this.correlation(m.sessionId), m);
+      case 'flow-records':
+        return flowRecordsOf(this.correlation(m.sessionId), m.flowId);
+      case 'record':
+        return recordOf(this.correlation(m.sessionId), m.completionId);
       case 'export-open': {
         const c = this.correlation(m.sessionId);
         const exportId = this.exports.add(c, m.kind, m.batchSize, () => this.inOrder(c));

@@ -38,7 +38,6 @@ const FRAMES = Number(values.frames);
 const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 
-
 async function measure<T>(label: string, store: string, serverPid: number | undefined, count: number, unit: string, step: () => Promise<T>): Promise<T> {
   const wall0 = performance.now();
   const cpu0 = ownCpuS();

@@ -37,7 +37,6 @@ const COMPLETIONS = Number(values.completions);
 const FLOWS = Number(values.flows);
 const WRITES = Number(values.writes);
 
-
 async function measure<T>(label: string, store: string, serverPid: number | undefined, step: () => Promise<T>): Promise<T> {
   const wall0 = performance.now();
   const cpu0 = ownCpuS();

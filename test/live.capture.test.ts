@@ -62,7 +62,11 @@ async function echoServer(expect: number, reply: number) {
  * count and its kernel drops (from its own closing lines).
  */
 async function startTcpdump(iface: string, filter: string): Promise<{ stop: () => Promise<{ captured: number; dropped: number }> }> {
-  const child = spawn('tcpdump', ['-i', iface, '-B', '65536', '-nn', '-w', '/dev/null', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // --immediate-mode: each packet is handed to tcpdump as it arrives. Without it libpcap
+  // fills TPACKET_V3 blocks that are handed over when full or after ~1 s, so the last frames
+  // of the traffic (the closing FIN/ACKs) could still sit in a block when SIGINT comes and
+  // never be counted as captured: the witness would then count 5 frames fewer than were sent.
+  const child = spawn('tcpdump', ['-i', iface, '-B', '65536', '--immediate-mode', '-nn', '-w', '/dev/null', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
   let text = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
   const listening = await until(() => /listening on/.test(text) || child.exitCode !== null, 10_000);
