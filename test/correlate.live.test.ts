@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { testApp } from './helpers/app.js';
 import { startReceiver } from '../sender/receiver.js';
 import { nativeAvailable } from '../capture/native/index.js';
-import { assertAgreesWithWire, compareWithWire, startTcpdump, wireComparisonLine, wireEvents, type CorrelationJson } from './helpers/wire.js';
+import { assertAgreesWithWire, compareWithWire, startTcpdump, wireComparisonLine, wireEvents, wireStage, type CorrelationJson } from './helpers/wire.js';
 
 const run = promisify(execFile);
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -68,13 +68,18 @@ test('live loopback: ackscope send --tag, captured on lo, correlated', async () 
       cursor = res.json().nextCursor;
     } while (cursor);
     assert.equal(items.length, count);
+    // tcpdump's view of the same frames, named in any failure below
+    const wire = await wireEvents(pcap, items[0].flow.srcPort);
     for (const r of items) {
       // the evidence hangs together (ackscope's own times)...
-      assert.ok(BigInt(r.firstWireNs) <= BigInt(r.lastWireNs) && BigInt(r.lastWireNs) <= BigInt(r.ackedNs), `write ${r.writeId}: first ≤ last wire ≤ ack`);
-      assert.ok(BigInt(r.submittedNs) <= BigInt(r.firstWireNs), `write ${r.writeId}: nothing leaves before the send call`);
+      const w = () => {
+        const seen = wireStage(wire, r.offsetStart, r.offsetStart + r.bytesReported, BigInt(r.completedNs));
+        return `ackscope first/last/ack ${r.firstWireNs}/${r.lastWireNs}/${r.ackedNs} (${r.stage}, retransmitted ${r.retransmitted}); tcpdump ${seen.firstNs}/${seen.lastNs}/${seen.ackNs} (${seen.stage})`;
+      };
+      assert.ok(BigInt(r.firstWireNs) <= BigInt(r.lastWireNs) && BigInt(r.lastWireNs) <= BigInt(r.ackedNs), `write ${r.writeId}: first ≤ last wire ≤ ack: ${w()}`);
+      assert.ok(BigInt(r.submittedNs) <= BigInt(r.firstWireNs), `write ${r.writeId}: nothing leaves before the send call: ${w()}`);
     }
     // ...and the stage is the one tcpdump's frames give at the sender's completion time
-    const wire = await wireEvents(pcap, items[0].flow.srcPort);
     const c = compareWithWire(items as CorrelationJson[], wire);
     assertAgreesWithWire(c, count);
     console.log(`# live lo: ${wireComparisonLine(c)}`);
