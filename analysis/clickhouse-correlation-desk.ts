@@ -15,7 +15,8 @@ import type { ClickHouseClient } from '../clickhouse/http-client.js';
 import { readCompletionCount, readFrameBounds } from '../clickhouse/correlation-reads.js';
 import { getStoredSession } from '../clickhouse/sessions.js';
 import { correlationFingerprint } from '../correlate/inputs.js';
-import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
+import type { SessionSummaryData } from '../correlate/summary.js';
+import { summariseHeld } from '../correlate/summary-stream.js';
 import { inSubmissionOrder } from '../correlate/listing.js';
 import { correlateSessionInClickHouse } from './clickhouse-correlation.js';
 import type { SessionCorrelation } from './correlation.js';
@@ -70,7 +71,7 @@ export class ClickHouseCorrelationDesk implements CorrelationAnswers {
       case 'summary': {
         const c = await this.correlation(m.sessionId);
         let summary = this.summaries.get(c);
-        if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
+        if (!summary) this.summaries.set(c, (summary = summariseHeld(c.records, c.flows, c.ordering)));
         return { type: 'summary', head: headOf(c), summary };
       }
       case 'page':

@@ -6,8 +6,8 @@
  */
 import type { Db } from '../db/connection.js';
 import { correlateEach, currentCorrelation, getCorrelation, invalidateCorrelations, type SessionCorrelation } from './correlation.js';
-import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
-import { SessionSummaryFold } from '../correlate/summary-stream.js';
+import type { SessionSummaryData } from '../correlate/summary.js';
+import { SessionSummaryFold, summariseHeld } from '../correlate/summary-stream.js';
 import { inSubmissionOrder } from '../correlate/listing.js';
 import type { CorrelationRecord } from '../correlate/types.js';
 import type { CorrelationAnswers, CorrelationHead, ReplyBody, ToWorker } from './correlation-protocol.js';
@@ -106,7 +106,7 @@ export class CorrelationDesk implements CorrelationAnswers {
         if (streamed) return { type: 'summary', ...streamed };
         const c = this.correlation(m.sessionId);
         let summary = this.summaries.get(c);
-        if (!summary) this.summaries.set(c, (summary = summariseSession(c.records, c.flows, c.ordering)));
+        if (!summary) this.summaries.set(c, (summary = summariseHeld(c.records, c.flows, c.ordering)));
         return { type: 'summary', head: headOf(c), summary };
       }
       case 'page':

@@ -10,7 +10,9 @@
  *    is imported into SQLite through importCapture (the API's import path), and
  *    `--completions` completions tiling the streams are stored by storeCompletions.
  * 2. The session is copied into ClickHouse (copySessionFromSqlite: one RowBinary insert
- *    per table); rows/s over every table, and the frame table's share.
+ *    per table); rows/s over every table. Then the same file is imported straight into
+ *    ClickHouse as the service does it (importCaptureIntoClickHouse): frames/s, the CPU of
+ *    this process and of the server.
  * 3. Both correlate the session (SQLite: correlateSession; ClickHouse: the set-based
  *    correlation) and the records are compared.
  * Storage: the SQLite file (after a WAL checkpoint) and ClickHouse's active parts.
@@ -31,8 +33,10 @@ import { ClickHouseClient } from '../clickhouse/http-client.js';
 import { migrateClickHouse } from '../clickhouse/migrate.js';
 import { literal, sql } from '../clickhouse/sql.js';
 import { parseClickHouseUrl } from '../clickhouse/store-url.js';
-import { startClickHouse } from '../fixtures/clickhouse-server.js';
+import { startClickHouse, type RunningClickHouse } from '../fixtures/clickhouse-server.js';
 import { syntheticCapture, syntheticCompletions } from '../fixtures/synthetic-capture.js';
+import { importCaptureIntoClickHouse } from '../recording/clickhouse-import.js';
+import { ownCpuS, processCpuS } from './process-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,6 +54,8 @@ const SHARDS = values.shards.split(',').map(Number) as (1 | 2)[];
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')} rows/s`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+/** CPU seconds of every server process of a started ClickHouse (its nodes). */
+const serverCpuS = (ch: RunningClickHouse) => ch.nodes.reduce((sum, node) => sum + (node.pid ? processCpuS(node.pid) : 0), 0);
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'ackscope-bench-ch-'));
@@ -103,6 +109,22 @@ async function main() {
           bytes += Number(r[0][0]);
         }
         console.log(`  storage (active parts, all shards): ${mb(bytes)}`);
+        // the service's own import path: the file read, decoded and packed here, RowBinary
+        // streamed per table (no SQLite in between), into a session of its own
+        const directId = session.id + 1000;
+        const cpu0 = ownCpuS();
+        const server0 = serverCpuS(ch);
+        t = performance.now();
+        const direct = await importCaptureIntoClickHouse(client, directId, (async function* () {
+          for (let i = 0; i < file.length; i += 1 << 20) yield file.subarray(i, i + (1 << 20));
+        })(), { sessionDir: join(dir, `ch-${shards}`), host: 'bench' });
+        const directMs = performance.now() - t;
+        const stored = Number((await client.rows(sql`SELECT count() FROM frames WHERE session_id = ${literal(directId, 'UInt64')}`))[0][0]);
+        console.log(
+          `  direct import (importCaptureIntoClickHouse, the service's path): ${(directMs / 1000).toFixed(2)} s, ${rate(FRAMES, directMs)} frames ` +
+            `(${stored.toLocaleString('en')} frames stored of ${direct.result.counters.frames.toLocaleString('en')} read); CPU here ${(ownCpuS() - cpu0).toFixed(1)} s, ` +
+            `server ${(serverCpuS(ch) - server0).toFixed(1)} s  [load ${load()}]`,
+        );
         for (let run = 0; run < 2; run++) {
           t = performance.now();
           const result = await correlateSessionInClickHouse(client, session.id);

@@ -196,6 +196,10 @@ export function flowOrdering(ordering: readonly FlowOrderingInput[], dataDirs: R
  * The session summary: everything, per flow (completions without a captured flow form
  * their own group) and per api. A flow's ordering verdict is that of the direction its
  * completions' bytes went (or every tagged direction when it has no completions).
+ *
+ * The reference, written plainly (each group summarised from its own array of records):
+ * the service summarises with the one-pass folds of correlate/summary-stream.ts, which
+ * test/summary.stream.test.ts checks against this, and bench/summary.ts times against it.
  */
 export function summariseSession(
   records: readonly CorrelationRecord[],

@@ -43,7 +43,7 @@ export function storeKernelWitnesses(
       put.run(id, w.byte, w.qdiscInNs, w.qdiscOutNs, w.driverNs, w.ackArrivedNs, w.ackProcessedNs, w.retransmitted ? 1 : 0);
     });
     if (rows.length > 0) updateSession(db, sessionId, {});
-  })();
+  }).immediate(); // it reads (the completion ids) before it writes: take the write lock first, waiting as the busy timeout allows
   return rows.length;
 }
 

@@ -56,7 +56,9 @@ const DELETE_CHUNK_FRAMES = 20_000;
  * Deletes a session and every row it has, its frames a chunk per transaction with the
  * event loop free in between (one transaction for millions of frames would hold the
  * write lock for seconds, past the capture writer's busy timeout). Returns false when
- * the session was gone or became running meanwhile.
+ * the session was gone or became running meanwhile. Each transaction is IMMEDIATE: it
+ * reads before it writes, and a deferred one would fail at once with SQLITE_BUSY (no busy
+ * wait) whenever a capture's writer committed between its read and its first write.
  */
 export async function deleteSessionInChunks(db: Db, sessionId: number): Promise<boolean> {
   const base = BigInt(sessionId) * 0x1_0000_0000n;
@@ -71,7 +73,7 @@ export async function deleteSessionInChunks(db: Db, sessionId: number): Promise<
         if (!stillIdle.get(sessionId)) return false;
         deleteFrames.run(from, from + BigInt(DELETE_CHUNK_FRAMES) - 1n);
         return true;
-      })();
+      }).immediate();
       if (!done) return false;
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -81,5 +83,5 @@ export async function deleteSessionInChunks(db: Db, sessionId: number): Promise<
   return db.transaction(() => {
     if (!stillIdle.get(sessionId)) return false;
     return db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId).changes > 0;
-  })();
+  }).immediate();
 }

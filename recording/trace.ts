@@ -63,7 +63,7 @@ export function sqliteTraceRows(db: Db): TraceRows {
       db.transaction(() => {
         storeCompletions(db, sessionId, completions, firstIndex);
         storeKernelWitnesses(db, sessionId, witnesses);
-      })();
+      }).immediate();
     },
     async storeTraceStats(sessionId, stats) {
       storeTraceStats(db, sessionId, stats);

@@ -145,6 +145,9 @@ for (const { store, testApp: storeApp } of storeMatrix()) {
         return now.state === 'capturing' && now.counts.frames === seen.captured && now.drops.received !== null;
       }, 20_000);
       assert.ok(progressing, `all ${seen.captured} frames stored while capturing: ${(await app.inject({ url: `/sessions/${s.id}` })).body}`);
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      const read = new RegExp(`^ackscope_capture_frames\\{session="${s.id}",what="read"\\} (\\d+)$`, 'm').exec(metrics);
+      assert.equal(Number(read?.[1]), seen.captured, `/metrics counts the frames tcpdump saw: ${metrics.split('\n').filter((l) => l.startsWith('ackscope_capture_frames')).join('; ')}`);
       const running = (await app.inject({ url: `/sessions/${s.id}/correlations?limit=10000` })).json().items as Json[];
       assert.equal(running.length, count);
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
@@ -189,6 +190,53 @@ test('the service runs retention in the background (ACKSCOPE_RETENTION_DAYS at s
     assert.equal(existsSync(second.sessionDir(old)), false);
   } finally {
     await second.close();
+    t.cleanup();
+  }
+});
+
+test('retention deletes while another connection writes all the time (a capture writer): it waits for the write lock, never fails with SQLITE_BUSY', async () => {
+  const t = tempDir();
+  const app = await buildApp({ dbPath: join(t.dir, 'a.db'), logger: false });
+  // 12 chunks of frames, each a transaction that first checks the session is still idle
+  const doomed = fillSession(app, 'doomed', 240_000, 3);
+  const busy = fillSession(app, 'busy', 10, 0, 'capturing');
+  // Another connection on another thread holds the write lock 20 ms at a time with 1 ms
+  // between, as a capture's writer does while it stores a batch. A transaction that reads
+  // first and asks for the write lock while it is held fails at once, busy timeout or not.
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const writer = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const db = new (require('better-sqlite3'))(workerData.path);
+     db.pragma('busy_timeout = 5000');
+     const bump = db.prepare('UPDATE sessions SET frames_total = frames_total + 1 WHERE id = ?');
+     let commits = 0;
+     while (Atomics.load(workerData.stop, 0) === 0) {
+       db.exec('BEGIN IMMEDIATE');
+       bump.run(workerData.id);
+       Atomics.wait(workerData.stop, 0, 0, 20);
+       db.exec('COMMIT');
+       commits++;
+       Atomics.wait(workerData.stop, 0, 0, 1);
+     }
+     db.close();
+     parentPort.postMessage(commits);`,
+    { eval: true, workerData: { path: app.config.dbPath, id: busy, stop } },
+  );
+  const finished = once(writer, 'message');
+  try {
+    await new Promise((r) => setTimeout(r, 100)); // the writer is at it
+    const deps = { db: app.db, sessionDir: (id: number) => app.sessionDir(id), log: app.log };
+    const run = await runRetention(deps, { retentionDays: 1, maxDbBytes: null });
+    assert.deepEqual(run.deleted, [{ id: doomed, reason: 'age' }]);
+    assert.deepEqual(rowsOf(app, doomed), { frames: 0, flows: 0, completions: 0, session: 0 });
+    Atomics.store(stop, 0, 1);
+    const [commits] = (await finished) as [number];
+    assert.ok(commits >= 5, `the other connection wrote meanwhile (${commits} transactions)`);
+  } finally {
+    Atomics.store(stop, 0, 1);
+    Atomics.notify(stop, 0);
+    await finished;
+    await app.close();
     t.cleanup();
   }
 });

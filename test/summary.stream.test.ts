@@ -19,7 +19,7 @@ import { storeKernelWitnesses } from '../db/kernel-witness.js';
 import { correlateEach, correlateSession, currentCorrelation } from '../analysis/correlation.js';
 import { CorrelationDesk } from '../analysis/correlation-desk.js';
 import { summariseSession, type SessionSummaryData } from '../correlate/summary.js';
-import { SessionSummaryFold } from '../correlate/summary-stream.js';
+import { SessionSummaryFold, summariseHeld } from '../correlate/summary-stream.js';
 import { SKETCH_RELATIVE_ERROR } from '../correlate/quantile-sketch.js';
 import { SyntheticSession, T0 } from '../fixtures/flowbuilder.js';
 import { startReceiver } from '../sender/receiver.js';
@@ -82,6 +82,10 @@ function assertSameSummary(db: Db, sessionId: number): SessionSummaryData {
   const actual = streamed(db, sessionId);
   const compared = assertWithinStatedBound(actual, expected);
   if (expected.overall.completions > 0) assert.ok(compared > 0, 'percentiles were compared');
+  // the one-pass exact fold a finished session's summary takes: equal to the reference, percentiles too
+  const exact = summariseHeld(c.records, c.flows, c.ordering);
+  assert.deepEqual(exact, expected);
+  assert.equal(JSON.stringify(exact), JSON.stringify(expected));
   const { records: _records, stats: fullStats, ...fullHead } = c;
   const { stats, ...head } = correlateEach(db, sessionId, () => {});
   assert.deepEqual(head, fullHead);

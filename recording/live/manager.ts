@@ -204,6 +204,11 @@ export class CaptureManager {
     return this.requireSession(sessionId);
   }
 
+  /** The sessions whose capture runs now. */
+  runningSessions(): number[] {
+    return [...this.running.keys()];
+  }
+
   /** The last sample (worker memory, queued batches) of every capture running now, by session. */
   samples(): Map<number, CaptureSample> {
     return new Map([...this.lastSamples].filter(([id]) => this.running.has(id)));

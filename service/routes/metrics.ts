@@ -80,17 +80,13 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     help: 'Frames of sessions now capturing: read, TCP, and dropped by the kernel or the interface',
     labelNames: ['session', 'what'] as const,
     registers: [registry],
-    collect() {
+    // the sessions the capture manager runs, each read from the store (either store)
+    async collect() {
       this.reset();
-      if (app.store.kind !== 'sqlite') return; // read from SQLite's sessions table; not yet on ClickHouse (docs/scale-out.md)
-      const rows = app.db
-        .prepare(
-          `SELECT id, frames_total, frames_tcp, pcap_dropped, pcap_if_dropped
-             FROM sessions WHERE state = 'capturing'`,
-        )
-        .all() as Record<string, number | bigint | null>[];
-      for (const r of rows) {
-        const session = String(r.id);
+      for (const id of app.captures.runningSessions()) {
+        const r = await app.store.getSession(id);
+        if (!r || r.state !== 'capturing') continue;
+        const session = String(id);
         this.set({ session, what: 'read' }, Number(r.frames_total ?? 0));
         this.set({ session, what: 'tcp' }, Number(r.frames_tcp ?? 0));
         this.set({ session, what: 'kernel_dropped' }, Number(r.pcap_dropped ?? 0));
