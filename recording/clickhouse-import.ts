@@ -14,8 +14,20 @@ import type { SessionRow } from '../core/session-row.js';
 import { counterColumns, emptyCounters } from '../capture/frame-packer.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
 import { ClickHouseFrameBatches, deleteWrittenRows, type FrameBatchTarget } from '../clickhouse/frame-batches.js';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { wallClockNs } from '../core/time.js';
 import { waitForMutations } from '../clickhouse/sessions.js';
-import { importInto, type ImportOptions, type ImportResult } from './import.js';
+import {
+  CAPTURE_FILE_NAME,
+  INTERRUPTED,
+  hasImportOwner,
+  importInto,
+  importOwnerAlive,
+  releaseImportOwner,
+  type ImportOptions,
+  type ImportResult,
+} from './import.js';
 import type { ImportRows } from './import-writer.js';
 
 /**
@@ -84,4 +96,82 @@ export async function importCaptureIntoClickHouse(
   );
   // a file without frames leaves the counters as a new session has them (as SQLite's frame writer does)
   return { result, counters: result.counters.frames === 0 ? {} : counterColumns(result.counters) };
+}
+
+/**
+ * Written in the session's folder while this host adds its file to a session another host
+ * imported before (a joining import): where this host's rows start and the state to go back
+ * to. Without it, an interrupted import was the session's first: all its rows go.
+ */
+const JOIN_FILE = 'import-join.json';
+
+export interface ImportJoin {
+  flowBase: number;
+  frameBase: number;
+  /** The session's state before this host's import claimed it. */
+  stateBefore: string;
+}
+
+export function recordImportJoin(sessionDir: string, join_: ImportJoin): void {
+  writeFileSync(join(sessionDir, JOIN_FILE), JSON.stringify(join_));
+}
+
+export function releaseImportJoin(sessionDir: string): void {
+  rmSync(join(sessionDir, JOIN_FILE), { force: true });
+}
+
+function readImportJoin(sessionDir: string): ImportJoin | null {
+  try {
+    return JSON.parse(readFileSync(join(sessionDir, JOIN_FILE), 'utf8')) as ImportJoin;
+  } catch {
+    return null;
+  }
+}
+
+/** What the recovery reads and writes of a session row (the ClickHouse store). */
+export interface ImportSessions {
+  get(id: number): Promise<SessionRow | undefined>;
+  update(id: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void>;
+}
+
+/**
+ * At start, on ClickHouse (as recording/import.ts recoverInterruptedImports on SQLite): an
+ * import session still `capturing` whose importing process on this host is gone (its
+ * owner file in this host's session folder names a dead pid) was cut short. Its rows are
+ * deleted (one mutation per table, waited for): all of them for a first import, which
+ * then becomes `failed` with reason `interrupted` and loses its partial pcapng; only this
+ * host's for a joining import (JOIN_FILE), whose session goes back to the state it had,
+ * the other hosts' capture intact. The owner file is this host's own, so an import another
+ * service runs is never touched. Returns the ids undone.
+ */
+export async function recoverInterruptedClickHouseImports(
+  client: ClickHouseClient,
+  sessions: ImportSessions,
+  sessionsDir: string,
+  host: string,
+): Promise<number[]> {
+  if (!existsSync(sessionsDir)) return [];
+  const undone: number[] = [];
+  for (const name of readdirSync(sessionsDir)) {
+    if (!/^[1-9][0-9]*$/.test(name)) continue;
+    const dir = join(sessionsDir, name);
+    if (!hasImportOwner(dir) || importOwnerAlive(dir)) continue;
+    const id = Number(name);
+    const row = await sessions.get(id);
+    if (row?.kind === 'import' && row.state === 'capturing') {
+      const joined = readImportJoin(dir);
+      await deleteWrittenRows(client, { sessionId: id, host, flowBase: joined?.flowBase ?? 0, frameBase: joined?.frameBase ?? 0 });
+      await waitForMutations(client, `the rows of the interrupted import into session ${id}`);
+      if (joined) await sessions.update(id, { state: joined.stateBefore });
+      else {
+        rmSync(join(dir, CAPTURE_FILE_NAME), { force: true });
+        await sessions.update(id, { state: 'failed', failure_reason: INTERRUPTED, stopped_ns: wallClockNs(), capture_file: null });
+      }
+      undone.push(id);
+    }
+    // a claim that never happened (the row was not capturing) or an import undone: the marks go
+    releaseImportJoin(dir);
+    releaseImportOwner(dir);
+  }
+  return undone;
 }

@@ -7,7 +7,7 @@
  * go through importCapture.
  * All or nothing: on any error the session's rows and the kept file are removed.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Db } from '../db/connection.js';
 import { updateSession } from '../db/sessions.js';
@@ -42,6 +42,11 @@ export function claimImportOwner(sessionDir: string): void {
 
 export function releaseImportOwner(sessionDir: string): void {
   rmSync(join(sessionDir, IMPORT_OWNER_FILE), { force: true });
+}
+
+/** Whether some process marked itself the session's importer and has not released it. */
+export function hasImportOwner(sessionDir: string): boolean {
+  return existsSync(join(sessionDir, IMPORT_OWNER_FILE));
 }
 
 /** Whether the process named by the owner file still exists (signal 0 only asks). */

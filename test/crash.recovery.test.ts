@@ -211,56 +211,78 @@ function syntheticPcap(packets: number): Buffer {
   return out;
 }
 
-test('SIGKILL during a file import: after a restart nothing of the import is left and the session says why', async () => {
-  const t = tempDir();
-  const dbPath = join(t.dir, 'ackscope.db');
-  let service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
-  try {
-    await waitReady(service);
-    const created = await api(service, 'POST', '/sessions', { name: 'import killed', kind: 'import' });
-    const id = created.json.id as number;
-    const file = syntheticPcap(300_000);
-
-    // Send the first half, then hold the upload open until frames are committed, then kill.
-    const upload = request(`${service.url}/sessions/${id}/import`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(file.length) },
-    });
-    upload.on('error', () => {}); // the server dies under it
-    upload.write(file.subarray(0, file.length >> 1));
-    let committed = { frames: 0, flows: 0 };
-    for (let i = 0; i < 300 && committed.frames === 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      committed = committedFrames(dbPath, id);
+for (const store of ['sqlite', 'clickhouse'] as const) {
+  test(`[${store}] SIGKILL during a file import: after a restart nothing of the import is left and the session says why`, async () => {
+    const t = tempDir();
+    const dbPath = join(t.dir, 'ackscope.db');
+    const env: Record<string, string> = { ACKSCOPE_DB: dbPath };
+    let client: ClickHouseClient | null = null;
+    if (store === 'clickhouse') {
+      env.ACKSCOPE_STORE = (await clickhouseServer()).url(`crash_import_${process.pid}`);
+      client = new ClickHouseClient(parseClickHouseUrl(env.ACKSCOPE_STORE));
     }
-    assert.ok(committed.frames > 0, 'the import had committed frames when it was killed');
-    const during = await api(service, 'GET', `/sessions/${id}`);
-    assert.equal(during.json.state, 'capturing');
-    service.child.kill('SIGKILL');
-    await service.exited;
-    upload.destroy();
-    assert.ok(existsSync(join(t.dir, 'sessions', String(id), 'capture.pcapng')), 'the partial copy was on disk');
+    // read by this process, not the service: SQLite's file, or the ClickHouse tables
+    const stored = (id: number) => (client ? storedFramesInClickHouse(client, id) : Promise.resolve(committedFrames(dbPath, id)));
+    let service = spawnService(env, await freePort());
+    try {
+      await waitReady(service);
+      const created = await api(service, 'POST', '/sessions', { name: 'import killed', kind: 'import' });
+      const id = created.json.id as number;
+      const file = syntheticPcap(300_000);
 
-    service = spawnService({ ACKSCOPE_DB: dbPath }, await freePort());
-    await waitReady(service);
-    const after = await api(service, 'GET', `/sessions/${id}`);
-    assert.equal(after.json.state, 'failed');
-    assert.equal(after.json.failureReason, 'interrupted');
-    assert.equal(after.json.counts.frames, 0);
-    assert.equal(after.json.captureFile, null);
-    assert.deepEqual(committedFrames(dbPath, id), { frames: 0, flows: 0 }, 'no frame or flow of the import is left');
-    assert.ok(!existsSync(join(t.dir, 'sessions', String(id), 'capture.pcapng')), 'nor its partial pcapng');
-    assert.match(service.output(), /imports interrupted by the last stop were undone/);
-    assert.equal(databaseChecks(dbPath).integrity, 'ok');
+      // Send the first half, then hold the upload open until the import is writing, then kill.
+      const upload = request(`${service.url}/sessions/${id}/import`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(file.length) },
+      });
+      upload.on('error', () => {}); // the server dies under it
+      upload.write(file.subarray(0, file.length >> 1));
+      // The witness that the import was writing: SQLite, frames committed in the file;
+      // ClickHouse, the import's insert into frames running on the server (it keeps the
+      // streamed rows invisible until a block of ~1 M rows is formed or the insert ends).
+      const writing = async (): Promise<boolean> => {
+        if (!client) return committedFrames(dbPath, id).frames > 0;
+        const [[n]] = await client.rows(sql`SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO %frames%'`);
+        return Number(n) > 0;
+      };
+      let seen = false;
+      for (let i = 0; i < 300 && !seen; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        seen = await writing();
+      }
+      assert.ok(seen, 'the import was writing when it was killed');
+      const during = await api(service, 'GET', `/sessions/${id}`);
+      assert.equal(during.json.state, 'capturing');
+      const visibleAtKill = await stored(id);
+      service.child.kill('SIGKILL');
+      await service.exited;
+      upload.destroy();
+      assert.ok(existsSync(join(t.dir, 'sessions', String(id), 'capture.pcapng')), 'the partial copy was on disk');
+      console.log(`# [${store}] rows of the import visible when it was killed: ${JSON.stringify(visibleAtKill)}`);
 
-    // The same file imports whole into a new session.
-    const again = (await api(service, 'POST', '/sessions', { name: 'again', kind: 'import' })).json.id as number;
-    const res = await fetch(`${service.url}/sessions/${again}/import`, { method: 'POST', body: new Uint8Array(file), headers: { 'content-type': 'application/octet-stream' } });
-    assert.equal(res.status, 200, await res.text());
-    assert.equal(committedFrames(dbPath, again).frames, 300_000);
-  } finally {
-    service.child.kill('SIGTERM');
-    await service.exited;
-    t.cleanup();
-  }
-});
+      service = spawnService(env, await freePort());
+      await waitReady(service);
+      const after = await api(service, 'GET', `/sessions/${id}`);
+      assert.equal(after.json.state, 'failed');
+      assert.equal(after.json.failureReason, 'interrupted');
+      assert.equal(after.json.counts.frames, 0);
+      assert.equal(after.json.captureFile, null);
+      assert.deepEqual(await stored(id), { frames: 0, flows: 0 }, 'no frame or flow of the import is left');
+      assert.ok(!existsSync(join(t.dir, 'sessions', String(id), 'capture.pcapng')), 'nor its partial pcapng');
+      assert.ok(!existsSync(join(t.dir, 'sessions', String(id), 'import.pid')), 'nor its owner mark');
+      assert.match(service.output(), /imports interrupted by the last stop were undone/);
+      if (!client) assert.equal(databaseChecks(dbPath).integrity, 'ok');
+
+      // The same file imports whole into a new session.
+      const again = (await api(service, 'POST', '/sessions', { name: 'again', kind: 'import' })).json.id as number;
+      const res = await fetch(`${service.url}/sessions/${again}/import`, { method: 'POST', body: new Uint8Array(file), headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(res.status, 200, await res.text());
+      assert.equal((await stored(again)).frames, 300_000);
+    } finally {
+      service.child.kill('SIGTERM');
+      await service.exited;
+      client?.close();
+      t.cleanup();
+    }
+  });
+}

@@ -16,8 +16,13 @@ export const importRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // whole). Scoped to this plugin, so other routes keep their JSON parsing.
   // JSON and text too: a client that labels the file application/json gets it imported,
   // not parsed.
-  const undone = await app.store.recoverInterruptedImports((id) => app.sessionDir(id));
-  if (undone.length > 0) app.log.warn({ sessions: undone }, 'imports interrupted by the last stop were undone; import those files again');
+  try {
+    const undone = await app.store.recoverInterruptedImports((id) => app.sessionDir(id));
+    if (undone.length > 0) app.log.warn({ sessions: undone }, 'imports interrupted by the last stop were undone; import those files again');
+  } catch (err) {
+    // a store that does not answer now must not keep the service from starting: the next start checks again
+    app.log.warn({ err: (err as Error).message }, 'imports interrupted by the last stop could not be checked now');
+  }
   // Deleting a session while its file is being imported would leave the import writing
   // rows for a session that is gone: refused until the import ends (or the upload is
   // aborted). The owner file (recording/import.ts) also covers an import another process runs

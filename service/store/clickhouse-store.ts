@@ -48,7 +48,8 @@ import { checkSameRecord, type CompletionFilter, type StoredCompletion, type Sto
 import type { NewSession } from '../../db/sessions.js';
 import type { FlowRow, FrameQuery, FrameRow } from '../../db/frames.js';
 import type { ImportOptions, ImportResult } from '../../recording/import.js';
-import { importCaptureIntoClickHouse } from '../../recording/clickhouse-import.js';
+import { dirname } from 'node:path';
+import { importCaptureIntoClickHouse, recordImportJoin, recoverInterruptedClickHouseImports, releaseImportJoin } from '../../recording/clickhouse-import.js';
 import { CorrelationRunner } from '../../analysis/correlation-runner.js';
 import * as webReads from '../../clickhouse/web.js';
 import { getTraceStats, storeKernelWitnesses, storeTraceStats } from '../../clickhouse/kernel-witness.js';
@@ -104,7 +105,7 @@ export class ClickHouseStore implements Store {
   private readonly serial = new Serial();
   private migrated: Promise<void> | null = null;
   /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
-  private readonly joining = new Map<number, { before: SessionRow; flowBase: number; frameBase: number }>();
+  private readonly joining = new Map<number, { before: SessionRow; flowBase: number; frameBase: number; sessionDir?: string }>();
 
   constructor(
     readonly client: ClickHouseClient,
@@ -236,6 +237,11 @@ export class ClickHouseStore implements Store {
   async importCapture(sessionId: number, chunks: AsyncIterable<Uint8Array>, options: ImportOptions & { sessionDir: string }): Promise<ImportResult> {
     await this.ready();
     const join = this.joining.get(sessionId);
+    if (join) {
+      // before the first row: an interrupted joining import must undo this host's rows only
+      recordImportJoin(options.sessionDir, { flowBase: join.flowBase, frameBase: join.frameBase, stateBefore: join.before.state });
+      join.sessionDir = options.sessionDir;
+    }
     const { result, counters } = await importCaptureIntoClickHouse(this.client, sessionId, chunks, {
       ...options,
       host: this.host,
@@ -249,6 +255,7 @@ export class ClickHouseStore implements Store {
     const join = this.joining.get(sessionId);
     this.joining.delete(sessionId);
     if (!join) return this.updateSession(sessionId, fields);
+    if (join.sessionDir) releaseImportJoin(join.sessionDir);
     // the session spans every host's capture; the file facts stay the first host's
     const b = join.before;
     const min = (x: bigint | null, y: unknown) => (x === null ? (y as bigint | null) : y === null || y === undefined ? x : x < (y as bigint) ? x : (y as bigint));
@@ -266,14 +273,13 @@ export class ClickHouseStore implements Store {
     const join = this.joining.get(sessionId);
     this.joining.delete(sessionId);
     await this.updateSession(sessionId, join ? { state: join.before.state } : { state: 'created' });
+    if (join?.sessionDir) releaseImportJoin(join.sessionDir);
   }
-  /**
-   * Not done on ClickHouse yet: an import cut short by a stop leaves its session
-   * `capturing` (its rows are deleted by the copy's own failure path when it fails,
-   * not when the process dies); delete the session and import again.
-   */
-  async recoverInterruptedImports(): Promise<number[]> {
-    return [];
+  /** Imports this host was running when its process died: undone (recording/clickhouse-import.ts). */
+  async recoverInterruptedImports(sessionDir: (id: number) => string): Promise<number[]> {
+    // the store is asked only when this host's folders show an import whose process is gone
+    const sessions = { get: (id: number) => this.getSession(id), update: (id: number, fields: Partial<Record<keyof SessionRow, unknown>>) => this.updateSession(id, fields) };
+    return recoverInterruptedClickHouseImports(this.client, sessions, dirname(sessionDir(1)), this.host);
   }
 
   /**
