@@ -239,10 +239,12 @@ for (const store of ['sqlite', 'clickhouse'] as const) {
       upload.write(file.subarray(0, file.length >> 1));
       // The witness that the import was writing: SQLite, frames committed in the file;
       // ClickHouse, the import's insert into frames running on the server (it keeps the
-      // streamed rows invisible until a block of ~1 M rows is formed or the insert ends).
+      // streamed rows invisible until a block of ~1 M rows is formed or the insert ends);
+      // the insert into the frames table itself, not the session row's (its columns name
+      // frames_total) nor this question.
       const writing = async (): Promise<boolean> => {
         if (!client) return committedFrames(dbPath, id).frames > 0;
-        const [[n]] = await client.rows(sql`SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO %frames%'`);
+        const [[n]] = await client.rows(sql`SELECT count() FROM system.processes WHERE match(query, '^INSERT INTO [^ (]*frames')`);
         return Number(n) > 0;
       };
       let seen = false;
@@ -286,3 +288,63 @@ for (const store of ['sqlite', 'clickhouse'] as const) {
     }
   });
 }
+
+test('[clickhouse] SIGKILL during a second host\'s import into a session another host imported: after its restart that host\'s rows go, the session is back to stopped with the first host\'s capture whole', async () => {
+  const first = tempDir();
+  const second = tempDir();
+  const url = (await clickhouseServer()).url(`crash_join_${process.pid}`);
+  const client = new ClickHouseClient(parseClickHouseUrl(url));
+  // two hosts, each with its own data folder, one store
+  const envA = { ACKSCOPE_DB: join(first.dir, 'ackscope.db'), ACKSCOPE_STORE: url, ACKSCOPE_STORE_HOST: 'host-a' };
+  const envB = { ACKSCOPE_DB: join(second.dir, 'ackscope.db'), ACKSCOPE_STORE: url, ACKSCOPE_STORE_HOST: 'host-b' };
+  const a = spawnService(envA, await freePort());
+  let b = spawnService(envB, await freePort());
+  try {
+    await Promise.all([waitReady(a), waitReady(b)]);
+    const id = (await api(a, 'POST', '/sessions', { name: 'two hosts', kind: 'import' })).json.id as number;
+    const fileA = syntheticPcap(20_000);
+    const res = await fetch(`${a.url}/sessions/${id}/import`, { method: 'POST', body: new Uint8Array(fileA), headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(res.status, 200, await res.text());
+    const before = await storedFramesInClickHouse(client, id);
+    assert.equal(before.frames, 20_000);
+
+    // host B adds its file to the session, and dies half-way
+    const fileB = syntheticPcap(300_000);
+    const upload = request(`${b.url}/sessions/${id}/import`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(fileB.length) },
+    });
+    upload.on('error', () => {});
+    upload.write(fileB.subarray(0, fileB.length >> 1));
+    let writing = false;
+    for (let i = 0; i < 300 && !writing; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const [[n]] = await client.rows(sql`SELECT count() FROM system.processes WHERE match(query, '^INSERT INTO [^ (]*frames')`);
+      writing = Number(n) > 0;
+    }
+    assert.ok(writing, "host B's import was writing when it was killed");
+    const versions = await client.rows(sql`SELECT state, host, toString(updated_ns) FROM sessions WHERE session_id = ${literal(id, 'UInt64')} ORDER BY updated_ns`);
+    assert.equal((await api(a, 'GET', `/sessions/${id}`)).json.state, 'capturing', JSON.stringify(versions));
+    b.child.kill('SIGKILL');
+    await b.exited;
+    upload.destroy();
+
+    b = spawnService(envB, await freePort());
+    await waitReady(b);
+    assert.match(b.output(), /imports interrupted by the last stop were undone/);
+    const after = (await api(a, 'GET', `/sessions/${id}`)).json;
+    assert.equal(after.state, 'stopped', JSON.stringify(after));
+    assert.equal(after.failureReason, null);
+    assert.equal(after.counts.frames, 20_000, "the session's counts are host A's");
+    assert.deepEqual(await storedFramesInClickHouse(client, id), before, "host A's frames and flows are all there, host B's are not");
+    assert.ok(existsSync(join(first.dir, 'sessions', String(id), 'capture.pcapng')), "host A's copy of its file stays");
+  } finally {
+    for (const s of [a, b]) {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+    client.close();
+    first.cleanup();
+    second.cleanup();
+  }
+});
