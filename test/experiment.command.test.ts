@@ -177,8 +177,15 @@ for (const rate of ['20mbit', 'loopback'] as const) {
     const cmd = nodeCommand(cliEntry(), ['experiment', '--out', join(tmp.dir, 'report'), '--db', join(tmp.dir, 'ackscope.db'), '--matrix', matrixFile, '--progress', 'lines']);
     const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [MARK]: mark } });
     child.stdout!.resume();
-    const lines = createInterface({ input: child.stderr! });
-    for await (const line of lines) if (line.startsWith('[1/1]')) break;
+    // the experiment's progress lines, shown with a failure below
+    const said: string[] = [];
+    const started = new Promise<void>((resolve) => {
+      createInterface({ input: child.stderr! }).on('line', (line) => {
+        said.push(line);
+        if (line.startsWith('[1/1]')) resolve();
+      }).on('close', resolve);
+    });
+    await started;
     // wait until the program runs under the tracer (its python3 carries the mark), then interrupt
     const deadline = Date.now() + 30_000;
     const tracedProgram = () =>
@@ -189,8 +196,12 @@ for (const rate of ['20mbit', 'loopback'] as const) {
           return false;
         }
       });
-    while (!tracedProgram() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    assert.ok(tracedProgram(), 'the traced program should be running mid-point');
+    let running = tracedProgram();
+    while (!running && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      running = tracedProgram();
+    }
+    assert.ok(running, `the traced program should be running mid-point; the experiment said: ${said.join(' | ')}`);
     assert.ok(tracerLeftovers().length > 0, "the tracer's programs are loaded");
     child.kill('SIGINT');
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
