@@ -203,17 +203,15 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
 
   for (const plugin of sqlite ? routePlugins : storeRoutePlugins) await app.register(plugin);
 
-  if (db !== null) {
-    const retention = startRetention(
-      { db, sessionDir: (id) => join(config.dataDir, 'sessions', String(id)), log: loggerInstance.child({ component: 'retention' }) },
-      config,
-      config.retentionIntervalMs,
-    );
-    // preClose: before the onClose hook that closes the database
-    app.addHook('preClose', async () => {
-      await retention.stop();
-    });
-  }
+  const retention = startRetention(
+    { store: store.retention(), sessionDir: (id) => join(config.dataDir, 'sessions', String(id)), log: loggerInstance.child({ component: 'retention' }) },
+    config,
+    config.retentionIntervalMs,
+  );
+  // preClose: before the onClose hook that closes the store
+  app.addHook('preClose', async () => {
+    await retention.stop();
+  });
   return app as unknown as App;
 }
 

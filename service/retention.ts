@@ -1,32 +1,34 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Db } from '../db/connection.js';
 import { wallClockNs } from '../core/time.js';
-import {
-  deleteSessionInChunks,
-  isRunning,
-  retentionCandidates,
-  sessionsPastRetention,
-  usedDatabaseBytes,
-  type RetentionCandidate,
-} from '../db/retention.js';
+import { isRunning, sessionsPastRetention, type RetentionCandidate } from '../db/retention.js';
 
 /**
  * Retention in the background: sessions not changed for ACKSCOPE_RETENTION_DAYS, then
  * (while what ackscope keeps exceeds ACKSCOPE_MAX_DB_BYTES) the least recently changed
  * ones, are deleted whole — rows and files — oldest first, never a running one, each
- * deletion logged. What counts toward the limit: the database's pages in use plus every
- * session's files. Freed pages are reused by later sessions (db/retention.ts says why
- * the file is not shrunk).
+ * deletion logged. What counts toward the limit: what the store keeps (SQLite's pages in
+ * use, ClickHouse's active parts) plus every session's files on this host. Freed pages are
+ * reused by later sessions (db/retention.ts says why the file is not shrunk).
  */
 export interface RetentionPolicy {
   retentionDays: number | null;
   maxDbBytes: number | null;
 }
 
+/** What retention asks of a store (SQLite: db/retention.ts; ClickHouse: the ClickHouse store). */
+export interface RetentionStore {
+  /** Every session, the least recently changed first (ties: lower id first). */
+  candidates(): Promise<RetentionCandidate[]>;
+  /** Deletes a session's rows, unless it is gone or running by now (then false). Done when it resolves. */
+  deleteIdle(sessionId: number): Promise<boolean>;
+  /** Bytes the store keeps (SQLite: its pages in use; ClickHouse: its active parts). */
+  usedBytes(): Promise<number>;
+}
+
 export interface RetentionDeps {
-  db: Db;
+  store: RetentionStore;
   sessionDir(sessionId: number): string;
   log: Pick<Logger, 'info' | 'warn'>;
 }
@@ -55,7 +57,7 @@ export async function folderBytes(dir: string): Promise<number> {
 }
 
 async function keptBytes(deps: RetentionDeps, candidates: readonly RetentionCandidate[]): Promise<number> {
-  let total = usedDatabaseBytes(deps.db);
+  let total = await deps.store.usedBytes();
   for (const c of candidates) total += await folderBytes(deps.sessionDir(c.id));
   return total;
 }
@@ -65,7 +67,7 @@ export async function runRetention(deps: RetentionDeps, policy: RetentionPolicy,
   const run: RetentionRun = { deleted: [], keptBytes: null };
   const remove = async (c: RetentionCandidate, reason: 'age' | 'size', fields: object) => {
     const bytes = await folderBytes(deps.sessionDir(c.id));
-    if (!(await deleteSessionInChunks(deps.db, c.id))) return false; // gone, or started meanwhile
+    if (!(await deps.store.deleteIdle(c.id))) return false; // gone, or started meanwhile
     await rm(deps.sessionDir(c.id), { recursive: true, force: true });
     run.deleted.push({ id: c.id, reason });
     deps.log.info({ sessionId: c.id, name: c.name, reason, fileBytes: bytes, ...fields }, 'retention deleted a session');
@@ -73,19 +75,19 @@ export async function runRetention(deps: RetentionDeps, policy: RetentionPolicy,
   };
 
   if (policy.retentionDays !== null) {
-    for (const c of sessionsPastRetention(retentionCandidates(deps.db), nowNs, policy.retentionDays)) {
+    for (const c of sessionsPastRetention(await deps.store.candidates(), nowNs, policy.retentionDays)) {
       const ageDays = Number((nowNs - c.updatedNs) / 1_000_000n) / 86_400_000;
       await remove(c, 'age', { ageDays: Math.round(ageDays * 100) / 100, retentionDays: policy.retentionDays });
     }
   }
 
   if (policy.maxDbBytes !== null) {
-    let candidates = retentionCandidates(deps.db);
+    let candidates = await deps.store.candidates();
     let total = await keptBytes(deps, candidates);
     for (const c of candidates.filter((x) => !isRunning(x))) {
       if (total <= policy.maxDbBytes) break;
       if (await remove(c, 'size', { keptBytes: total, maxDbBytes: policy.maxDbBytes })) {
-        candidates = retentionCandidates(deps.db);
+        candidates = await deps.store.candidates();
         total = await keptBytes(deps, candidates);
       }
     }

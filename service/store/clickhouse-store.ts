@@ -55,6 +55,10 @@ import * as webReads from '../../clickhouse/web.js';
 import { getTraceStats, storeKernelWitnesses, storeTraceStats } from '../../clickhouse/kernel-witness.js';
 import type { TraceStats } from '../../core/kernel-witness.js';
 import type { CompletionUpload, KernelWitnessRow, SessionCount, Store, StoreHealth, WebPageReads } from './store.js';
+import type { RetentionStore } from '../retention.js';
+import { isRunning, type RetentionCandidate } from '../../db/retention.js';
+import type { SessionState } from '../../db/sessions.js';
+import { literal, sql } from '../../clickhouse/sql.js';
 
 /** Runs tasks of one key one after another (a service's own writes to one counter or session do not race each other). */
 class Serial {
@@ -184,6 +188,48 @@ export class ClickHouseStore implements Store {
     await this.ready();
     await this.correlations.forget(id);
     await this.serial.run(`session ${id}`, async () => deleteSessionNow(this.client, await this.session(id), this.host));
+  }
+  /**
+   * Retention on ClickHouse: the sessions' newest rows; a deletion is the session delete's
+   * (its row marked deleted, the other tables' rows by mutations), waited for, so the bytes
+   * counted next no longer hold it. The check that the session is idle and the delete are
+   * two steps (no transaction here): a capture started in between on another host would
+   * lose its session; within this service the session's writes are serialised.
+   */
+  retention(): RetentionStore {
+    return {
+      candidates: async () => {
+        await this.ready();
+        const all: RetentionCandidate[] = [];
+        let beforeId: number | undefined;
+        for (;;) {
+          const page = await listStoredSessions(this.client, 1000, beforeId);
+          for (const r of page) all.push({ id: r.id, name: r.name, state: r.state as SessionState, updatedNs: r.updated_ns });
+          if (page.length < 1000) break;
+          beforeId = page[page.length - 1].id;
+        }
+        return all.sort((a, b) => (a.updatedNs < b.updatedNs ? -1 : a.updatedNs > b.updatedNs ? 1 : a.id - b.id));
+      },
+      deleteIdle: async (id) => {
+        const row = await this.getSession(id);
+        if (!row || isRunning({ id, name: row.name, state: row.state as SessionState, updatedNs: row.updated_ns })) return false;
+        await this.deleteSession(id);
+        await waitForMutations(this.client, `the rows of session ${id}`);
+        return true;
+      },
+      usedBytes: async () => {
+        await this.ready();
+        let bytes = 0;
+        for (let host = 0; host < this.client.hostCount; host++) {
+          const [[b]] = await this.client.rows(
+            sql`SELECT sum(bytes_on_disk) FROM system.parts WHERE database = ${literal(this.client.config.database, 'String')} AND active`,
+            { host },
+          );
+          bytes += Number(b);
+        }
+        return bytes;
+      },
+    };
   }
   async sessionCounts(): Promise<SessionCount[]> {
     await this.ready();

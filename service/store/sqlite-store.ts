@@ -20,6 +20,8 @@ import { sqliteTraceRows } from '../../recording/trace.js';
 import { CompletionIngest, type IngestUpload } from '../../recording/completion-ingest.js';
 import { CorrelationRunner } from '../../analysis/correlation-runner.js';
 import type { CompletionUpload, KernelWitnessRow, SessionCount, Store, StoreHealth, WebPageReads } from './store.js';
+import type { RetentionStore } from '../retention.js';
+import { deleteSessionInChunks, retentionCandidates, usedDatabaseBytes } from '../../db/retention.js';
 
 export interface SqliteStoreOptions {
   correlationInWorker?: boolean;
@@ -109,6 +111,14 @@ export class SqliteStore implements Store {
   }
   async recoverInterruptedImports(sessionDir: (id: number) => string): Promise<number[]> {
     return recoverInterruptedImports(this.db, sessionDir);
+  }
+  retention(): RetentionStore {
+    return {
+      candidates: async () => retentionCandidates(this.db),
+      // frames a chunk per transaction, each IMMEDIATE (db/retention.ts)
+      deleteIdle: (id) => deleteSessionInChunks(this.db, id),
+      usedBytes: async () => usedDatabaseBytes(this.db),
+    };
   }
 
   /**

@@ -14,6 +14,7 @@
  * a crash; the routes it does not serve at all are listed in `unsupported-routes.ts`.
  */
 import type { SessionHost, SessionRow } from '../../core/session-row.js';
+import type { RetentionStore } from '../retention.js';
 import type { CompletionRow } from '../../core/completion.js';
 import type { SessionTimeSpan } from '../../core/time.js';
 import type { NewSession } from '../../db/sessions.js';
@@ -151,6 +152,8 @@ export interface Store {
   getTraceStats(sessionId: number): Promise<TraceStats | null>;
 
   /** Never throws; answers within a bounded time even when the store does not. */
+  /** What retention reads and deletes here (service/retention.ts). */
+  retention(): RetentionStore;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
