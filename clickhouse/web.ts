@@ -7,17 +7,8 @@
 import type { ClickHouseClient } from './http-client.js';
 import { identifier, literal, literalList, joinSql, sql } from './sql.js';
 import { FRAME_COLUMNS, rowsToObjects } from './frames.js';
+import type { SequenceFrame } from '../core/sequence-frame.js';
 
-/** db/web.ts SequenceFrame's shape (clickhouse/ does not import db/): time relative to the flow's base. */
-export interface SequenceFrameRow {
-  rel_ns: number;
-  dir: number;
-  seq_off: number;
-  payload_len: number;
-  ack_off: number | null;
-  retransmit: number;
-  ack_advanced: number;
-}
 
 /** Frames per request of sequenceFrames: a page of JSON the client parses at once (~10 MB at most). */
 const SEQUENCE_PAGE_ROWS = 100_000;
@@ -63,7 +54,7 @@ export async function eachSequenceFrame(
   sessionId: number,
   flowId: number,
   baseNs: bigint,
-  visit: (frame: SequenceFrameRow) => void,
+  visit: (frame: SequenceFrame) => void,
 ): Promise<void> {
   let after = 0;
   for (;;) {

@@ -232,7 +232,7 @@ export class SessionSummaryFold {
   }
 
   /** Bytes of the gap samples held: with sketches, follows the cells and the gaps' spread, not the records added. */
-  get sketchBytes(): number {
+  get sampleBytes(): number {
     let bytes = 0;
     for (const perApi of this.cells.values()) {
       for (const cell of perApi.values()) {

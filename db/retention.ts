@@ -31,7 +31,7 @@ export function retentionCandidates(db: Db): RetentionCandidate[] {
  * A session is running while it is `capturing` (a live capture, or a file import, which
  * claims the session with that state); retention never touches it.
  */
-export function isRunning(c: RetentionCandidate): boolean {
+export function isRunning(c: Pick<RetentionCandidate, 'state'>): boolean {
   return c.state === 'capturing';
 }
 

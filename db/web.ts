@@ -1,17 +1,6 @@
 import type { Db } from './connection.js';
 import { frameIdRange, type FrameRow } from './frames.js';
-
-/** The columns of a frame this graph reads (sequenceFrames below), time already relative to the base. */
-export interface SequenceFrame {
-  /** ts_ns − baseNs */
-  rel_ns: number;
-  dir: number;
-  seq_off: number;
-  payload_len: number;
-  ack_off: number | null;
-  retransmit: number;
-  ack_advanced: number;
-}
+import type { SequenceFrame } from '../core/sequence-frame.js';
 
 /** Completions stored per session, for the page's session list (one grouped scan). */
 export function completionCounts(db: Db, sessionIds: readonly number[]): Map<number, number> {

@@ -210,8 +210,8 @@ test(
     for (const r of records) once.add(r);
     const twenty = new SessionSummaryFold();
     for (let i = 0; i < 20; i++) for (const r of records) twenty.add(r);
-    assert.ok(once.sketchBytes > 0);
-    assert.equal(twenty.sketchBytes, once.sketchBytes, `${records.length} records once, then ${20 * records.length}`);
+    assert.ok(once.sampleBytes > 0);
+    assert.equal(twenty.sampleBytes, once.sampleBytes, `${records.length} records once, then ${20 * records.length}`);
     const c = correlateSession(db, s.id);
     const a = once.summary(c.flows, c.ordering);
     const b = twenty.summary(c.flows, c.ordering);

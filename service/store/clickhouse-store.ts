@@ -212,7 +212,7 @@ export class ClickHouseStore implements Store {
       },
       deleteIdle: async (id) => {
         const row = await this.getSession(id);
-        if (!row || isRunning({ id, name: row.name, state: row.state as SessionState, updatedNs: row.updated_ns })) return false;
+        if (!row || isRunning({ state: row.state as SessionState })) return false;
         await this.deleteSession(id);
         await waitForMutations(this.client, `the rows of session ${id}`);
         return true;
@@ -325,6 +325,7 @@ export class ClickHouseStore implements Store {
   async recoverInterruptedImports(sessionDir: (id: number) => string): Promise<number[]> {
     // the store is asked only when this host's folders show an import whose process is gone
     const sessions = { get: (id: number) => this.getSession(id), update: (id: number, fields: Partial<Record<keyof SessionRow, unknown>>) => this.updateSession(id, fields) };
+    // every session's folder has the same parent: the one this host lists
     return recoverInterruptedClickHouseImports(this.client, sessions, dirname(sessionDir(1)), this.host);
   }
 

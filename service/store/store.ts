@@ -23,7 +23,7 @@ import type { CompletionFilter, StoredCompletion, StoreResult } from '../../db/c
 import type { ImportOptions, ImportResult } from '../../recording/import.js';
 import type { CorrelationRunner } from '../../analysis/correlation-runner.js';
 import type { ClickHouseHealth } from '../../clickhouse/health.js';
-import type { SequenceFrame } from '../../db/web.js';
+import type { SequenceFrame } from '../../core/sequence-frame.js';
 import type { parseKernelWitness, TraceStats } from '../../core/kernel-witness.js';
 
 export type StoreKind = 'sqlite' | 'clickhouse';

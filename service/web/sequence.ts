@@ -4,12 +4,10 @@
  * drawing. Fed frame by frame (`add`): only data segments and ACKs that moved are kept.
  */
 import type { SequenceData } from './src/shapes.js';
-import type { SequenceFrame } from '../../db/web.js';
+import type { SequenceFrame } from '../../core/sequence-frame.js';
 
 /** Points drawn per series before thinning. */
 export const MAX_SEQUENCE_POINTS = 10_000;
-
-export type { SequenceFrame };
 
 interface Segment {
   tUs: number;
