@@ -24,6 +24,7 @@ import {
   readSession,
   readSides,
   type Lookup,
+  type LookupAnswers,
 } from '../clickhouse/correlation-reads.js';
 import type { FirstReachingLookup } from '../correlate/evidence.js';
 import type { FrameHit } from '../correlate/types.js';
@@ -54,10 +55,10 @@ class AnsweredLookup implements FirstReachingLookup {
   constructor(
     private readonly flowId: number,
     private readonly dir: 0 | 1,
-    private readonly answers: Map<string, FrameHit | null>,
+    private readonly answers: LookupAnswers,
   ) {}
   find(x: number): FrameHit | null {
-    const hit = this.answers.get(`${this.flowId}/${this.dir}/${x}`);
+    const hit = this.answers.get(this.flowId, this.dir, x);
     if (hit === undefined) {
       throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `look-up ${this.flowId}/${this.dir}/${x} was not asked in the first run`);
     }

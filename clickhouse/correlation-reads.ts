@@ -258,10 +258,42 @@ function tsv(lookups: readonly Lookup[]): string {
 }
 
 const LOOKUP_STRUCTURE = 'flow_id UInt64, dir UInt8, x Int64';
+/**
+ * The look-ups' answers with 64-bit integers as JSON numbers, not quoted: every value is
+ * an id, an offset or a time relative to the base, all exact as doubles, and the strings
+ * cost a parse and a conversion each.
+ */
+const NUMBERS = { settings: { output_format_json_quote_64bit_integers: 0 } };
 
 /**
- * Answers every look-up of one kind for a session: Map `${flow}/${dir}/${x}` → the
- * first row reaching x (time relative to the base, its seq_off), or null.
+ * The answers of one kind of look-up, by flow direction then x: numbers as keys, not a
+ * string per look-up (building and hashing `${flow}/${dir}/${x}` three times per look-up
+ * was most of the look-up phase's client time: bench/clickhouse.ts).
+ */
+export class LookupAnswers {
+  private readonly sides = new Map<number, Map<number, FrameHit | null>>();
+  size = 0;
+
+  /** undefined: not answered (not asked). */
+  get(flowId: number, dir: number, x: number): FrameHit | null | undefined {
+    return this.sides.get(flowId * 2 + dir)?.get(x);
+  }
+
+  has(flowId: number, dir: number, x: number): boolean {
+    return this.sides.get(flowId * 2 + dir)?.has(x) ?? false;
+  }
+
+  set(flowId: number, dir: number, x: number, hit: FrameHit | null): void {
+    let side = this.sides.get(flowId * 2 + dir);
+    if (side === undefined) this.sides.set(flowId * 2 + dir, (side = new Map()));
+    if (!side.has(x)) this.size++;
+    side.set(x, hit);
+  }
+}
+
+/**
+ * Answers every look-up of one kind for a session: per (flow, dir, x) the first row
+ * reaching x (time relative to the base, its seq_off), or null.
  */
 export async function firstReachingMany(
   client: ClickHouseClient,
@@ -270,19 +302,20 @@ export async function firstReachingMany(
   kind: keyof typeof ADVANCES,
   lookups: readonly Lookup[],
   highest: Map<string, number>,
-): Promise<{ answers: Map<string, FrameHit | null>; queries: number; secondPass: number }> {
-  const answers = new Map<string, FrameHit | null>();
-  const key = (flowId: number, dir: number, x: number) => `${flowId}/${dir}/${x}`;
+): Promise<{ answers: LookupAnswers; queries: number; secondPass: number }> {
+  const answers = new LookupAnswers();
   // x above the direction's highest row: no frame ever reached it, no need to ask
+  // (answered with undefined first: a look-up asked twice is sent once)
   const asked: Lookup[] = [];
-  const seen = new Set<string>();
+  const pending = new LookupAnswers();
   for (const l of lookups) {
-    const k = key(l.flowId, l.dir, l.x);
-    if (seen.has(k)) continue;
-    seen.add(k);
+    if (answers.has(l.flowId, l.dir, l.x) || pending.has(l.flowId, l.dir, l.x)) continue;
     const top = highest.get(sideKey(l.flowId, l.dir));
-    if (top === undefined || l.x > top) answers.set(k, null);
-    else asked.push(l);
+    if (top === undefined || l.x > top) answers.set(l.flowId, l.dir, l.x, null);
+    else {
+      pending.set(l.flowId, l.dir, l.x, null);
+      asked.push(l);
+    }
   }
   let queries = 0;
   const spec = ADVANCES[kind];
@@ -298,7 +331,7 @@ export async function firstReachingMany(
                       FROM ${table} WHERE session_id = ${session} GROUP BY flow_id, dir`;
   const baseLit = literal(base, 'Int64');
   const take = (rows: unknown[][]) => {
-    for (const r of rows) answers.set(key(num(r[0]), num(r[1]), num(r[2])), { tsNs: num(r[3]), seqOff: num(r[4]) });
+    for (const r of rows) answers.set(num(r[0]), num(r[1]), num(r[2]), { tsNs: num(r[3]), seqOff: num(r[4]) });
   };
   if (asked.length > 0) {
     queries++;
@@ -315,11 +348,12 @@ export async function firstReachingMany(
              WHERE m >= x
              GROUP BY flow_id, dir, x`,
         { name: 'lookups', structure: LOOKUP_STRUCTURE, tsv: tsv(asked) },
+        NUMBERS,
       ),
     );
   }
   // the rest lie beyond a gap of a bucket or more: exact, on (flow, dir) alone, for them only
-  const rest = asked.filter((l) => !answers.has(key(l.flowId, l.dir, l.x)));
+  const rest = asked.filter((l) => !answers.has(l.flowId, l.dir, l.x));
   if (rest.length > 0) {
     queries++;
     take(
@@ -333,9 +367,10 @@ export async function firstReachingMany(
              WHERE m >= x
              GROUP BY flow_id, dir, x`,
         { name: 'lookups', structure: LOOKUP_STRUCTURE, tsv: tsv(rest) },
+        NUMBERS,
       ),
     );
-    for (const l of rest) if (!answers.has(key(l.flowId, l.dir, l.x))) answers.set(key(l.flowId, l.dir, l.x), null);
+    for (const l of rest) if (!answers.has(l.flowId, l.dir, l.x)) answers.set(l.flowId, l.dir, l.x, null);
   }
   return { answers, queries, secondPass: rest.length };
 }

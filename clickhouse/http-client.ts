@@ -40,7 +40,7 @@ export interface QueryOptions {
   settings?: Record<string, string | number>;
 }
 
-const SETTING_NAME = /^[a-z_]{1,64}$/;
+const SETTING_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const SETTING_VALUE = /^[A-Za-z0-9_.]{1,64}$/;
 
 export class ClickHouseClient {
@@ -69,7 +69,8 @@ export class ClickHouseClient {
     const params = new URLSearchParams(extra);
     if (!options.withoutDatabase) params.set('database', this.config.database);
     for (const [name, value] of Object.entries(options.settings ?? {})) {
-      if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(String(value))) {
+      if (!SETTING_NAME.test(name)) throw new AckscopeError('ACKSCOPE_ERR_STORE_VALUE', `setting name ${JSON.stringify(name)} is not a plain word`);
+      if (!SETTING_VALUE.test(String(value))) {
         throw new AckscopeError('ACKSCOPE_ERR_STORE_VALUE', `setting ${name} has a value that is not a plain word or number`);
       }
       params.set(name, String(value));

@@ -67,6 +67,20 @@ test('a wrong password, an unknown user and an unknown database are refusals', a
   }
 });
 
+test('settings travel in the URL: a name with digits is taken by the server; a name or value that is not a plain word is refused before sending', async () => {
+  const c = client(ch.url('client_test'));
+  try {
+    const quoted = await c.rows(sql`SELECT toUInt64(18446744073709551615)`);
+    assert.deepEqual(quoted, [['18446744073709551615']]); // the default: 64-bit integers quoted
+    const plain = await c.rows(sql`SELECT toUInt64(4294967296)`, { settings: { output_format_json_quote_64bit_integers: 0 } });
+    assert.deepEqual(plain, [[4294967296]]);
+    await assert.rejects(c.rows(sql`SELECT 1`, { settings: { 'max_threads&user=default': 1 } }), failsWith('ACKSCOPE_ERR_STORE_VALUE', /setting name/));
+    await assert.rejects(c.rows(sql`SELECT 1`, { settings: { max_threads: '1&user=default' } }), failsWith('ACKSCOPE_ERR_STORE_VALUE', /not a plain word or number/));
+  } finally {
+    c.close();
+  }
+});
+
 test('a statement the server rejects is a query error with its code', async () => {
   const c = client(ch.url('client_test'));
   try {
