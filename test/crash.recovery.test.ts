@@ -424,6 +424,10 @@ test("[clickhouse] SIGKILL of one of two hosts capturing one live session: after
       sql`SELECT argMax(state, stored_ns), argMax(failure_reason, stored_ns) FROM ${identifier('live_captures')} WHERE session_id = ${literal(id, 'UInt64')} AND host = 'host-b'`,
     );
     assert.deepEqual([bState, bReason], ['failed', 'interrupted']);
+    assert.deepEqual(
+      afterRestart.hosts.map((h: Json) => [h.host, h.capture.state, h.capture.failureReason]),
+      [['host-a', 'capturing', null], ['host-b', 'failed', 'interrupted']],
+    );
     assert.equal((await framesOf(id))['host-b'], beforeKill['host-b'], "host B's frames stored before the kill are kept");
 
     const stopped = await api(a, 'POST', `/sessions/${id}/stop`);

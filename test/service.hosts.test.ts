@@ -317,7 +317,9 @@ test('two hosts capture one live session at the same time, each its own filter: 
     const stopA = await call(a, 'POST', `/sessions/${id}/stop`);
     assert.equal(stopA.status, 200, stopA.text);
     assert.equal(JSON.parse(stopA.text).state, 'capturing');
-    assert.equal(JSON.parse((await call(b, 'GET', `/sessions/${id}`)).text).state, 'capturing');
+    const meanwhile = JSON.parse((await call(b, 'GET', `/sessions/${id}`)).text);
+    assert.equal(meanwhile.state, 'capturing');
+    assert.deepEqual(meanwhile.hosts.map((h: Json) => [h.host, h.capture.state]), [['host-a', 'stopped'], ['host-b', 'capturing']]);
     const notMine = await call(a, 'POST', `/sessions/${id}/stop`);
     assert.equal(notMine.status, 409, notMine.text);
     assert.match(JSON.parse(notMine.text).error.message, /capturing on other hosts, not on this one \(host-a\)/);
@@ -337,8 +339,11 @@ test('two hosts capture one live session at the same time, each its own filter: 
       assert.equal(session.counts.tcp, counted[0].captured + counted[1].captured);
       assert.equal(session.drops.dropped, 0);
       assert.deepEqual(
-        session.hosts.map((h: Json) => [h.host, h.frames]),
-        [['host-a', counted[0].captured], ['host-b', counted[1].captured]],
+        session.hosts.map((h: Json) => [h.host, h.frames, h.capture]),
+        [
+          ['host-a', counted[0].captured, { state: 'stopped', failureReason: null, interface: 'lo', filter: filters[0] }],
+          ['host-b', counted[1].captured, { state: 'stopped', failureReason: null, interface: 'lo', filter: filters[1] }],
+        ],
       );
 
       const flows = await allItems(service, `/sessions/${id}/flows`);

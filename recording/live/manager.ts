@@ -8,6 +8,12 @@
  * rows by the worker into the target it is given (protocol.ts LiveRowsTarget: SQLite's
  * file, or ClickHouse). A session's row is written by one chain of updates at a time
  * (its state, the counters a ClickHouse worker reports), in the order they came.
+ *
+ * On a store shared by hosts (LiveSessions.shared: ClickHouse) this manager runs this
+ * host's capture of a session that other hosts' services may capture too, at the same
+ * time, each with its own interface and filter: the updates go to this host's own capture
+ * row (the session is what its hosts' captures sum to), a host captures a session once,
+ * stops only its own capture, and after a crash fails only its own.
  */
 import { Worker } from 'node:worker_threads';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -141,6 +147,15 @@ export class CaptureManager {
         `body: a capture's own interface and filter are for several hosts capturing into one session (the ClickHouse store); this store captures the session's (${row.interface ?? 'none'})`,
       );
     }
+    const refusal = !shared
+      ? row.state !== 'created' || this.starting.has(sessionId) || this.running.has(sessionId)
+        ? `session ${sessionId} is ${this.starting.has(sessionId) ? 'starting' : row.state}; a session captures once (create a new one to capture again)`
+        : null
+      : row.state === 'created' || this.starting.has(sessionId) || this.running.has(sessionId)
+        ? null
+        : await shared.joinRefusal(row);
+    if (refusal !== null) throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', refusal, { state: row.state });
+    // after the store was asked (an await): two starts of one session on this host never both pass
     if (shared && (this.starting.has(sessionId) || this.running.has(sessionId))) {
       throw new AckscopeError(
         'ACKSCOPE_ERR_SESSION_STATE',
@@ -148,14 +163,6 @@ export class CaptureManager {
         { state: row.state },
       );
     }
-    const refusal = !shared
-      ? row.state !== 'created' || this.starting.has(sessionId) || this.running.has(sessionId)
-        ? `session ${sessionId} is ${this.starting.has(sessionId) ? 'starting' : row.state}; a session captures once (create a new one to capture again)`
-        : null
-      : row.state === 'created'
-        ? null
-        : await shared.joinRefusal(row);
-    if (refusal !== null) throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', refusal, { state: row.state });
     const device = choice.interface ?? row.interface;
     const filter = choice.filter ?? row.filter;
     if (!device) {
