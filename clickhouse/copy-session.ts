@@ -64,12 +64,13 @@ function sqliteSelect(table: CopiedTable): string {
 }
 
 /**
- * The tables a copy writes. `id_claims` is the ClickHouse store's own (how its services
- * take ids: clickhouse/id-claims.ts), with nothing of SQLite's to copy.
+ * The tables a copy writes. `id_claims` and `live_captures` are the ClickHouse store's own
+ * (how its services take ids: clickhouse/id-claims.ts; each host's live capture of a
+ * session: live-captures.ts), with nothing of SQLite's to copy.
  */
-export type CopiedTable = Exclude<TableName, 'id_claims'>;
+export type CopiedTable = Exclude<TableName, 'id_claims' | 'live_captures'>;
 /** A session's own rows, what an import adds (not its row, nor what was stated about its hosts). */
-const ROW_TABLES: CopiedTable[] = TABLE_NAMES.filter((t): t is CopiedTable => t !== 'sessions' && t !== 'session_hosts' && t !== 'id_claims');
+const ROW_TABLES: CopiedTable[] = TABLE_NAMES.filter((t): t is CopiedTable => t !== 'sessions' && t !== 'session_hosts' && t !== 'id_claims' && t !== 'live_captures');
 /** Tables in the order they are copied: sessions last (see the header). */
 export const COPIED_TABLES: readonly CopiedTable[] = [...ROW_TABLES, 'session_hosts', 'sessions'];
 

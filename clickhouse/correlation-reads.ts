@@ -18,6 +18,7 @@
  * lies beyond a gap of a bucket or more: a second, exact pass joins only those on
  * (flow, dir) and filters.
  */
+import { withLiveCaptures } from './live-captures.js';
 import type { ClickHouseClient } from './http-client.js';
 import { identifier, joinSql, literal, sql, type Sql } from './sql.js';
 import { TABLES } from './tables.js';
@@ -71,7 +72,9 @@ export async function readSession(client: ClickHouseClient, sessionId: number): 
     else if (typeof v === 'string' && /Int/.test(SESSION_TYPES.get(f) ?? '')) out[f] = Number(v);
     else out[f] = v;
   });
-  return out as unknown as SessionRow;
+  // a live session's state, counters and version are its hosts' captures' (live-captures.ts)
+  const [session] = await withLiveCaptures(client, [out as unknown as SessionRow]);
+  return session;
 }
 
 /** The first and last frame (in capture order) of the session, epoch ns, and the highest frame number. */

@@ -23,6 +23,7 @@ import { AckscopeError } from '../core/errors.js';
 import { FRAME_WIDTH, type FlowUpdate, type NewFlow, type PackedFrames } from '../capture/frame-packer.js';
 import { ADVANCE_WIDTH, type PackedAdvances } from '../capture/advance-runs.js';
 import { RowBinaryEncoder } from './row-binary.js';
+import type { IdBlocks } from './id-blocks.js';
 import { TABLES, type TableName } from './tables.js';
 
 /** The tables a batch of frames fills, in the order they are written: frames last (see frame-batches.ts). */
@@ -37,6 +38,12 @@ export interface FrameBatchTarget {
   flowBase?: number;
   /** Added to the packer's frame numbers: frame_no. Default 0. */
   frameBase?: number;
+  /**
+   * Instead of the bases: the blocks of flow ids and frame numbers this writer claimed
+   * (a live capture, which other hosts' captures may run beside: id-blocks.ts).
+   */
+  flowIds?: IdBlocks;
+  frameIds?: IdBlocks;
 }
 
 /**
@@ -129,8 +136,9 @@ function defaultFlowRow(f: NewFlow): FlowUpdate {
 export class FrameBatchEncoder {
   private readonly sessionBytes: Buffer;
   private readonly hostBytes: Buffer;
-  private readonly flowBase: number;
-  private readonly frameBase: number;
+  /** The packer's flow number → flow_id, its frame number → frame_no (a base added, or the claimed blocks). */
+  private readonly flowId: (n: number) => number;
+  private readonly frameNo: (n: number) => number;
   /** Identity of each flow this encoder has seen (index: the packer's flow number), for its later versions. */
   private readonly flows: NewFlow[] = [];
   private version = 0;
@@ -138,8 +146,12 @@ export class FrameBatchEncoder {
   constructor(readonly target: FrameBatchTarget) {
     this.sessionBytes = uint64Bytes(target.sessionId);
     this.hostBytes = stringBytes(target.host);
-    this.flowBase = target.flowBase ?? 0;
-    this.frameBase = target.frameBase ?? 0;
+    const flowBase = target.flowBase ?? 0;
+    const frameBase = target.frameBase ?? 0;
+    const flowIds = target.flowIds;
+    const frameIds = target.frameIds;
+    this.flowId = flowIds ? (n) => flowIds.at(n) : (n) => flowBase + n;
+    this.frameNo = frameIds ? (n) => frameIds.at(n) : (n) => frameBase + n;
   }
 
   /** The batch's rows as RowBinary, one Buffer per table that has rows. */
@@ -152,8 +164,7 @@ export class FrameBatchEncoder {
     put('sent_advances', this.advanceRows(batch.sentAdvances, true));
     put('ack_advances', this.advanceRows(batch.ackAdvances, false));
     const { sessionId } = this.target;
-    const flowId = (n: number) => this.flowBase + n;
-    const frameNo = (n: number) => this.frameBase + n;
+    const { flowId, frameNo } = this;
     put('sacks', encodeRows('sacks', batch.sacks.map((s) => [sessionId, flowId(s[1]), s[2], s[3], s[4], s[5], frameNo(s[0])])));
     put('tags', encodeRows('tags', batch.tags.map((t) => [sessionId, flowId(t[0]), t[1], t[2], t[3], t[4], t[5], frameNo(t[6]), t[7]])));
     put(
@@ -177,7 +188,7 @@ export class FrameBatchEncoder {
         if (!f) throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `flow ${u[0]} updated before it was seen by this writer`);
         // tables.ts order: identity, then the columns FlowUpdate carries after the flow number
         return [
-          this.target.sessionId, this.flowBase + f.flow, this.target.host, f.ipVersion, f.aAddr, f.aPort, f.bAddr, f.bPort,
+          this.target.sessionId, this.flowId(f.flow), this.target.host, f.ipVersion, f.aAddr, f.aPort, f.bAddr, f.bPort,
           u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], f.firstNs, u[10], u[11], u[12], u[13], u[14], u[15], version,
         ];
       }),
@@ -191,9 +202,10 @@ export class FrameBatchEncoder {
     const out = new Bytes(Buffer.allocUnsafe(count * rowBytes));
     const ts = Buffer.from(rows.ts.buffer, rows.ts.byteOffset, rows.ts.byteLength);
     const session = this.sessionBytes;
+    const { flowId } = this;
     for (let r = 0, p = 0; r < count; r++, p += ADVANCE_WIDTH) {
       out.copy(session, 0, 8);
-      out.i64(this.flowBase + numbers[p]);
+      out.i64(flowId(numbers[p]));
       out.u8(numbers[p + 1]);
       out.i64(numbers[p + 2]);
       out.copy(ts, r * 8, 8);
@@ -211,12 +223,12 @@ export class FrameBatchEncoder {
     const out = new Bytes(Buffer.allocUnsafe(count * rowBytes));
     const ts = Buffer.from(batch.ts.buffer, batch.ts.byteOffset, batch.ts.byteLength);
     const session = this.sessionBytes;
-    const { flowBase, frameBase } = this;
+    const { flowId, frameNo } = this;
     for (let r = 0; r < count; r++) {
       let p = r * FRAME_WIDTH;
       out.copy(session, 0, 8);
-      out.i64(frameBase + v[p++]); // frame_no
-      out.i64(flowBase + v[p++]); // flow_id
+      out.i64(frameNo(v[p++])); // frame_no
+      out.i64(flowId(v[p++])); // flow_id
       out.copy(host, 0, host.length);
       out.u8(v[p++]); // dir
       out.copy(ts, r * 8, 8); // ts_ns

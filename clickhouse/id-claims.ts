@@ -20,7 +20,8 @@
  * the replica step 2 wrote (or use quorum inserts and sequential consistency).
  *
  * Counters: session ids under session_id 0; each session's completion ids under its own
- * session_id (deleted with the session). Without a rival, ids are consecutive from 1, as
+ * session_id (deleted with the session), and beside them (`counter` 'frames', 'flows')
+ * the blocks of frame numbers and flow ids each host's live capture of it takes. Without a rival, ids are consecutive from 1, as
  * SQLite gives them, so the two stores still answer identically.
  */
 import { randomBytes } from 'node:crypto';
@@ -43,11 +44,19 @@ function claimTag(): bigint {
   return randomBytes(8).readBigUInt64BE() & 0x7fff_ffff_ffff_ffffn;
 }
 
+/**
+ * What a counter counts under its session_id (migrations/clickhouse/005): '' session ids
+ * (session_id 0) or a session's completion ids; 'frames' and 'flows' the frame numbers
+ * and flow ids its live captures take in blocks (recording/live/clickhouse-rows.ts).
+ */
+export type IdKind = '' | 'frames' | 'flows';
+
 /** The tags of the claims on `counter` overlapping [first, last]. */
-async function claimsOverlapping(client: ClickHouseClient, counter: number, first: number, last: number): Promise<bigint[]> {
+async function claimsOverlapping(client: ClickHouseClient, counter: number, kind: IdKind, first: number, last: number): Promise<bigint[]> {
   const rows = await client.rows(
     sql`SELECT claim FROM ${identifier('id_claims')}
-         WHERE session_id = ${literal(counter, 'UInt64')} AND first_id <= ${literal(last, 'UInt64')} AND last_id >= ${literal(first, 'UInt64')}`,
+         WHERE session_id = ${literal(counter, 'UInt64')} AND counter = ${literal(kind, 'String')}
+           AND first_id <= ${literal(last, 'UInt64')} AND last_id >= ${literal(first, 'UInt64')}`,
   );
   return rows.map((r) => BigInt(r[0] as string));
 }
@@ -68,10 +77,13 @@ export async function claimIds(
   count: number,
   host: string,
   highestStored: () => Promise<number>,
+  kind: IdKind = '',
 ): Promise<number> {
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const [[claimed], stored] = await Promise.all([
-      client.rows(sql`SELECT max(last_id) FROM ${identifier('id_claims')} WHERE session_id = ${literal(counter, 'UInt64')}`),
+      client.rows(
+        sql`SELECT max(last_id) FROM ${identifier('id_claims')} WHERE session_id = ${literal(counter, 'UInt64')} AND counter = ${literal(kind, 'String')}`,
+      ),
       highestStored(),
     ]);
     const first = Math.max(Number(claimed[0]), stored) + 1;
@@ -79,15 +91,15 @@ export async function claimIds(
     const tag = claimTag();
     await client.insert(
       sql`INSERT INTO ${qualifiedTable(client.config.database, 'id_claims')} (${joinSql(COLUMNS.map((c) => identifier(c.name)), ', ')}) FORMAT RowBinary`,
-      encodeRowBinary(COLUMNS, [[counter, first, last, host, tag, wallClockNs()]]),
+      encodeRowBinary(COLUMNS, [[counter, first, last, host, tag, wallClockNs(), kind]]),
       { settings: insertSettings(client) },
     );
-    if (claimWon(await claimsOverlapping(client, counter, first, last), tag)) return first;
+    if (claimWon(await claimsOverlapping(client, counter, kind, first, last), tag)) return first;
     // another service claimed some of these ids at the same instant: both may have lost
     await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 10 * round) + 1));
   }
   throw new AckscopeError(
     'ACKSCOPE_ERR_STORE_QUERY',
-    `could not take ${count} id(s) ${counter === SESSION_IDS ? 'for a session' : `for completions of session ${counter}`} in ${MAX_ROUNDS} rounds: other services kept claiming the same ids (retry the request)`,
+    `could not take ${count} id(s) ${counter === SESSION_IDS ? 'for a session' : `for ${kind === '' ? 'completions' : kind} of session ${counter}`} in ${MAX_ROUNDS} rounds: other services kept claiming the same ids (retry the request)`,
   );
 }

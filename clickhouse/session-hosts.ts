@@ -10,6 +10,7 @@ import { identifier, joinSql, literal, qualifiedTable, sql } from './sql.js';
 import { TABLES } from './tables.js';
 import { insertSettings } from './copy-session.js';
 import type { SessionHost } from '../core/session-row.js';
+import { readLiveCaptures } from './live-captures.js';
 
 const COLUMNS = TABLES.session_hosts.columns;
 
@@ -34,10 +35,11 @@ export async function readStatedClockErrors(client: ClickHouseClient, sessionId:
 /** The session's hosts, by name: every host that stated a clock error, wrote frames or posted completions. */
 export async function listStoredSessionHosts(client: ClickHouseClient, sessionId: number): Promise<SessionHost[]> {
   const session = literal(sessionId, 'UInt64');
-  const [stated, frames, completions] = await Promise.all([
+  const [stated, frames, completions, captures] = await Promise.all([
     readStatedClockErrors(client, sessionId),
     client.rows(sql`SELECT host, count() FROM ${identifier('frames')} WHERE session_id = ${session} GROUP BY host`),
     client.rows(sql`SELECT host, count() FROM ${identifier('completions')} WHERE session_id = ${session} GROUP BY host`),
+    readLiveCaptures(client, [sessionId]),
   ]);
   const hosts = new Map<string, SessionHost>();
   const entry = (host: string) => {
@@ -48,5 +50,8 @@ export async function listStoredSessionHosts(client: ClickHouseClient, sessionId
   for (const host of stated.keys()) entry(host);
   for (const [host, n] of frames) entry(host as string).frames = Number(n);
   for (const [host, n] of completions) entry(host as string).completions = Number(n);
+  for (const c of captures.get(sessionId) ?? []) {
+    entry(c.host).capture = { state: c.state, failureReason: c.failure_reason, interface: c.interface, filter: c.filter };
+  }
   return [...hosts.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
 }

@@ -21,6 +21,7 @@ import { encodeRowBinary } from './row-binary.js';
 import { identifier, joinSql, literal, qualifiedTable, sql } from './sql.js';
 import { TABLES, TABLE_NAMES } from './tables.js';
 import { deleteSessionRows, insertSettings } from './copy-session.js';
+import { mergeLiveCaptures, readLiveCaptures, withLiveCaptures } from './live-captures.js';
 
 const COLUMNS = TABLES.sessions.columns;
 /** 64-bit columns kept as BigInt in a SessionRow (epoch ns and ns margins); other integers are numbers. */
@@ -57,7 +58,8 @@ async function newestRows(client: ClickHouseClient, where: ReturnType<typeof sql
            ORDER BY session_id DESC, updated_ns DESC LIMIT 1 BY session_id
         ) WHERE kind != ${literal(DELETED_KIND, 'String')} ORDER BY session_id DESC LIMIT ${literal(limit, 'UInt64')}`,
   );
-  return rows.map(toSessionRow);
+  // a live session's state and counters are its hosts' captures' (live-captures.ts)
+  return withLiveCaptures(client, rows.map(toSessionRow));
 }
 
 export async function getStoredSession(client: ClickHouseClient, id: number): Promise<SessionRow | undefined> {
@@ -135,14 +137,27 @@ export function updatedSessionRow(row: SessionRow, fields: Partial<Record<keyof 
   return next;
 }
 
-/** Counts by state and kind over each session's newest version. */
+/** Counts by state and kind over each session's newest version (a live session's state from its hosts' captures). */
 export async function countStoredSessions(client: ClickHouseClient): Promise<{ state: string; kind: string; n: number }[]> {
-  const rows = await client.rows(
-    sql`SELECT state, kind, count() FROM (
-          SELECT argMax(state, updated_ns) AS state, argMax(kind, updated_ns) AS kind FROM ${identifier('sessions')} GROUP BY session_id
-        ) WHERE kind != ${literal(DELETED_KIND, 'String')} GROUP BY state, kind`,
-  );
-  return rows.map((r) => ({ state: r[0] as string, kind: r[1] as string, n: Number(r[2]) }));
+  const [rows, captured] = await Promise.all([
+    client.rows(
+      sql`SELECT session_id, state, kind FROM (
+            SELECT session_id, argMax(state, updated_ns) AS state, argMax(kind, updated_ns) AS kind FROM ${identifier('sessions')} GROUP BY session_id
+          ) WHERE kind != ${literal(DELETED_KIND, 'String')}`,
+    ),
+    client.rows(sql`SELECT DISTINCT session_id FROM ${identifier('live_captures')}`),
+  ]);
+  const captures = await readLiveCaptures(client, captured.map((r) => Number(r[0])));
+  const counts = new Map<string, { state: string; kind: string; n: number }>();
+  for (const [id, state, kind] of rows as [string, string, string][]) {
+    const c = captures.get(Number(id));
+    const merged = c && kind === 'live' ? mergeLiveCaptures({ state, kind } as SessionRow, c).state : state;
+    const key = `${merged}\u0000${kind}`;
+    const entry = counts.get(key) ?? { state: merged, kind, n: 0 };
+    entry.n++;
+    counts.set(key, entry);
+  }
+  return [...counts.values()];
 }
 
 /** How long deleteSessionNow waits for the deletion to be done before giving up. */

@@ -155,13 +155,26 @@ export const TABLES = {
     shardKey: BY_SESSION,
     columns: [c('session_id', 'UInt64'), c('host', 'String'), c('clock_error_ns', 'Int64'), c('updated_ns', 'Int64')],
   },
-  /** Claims on ids (clickhouse/id-claims.ts): session_id 0 for session ids, a session's own for its completion ids. */
+  /** Claims on ids (clickhouse/id-claims.ts): session_id 0 for session ids, a session's own for its completion ids (counter ''), its live captures' frame numbers and flow ids (counter 'frames', 'flows'). */
   id_claims: {
     name: 'id_claims',
     shardKey: BY_SESSION,
     columns: [
       c('session_id', 'UInt64'), c('first_id', 'UInt64'), c('last_id', 'UInt64'), c('host', 'String'),
-      c('claim', 'UInt64'), c('claimed_ns', 'Int64'),
+      c('claim', 'UInt64'), c('claimed_ns', 'Int64'), c('counter', 'String'),
+    ],
+  },
+  /** Each host's live capture of a session (migrations/clickhouse/005; clickhouse/live-captures.ts): newest stored_ns per host. */
+  live_captures: {
+    name: 'live_captures',
+    shardKey: BY_SESSION,
+    columns: [
+      c('session_id', 'UInt64'), c('host', 'String'), c('state', 'String'), c('failure_reason', 'Nullable(String)'),
+      c('interface', 'String'), c('filter', 'Nullable(String)'), c('started_ns', 'Nullable(Int64)'), c('stopped_ns', 'Nullable(Int64)'),
+      c('link_type', 'Nullable(Int64)'), c('frames_total', 'Int64'), c('frames_tcp', 'Int64'), c('skipped_truncated', 'Int64'),
+      c('skipped_malformed', 'Int64'), c('skipped_not_ip', 'Int64'), c('skipped_not_tcp', 'Int64'), c('skipped_other', 'Int64'),
+      c('skip_reasons', 'Nullable(String)'), c('pcap_received', 'Nullable(Int64)'), c('pcap_dropped', 'Nullable(Int64)'),
+      c('pcap_if_dropped', 'Nullable(Int64)'), c('stored_ns', 'Int64'),
     ],
   },
 } as const satisfies Record<string, TableSpec>;

@@ -49,6 +49,8 @@ export interface SessionHost {
   clockErrorNs: bigint | null;
   frames: number;
   completions: number;
+  /** A store shared by hosts, a live session: this host's own capture of it (several hosts may capture one session). */
+  capture?: { state: string; failureReason: string | null; interface: string; filter: string | null };
 }
 
 /** What a new session is made of (the API's POST /sessions), on either store. */

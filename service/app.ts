@@ -33,7 +33,7 @@ import { PUBLIC_ROUTES, authRefusal } from './auth.js';
 import type { SessionCorrelations, Store } from './store/store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { CompletionIngest } from '../recording/completion-ingest.js';
-import { openClickHouseStore } from './store/clickhouse-store.js';
+import { ClickHouseStore, openClickHouseStore } from './store/clickhouse-store.js';
 import { unsupportedRoutes } from './store/unsupported-routes.js';
 
 export type SessionDeleteHook = (sessionId: number) => Promise<void> | void;
@@ -139,7 +139,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<App> {
     );
   } else {
     // live capture on ClickHouse: the frames from the worker, the session row through the store
-    if (choice.kind === 'clickhouse') {
+    if (choice.kind === 'clickhouse' && store instanceof ClickHouseStore) {
       app.decorate(
         'captures',
         new CaptureManager({

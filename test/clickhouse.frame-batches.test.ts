@@ -16,6 +16,7 @@ import { parseClickHouseUrl } from '../clickhouse/store-url.js';
 import { TABLES } from '../clickhouse/tables.js';
 import { RowBinaryEncoder } from '../clickhouse/row-binary.js';
 import { FrameBatchEncoder } from '../clickhouse/frame-batch-encoding.js';
+import { IdBlocks } from '../clickhouse/id-blocks.js';
 import { ClickHouseFrameBatches, deleteWrittenRows, FRAME_BATCH_TABLES, type FrameBatchMode } from '../clickhouse/frame-batches.js';
 import { waitForMutations } from '../clickhouse/sessions.js';
 import { FRAME_NUMBERS, FRAME_WIDTH, FramePacker, type PackedFrames } from '../capture/frame-packer.js';
@@ -100,9 +101,24 @@ after(async () => {
   await Promise.all([one?.stop(), two?.stop()]);
 });
 
-test('the bytes of frames and advance rows, written from the typed columns, are what the checked RowBinary encoder makes of the same rows', () => {
+/** Blocks of 7 frame numbers and 2 flow ids, claimed out of order with others' between them (a live capture beside another host's). */
+function scatteredBlocks(): { frameIds: IdBlocks; flowIds: IdBlocks } {
+  const frameIds = new IdBlocks(7);
+  const flowIds = new IdBlocks(2);
+  for (let k = 0; k < 20_000; k++) frameIds.add(1000 + 14 * k + (k % 3 === 0 ? 7 : 0));
+  for (let k = 0; k < 100; k++) flowIds.add(10 + 4 * k + 2 * (k % 2));
+  return { frameIds, flowIds };
+}
+
+for (const ids of ['bases', 'claimed blocks'] as const) test(`the bytes of frames and advance rows, written from the typed columns, are what the checked RowBinary encoder makes of the same rows (ids: ${ids})`, () => {
   const batches = packLive(capture.file, 97);
-  const fast = new FrameBatchEncoder({ sessionId: 5, host: 'hôst-ä', flowBase: 10, frameBase: 1000 });
+  const blocks = scatteredBlocks();
+  const fast = new FrameBatchEncoder(
+    ids === 'bases' ? { sessionId: 5, host: 'hôst-ä', flowBase: 10, frameBase: 1000 } : { sessionId: 5, host: 'hôst-ä', ...blocks },
+  );
+  const frameNo = (n: number) => (ids === 'bases' ? 1000 + n : blocks.frameIds.at(n));
+  const flowId = (n: number) => (ids === 'bases' ? 10 + n : blocks.flowIds.at(n));
+  if (ids === 'claimed blocks') assert.deepEqual([1, 7, 8, 14, 15, 22].map(frameNo), [1007, 1013, 1014, 1020, 1028, 1049]);
   let frames = 0;
   let nulls = 0;
   for (const batch of batches) {
@@ -114,7 +130,7 @@ test('the bytes of frames and advance rows, written from the typed columns, are 
     for (let r = 0; r < batch.count; r++) {
       if (Number.isNaN(at(r, 'ack_off'))) nulls++;
       ref.push([
-        5, 1000 + at(r, 'frame_no'), 10 + at(r, 'flow'), 'hôst-ä', at(r, 'dir'), batch.ts[r], at(r, 'caplen'), at(r, 'wirelen'),
+        5, frameNo(at(r, 'frame_no')), flowId(at(r, 'flow')), 'hôst-ä', at(r, 'dir'), batch.ts[r], at(r, 'caplen'), at(r, 'wirelen'),
         at(r, 'tcp_flags'), at(r, 'seq_raw'), at(r, 'ack_raw'), at(r, 'seq_off'), at(r, 'payload_len'), orNull(at(r, 'ack_off')),
         at(r, 'window'), at(r, 'retransmit'), at(r, 'sent_max'), orNull(at(r, 'acked_max')), at(r, 'sent_advanced'),
         at(r, 'ack_advanced'), at(r, 'sack_count'), orNull(at(r, 'file_offset')),
@@ -126,7 +142,7 @@ test('the bytes of frames and advance rows, written from the typed columns, are 
       const adv = new RowBinaryEncoder(TABLES[table].columns);
       for (let r = 0; r < rows.count; r++) {
         const n = (i: number) => rows.numbers[r * ADVANCE_WIDTH + i];
-        adv.push(table === 'sent_advances' ? [5, 10 + n(0), n(1), n(2), rows.ts[r], n(3)] : [5, 10 + n(0), n(1), n(2), rows.ts[r]]);
+        adv.push(table === 'sent_advances' ? [5, flowId(n(0)), n(1), n(2), rows.ts[r], n(3)] : [5, flowId(n(0)), n(1), n(2), rows.ts[r]]);
       }
       assert.deepEqual(encoded.get(table) ?? null, adv.flush(), table);
     }

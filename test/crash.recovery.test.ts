@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -343,6 +345,109 @@ test('[clickhouse] SIGKILL during a second host\'s import into a session another
       s.child.kill('SIGTERM');
       await s.exited;
     }
+    client.close();
+    first.cleanup();
+    second.cleanup();
+  }
+});
+
+/** A listener on 127.0.0.1 reading everything; and `connections` connections sending `writes` × 16 KiB to a port. */
+async function readingServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = net.createServer((socket) => {
+    socket.on('data', () => {});
+    socket.on('end', () => socket.end());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+async function sendTo(port: number, connections: number, writes: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: connections }, () =>
+      new Promise<void>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', async () => {
+          for (let i = 0; i < writes; i++) if (!socket.write(Buffer.alloc(16384, i & 0xff))) await once(socket, 'drain');
+          socket.end();
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      }),
+    ),
+  );
+}
+
+test("[clickhouse] SIGKILL of one of two hosts capturing one live session: after its restart only its own capture is failed/interrupted, its frames kept; the other host's capture runs on and the session ends stopped", async () => {
+  assert.equal(process.getuid?.(), 0, 'live capture needs root');
+  const first = tempDir();
+  const second = tempDir();
+  const url = (await clickhouseServer()).url(`crash_multilive_${process.pid}`);
+  const client = new ClickHouseClient(parseClickHouseUrl(url));
+  const envA = { ACKSCOPE_DB: join(first.dir, 'ackscope.db'), ACKSCOPE_STORE: url, ACKSCOPE_STORE_HOST: 'host-a' };
+  const envB = { ACKSCOPE_DB: join(second.dir, 'ackscope.db'), ACKSCOPE_STORE: url, ACKSCOPE_STORE_HOST: 'host-b' };
+  const sinks = [await readingServer(), await readingServer()];
+  const a = spawnService(envA, await freePort());
+  let b = spawnService(envB, await freePort());
+  const framesOf = async (id: number) => {
+    const rows = await client.rows(sql`SELECT host, count() FROM ${identifier('frames')} WHERE session_id = ${literal(id, 'UInt64')} GROUP BY host ORDER BY host`);
+    return Object.fromEntries(rows.map((r) => [r[0] as string, Number(r[1])])) as Record<string, number>;
+  };
+  try {
+    await Promise.all([waitReady(a), waitReady(b)]);
+    const created = await api(a, 'POST', '/sessions', { name: 'two hosts live', kind: 'live', interface: 'lo', filter: `tcp port ${sinks[0].port}` });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const id = created.json.id as number;
+    assert.equal((await api(a, 'POST', `/sessions/${id}/start`)).status, 200);
+    const joined = await api(b, 'POST', `/sessions/${id}/start`, { filter: `tcp port ${sinks[1].port}` });
+    assert.equal(joined.status, 200, JSON.stringify(joined.json));
+
+    await Promise.all([sendTo(sinks[0].port, 2, 64), sendTo(sinks[1].port, 2, 64)]);
+    // host B's frames stored and steady (its worker writes once a second, the last held frames after two quiet seconds)
+    for (let i = 0; i < 100 && !((await framesOf(id))['host-b'] > 0); i++) await new Promise((r) => setTimeout(r, 200));
+    const beforeKill = await steady(() => framesOf(id), 15);
+    assert.ok(beforeKill['host-a'] > 0 && beforeKill['host-b'] > 0, JSON.stringify(beforeKill));
+    b.child.kill('SIGKILL');
+    assert.equal((await b.exited).signal, 'SIGKILL');
+
+    // host A captures on: more traffic to its port after B died
+    await sendTo(sinks[0].port, 2, 64);
+    assert.equal((await api(a, 'GET', `/sessions/${id}`)).json.state, 'capturing');
+
+    b = spawnService(envB, await freePort());
+    await waitReady(b);
+    const afterRestart = (await api(b, 'GET', `/sessions/${id}`)).json;
+    assert.equal(afterRestart.state, 'capturing', `host A still captures: ${JSON.stringify(afterRestart)}`);
+    // host B's capture of it is over: a new one is refused, and it has no capture to stop
+    const again = await api(b, 'POST', `/sessions/${id}/start`, { filter: `tcp port ${sinks[1].port}` });
+    assert.equal(again.status, 409, JSON.stringify(again.json));
+    assert.match(again.json.error.message, /captured by this host \(host-b\) already \(its capture is failed\)/);
+    const [[bState, bReason]] = await client.rows(
+      sql`SELECT argMax(state, stored_ns), argMax(failure_reason, stored_ns) FROM ${identifier('live_captures')} WHERE session_id = ${literal(id, 'UInt64')} AND host = 'host-b'`,
+    );
+    assert.deepEqual([bState, bReason], ['failed', 'interrupted']);
+    assert.deepEqual(
+      afterRestart.hosts.map((h: Json) => [h.host, h.capture.state, h.capture.failureReason]),
+      [['host-a', 'capturing', null], ['host-b', 'failed', 'interrupted']],
+    );
+    assert.equal((await framesOf(id))['host-b'], beforeKill['host-b'], "host B's frames stored before the kill are kept");
+
+    const stopped = await api(a, 'POST', `/sessions/${id}/stop`);
+    assert.equal(stopped.status, 200, JSON.stringify(stopped.json));
+    const end = await framesOf(id);
+    assert.ok(end['host-a'] > beforeKill['host-a'], "host A's capture ran on after B's death");
+    for (const service of [a, b]) {
+      const session = (await api(service, 'GET', `/sessions/${id}`)).json;
+      assert.equal(session.state, 'stopped', "host A's capture is whole: the session is not failed by B's");
+      assert.equal(session.failureReason, null);
+      assert.equal(session.counts.frames, end['host-a'] + end['host-b'], 'the counters add up: both hosts\' stored frames');
+    }
+    // host B's own pcapng is readable, with the frames its rows have
+    assert.equal(tsharkFrames(join(second.dir, 'sessions', String(id), 'capture.pcapng')), end['host-b']);
+  } finally {
+    for (const s of [a, b]) {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+    for (const s of sinks) await s.close();
     client.close();
     first.cleanup();
     second.cleanup();

@@ -235,6 +235,10 @@ test('start and stop refuse the wrong state or kind; GET /interfaces lists lo', 
     assert.equal(rImport.body.error.code, 'ACKSCOPE_ERR_SESSION_KIND');
 
     const s = await createLive(app, { interface: 'lo', filter: 'tcp port 9' });
+    // a capture's own interface and filter are for several hosts in one session (ClickHouse): SQLite captures the session's
+    const own = await app.inject({ method: 'POST', url: `/sessions/${s.id}/start`, payload: { filter: 'tcp port 10' } });
+    assert.equal(own.statusCode, 400, own.body);
+    assert.match(own.json().error.message, /for several hosts capturing into one session/);
     const notYet = await post(app, `/sessions/${s.id}/stop`);
     assert.equal(notYet.status, 409);
     assert.equal(notYet.body.error.code, 'ACKSCOPE_ERR_SESSION_STATE');

@@ -9,7 +9,10 @@ import { chooseStore } from '../clickhouse/store-url.js';
 import { startClickHouse, type RunningClickHouse } from '../fixtures/clickhouse-server.js';
 import type { ClickHouseClient } from '../clickhouse/http-client.js';
 import { encodeRowBinary } from '../clickhouse/row-binary.js';
-import { identifier, joinSql, qualifiedTable, sql } from '../clickhouse/sql.js';
+import { identifier, joinSql, literal, qualifiedTable, sql } from '../clickhouse/sql.js';
+import { startTcpdump } from './helpers/tcpdump.js';
+import net from 'node:net';
+import { once } from 'node:events';
 import { TABLES } from '../clickhouse/tables.js';
 import { insertSettings } from '../clickhouse/copy-session.js';
 
@@ -208,13 +211,176 @@ test('ids across hosts: a claim another service holds is skipped, and without a 
     const columns = TABLES.id_claims.columns;
     await client.insert(
       sql`INSERT INTO ${qualifiedTable(client.config.database, 'id_claims')} (${joinSql(columns.map((c) => identifier(c.name)), ', ')}) FORMAT RowBinary`,
-      encodeRowBinary(columns, [[0, 2, 5, 'host-z', 12345n, 0n]]),
+      encodeRowBinary(columns, [[0, 2, 5, 'host-z', 12345n, 0n, '']]),
       { settings: insertSettings(client) },
     );
     const next = await call(a, 'POST', '/sessions', JSON.stringify({ name: 'after the claim', kind: 'import' }));
     assert.equal(JSON.parse(next.text).id, 6);
   } finally {
     for (const s of services) await s.app.close();
+    t.cleanup();
+  }
+});
+
+/** A TCP listener on 127.0.0.1 that reads everything it is sent; close() ends it. */
+async function sinkServer(): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+  let received = 0;
+  const server = net.createServer((socket) => {
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.on('end', () => socket.end());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received: () => received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** `connections` connections to the port at once, each sending `writes` writes of 16 KiB, then closing. */
+async function traffic(port: number, connections: number, writes: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: connections }, (_, c) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', async () => {
+          for (let i = 0; i < writes; i++) {
+            if (!socket.write(Buffer.alloc(16384, (c + i) & 0xff))) await once(socket, 'drain');
+            if (i % 8 === 7) await new Promise((r) => setTimeout(r, 2)); // spread over time, so both captures see traffic at once
+          }
+          socket.end();
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      }),
+    ),
+  );
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Every item of a paged listing (flows, frames) from one service. */
+async function allItems(service: Service, path: string): Promise<Json[]> {
+  const items: Json[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await call(service, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=10000${cursor ? `&cursor=${cursor}` : ''}`);
+    assert.equal(res.status, 200, res.text);
+    const page = JSON.parse(res.text) as { items: Json[]; nextCursor: string | null };
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return items;
+}
+
+test('two hosts capture one live session at the same time, each its own filter: every frame tcpdump saw, per port and host, under distinct ids; stopped only when both stopped', async () => {
+  assert.equal(process.getuid?.(), 0, 'live capture needs root');
+  const t = tempDir();
+  const sinks = [await sinkServer(), await sinkServer()];
+  let services: Service[] = [];
+  const witnesses: Awaited<ReturnType<typeof startTcpdump>>[] = [];
+  try {
+    services = await startServices(t.dir, 'ackscope_multilive', ['host-a', 'host-b']);
+    const [a, b] = services;
+    const filters = sinks.map((s) => `tcp port ${s.port}`);
+    // the independent witness: one tcpdump per port, started before either capture
+    for (const f of filters) witnesses.push(await startTcpdump('lo', f));
+
+    const created = await call(a, 'POST', '/sessions', JSON.stringify({ name: 'two hosts live', kind: 'live', interface: 'lo', filter: filters[0] }));
+    assert.equal(created.status, 201, created.text);
+    const id = JSON.parse(created.text).id as number;
+    // both hosts start at the same instant (host A the session's filter, host B its own); joining a
+    // session another host captures already is crash.recovery.test.ts's start
+    const [startA, startB] = await Promise.all([
+      call(a, 'POST', `/sessions/${id}/start`),
+      call(b, 'POST', `/sessions/${id}/start`, JSON.stringify({ filter: filters[1] })),
+    ]);
+    for (const started of [startA, startB]) {
+      assert.equal(started.status, 200, started.text);
+      assert.equal(JSON.parse(started.text).state, 'capturing');
+    }
+    // a host's second capture of the session is refused, with why
+    for (const [service, host] of [[a, 'host-a'], [b, 'host-b']] as const) {
+      const again = await call(service, 'POST', `/sessions/${id}/start`, JSON.stringify({ filter: 'tcp port 1' }));
+      assert.equal(again.status, 409, again.text);
+      assert.match(JSON.parse(again.text).error.message, new RegExp(`capturing on this host \\(${host}\\) already; a host captures a session once`));
+    }
+    // a filter libpcap cannot compile is refused before anything starts
+    assert.equal((await call(b, 'POST', `/sessions/${id}/start`, JSON.stringify({ filter: 'tcp port' }))).status, 400);
+
+    // traffic to both ports at the same time, while both hosts capture
+    await Promise.all([traffic(sinks[0].port, 4, 96), traffic(sinks[1].port, 3, 128)]);
+    await new Promise((r) => setTimeout(r, 500));
+    const counted = [];
+    for (const w of witnesses.splice(0)) counted.push(await w.stop());
+    for (const c of counted) assert.equal(c.dropped, 0, 'tcpdump must see every packet');
+    assert.ok(counted.every((c) => c.captured > 100), `tcpdump counted ${counted.map((c) => c.captured).join(', ')}`);
+
+    // host A stops its capture: host B's still runs, so the session is capturing, as either service says
+    const stopA = await call(a, 'POST', `/sessions/${id}/stop`);
+    assert.equal(stopA.status, 200, stopA.text);
+    assert.equal(JSON.parse(stopA.text).state, 'capturing');
+    const meanwhile = JSON.parse((await call(b, 'GET', `/sessions/${id}`)).text);
+    assert.equal(meanwhile.state, 'capturing');
+    assert.deepEqual(meanwhile.hosts.map((h: Json) => [h.host, h.capture.state]), [['host-a', 'stopped'], ['host-b', 'capturing']]);
+    const notMine = await call(a, 'POST', `/sessions/${id}/stop`);
+    assert.equal(notMine.status, 409, notMine.text);
+    assert.match(JSON.parse(notMine.text).error.message, /capturing on other hosts, not on this one \(host-a\)/);
+    const stopB = await call(b, 'POST', `/sessions/${id}/stop`);
+    assert.equal(stopB.status, 200, stopB.text);
+    assert.equal(JSON.parse(stopB.text).state, 'stopped');
+
+    const client = (a.app.store as unknown as { client: ClickHouseClient }).client;
+    const [flowHosts] = [await client.rows(sql`SELECT DISTINCT flow_id, host FROM ${identifier('flows')} WHERE session_id = ${literal(id, 'UInt64')}`)];
+    const hostOfFlow = new Map(flowHosts.map((r) => [Number(r[0]), r[1] as string]));
+    for (const service of services) {
+      const session = JSON.parse((await call(service, 'GET', `/sessions/${id}`)).text);
+      assert.equal(session.state, 'stopped');
+      assert.equal(session.failureReason, null);
+      // the counters add up: every frame either filter matched
+      assert.equal(session.counts.frames, counted[0].captured + counted[1].captured);
+      assert.equal(session.counts.tcp, counted[0].captured + counted[1].captured);
+      assert.equal(session.drops.dropped, 0);
+      assert.deepEqual(
+        session.hosts.map((h: Json) => [h.host, h.frames, h.capture]),
+        [
+          ['host-a', counted[0].captured, { state: 'stopped', failureReason: null, interface: 'lo', filter: filters[0] }],
+          ['host-b', counted[1].captured, { state: 'stopped', failureReason: null, interface: 'lo', filter: filters[1] }],
+        ],
+      );
+
+      const flows = await allItems(service, `/sessions/${id}/flows`);
+      assert.equal(new Set(flows.map((f) => f.id)).size, flows.length, 'every flow its own id');
+      assert.equal(flows.length, 7, 'each connection one flow');
+      for (const [k, sink] of sinks.entries()) {
+        const ofPort = flows.filter((f) => f.b.port === sink.port);
+        assert.equal(ofPort.length, k === 0 ? 4 : 3);
+        // each port's flows captured by the host whose filter names it, with tcpdump's frames
+        assert.deepEqual([...new Set(ofPort.map((f) => hostOfFlow.get(f.id)))], [k === 0 ? 'host-a' : 'host-b']);
+        assert.equal(ofPort.reduce((n, f) => n + f.frames, 0), counted[k].captured);
+      }
+      const frames = await allItems(service, `/sessions/${id}/frames`);
+      assert.equal(frames.length, counted[0].captured + counted[1].captured);
+      assert.equal(new Set(frames.map((f) => f.frameNo)).size, frames.length, 'every frame its own number');
+      for (const f of flows) {
+        const own = frames.filter((x) => x.flowId === f.id);
+        assert.equal(own.length, f.frames, `flow ${f.id}'s frames`);
+        // a flow's frames in capture order: by number as by time
+        for (let i = 1; i < own.length; i++) assert.ok(BigInt(own[i].tsNs) >= BigInt(own[i - 1].tsNs), `flow ${f.id} frame ${own[i].frameNo}`);
+      }
+    }
+    // the two captures ran at the same time: each one's frames span the other's
+    const spans = await client.rows(
+      sql`SELECT host, min(ts_ns), max(ts_ns) FROM ${identifier('frames')} WHERE session_id = ${literal(id, 'UInt64')} GROUP BY host ORDER BY host`,
+    );
+    assert.equal(spans.length, 2);
+    assert.ok(BigInt(spans[0][1] as string) < BigInt(spans[1][2] as string) && BigInt(spans[1][1] as string) < BigInt(spans[0][2] as string), `overlapping captures: ${JSON.stringify(spans)}`);
+    // the correlation answers over both hosts' frames (no completions: nothing to match, but it runs)
+    assert.equal((await call(b, 'GET', `/sessions/${id}/summary`)).status, 200);
+  } finally {
+    for (const w of witnesses) await w.stop().catch(() => undefined);
+    for (const s of services) await s.app.close();
+    for (const s of sinks) await s.close();
     t.cleanup();
   }
 });

@@ -5,6 +5,10 @@
  * correlates while it captures), one batch after another in capture order. The worker
  * feeds it as it feeds SQLite's FrameWriter (the recorder's LiveFrameRows).
  *
+ * Its frame numbers and flow ids are blocks claimed before the batch that needs them is
+ * written (clickhouse/id-blocks.ts): another host may capture into the same session at
+ * the same time, and the two never take the same ids.
+ *
  * The inserts are asynchronous while libpcap's batches keep coming: batches wait in a
  * queue of at most MAX_QUEUED_BATCHES; a store that falls further behind, or refuses a
  * write, fails the capture (flush() throws, as SQLite's disk-full does), keeping what was
@@ -13,7 +17,8 @@
 import { emptyCounters, FramePacker, type PackedFrames, type SessionCounters } from '../../capture/frame-packer.js';
 import { AckscopeError } from '../../core/errors.js';
 import type { ClickHouseClient } from '../../clickhouse/http-client.js';
-import { ClickHouseFrameBatches, type FrameBatchTarget } from '../../clickhouse/frame-batches.js';
+import { ClickHouseFrameBatches } from '../../clickhouse/frame-batches.js';
+import { FLOW_BLOCK, FRAME_BLOCK, IdBlocks, claimBlocksUpTo } from '../../clickhouse/id-blocks.js';
 import type { LiveFrameRows } from './recorder.js';
 
 /**
@@ -26,6 +31,9 @@ const MAX_QUEUED_BATCHES = 60;
 export class ClickHouseLiveRows implements LiveFrameRows {
   private readonly packer = new FramePacker({ resume: emptyCounters() });
   private readonly writer: ClickHouseFrameBatches;
+  /** This capture's frame numbers and flow ids, claimed in blocks as it needs them (other hosts may capture into the session at once). */
+  private readonly frameIds = new IdBlocks(FRAME_BLOCK);
+  private readonly flowIds = new IdBlocks(FLOW_BLOCK);
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
   private framesReported = 0;
@@ -33,11 +41,11 @@ export class ClickHouseLiveRows implements LiveFrameRows {
 
   /** `onStored`: the counters once every frame they count is stored (the session row's columns follow them). */
   constructor(
-    client: ClickHouseClient,
-    target: FrameBatchTarget,
+    private readonly client: ClickHouseClient,
+    private readonly target: { sessionId: number; host: string },
     private readonly onStored: (counters: SessionCounters) => void,
   ) {
-    this.writer = new ClickHouseFrameBatches(client, target, 'each batch');
+    this.writer = new ClickHouseFrameBatches(client, { ...target, frameIds: this.frameIds, flowIds: this.flowIds }, 'each batch');
   }
 
   get counters(): SessionCounters {
@@ -84,7 +92,12 @@ export class ClickHouseLiveRows implements LiveFrameRows {
     this.tail = this.tail.then(async () => {
       try {
         if (this.failure) return;
-        if (hasRows) await this.writer.write(batch);
+        if (hasRows) {
+          const { sessionId, host } = this.target;
+          await claimBlocksUpTo(this.client, sessionId, host, 'frames', this.frameIds, counters.frames);
+          await claimBlocksUpTo(this.client, sessionId, host, 'flows', this.flowIds, counters.flows);
+          await this.writer.write(batch);
+        }
         if (counters.frames !== this.framesReported) {
           this.framesReported = counters.frames;
           this.onStored(counters);

@@ -2,7 +2,8 @@
  * The session rows a CaptureManager reads and writes (manager.ts LiveSessions), for each
  * kind of store: SQLite's file, held by this host alone; or a store shared by hosts
  * (ClickHouse), where a session left `capturing` is this host's only when this host's
- * folder of it holds the capture owner file.
+ * folder of it holds the capture owner file and this host's capture of it is the one left
+ * capturing (several hosts may capture one session).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,22 +24,31 @@ export function sqliteLiveSessions(db: Db): LiveSessions {
   };
 }
 
-/** What a shared store offers (the service's Store has these). */
-export interface SessionRows {
+/** What a shared store offers for live capture (the ClickHouse store has these). */
+export interface SharedLiveStore {
+  /** This service's host (ACKSCOPE_STORE_HOST). */
+  readonly host: string;
   getSession(id: number): Promise<SessionRow | undefined>;
-  updateSession(id: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void>;
+  /** Writes this host's capture of the session (its state, counters, interface and filter); other columns go to the session's row. */
+  updateLiveCapture(id: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void>;
+  /** The state of this host's capture of the session; null when it never captured it. */
+  liveCaptureState(id: number): Promise<string | null>;
+  /** Why this host may not capture a session other hosts made leave `created` (null: it may join them). */
+  liveJoinRefusal(row: SessionRow): Promise<string | null>;
 }
 
 /**
  * `sessionsDir` holds one folder per session, named by its id (the service's
  * <dataDir>/sessions). The store is asked only about sessions with an owner file here,
  * so a service whose store is down starts without waiting for it unless a capture of
- * its own was cut short.
+ * its own was cut short; of those, only the sessions this host's own capture row still
+ * shows capturing are this host's to fail (another host may capture the session still).
  */
-export function sharedStoreLiveSessions(store: SessionRows, sessionsDir: string): LiveSessions {
+export function sharedStoreLiveSessions(store: SharedLiveStore, sessionsDir: string): LiveSessions {
   return {
     get: (id) => store.getSession(id),
-    update: (id, fields) => store.updateSession(id, fields),
+    update: (id, fields) => store.updateLiveCapture(id, fields),
+    shared: { host: store.host, joinRefusal: (row) => store.liveJoinRefusal(row) },
     capturingLive: async () => {
       let names: string[];
       try {
@@ -50,7 +60,10 @@ export function sharedStoreLiveSessions(store: SessionRows, sessionsDir: string)
       const capturing: number[] = [];
       for (const id of owned) {
         const row = await store.getSession(id);
-        if (row?.state === 'capturing' && row.kind === 'live') capturing.push(id);
+        if (row?.kind !== 'live') continue;
+        const mine = await store.liveCaptureState(id);
+        // a capture row of this host's (its capture), or, without one, the session row (a capture before they existed)
+        if (mine === 'capturing' || (mine === null && row.state === 'capturing')) capturing.push(id);
       }
       return capturing;
     },

@@ -8,6 +8,12 @@
  * rows by the worker into the target it is given (protocol.ts LiveRowsTarget: SQLite's
  * file, or ClickHouse). A session's row is written by one chain of updates at a time
  * (its state, the counters a ClickHouse worker reports), in the order they came.
+ *
+ * On a store shared by hosts (LiveSessions.shared: ClickHouse) this manager runs this
+ * host's capture of a session that other hosts' services may capture too, at the same
+ * time, each with its own interface and filter: the updates go to this host's own capture
+ * row (the session is what its hosts' captures sum to), a host captures a session once,
+ * stops only its own capture, and after a crash fails only its own.
  */
 import { Worker } from 'node:worker_threads';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +38,24 @@ export interface LiveSessions {
    * holds a capture owner file (another host's captures are not this host's to fail).
    */
   capturingLive(): Promise<number[]>;
+  /**
+   * A store shared by hosts (ClickHouse): several hosts may capture into one live session,
+   * each its own interface and filter, at the same time (docs/scale-out.md, "Many hosts,
+   * one session"). `update` then writes this host's capture of the session (the session's
+   * state and counters are what its hosts' captures sum to); `joinRefusal` says why this
+   * host may not capture a session that is not `created` (null: it joins the other hosts').
+   * Absent on SQLite: a session is captured once, by this host.
+   */
+  readonly shared?: {
+    host: string;
+    joinRefusal(row: SessionRow): Promise<string | null>;
+  };
+}
+
+/** This host's own interface and filter for its capture of a session (POST /sessions/:id/start's body; a shared store only). */
+export interface CaptureChoice {
+  interface?: string;
+  filter?: string;
 }
 
 /**
@@ -109,20 +133,39 @@ export class CaptureManager {
    * `capturing`); throws the worker's open error (bad interface or filter: 400,
    * permission: 403) with the session left `created`.
    */
-  async start(sessionId: number): Promise<SessionRow> {
+  async start(sessionId: number, choice: CaptureChoice = {}): Promise<SessionRow> {
     await this.recovered;
     const row = await this.requireSession(sessionId);
     if (row.kind !== 'live') {
       throw new AckscopeError('ACKSCOPE_ERR_SESSION_KIND', `session ${sessionId} is an import session; only live sessions capture`);
     }
-    if (row.state !== 'created' || this.starting.has(sessionId) || this.running.has(sessionId)) {
+    const shared = this.o.sessions.shared;
+    const own = choice.interface !== undefined || choice.filter !== undefined;
+    if (own && !shared) {
+      throw new AckscopeError(
+        'ACKSCOPE_ERR_VALIDATION',
+        `body: a capture's own interface and filter are for several hosts capturing into one session (the ClickHouse store); this store captures the session's (${row.interface ?? 'none'})`,
+      );
+    }
+    const refusal = !shared
+      ? row.state !== 'created' || this.starting.has(sessionId) || this.running.has(sessionId)
+        ? `session ${sessionId} is ${this.starting.has(sessionId) ? 'starting' : row.state}; a session captures once (create a new one to capture again)`
+        : null
+      : row.state === 'created' || this.starting.has(sessionId) || this.running.has(sessionId)
+        ? null
+        : await shared.joinRefusal(row);
+    if (refusal !== null) throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', refusal, { state: row.state });
+    // after the store was asked (an await): two starts of one session on this host never both pass
+    if (shared && (this.starting.has(sessionId) || this.running.has(sessionId))) {
       throw new AckscopeError(
         'ACKSCOPE_ERR_SESSION_STATE',
-        `session ${sessionId} is ${this.starting.has(sessionId) ? 'starting' : row.state}; a session captures once (create a new one to capture again)`,
+        `session ${sessionId} is ${this.starting.has(sessionId) ? 'starting' : 'capturing'} on this host (${shared.host}) already; a host captures a session once (other hosts may capture it beside this one)`,
         { state: row.state },
       );
     }
-    if (!row.interface) {
+    const device = choice.interface ?? row.interface;
+    const filter = choice.filter ?? row.filter;
+    if (!device) {
       throw new AckscopeError('ACKSCOPE_ERR_VALIDATION', `session ${sessionId} has no interface to capture on`);
     }
     pcapVersion(); // throws ACKSCOPE_ERR_CAPTURE_UNAVAILABLE here, in the request, if the addon is missing
@@ -137,8 +180,8 @@ export class CaptureManager {
         rows: this.o.rows,
         captureFile,
         capture: {
-          device: row.interface,
-          filter: row.filter ?? '',
+          device,
+          filter: filter ?? '',
           ...(row.snaplen !== null ? { snaplen: row.snaplen } : {}),
           ...(row.buffer_size !== null ? { bufferSize: row.buffer_size } : {}),
           immediate: row.immediate === 1,
@@ -152,12 +195,12 @@ export class CaptureManager {
       const ended = this.watch(sessionId, worker, run);
       const first = await this.firstMessage(worker);
       if (first.type === 'open-failed') {
-        throw new AckscopeError(first.code, first.message, { interface: row.interface, filter: row.filter });
+        throw new AckscopeError(first.code, first.message, { interface: device, filter });
       }
       if (first.type === 'ended') {
         // Opened, then failed before it could run (e.g. the capture file could not be created).
         await this.recordEnd(sessionId, { failure: first.failure ?? 'capture ended at once', counts: first.counts });
-        throw new AckscopeError('ACKSCOPE_ERR_CAPTURE_FAILED', `capture on ${row.interface} failed: ${first.failure}`);
+        throw new AckscopeError('ACKSCOPE_ERR_CAPTURE_FAILED', `capture on ${device} failed: ${first.failure}`);
       }
       // the owner file first: a process killed right after the row says `capturing` has
       // left the file that lets the next start tell (failOrphans)
@@ -168,6 +211,8 @@ export class CaptureManager {
           started_ns: wallClockNs(),
           link_type: first.linkType,
           capture_file: relative(this.o.dataDir, captureFile),
+          // a shared store keeps each host's own interface and filter with its capture
+          ...(shared ? { interface: device, filter } : {}),
         });
       } catch (err) {
         // the store refused (ClickHouse unreachable): no capture without its session row
@@ -183,7 +228,7 @@ export class CaptureManager {
         await this.stop(sessionId);
         throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `the service is closing; session ${sessionId} was stopped`);
       }
-      this.o.log.info({ sessionId, interface: row.interface, filter: row.filter, linkType: first.linkType }, 'capture started');
+      this.o.log.info({ sessionId, interface: device, filter, linkType: first.linkType }, 'capture started');
       return (await this.requireSession(sessionId));
     } finally {
       this.starting.delete(sessionId);
@@ -195,6 +240,14 @@ export class CaptureManager {
     const running = this.running.get(sessionId);
     if (!running) {
       const row = await this.requireSession(sessionId);
+      const shared = this.o.sessions.shared;
+      if (shared && row.state === 'capturing') {
+        throw new AckscopeError(
+          'ACKSCOPE_ERR_SESSION_STATE',
+          `session ${sessionId} is capturing on other hosts, not on this one (${shared.host}); each host stops its own capture`,
+          { state: row.state },
+        );
+      }
       throw new AckscopeError('ACKSCOPE_ERR_SESSION_STATE', `session ${sessionId} is ${row.state}, not capturing`, {
         state: row.state,
       });

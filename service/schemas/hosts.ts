@@ -24,9 +24,26 @@ export const SessionHostApi = Type.Object({
   clockErrorNs: Type.Union([NsString, Type.Null()], { description: 'what the host claims; null: it stated nothing, counted as 0' }),
   frames: Type.Integer({ description: 'frames it captured into the session' }),
   completions: Type.Integer({ description: 'completions its senders posted to the session' }),
+  capture: Type.Optional(
+    Type.Object(
+      {
+        state: Type.String(),
+        failureReason: Type.Union([Type.String(), Type.Null()]),
+        interface: Type.String(),
+        filter: Type.Union([Type.String(), Type.Null()]),
+      },
+      { description: "ClickHouse store, live sessions: this host's own capture of the session (several hosts may capture one session)" },
+    ),
+  ),
 });
 export type SessionHostApiT = Static<typeof SessionHostApi>;
 
 export function sessionHostToApi(h: SessionHost): SessionHostApiT {
-  return { host: h.host, clockErrorNs: h.clockErrorNs === null ? null : h.clockErrorNs.toString(), frames: h.frames, completions: h.completions };
+  return {
+    host: h.host,
+    clockErrorNs: h.clockErrorNs === null ? null : h.clockErrorNs.toString(),
+    frames: h.frames,
+    completions: h.completions,
+    ...(h.capture ? { capture: h.capture } : {}),
+  };
 }

@@ -59,6 +59,15 @@ import type { RetentionStore } from '../retention.js';
 import { isRunning, type RetentionCandidate } from '../../db/retention.js';
 import type { SessionState } from '../../db/sessions.js';
 import { literal, sql } from '../../clickhouse/sql.js';
+import {
+  CAPTURE_FIELDS,
+  newLiveCapture,
+  readLiveCaptures,
+  updatedLiveCapture,
+  writeLiveCapture,
+  type LiveCaptureRow,
+} from '../../clickhouse/live-captures.js';
+import type { SharedLiveStore } from '../../recording/live/live-sessions.js';
 
 /** Runs tasks of one key one after another (a service's own writes to one counter or session do not race each other). */
 class Serial {
@@ -102,7 +111,7 @@ function addedCounters(before: SessionRow, added: Partial<SessionRow>): Partial<
   return out as Partial<SessionRow>;
 }
 
-export class ClickHouseStore implements Store {
+export class ClickHouseStore implements Store, SharedLiveStore {
   readonly kind = 'clickhouse' as const;
   readonly correlations: CorrelationRunner;
   readonly webPage: WebPageReads;
@@ -110,6 +119,8 @@ export class ClickHouseStore implements Store {
   private migrated: Promise<void> | null = null;
   /** Imports that join a session another host captured into: its row before, and where this host's ids start. */
   private readonly joining = new Map<number, { before: SessionRow; flowBase: number; frameBase: number; sessionDir?: string }>();
+  /** This host's live captures running now: each one's last row (the next version starts from it). */
+  private readonly liveCaptures = new Map<number, LiveCaptureRow>();
 
   constructor(
     readonly client: ClickHouseClient,
@@ -249,6 +260,56 @@ export class ClickHouseStore implements Store {
   async listSessionHosts(sessionId: number): Promise<SessionHost[]> {
     await this.ready();
     return listStoredSessionHosts(this.client, sessionId);
+  }
+
+  /** This host's capture of a session, as its newest row holds it (undefined: it never captured it). */
+  private async ownLiveCapture(sessionId: number): Promise<LiveCaptureRow | undefined> {
+    return (await readLiveCaptures(this.client, [sessionId])).get(sessionId)?.find((c) => c.host === this.host);
+  }
+
+  /**
+   * A live session's capture on this host (many hosts, one session): its state, counters,
+   * interface and filter in this host's own row (clickhouse/live-captures.ts), which no
+   * other host writes, so hosts capturing at once never overwrite each other's figures;
+   * readers sum the hosts' rows. The session's row gets the other columns (its capture
+   * file), and a new version when this capture's state changes.
+   */
+  async updateLiveCapture(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
+    await this.ready();
+    await this.serial.run(`session ${sessionId}`, async () => {
+      const row = await this.session(sessionId);
+      const before =
+        this.liveCaptures.get(sessionId) ??
+        (await this.ownLiveCapture(sessionId)) ??
+        newLiveCapture(sessionId, this.host, (fields.interface as string | undefined) ?? row.interface ?? '', (fields.filter as string | null | undefined) ?? row.filter);
+      const next = updatedLiveCapture(before, fields, wallClockNs());
+      await writeLiveCapture(this.client, next);
+      if (next.state === 'capturing') this.liveCaptures.set(sessionId, next);
+      else this.liveCaptures.delete(sessionId);
+      const rest = Object.fromEntries(
+        Object.entries(fields).filter(([k]) => !(CAPTURE_FIELDS as readonly string[]).includes(k) && k !== 'interface' && k !== 'filter'),
+      );
+      if (fields.state !== undefined || Object.keys(rest).length > 0) {
+        // read after this host's row was written: the sum of every host's captures as they stand
+        await writeSessionRow(this.client, updatedSessionRow(await this.session(sessionId), rest), this.host);
+      }
+    });
+  }
+  async liveCaptureState(sessionId: number): Promise<string | null> {
+    await this.ready();
+    return (await this.ownLiveCapture(sessionId))?.state ?? null;
+  }
+  async liveJoinRefusal(row: SessionRow): Promise<string | null> {
+    await this.ready();
+    const captures = (await readLiveCaptures(this.client, [row.id])).get(row.id) ?? [];
+    const mine = captures.find((c) => c.host === this.host);
+    if (mine) {
+      return `session ${row.id} was captured by this host (${this.host}) already (its capture is ${mine.state}); a host captures a session once (create a new one to capture again)`;
+    }
+    if (captures.length === 0 || (row.state !== 'capturing' && row.state !== 'stopped')) {
+      return `session ${row.id} is ${row.state}; a session captures once (create a new one to capture again)`;
+    }
+    return null; // other hosts capture it, or did: this host's capture joins theirs
   }
 
   async listFlows(sessionId: number, limit: number, afterId: number): Promise<FlowRow[]> {

@@ -45,3 +45,33 @@ export async function tcpdumpCapture(
   return file;
 }
 
+
+/**
+ * tcpdump beside a live capture: the independent witness of how many packets `filter`
+ * matched on `iface` (`-B` KiB of buffer, --immediate-mode so the last packets are counted
+ * before SIGINT). stop() gives its count and its kernel drops, from its closing lines.
+ */
+export async function startTcpdump(
+  iface: string,
+  filter: string,
+  bufferKiB = 8192,
+): Promise<{ stop: () => Promise<{ captured: number; dropped: number }> }> {
+  const child = spawn('tcpdump', ['-i', iface, '-B', String(bufferKiB), '--immediate-mode', '-nn', '-w', '/dev/null', filter], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let text = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
+  for (let i = 0; i < 200 && !/listening on/.test(text) && child.exitCode === null; i++) await sleep(50);
+  assert.ok(/listening on/.test(text) && child.exitCode === null, `tcpdump started: ${text}`);
+  return {
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+      const captured = /(\d+) packets? captured/.exec(text);
+      const dropped = /(\d+) packets? dropped by kernel/.exec(text);
+      assert.ok(captured && dropped, `tcpdump's counts: ${text}`);
+      return { captured: Number(captured[1]), dropped: Number(dropped[1]) };
+    },
+  };
+}
