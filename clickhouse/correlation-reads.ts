@@ -77,10 +77,18 @@ export async function readSession(client: ClickHouseClient, sessionId: number): 
   return session;
 }
 
-/** The first and last frame (in capture order) of the session, epoch ns, and the highest frame number. */
+/**
+ * The session's capture span, epoch ns, and its highest frame number: each host's first
+ * and last frame in its capture order, then the earliest first and the latest last of
+ * them. Frame numbers order one host's frames only: several hosts' captures take
+ * numbers in claimed blocks, or one after another (an import joining), so the lowest
+ * number may be a later host's first frame.
+ */
 export async function readFrameBounds(client: ClickHouseClient, sessionId: number) {
   const [r] = await client.rows(
-    sql`SELECT count(), argMin(ts_ns, frame_no), argMax(ts_ns, frame_no), max(frame_no) FROM ${identifier('frames')} WHERE session_id = ${sessionLiteral(sessionId)}`,
+    sql`SELECT sum(n), min(first), max(last), max(top)
+          FROM (SELECT count() AS n, argMin(ts_ns, frame_no) AS first, argMax(ts_ns, frame_no) AS last, max(frame_no) AS top
+                  FROM ${identifier('frames')} WHERE session_id = ${sessionLiteral(sessionId)} GROUP BY host)`,
   );
   const count = num(r[0]);
   return {

@@ -170,7 +170,12 @@ const DELETE_DEADLINE_MS = 60_000;
  */
 export async function deleteSessionNow(client: ClickHouseClient, row: SessionRow, host: string): Promise<void> {
   await writeSessionRow(client, updatedSessionRow(row, { kind: DELETED_KIND }), host);
-  await deleteSessionRows(client, row.id, TABLE_NAMES.filter((t) => t !== 'sessions'));
+  await deleteRowsOfSession(client, row.id);
+}
+
+/** A session's rows in every table but its own versions (which keep its deletion), one mutation per table on every shard. */
+export async function deleteRowsOfSession(client: ClickHouseClient, id: number): Promise<void> {
+  await deleteSessionRows(client, id, TABLE_NAMES.filter((t) => t !== 'sessions'));
 }
 
 /** Waits until no mutation of ackscope's database is pending on any host (deletes done), within DELETE_DEADLINE_MS. */

@@ -5,6 +5,8 @@ import { correlateSession } from '../analysis/correlation.js';
 import { correlateSessionInClickHouse } from '../analysis/clickhouse-correlation.js';
 import { copySessionFromSqlite } from '../clickhouse/copy-session.js';
 import { ClickHouseClient } from '../clickhouse/http-client.js';
+import { readFrameBounds } from '../clickhouse/correlation-reads.js';
+import { sql } from '../clickhouse/sql.js';
 import { migrateClickHouse } from '../clickhouse/migrate.js';
 import { parseClickHouseUrl } from '../clickhouse/store-url.js';
 import { AckscopeError } from '../core/errors.js';
@@ -186,5 +188,25 @@ test('kernel witnesses written through each store, replacing earlier ones, leave
   } finally {
     for (const client of clients) client.close();
     capture.db.close();
+  }
+});
+
+test('a session captured by two hosts spans from the earliest first frame to the latest last one, whatever their frame numbers', async () => {
+  const client = new ClickHouseClient(parseClickHouseUrl(one.url('bounds_test')));
+  try {
+    await migrateClickHouse(client);
+    // host b's frames took the higher numbers (a later claimed block) but began earlier;
+    // host a's capture ended later
+    await client.query(
+      sql`INSERT INTO frames (session_id, frame_no, host, ts_ns) VALUES
+            (7, 1, 'a', 2000), (7, 2, 'a', 3000), (7, 1048577, 'b', 1000), (7, 1048578, 'b', 2500)`,
+    );
+    assert.deepEqual(await readFrameBounds(client, 7), { firstTs: 1000n, lastTs: 3000n, maxFrameNo: '1048578' });
+    // one host alone: its first and last frame in capture order, as SQLite reads them
+    await client.query(sql`INSERT INTO frames (session_id, frame_no, host, ts_ns) VALUES (8, 1, 'a', 5000), (8, 2, 'a', 4000)`);
+    assert.deepEqual(await readFrameBounds(client, 8), { firstTs: 5000n, lastTs: 4000n, maxFrameNo: '2' });
+    assert.deepEqual(await readFrameBounds(client, 9), { firstTs: undefined, lastTs: undefined, maxFrameNo: '0' });
+  } finally {
+    client.close();
   }
 });

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { tempDir, testApp } from './helpers/app.js';
 import { buildStoreCapture, type StoreCapture } from './helpers/store-capture.js';
 import { buildApp, type App } from '../service/app.js';
@@ -381,6 +382,61 @@ test('two hosts capture one live session at the same time, each its own filter: 
     for (const w of witnesses) await w.stop().catch(() => undefined);
     for (const s of services) await s.app.close();
     for (const s of sinks) await s.close();
+    t.cleanup();
+  }
+});
+
+test('a session deleted on one host while another captures it: that capture stops by itself, and no row or file of the session is left', async () => {
+  assert.equal(process.getuid?.(), 0, 'live capture needs root');
+  const t = tempDir();
+  const sink = await sinkServer();
+  let services: Service[] = [];
+  let flowing = true;
+  let sending: Promise<void> = Promise.resolve();
+  try {
+    services = await startServices(t.dir, 'ackscope_deleted_live', ['host-a', 'host-b']);
+    const [a, b] = services;
+    const client = (a.app.store as unknown as { client: ClickHouseClient }).client;
+    const created = await call(a, 'POST', '/sessions', JSON.stringify({ name: 'deleted while captured', kind: 'live', interface: 'lo', filter: `tcp port ${sink.port}` }));
+    assert.equal(created.status, 201, created.text);
+    const id = JSON.parse(created.text).id as number;
+    const rowsOf = async (table: string) =>
+      Number((await client.rows(sql`SELECT count() FROM ${identifier(table)} WHERE session_id = ${literal(id, 'UInt64')}`))[0][0]);
+
+    // host B captures; traffic goes on throughout, so B keeps writing frames after the delete
+    assert.equal((await call(b, 'POST', `/sessions/${id}/start`)).status, 200);
+    sending = (async () => {
+      while (flowing) await traffic(sink.port, 1, 16);
+    })();
+    const until = async (what: string, ok: () => Promise<boolean>, ms = 20_000) => {
+      const deadline = Date.now() + ms;
+      while (!(await ok())) {
+        assert.ok(Date.now() < deadline, `within ${ms} ms: ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until("host B's frames stored", async () => (await rowsOf('frames')) > 0);
+
+    const deleted = await call(a, 'DELETE', `/sessions/${id}`);
+    assert.equal(deleted.status, 204, deleted.text);
+    // B learns of it at its next write of its capture's row, and stops
+    await until("host B's capture stopped", async () => !b.app.captures.runningSessions().includes(id));
+    assert.equal((await call(b, 'GET', `/sessions/${id}`)).status, 404);
+    // what B wrote after A's delete is gone too, and B's folder of the session
+    await until('no row of the session left', async () => {
+      for (const table of ['frames', 'flows', 'sent_advances', 'ack_advances', 'live_captures']) if ((await rowsOf(table)) > 0) return false;
+      return true;
+    });
+    assert.equal(existsSync(join(t.dir, 'host-b', 'sessions', String(id))), false, "host B's session folder");
+    // a new session's capture on B runs as before
+    const next = JSON.parse((await call(a, 'POST', '/sessions', JSON.stringify({ name: 'next', kind: 'live', interface: 'lo', filter: `tcp port ${sink.port}` }))).text).id as number;
+    assert.equal((await call(b, 'POST', `/sessions/${next}/start`)).status, 200);
+    assert.equal(JSON.parse((await call(b, 'POST', `/sessions/${next}/stop`)).text).state, 'stopped');
+  } finally {
+    flowing = false;
+    await sending.catch(() => undefined);
+    for (const s of services) await s.app.close();
+    await sink.close();
     t.cleanup();
   }
 });

@@ -35,6 +35,8 @@ export interface SharedLiveStore {
   liveCaptureState(id: number): Promise<string | null>;
   /** Why this host may not capture a session other hosts made leave `created` (null: it may join them). */
   liveJoinRefusal(row: SessionRow): Promise<string | null>;
+  /** Deletes the rows of a deleted session (what a capture wrote after the delete), waited for. */
+  purgeDeletedSession(id: number): Promise<void>;
 }
 
 /**
@@ -48,7 +50,7 @@ export function sharedStoreLiveSessions(store: SharedLiveStore, sessionsDir: str
   return {
     get: (id) => store.getSession(id),
     update: (id, fields) => store.updateLiveCapture(id, fields),
-    shared: { host: store.host, joinRefusal: (row) => store.liveJoinRefusal(row) },
+    shared: { host: store.host, joinRefusal: (row) => store.liveJoinRefusal(row), purgeDeleted: (id) => store.purgeDeletedSession(id) },
     capturingLive: async () => {
       let names: string[];
       try {

@@ -21,7 +21,7 @@ import { dirname, extname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SessionRow } from '../../core/session-row.js';
 import { wallClockNs } from '../../core/time.js';
-import { AckscopeError, sessionNotFound } from '../../core/errors.js';
+import { AckscopeError, isAckscopeError, sessionNotFound } from '../../core/errors.js';
 import { CAPTURE_FILE_NAME, INTERRUPTED } from '../import.js';
 import { trimTornPcapng } from '../capture-file-repair.js';
 import { pcapVersion } from '../../capture/native/index.js';
@@ -49,6 +49,8 @@ export interface LiveSessions {
   readonly shared?: {
     host: string;
     joinRefusal(row: SessionRow): Promise<string | null>;
+    /** Removes every row left of a session deleted while this host captured it (written after the delete). */
+    purgeDeleted(id: number): Promise<void>;
   };
 }
 
@@ -331,11 +333,22 @@ export class CaptureManager {
     return new Promise((resolve) => {
       let end: CaptureEnd | undefined;
       let crash: string | undefined;
+      const deletedElsewhere = { stop: false };
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ended') end = { failure: m.failure, counts: m.counts };
         if (m.type === 'sample') this.lastSamples.set(sessionId, { memory: m.memory, queuedBatches: m.queuedBatches });
         if (m.type === 'session') {
           this.updateRow(sessionId, m.fields).catch((err: unknown) => {
+            if (this.o.sessions.shared && isAckscopeError(err) && err.code === 'ACKSCOPE_ERR_SESSION_NOT_FOUND') {
+              // another host deleted the session while this host captured it: stop; the
+              // capture's end removes what it wrote since (recordEnd)
+              if (!deletedElsewhere.stop) {
+                deletedElsewhere.stop = true;
+                this.o.log.warn({ sessionId }, 'session deleted by another host while this host captured it: capture stopped');
+                worker.postMessage({ type: 'stop' } satisfies ToWorker);
+              }
+              return;
+            }
             // the next report (or the end) writes the counters again; the frames are stored
             this.o.log.warn({ sessionId, err: (err as Error).message }, 'the session row could not be updated');
           });
@@ -365,8 +378,21 @@ export class CaptureManager {
       // after the worker's last counters (queued before it exited)
       rmSync(join(this.o.sessionDir(sessionId), OWNER_FILE_NAME), { force: true });
       // gone (deleted, or the SQLite store closed under a closing service): nothing to record
-      const row = await this.o.sessions.get(sessionId).catch(() => undefined);
-      if (!row) return;
+      let unread = false;
+      const row = await this.o.sessions.get(sessionId).catch(() => {
+        unread = true;
+        return undefined;
+      });
+      if (!row) {
+        // deleted on another host of a shared store (read: not only unreachable): this
+        // capture's rows written since, and its folder here, go too
+        const shared = this.o.sessions.shared;
+        if (shared && !unread) {
+          await shared.purgeDeleted(sessionId);
+          rmSync(this.o.sessionDir(sessionId), { recursive: true, force: true });
+        }
+        return;
+      }
       await this.o.sessions.update(sessionId, {
         state: end.failure ? 'failed' : 'stopped',
         failure_reason: end.failure,

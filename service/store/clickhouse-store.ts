@@ -25,6 +25,7 @@ import { hostLabel } from '../../clickhouse/store-url.js';
 import { readFrameBounds } from '../../clickhouse/correlation-reads.js';
 import {
   countStoredSessions,
+  deleteRowsOfSession,
   deleteSessionNow,
   getStoredSession,
   listStoredSessions,
@@ -298,6 +299,22 @@ export class ClickHouseStore implements Store, SharedLiveStore {
   async liveCaptureState(sessionId: number): Promise<string | null> {
     await this.ready();
     return (await this.ownLiveCapture(sessionId))?.state ?? null;
+  }
+  /**
+   * A session another host deleted while this host captured it: the delete's mutations
+   * ran then, so the rows this capture wrote after them are deleted now. Refused for a
+   * session that exists.
+   */
+  async purgeDeletedSession(sessionId: number): Promise<void> {
+    await this.ready();
+    await this.serial.run(`session ${sessionId}`, async () => {
+      if (await getStoredSession(this.client, sessionId)) {
+        throw new AckscopeError('ACKSCOPE_ERR_INTERNAL', `session ${sessionId} exists: its rows are not a deleted session's`);
+      }
+      this.liveCaptures.delete(sessionId);
+      await deleteRowsOfSession(this.client, sessionId);
+      await waitForMutations(this.client, `the rows of deleted session ${sessionId}`);
+    });
   }
   async liveJoinRefusal(row: SessionRow): Promise<string | null> {
     await this.ready();
