@@ -68,9 +68,13 @@ function sqliteSelect(table: CopiedTable): string {
  * (how its services take ids: clickhouse/id-claims.ts; each host's live capture of a
  * session: live-captures.ts), with nothing of SQLite's to copy.
  */
-export type CopiedTable = Exclude<TableName, 'id_claims' | 'live_captures'>;
+/** Every table that holds a session's data (not the ids, captures or upload turns that coordinate services). */
+export type CopiedTable = Exclude<TableName, (typeof COORDINATION_TABLES)[number]>;
+const COORDINATION_TABLES = ['id_claims', 'live_captures', 'upload_turns'] as const;
 /** A session's own rows, what an import adds (not its row, nor what was stated about its hosts). */
-const ROW_TABLES: CopiedTable[] = TABLE_NAMES.filter((t): t is CopiedTable => t !== 'sessions' && t !== 'session_hosts' && t !== 'id_claims' && t !== 'live_captures');
+const ROW_TABLES: CopiedTable[] = TABLE_NAMES.filter(
+  (t): t is CopiedTable => t !== 'sessions' && t !== 'session_hosts' && !(COORDINATION_TABLES as readonly string[]).includes(t),
+);
 /** Tables in the order they are copied: sessions last (see the header). */
 export const COPIED_TABLES: readonly CopiedTable[] = [...ROW_TABLES, 'session_hosts', 'sessions'];
 

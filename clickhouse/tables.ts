@@ -177,6 +177,12 @@ export const TABLES = {
       c('pcap_if_dropped', 'Nullable(Int64)'), c('stored_ns', 'Int64'),
     ],
   },
+  /** Turns at a session's completion uploads across services (migrations/clickhouse/006; clickhouse/upload-turns.ts). */
+  upload_turns: {
+    name: 'upload_turns',
+    shardKey: BY_SESSION,
+    columns: [c('session_id', 'UInt64'), c('tag', 'UInt64'), c('host', 'String'), c('released', 'UInt8'), c('at_ns', 'Int64')],
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export type TableName = keyof typeof TABLES;

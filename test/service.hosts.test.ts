@@ -199,6 +199,49 @@ test('ids across hosts: two services creating sessions and posting into one sess
   }
 });
 
+test('the same records posted to one session by two services at the same instant are stored once; records that differ: one upload stored, the other refused whole', async () => {
+  const t = tempDir();
+  const capture = await buildStoreCapture(join(t.dir, 'a.db'), 23, 1, 1);
+  capture.db.close();
+  let services: Service[] = [];
+  try {
+    services = await startServices(t.dir, 'ackscope_same_records', ['host-a', 'host-b']);
+    const post = (service: Service, session: number, body: string) =>
+      call(service, 'POST', `/sessions/${session}/completions?allowFarFromCapture=true`, body, 'application/x-ndjson');
+    const newSession = async (name: string) => JSON.parse((await call(services[0], 'POST', '/sessions', JSON.stringify({ name, kind: 'import' }))).text).id as number;
+    const listed = async (session: number) =>
+      JSON.parse((await call(services[1], 'GET', `/sessions/${session}/completions?limit=10000`)).text).items as { writeId: number; api: string; flow: { srcPort: number } }[];
+    const body = ndjson(capture.rows);
+    const n = capture.completions;
+
+    // three rounds, each a fresh session with the same upload posted 4 times at once from both services
+    for (let round = 0; round < 3; round++) {
+      const session = await newSession(`same-${round}`);
+      const replies = await Promise.all([0, 1, 0, 1].map((k) => post(services[k], session, body)));
+      for (const r of replies) assert.equal(r.status, 200, r.text);
+      const results = replies.map((r) => JSON.parse(r.text) as { stored: number; duplicates: number });
+      // as on SQLite: one upload stored them, the others found every record there already
+      assert.deepEqual(results.map((r) => r.stored).sort((a, b) => b - a), [n, 0, 0, 0], JSON.stringify(results));
+      assert.equal(results.reduce((d, r) => d + r.duplicates, 0), 3 * n);
+      assert.equal((await listed(session)).length, n, `round ${round}: every record once`);
+    }
+
+    // the same keys with other content, at the same instant: one upload is stored whole, the other refused (409) whole
+    const session = await newSession('differing');
+    const other = ndjson(capture.rows.map((r) => ({ ...r, api: `${r.api}-other` })));
+    const [first, second] = await Promise.all([post(services[0], session, body), post(services[1], session, other)]);
+    assert.deepEqual([first.status, second.status].sort(), [200, 409], `${first.text} ${second.text}`);
+    const winnerApi = (api: string) => (first.status === 200 ? api : `${api}-other`);
+    const stored = await listed(session);
+    assert.equal(stored.length, n);
+    const byKey = new Map(capture.rows.map((r) => [`${r.srcPort}/${r.writeId}`, winnerApi(r.api)]));
+    for (const c of stored) assert.equal(c.api, byKey.get(`${c.flow.srcPort}/${c.writeId}`), 'the stored records are the accepted upload\'s');
+  } finally {
+    for (const s of services) await s.app.close();
+    t.cleanup();
+  }
+});
+
 test('ids across hosts: a claim another service holds is skipped, and without a rival ids count from 1 as on SQLite', async () => {
   const t = tempDir();
   let services: Service[] = [];

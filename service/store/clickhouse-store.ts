@@ -14,6 +14,7 @@ import { AckscopeError, sessionNotFound } from '../../core/errors.js';
 import type { SessionHost, SessionRow } from '../../core/session-row.js';
 import { listStoredSessionHosts, writeHostClockError } from '../../clickhouse/session-hosts.js';
 import { SESSION_IDS, claimIds } from '../../clickhouse/id-claims.js';
+import { withUploadTurn } from '../../clickhouse/upload-turns.js';
 import type { CompletionRow } from '../../core/completion.js';
 import { wallClockNs, type SessionTimeSpan } from '../../core/time.js';
 import { ClickHouseClient } from '../../clickhouse/http-client.js';
@@ -431,8 +432,16 @@ export class ClickHouseStore implements Store, SharedLiveStore {
     };
   }
 
-  /** All or nothing, idempotent by (flow, writeId), a differing duplicate refused with 409: storeCompletions' contract. */
-  private async storeUpload(sessionId: number, rows: CompletionRow[]): Promise<StoreResult> {
+  /**
+   * All or nothing, idempotent by (flow, writeId), a differing duplicate refused with 409:
+   * storeCompletions' contract. Holds the session's upload turn across services
+   * (upload-turns.ts) from the check to the insert.
+   */
+  private storeUpload(sessionId: number, rows: CompletionRow[]): Promise<StoreResult> {
+    return withUploadTurn(this.client, sessionId, this.host, () => this.checkAndInsert(sessionId, rows));
+  }
+
+  private async checkAndInsert(sessionId: number, rows: CompletionRow[]): Promise<StoreResult> {
     const flows = new Map<string, CompletionRow>();
     let minWrite = Infinity;
     let maxWrite = -Infinity;
