@@ -242,6 +242,31 @@ test('the same records posted to one session by two services at the same instant
   }
 });
 
+test('two services importing into one created session at the same instant: one import is taken, the other refused (409), its frames none of the session\'s', async () => {
+  const t = tempDir();
+  const captures = [await buildStoreCapture(join(t.dir, 'a.db'), 24, 1, 1), await buildStoreCapture(join(t.dir, 'b.db'), 25, 1, 2)];
+  for (const c of captures) c.db.close();
+  let services: Service[] = [];
+  try {
+    services = await startServices(t.dir, 'ackscope_import_race', ['host-a', 'host-b']);
+    for (let round = 0; round < 3; round++) {
+      const id = JSON.parse((await call(services[0], 'POST', '/sessions', JSON.stringify({ name: `race-${round}`, kind: 'import' }))).text).id as number;
+      const replies = await Promise.all(services.map((s, k) => call(s, 'POST', `/sessions/${id}/import`, captures[k].file, 'application/octet-stream')));
+      assert.deepEqual(replies.map((r) => r.status).sort(), [200, 409], replies.map((r) => r.text).join(' '));
+      const taken = replies.findIndex((r) => r.status === 200);
+      const session = JSON.parse((await call(services[1 - taken], 'GET', `/sessions/${id}`)).text);
+      assert.equal(session.state, 'stopped');
+      assert.equal(session.counts.frames, captures[taken].frames, `round ${round}: the taken import's frames, and only those`);
+      const frames = await allItems(services[0], `/sessions/${id}/frames`);
+      assert.equal(frames.length, captures[taken].frames);
+      assert.equal(new Set(frames.map((f) => f.frameNo)).size, frames.length, 'every frame its own number');
+    }
+  } finally {
+    for (const s of services) await s.app.close();
+    t.cleanup();
+  }
+});
+
 test('ids across hosts: a claim another service holds is skipped, and without a rival ids count from 1 as on SQLite', async () => {
   const t = tempDir();
   let services: Service[] = [];

@@ -346,7 +346,9 @@ export class ClickHouseStore implements Store, SharedLiveStore {
    */
   async claimImport(sessionId: number): Promise<boolean> {
     await this.ready();
-    return this.serial.run(`session ${sessionId}`, async () => {
+    // the session's turn across services: two hosts claiming one session at the same
+    // instant would both read it `created` (upload-turns.ts)
+    return this.serial.run(`session ${sessionId}`, () => withUploadTurn(this.client, sessionId, this.host, async () => {
       const row = await this.session(sessionId);
       if (row.state === 'stopped' && row.kind === 'import') {
         const hosts = await sessionCaptureHosts(this.client, sessionId);
@@ -357,7 +359,7 @@ export class ClickHouseStore implements Store, SharedLiveStore {
       }
       await writeSessionRow(this.client, updatedSessionRow(row, { state: 'capturing' }), this.host);
       return true;
-    });
+    }));
   }
   async importCapture(sessionId: number, chunks: AsyncIterable<Uint8Array>, options: ImportOptions & { sessionDir: string }): Promise<ImportResult> {
     await this.ready();
