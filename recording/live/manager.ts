@@ -388,8 +388,8 @@ export class CaptureManager {
         // capture's rows written since, and its folder here, go too
         const shared = this.o.sessions.shared;
         if (shared && !unread) {
-          await shared.purgeDeleted(sessionId);
           rmSync(this.o.sessionDir(sessionId), { recursive: true, force: true });
+          await shared.purgeDeleted(sessionId);
         }
         return;
       }

@@ -205,9 +205,9 @@ export class ClickHouseStore implements Store, SharedLiveStore {
   /**
    * Retention on ClickHouse: the sessions' newest rows; a deletion is the session delete's
    * (its row marked deleted, the other tables' rows by mutations), waited for, so the bytes
-   * counted next no longer hold it. The check that the session is idle and the delete are
-   * two steps (no transaction here): a capture started in between on another host would
-   * lose its session; within this service the session's writes are serialised.
+   * counted next no longer hold it. The check that the session is idle and the delete run
+   * in the session's turn across services (upload-turns.ts), which a capture's start takes
+   * too.
    */
   retention(): RetentionStore {
     return {
@@ -224,9 +224,19 @@ export class ClickHouseStore implements Store, SharedLiveStore {
         return all.sort((a, b) => (a.updatedNs < b.updatedNs ? -1 : a.updatedNs > b.updatedNs ? 1 : a.id - b.id));
       },
       deleteIdle: async (id) => {
-        const row = await this.getSession(id);
-        if (!row || isRunning({ state: row.state as SessionState })) return false;
-        await this.deleteSession(id);
+        await this.ready();
+        // the check and the delete in the session's turn across services, as a capture's
+        // start is (updateLiveCapture): a capture another host starts meanwhile is never lost
+        const deleted = await this.serial.run(`session ${id}`, () =>
+          withUploadTurn(this.client, id, this.host, async () => {
+            const row = await this.getSession(id);
+            if (!row || isRunning({ state: row.state as SessionState })) return false;
+            await deleteSessionNow(this.client, row, this.host);
+            return true;
+          }),
+        );
+        if (!deleted) return false;
+        await this.correlations.forget(id);
         await waitForMutations(this.client, `the rows of session ${id}`);
         return true;
       },
@@ -278,7 +288,10 @@ export class ClickHouseStore implements Store, SharedLiveStore {
    */
   async updateLiveCapture(sessionId: number, fields: Partial<Record<keyof SessionRow, unknown>>): Promise<void> {
     await this.ready();
-    await this.serial.run(`session ${sessionId}`, async () => {
+    // a capture's start (its row becoming `capturing`) in the session's turn across
+    // services, as retention's idle check and delete are: one sees the other's outcome
+    const inTurn = fields.state === 'capturing' ? <T>(work: () => Promise<T>) => withUploadTurn(this.client, sessionId, this.host, work) : <T>(work: () => Promise<T>) => work();
+    await this.serial.run(`session ${sessionId}`, () => inTurn(async () => {
       const row = await this.session(sessionId);
       const before =
         this.liveCaptures.get(sessionId) ??
@@ -295,7 +308,7 @@ export class ClickHouseStore implements Store, SharedLiveStore {
         // read after this host's row was written: the sum of every host's captures as they stand
         await writeSessionRow(this.client, updatedSessionRow(await this.session(sessionId), rest), this.host);
       }
-    });
+    }));
   }
   async liveCaptureState(sessionId: number): Promise<string | null> {
     await this.ready();
