@@ -48,7 +48,6 @@ const numOrNull = (v: unknown): number | null => (v === null ? null : Number(v))
 const bigOrNull = (v: unknown): bigint | null => (v === null ? null : BigInt(v as string));
 /** Epoch ns (a quoted Int64) relative to the base, as the SQLite reads compute `x - @base`. */
 const rel = (v: unknown, base: bigint): number => Number(BigInt(v as string) - base);
-const relOrNull = (v: unknown, base: bigint): number | null => (v === null ? null : rel(v, base));
 
 function sessionLiteral(sessionId: number): Sql {
   return literal(sessionId, 'UInt64');
@@ -136,32 +135,44 @@ export async function readFlows(client: ClickHouseClient, sessionId: number, bas
   }));
 }
 
+/**
+ * Rows with 64-bit integers as JSON numbers, not quoted, for reads whose every value is an
+ * id, a count, an offset or a time relative to the base (exact as doubles): the quoted
+ * strings cost a parse and a conversion each.
+ */
+const NUMBERS = { settings: { output_format_json_quote_64bit_integers: 0 } };
+
 /** Completions in (flow 4-tuple, writeId) order, with the kernel witness of each that has one (its newest: clickhouse/kernel-witness.ts). */
 export async function readCompletions(client: ClickHouseClient, sessionId: number, base: bigint): Promise<CompletionForCorrelation[]> {
   const session = sessionLiteral(sessionId);
+  // times relative to the base computed by the server (exact in Int64) and every value
+  // sent as a JSON number: a session's million rows read without a BigInt per time
+  const b = literal(base, 'Int64');
   const witnessRows = await client.rows(
-    sql`SELECT completion_id, qdisc_in_ns, qdisc_out_ns, driver_ns, ack_arrived_ns, ack_processed_ns, retransmitted
+    sql`SELECT completion_id, qdisc_in_ns - ${b}, qdisc_out_ns - ${b}, driver_ns - ${b}, ack_arrived_ns - ${b}, ack_processed_ns - ${b}, retransmitted
           FROM ${identifier('kernel_witness')} WHERE session_id = ${session}
          ORDER BY completion_id, stored_ns DESC LIMIT 1 BY completion_id`,
+    NUMBERS,
   );
   const witnesses = new Map<number, KernelMoments>(
     witnessRows.map((r) => [
-      num(r[0]),
+      r[0] as number,
       {
-        qdiscInNs: relOrNull(r[1], base),
-        qdiscOutNs: relOrNull(r[2], base),
-        driverNs: relOrNull(r[3], base),
-        ackArrivedNs: relOrNull(r[4], base),
-        ackProcessedNs: relOrNull(r[5], base),
-        retransmitted: num(r[6]) === 1,
+        qdiscInNs: r[1] as number | null,
+        qdiscOutNs: r[2] as number | null,
+        driverNs: r[3] as number | null,
+        ackArrivedNs: r[4] as number | null,
+        ackProcessedNs: r[5] as number | null,
+        retransmitted: r[6] === 1,
       },
     ]),
   );
   const rows = await client.rows(
-    sql`SELECT completion_id, src_addr, src_port, dst_addr, dst_port, write_id, offset_start, offset_end, submitted_ns, completed_ns,
+    sql`SELECT completion_id, src_addr, src_port, dst_addr, dst_port, write_id, offset_start, offset_end, submitted_ns - ${b}, completed_ns - ${b},
                bytes_reported, api, status, buffers, tcp_bytes_sent, tcp_bytes_acked, host
           FROM ${identifier('completions')} WHERE session_id = ${session}
          ORDER BY src_addr, src_port, dst_addr, dst_port, write_id`,
+    NUMBERS,
   );
   return rows.map((r) => ({
     id: num(r[0]),
@@ -172,8 +183,8 @@ export async function readCompletions(client: ClickHouseClient, sessionId: numbe
     writeId: num(r[5]),
     offsetStart: num(r[6]),
     offsetEnd: num(r[7]),
-    submittedNs: rel(r[8], base),
-    completedNs: rel(r[9], base),
+    submittedNs: r[8] as number,
+    completedNs: r[9] as number,
     bytesReported: num(r[10]),
     api: r[11] as string,
     status: r[12] as string,
@@ -269,12 +280,6 @@ function tsv(lookups: readonly Lookup[]): string {
 }
 
 const LOOKUP_STRUCTURE = 'flow_id UInt64, dir UInt8, x Int64';
-/**
- * The look-ups' answers with 64-bit integers as JSON numbers, not quoted: every value is
- * an id, an offset or a time relative to the base, all exact as doubles, and the strings
- * cost a parse and a conversion each.
- */
-const NUMBERS = { settings: { output_format_json_quote_64bit_integers: 0 } };
 
 /**
  * The answers of one kind of look-up, by flow direction then x: numbers as keys, not a
