@@ -14,6 +14,12 @@
  * insert returned, sees it, and gives way (both may give way, then both retry). The
  * turns of a session are sharded by its session_id, so step 3 reads them from one server.
  *
+ * The other read-then-write steps on a session that two services may take at once hold
+ * the same turn (service/store/clickhouse-store.ts): an import's claim of its session, a
+ * capture's move to `capturing`, retention's idle check and delete. Holders never wait
+ * for anything else a turn holder may hold; within a service, the session's serial queue
+ * is always taken before the turn.
+ *
  * A turn not released within TURN_EXPIRY_NS (its service died holding it) no longer
  * counts, judged by the reader's clock against the writer's: hosts' clocks must agree
  * far better than that.
