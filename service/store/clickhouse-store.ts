@@ -290,8 +290,7 @@ export class ClickHouseStore implements Store, SharedLiveStore {
     await this.ready();
     // a capture's start (its row becoming `capturing`) in the session's turn across
     // services, as retention's idle check and delete are: one sees the other's outcome
-    const inTurn = fields.state === 'capturing' ? <T>(work: () => Promise<T>) => withUploadTurn(this.client, sessionId, this.host, work) : <T>(work: () => Promise<T>) => work();
-    await this.serial.run(`session ${sessionId}`, () => inTurn(async () => {
+    const write = async (): Promise<void> => {
       const row = await this.session(sessionId);
       const before =
         this.liveCaptures.get(sessionId) ??
@@ -308,7 +307,10 @@ export class ClickHouseStore implements Store, SharedLiveStore {
         // read after this host's row was written: the sum of every host's captures as they stand
         await writeSessionRow(this.client, updatedSessionRow(await this.session(sessionId), rest), this.host);
       }
-    }));
+    };
+    await this.serial.run(`session ${sessionId}`, () =>
+      fields.state === 'capturing' ? withUploadTurn(this.client, sessionId, this.host, write) : write(),
+    );
   }
   async liveCaptureState(sessionId: number): Promise<string | null> {
     await this.ready();
