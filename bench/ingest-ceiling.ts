@@ -23,7 +23,7 @@ import { CompletionStaging } from '../db/completion-staging.js';
 import { CompletionPacker, type PackedCompletions } from '../core/completion-columns.js';
 import { parseCompletionSpan } from '../core/completion-line.js';
 import { LineSplitter } from '../service/ndjson-lines.js';
-import { BASE_NS, completionRecord } from '../fixtures/records.js';
+import { senderFormRecord } from '../fixtures/records.js';
 
 const total = Number(process.argv[2] ?? 500_000);
 const flows = Number(process.argv[3] ?? 4);
@@ -32,22 +32,7 @@ const rounds = Number(process.argv[4] ?? 3);
 /** The upload's body in 1 MiB chunks, records as bench/ingest.ts writes them (the Node sender's form). */
 function body(): Buffer[] {
   const lines: string[] = [];
-  for (let i = 0; i < total; i++) {
-    const flow = i % flows;
-    const id = Math.floor(i / flows);
-    lines.push(
-      JSON.stringify(
-        completionRecord(
-          { writeId: id, srcPort: 40000 + flow, writeBytes: 1024, submittedNs: BASE_NS + BigInt(i) * 2000n, takesNs: 1500n },
-          {
-            writeReturned: 1,
-            writableLength: 0,
-            tcpInfo: { bytesSent: (id + 1) * 1024, bytesAcked: id * 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
-          },
-        ),
-      ),
-    );
-  }
+  for (let i = 0; i < total; i++) lines.push(JSON.stringify(senderFormRecord(i, flows)));
   const all = Buffer.from(lines.join('\n') + '\n');
   const chunks: Buffer[] = [];
   for (let at = 0; at < all.length; at += 1 << 20) chunks.push(all.subarray(at, at + (1 << 20)));

@@ -24,7 +24,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../service/app.js';
-import { BASE_NS, completionRecord } from '../fixtures/records.js';
+import { senderFormRecord } from '../fixtures/records.js';
 
 const total = Number(process.argv[2] ?? 500_000);
 const paths = (process.argv[3] ?? 'temp-table,packed').split(',');
@@ -35,20 +35,7 @@ async function writeRecords(file: string, flows: number, asArray: boolean): Prom
   let lines: string[] = [];
   let first = true;
   for (let i = 0; i < total; i++) {
-    const flow = i % flows;
-    const id = Math.floor(i / flows);
-    lines.push(
-      JSON.stringify(
-        completionRecord(
-          { writeId: id, srcPort: 40000 + flow, writeBytes: 1024, submittedNs: BASE_NS + BigInt(i) * 2000n, takesNs: 1500n },
-          {
-            writeReturned: 1,
-            writableLength: 0,
-            tcpInfo: { bytesSent: (id + 1) * 1024, bytesAcked: id * 1024, notsentBytes: 0, unacked: 1, bytesRetrans: 0, rttUs: 20 },
-          },
-        ),
-      ),
-    );
+    lines.push(JSON.stringify(senderFormRecord(i, flows)));
     if (lines.length === 2000 || i === total - 1) {
       const text = asArray ? (first ? '[' : ',') + lines.join(',') + (i === total - 1 ? ']' : '') : lines.join('\n') + '\n';
       first = false;

@@ -19,37 +19,21 @@ import { insertSettings } from './copy-session.js';
 const COLUMNS = TABLES.live_captures.columns;
 const BIGINT_COLUMNS = new Set(['started_ns', 'stopped_ns', 'stored_ns']);
 
-/** One host's capture of a session, as its newest row holds it. */
-export interface LiveCaptureRow {
-  session_id: number;
-  host: string;
-  state: SessionState;
-  failure_reason: string | null;
-  interface: string;
-  filter: string | null;
-  started_ns: bigint | null;
-  stopped_ns: bigint | null;
-  link_type: number | null;
-  frames_total: number;
-  frames_tcp: number;
-  skipped_truncated: number;
-  skipped_malformed: number;
-  skipped_not_ip: number;
-  skipped_not_tcp: number;
-  skipped_other: number;
-  skip_reasons: string | null;
-  pcap_received: number | null;
-  pcap_dropped: number | null;
-  pcap_if_dropped: number | null;
-  stored_ns: bigint;
-}
-
 /** The session columns a host's capture owns (its row holds them; the session's are their sum). */
 export const CAPTURE_FIELDS = [
   'state', 'failure_reason', 'started_ns', 'stopped_ns', 'link_type', 'frames_total', 'frames_tcp', 'skipped_truncated',
   'skipped_malformed', 'skipped_not_ip', 'skipped_not_tcp', 'skipped_other', 'skip_reasons', 'pcap_received',
   'pcap_dropped', 'pcap_if_dropped',
-] as const satisfies readonly (keyof SessionRow & keyof LiveCaptureRow)[];
+] as const satisfies readonly (keyof SessionRow)[];
+
+/** One host's capture of a session, as its newest row holds it: the session's capture columns, this host's own. */
+export type LiveCaptureRow = Pick<SessionRow, (typeof CAPTURE_FIELDS)[number]> & {
+  session_id: number;
+  host: string;
+  interface: string;
+  filter: string | null;
+  stored_ns: bigint;
+};
 
 const SUMMED = ['frames_total', 'frames_tcp', 'skipped_truncated', 'skipped_malformed', 'skipped_not_ip', 'skipped_not_tcp', 'skipped_other'] as const;
 const SUMMED_OR_NULL = ['pcap_received', 'pcap_dropped', 'pcap_if_dropped'] as const;
