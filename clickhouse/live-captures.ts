@@ -9,7 +9,7 @@
  * `stopped` once the last stops), counters and libpcap's counters added up, the span from
  * the first start to the last stop. A session without capture rows reads as its row says.
  */
-import type { SessionRow, SessionState } from '../core/session-row.js';
+import { ZERO_COUNTER_COLUMNS, type SessionRow, type SessionState } from '../core/session-row.js';
 import type { ClickHouseClient } from './http-client.js';
 import { encodeRowBinary } from './row-binary.js';
 import { identifier, joinSql, literal, qualifiedTable, sql } from './sql.js';
@@ -49,15 +49,7 @@ export function newLiveCapture(sessionId: number, host: string, iface: string, f
     filter,
     started_ns: null,
     stopped_ns: null,
-    link_type: null,
-    frames_total: 0,
-    frames_tcp: 0,
-    skipped_truncated: 0,
-    skipped_malformed: 0,
-    skipped_not_ip: 0,
-    skipped_not_tcp: 0,
-    skipped_other: 0,
-    skip_reasons: null,
+    ...ZERO_COUNTER_COLUMNS,
     pcap_received: null,
     pcap_dropped: null,
     pcap_if_dropped: null,
