@@ -288,7 +288,6 @@ const LOOKUP_STRUCTURE = 'flow_id UInt64, dir UInt8, x Int64';
  */
 export class LookupAnswers {
   private readonly sides = new Map<number, Map<number, FrameHit | null>>();
-  size = 0;
 
   /** undefined: not answered (not asked). */
   get(flowId: number, dir: number, x: number): FrameHit | null | undefined {
@@ -302,7 +301,6 @@ export class LookupAnswers {
   set(flowId: number, dir: number, x: number, hit: FrameHit | null): void {
     let side = this.sides.get(flowId * 2 + dir);
     if (side === undefined) this.sides.set(flowId * 2 + dir, (side = new Map()));
-    if (!side.has(x)) this.size++;
     side.set(x, hit);
   }
 }

@@ -9,7 +9,7 @@
  * `stopped` once the last stops), counters and libpcap's counters added up, the span from
  * the first start to the last stop. A session without capture rows reads as its row says.
  */
-import { ZERO_COUNTER_COLUMNS, type SessionRow, type SessionState } from '../core/session-row.js';
+import { UNSTARTED_CAPTURE_COLUMNS, type SessionRow, type SessionState } from '../core/session-row.js';
 import type { ClickHouseClient } from './http-client.js';
 import { encodeRowBinary } from './row-binary.js';
 import { identifier, joinSql, literal, qualifiedTable, sql } from './sql.js';
@@ -43,16 +43,9 @@ export function newLiveCapture(sessionId: number, host: string, iface: string, f
   return {
     session_id: sessionId,
     host,
-    state: 'created',
-    failure_reason: null,
     interface: iface,
     filter,
-    started_ns: null,
-    stopped_ns: null,
-    ...ZERO_COUNTER_COLUMNS,
-    pcap_received: null,
-    pcap_dropped: null,
-    pcap_if_dropped: null,
+    ...UNSTARTED_CAPTURE_COLUMNS,
     stored_ns: 0n,
   };
 }

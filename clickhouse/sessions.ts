@@ -14,7 +14,7 @@
  * yet allocated without collision (docs/scale-out.md).
  */
 import { AckscopeError } from '../core/errors.js';
-import { ZERO_COUNTER_COLUMNS, type NewSession, type SessionRow } from '../core/session-row.js';
+import { UNSTARTED_CAPTURE_COLUMNS, type NewSession, type SessionRow } from '../core/session-row.js';
 import { wallClockNs } from '../core/time.js';
 import type { ClickHouseClient } from './http-client.js';
 import { encodeRowBinary } from './row-binary.js';
@@ -105,18 +105,11 @@ export function newSessionRow(id: number, s: NewSession): SessionRow {
     snaplen: s.snaplen ?? null,
     buffer_size: s.bufferSize ?? null,
     immediate: s.immediate ? 1 : 0,
-    state: 'created',
-    failure_reason: null,
     clock_uncertainty_ns: s.clockUncertaintyNs ?? 0n,
     near_margin_ns: s.nearMarginNs ?? 5000n,
     created_ns: now,
     updated_ns: now,
-    started_ns: null,
-    stopped_ns: null,
-    ...ZERO_COUNTER_COLUMNS,
-    pcap_received: null,
-    pcap_dropped: null,
-    pcap_if_dropped: null,
+    ...UNSTARTED_CAPTURE_COLUMNS,
     capture_file: null,
     source_file: null,
   };

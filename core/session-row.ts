@@ -78,3 +78,15 @@ export const ZERO_COUNTER_COLUMNS = {
   skipped_other: 0,
   skip_reasons: null,
 } as const satisfies Partial<SessionRow>;
+
+/** The capture columns of a capture not started yet (a new session; on ClickHouse, a host's new capture row). */
+export const UNSTARTED_CAPTURE_COLUMNS = {
+  state: 'created',
+  failure_reason: null,
+  started_ns: null,
+  stopped_ns: null,
+  ...ZERO_COUNTER_COLUMNS,
+  pcap_received: null,
+  pcap_dropped: null,
+  pcap_if_dropped: null,
+} as const satisfies Partial<SessionRow>;

@@ -333,7 +333,7 @@ export class CaptureManager {
     return new Promise((resolve) => {
       let end: CaptureEnd | undefined;
       let crash: string | undefined;
-      const deletedElsewhere = { stop: false };
+      let stopAsked = false; // the session was deleted on another host: this capture stops once
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ended') end = { failure: m.failure, counts: m.counts };
         if (m.type === 'sample') this.lastSamples.set(sessionId, { memory: m.memory, queuedBatches: m.queuedBatches });
@@ -342,8 +342,8 @@ export class CaptureManager {
             if (this.o.sessions.shared && isAckscopeError(err) && err.code === 'ACKSCOPE_ERR_SESSION_NOT_FOUND') {
               // another host deleted the session while this host captured it: stop; the
               // capture's end removes what it wrote since (recordEnd)
-              if (!deletedElsewhere.stop) {
-                deletedElsewhere.stop = true;
+              if (!stopAsked) {
+                stopAsked = true;
                 this.o.log.warn({ sessionId }, 'session deleted by another host while this host captured it: capture stopped');
                 worker.postMessage({ type: 'stop' } satisfies ToWorker);
               }
